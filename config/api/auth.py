@@ -1,0 +1,113 @@
+"""API authentication: outlet API keys and outlet JWTs as Bearer credentials, staff sessions."""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from uuid import UUID
+
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import AccessToken
+
+from credits.models import ApiKey
+
+# Writing last_used_at on every request would turn every read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class ApiPrincipal:
+    """The caller behind an API key or a JWT minted from one: acts for exactly one outlet."""
+
+    api_key: ApiKey
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    via_token: bool = False
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+
+    @property
+    def outlet_id(self) -> UUID:
+        return self.api_key.outlet_id
+
+    def __str__(self) -> str:
+        return f"api_key:{self.api_key.prefix}"
+
+
+def authenticate_api_key(raw_key: str) -> ApiKey:
+    prefix, _, _ = raw_key.partition(".")
+    api_key = ApiKey.objects.select_related("outlet").filter(prefix=prefix).first()
+    if api_key is None or not api_key.is_valid(raw_key):
+        raise AuthenticationFailed("Invalid API key.")
+    return _usable(api_key)
+
+
+def _usable(api_key: ApiKey) -> ApiKey:
+    if api_key.revoked:
+        raise AuthenticationFailed("This API key has been revoked.")
+    if api_key.has_expired:
+        raise AuthenticationFailed("This API key has expired.")
+    if not api_key.outlet.is_active:
+        raise AuthenticationFailed("This API key's outlet is inactive.")
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+    return api_key
+
+
+def mint_access_token(api_key: ApiKey) -> AccessToken:
+    token = AccessToken()
+    token["sub"] = api_key.prefix
+    token["outlet_id"] = str(api_key.outlet_id)
+    token["scopes"] = list(api_key.scopes)
+    return token
+
+
+def authenticate_access_token(raw_token: str) -> ApiKey:
+    try:
+        token = AccessToken(raw_token)
+    except TokenError as exc:
+        raise AuthenticationFailed(f"Invalid token: {exc}.") from None
+    api_key = ApiKey.objects.select_related("outlet").filter(prefix=token.get("sub")).first()
+    if api_key is None or str(api_key.outlet_id) != token.get("outlet_id"):
+        raise AuthenticationFailed("Invalid token: its API key no longer exists.")
+    return _usable(api_key)
+
+
+class BearerAuthentication(BaseAuthentication):
+    """`Authorization: Bearer <api key>` or `Bearer <JWT from /api/v1/auth/token/>`."""
+
+    keyword = b"bearer"
+
+    def authenticate(self, request):
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword:
+            return None
+        if len(parts) != 2:
+            raise AuthenticationFailed("Authorization header must be 'Bearer <api key or token>'.")
+        try:
+            credential = parts[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise AuthenticationFailed("Invalid credentials: not ASCII.") from None
+        # A JWT has three dot-separated segments; an API key is `prefix.secret`.
+        is_token = credential.count(".") == 2
+        api_key = authenticate_access_token(credential) if is_token else authenticate_api_key(credential)
+        return ApiPrincipal(api_key, frozenset(api_key.scopes), via_token=is_token), api_key
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="api"'
+
+
+class StaffSessionAuthentication(SessionAuthentication):
+    """The admin session, for staff only: other users are anonymous to the API."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None or not result[0].is_staff:
+            return None
+        return result

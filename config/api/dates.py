@@ -1,0 +1,70 @@
+"""Date ranges: `start_date`/`end_date` (aliases `from`/`to`), YYYY-MM-DD, UTC, end inclusive."""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.utils import timezone
+from rest_framework.exceptions import ValidationError
+
+DEFAULT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class DateRange:
+    start: date
+    end: date  # inclusive
+
+    @property
+    def start_at(self) -> datetime:
+        return datetime.combine(self.start, time.min, tzinfo=UTC)
+
+    @property
+    def end_before(self) -> datetime:
+        """The first instant after the range: filter with `< end_before`."""
+        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=UTC)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+def _parse_day(params, name: str, alias: str) -> date | None:
+    raw = params.get(name) or params.get(alias)
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        shown = name if params.get(name) else alias
+        raise ValidationError({shown: [f"'{raw}' is not a date: use YYYY-MM-DD."]}) from None
+
+
+def parse_date_range(params, *, default_days: int = DEFAULT_DAYS, max_days: int | None = None) -> DateRange:
+    """The range asked for; a missing end is today (UTC), a missing start `default_days` before the end."""
+    start = _parse_day(params, "start_date", "from")
+    end = _parse_day(params, "end_date", "to") or timezone.now().astimezone(UTC).date()
+    if start is None:
+        start = end - timedelta(days=default_days - 1)
+    if start > end:
+        raise ValidationError({"start_date": [f"start_date {start} is after end_date {end}."]})
+    date_range = DateRange(start, end)
+    if max_days is not None and date_range.days > max_days:
+        raise ValidationError({"start_date": [f"The range may span at most {max_days} days, not {date_range.days}."]})
+    return date_range
+
+
+DATE_RANGE_PARAMETERS = [
+    {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", "format": "date"},
+    }
+    for name, description in (
+        ("start_date", "First day (UTC), YYYY-MM-DD. Default: 30 days before end_date."),
+        ("end_date", "Last day (UTC, inclusive), YYYY-MM-DD. Default: today."),
+        ("from", "Alias of start_date."),
+        ("to", "Alias of end_date."),
+    )
+]

@@ -1,0 +1,67 @@
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from config.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+def error_body(message: str, errors: dict | None = None) -> dict:
+    return {"success": False, "message": message, "errors": errors or {}}
+
+
+def _validation_message(detail) -> str:
+    if isinstance(detail, dict):
+        parts = []
+        for field, messages in detail.items():
+            first = messages[0] if isinstance(messages, list) and messages else messages
+            if isinstance(first, dict):
+                first = _validation_message(first)
+            label = "" if field in ("non_field_errors", "detail") else f"{field}: "
+            parts.append(f"{label}{first}")
+        return "; ".join(parts) or "Invalid input."
+    if isinstance(detail, list):
+        return "; ".join(str(item) for item in detail) or "Invalid input."
+    return str(detail)
+
+
+def _validation_errors(detail) -> dict:
+    if isinstance(detail, dict):
+        return detail
+    return {"non_field_errors": detail if isinstance(detail, list) else [detail]}
+
+
+def api_exception_handler(exc, context):
+    """Every API error, expected or not, as `{"success": false, "message", "errors"}`."""
+    if isinstance(exc, DomainError):
+        set_rollback()
+        return Response(error_body(exc.message, exc.errors), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) if str(exc) else None)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+
+    if isinstance(exc, exceptions.APIException):
+        headers = {}
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(exc.wait))
+        if isinstance(exc, exceptions.ValidationError):
+            body = error_body(_validation_message(exc.detail), _validation_errors(exc.detail))
+        else:
+            body = error_body(str(exc.detail))
+        set_rollback()
+        return Response(body, status=exc.status_code, headers=headers)
+
+    logger.exception("Unhandled error in %s", context.get("view").__class__.__name__, exc_info=exc)
+    set_rollback()
+    return Response(error_body("Internal server error."), status=status.HTTP_500_INTERNAL_SERVER_ERROR)

@@ -1,0 +1,24 @@
+"""Which outlet a request may see: its key's outlet, or for staff every outlet or the one asked for."""
+
+from uuid import UUID
+
+from rest_framework.exceptions import NotFound, ValidationError
+
+from credits.models import Outlet
+
+
+def caller_outlet_id(request) -> UUID | None:
+    """The outlet the caller acts for; None means every outlet (staff without `outlet_id`)."""
+    user = request.user
+    if not user.is_staff:
+        return user.outlet_id
+    raw = request.query_params.get("outlet_id")
+    if not raw:
+        return None
+    try:
+        outlet_id = UUID(raw)
+    except ValueError:
+        raise ValidationError({"outlet_id": [f"'{raw}' is not a valid UUID."]}) from None
+    if not Outlet.objects.filter(pk=outlet_id).exists():
+        raise NotFound("Outlet not found.")
+    return outlet_id

@@ -1,0 +1,26 @@
+"""Errors raised by services and selectors, independent of the door they came through.
+
+The API maps them to a JSON error with their status, the admin to a form error and the
+commands to a one-line CommandError.
+"""
+
+
+class DomainError(Exception):
+    status_code = 400
+
+    def __init__(self, message: str, *, errors: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or {}
+
+
+class NotFoundError(DomainError):
+    status_code = 404
+
+
+class ConflictError(DomainError):
+    status_code = 409
+
+
+class PayloadTooLargeError(DomainError):
+    status_code = 413

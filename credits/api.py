@@ -1,0 +1,204 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api.auth import ApiPrincipal, mint_access_token
+from config.api.scoping import caller_outlet_id
+from config.api.views import ApiListView
+from credits import selectors, services
+from credits.filtersets import AgentFilterSet, BalanceFilterSet, LedgerEntryFilterSet
+from credits.models import CREDIT_DIGITS, CREDIT_PLACES, Agent, CreditAccount, CreditLedgerEntry, Outlet
+from credits.services import Actor
+
+
+def request_actor(request) -> Actor:
+    if isinstance(request.user, ApiPrincipal):
+        return Actor.for_api_key(request.user.api_key)
+    return Actor.for_user(request.user)
+
+
+def credit_amount(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=CREDIT_DIGITS, decimal_places=CREDIT_PLACES, **kwargs)
+
+
+def format_credits(value) -> str:
+    return credit_amount().to_representation(value)
+
+
+class OutletSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Outlet
+        fields = ["id", "name", "timezone", "currency", "billing_cycle_day", "low_balance_threshold", "is_active", "created_at"]
+
+
+class AgentSerializer(serializers.ModelSerializer):
+    outlet_id = serializers.UUIDField(read_only=True)
+    threshold = credit_amount(source="effective_threshold", read_only=True, help_text="The agent's threshold, else the outlet's.")
+    balance = credit_amount(source="account.balance", read_only=True)
+
+    class Meta:
+        model = Agent
+        fields = ["id", "outlet_id", "name", "external_id", "low_balance_threshold", "threshold", "balance", "is_active", "created_at"]
+
+
+class BalanceSerializer(serializers.ModelSerializer):
+    agent_id = serializers.UUIDField(read_only=True)
+    agent_name = serializers.CharField(source="agent.name", read_only=True)
+    external_id = serializers.CharField(source="agent.external_id", read_only=True)
+    outlet_id = serializers.UUIDField(source="agent.outlet_id", read_only=True)
+    threshold = credit_amount(read_only=True)
+    low = serializers.BooleanField(source="is_low", read_only=True, help_text="Balance below threshold.")
+
+    class Meta:
+        model = CreditAccount
+        fields = ["agent_id", "agent_name", "external_id", "outlet_id", "balance", "threshold", "low", "updated_at"]
+
+
+class LedgerEntrySerializer(serializers.ModelSerializer):
+    agent_id = serializers.UUIDField(source="account_id", read_only=True)
+    outlet_id = serializers.UUIDField(read_only=True)
+    actor = serializers.CharField(source="actor_label", read_only=True)
+
+    class Meta:
+        model = CreditLedgerEntry
+        fields = [
+            "id", "agent_id", "outlet_id", "kind", "amount", "balance_after", "actor", "reason",
+            "idempotency_key", "ingest_batch_id", "created_at",
+        ]
+
+
+class CreditOperationSerializer(serializers.Serializer):
+    agent_id = serializers.UUIDField()
+    mode = serializers.ChoiceField(choices=["add", "set", "clear"])
+    amount = credit_amount(required=False, allow_null=True, help_text="Required for add (> 0) and set (>= 0).")
+    reason = serializers.CharField(max_length=services.MAX_REASON_LENGTH, trim_whitespace=True)
+
+    def validate(self, attrs):
+        if attrs["mode"] != "clear" and attrs.get("amount") is None:
+            raise serializers.ValidationError({"amount": [f"Required for mode '{attrs['mode']}'."]})
+        return attrs
+
+
+class OutletListView(ApiListView):
+    serializer_class = OutletSerializer
+    csv_filename = "outlets"
+
+    def get_queryset(self):
+        return selectors.outlet_list(outlet_id=caller_outlet_id(self.request))
+
+
+class AgentListView(ApiListView):
+    serializer_class = AgentSerializer
+    filterset_class = AgentFilterSet
+    csv_filename = "agents"
+
+    def get_queryset(self):
+        return selectors.agent_list(outlet_id=caller_outlet_id(self.request))
+
+
+class BalanceListView(ApiListView):
+    serializer_class = BalanceSerializer
+    filterset_class = BalanceFilterSet
+    cursor_fields = ("created_at", "agent_id")
+    csv_filename = "balances"
+
+    def get_queryset(self):
+        return selectors.balance_list(outlet_id=caller_outlet_id(self.request))
+
+    def extra_payload(self, queryset) -> dict:
+        totals = selectors.balance_totals(queryset)
+        return {"totals": {**totals, "balance": format_credits(totals["balance"])}}
+
+
+class LedgerEntryListView(ApiListView):
+    serializer_class = LedgerEntrySerializer
+    filterset_class = LedgerEntryFilterSet
+    date_field = "created_at"
+    csv_filename = "ledger"
+
+    def get_queryset(self):
+        return selectors.ledger_entry_list(outlet_id=caller_outlet_id(self.request))
+
+
+class CreditOperationView(APIView):
+    """Add to, set or clear an agent's balance; retries with the same `Idempotency-Key` apply once."""
+
+    write_scope = "credits:write"
+
+    @extend_schema(
+        request=CreditOperationSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="Retrying with the same key and body returns the first result; another body gives 409.",
+            )
+        ],
+        responses={
+            200: inline_serializer(
+                "CreditOperationResult",
+                {
+                    "success": serializers.BooleanField(),
+                    "entry": LedgerEntrySerializer(),
+                    "balance_before": credit_amount(),
+                    "balance": credit_amount(),
+                    "replayed": serializers.BooleanField(),
+                },
+            ),
+            409: OpenApiResponse(description="Idempotency-Key reused with a different request."),
+        },
+    )
+    def post(self, request):
+        serializer = CreditOperationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        agent = selectors.agent_get(outlet_id=caller_outlet_id(request), agent_id=data["agent_id"])
+        result = services.credits_apply(
+            agent=agent,
+            kind=data["mode"].upper(),
+            amount=data.get("amount"),
+            actor=request_actor(request),
+            reason=data["reason"],
+            idempotency_key=request.headers.get("Idempotency-Key"),
+        )
+        body = {
+            "entry": LedgerEntrySerializer(result.entry).data,
+            "balance_before": format_credits(result.balance_before),
+            "balance": format_credits(result.balance_after),
+            "replayed": result.replayed,
+        }
+        return Response(body, headers={"Idempotent-Replayed": "true"} if result.replayed else None)
+
+
+class AccessTokenView(APIView):
+    """Exchange the API key in `Authorization: Bearer` for a short-lived JWT acting for the same outlet."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: inline_serializer(
+                "AccessToken",
+                {
+                    "success": serializers.BooleanField(),
+                    "access_token": serializers.CharField(),
+                    "token_type": serializers.CharField(),
+                    "expires_in": serializers.IntegerField(),
+                },
+            )
+        },
+    )
+    def post(self, request):
+        principal = request.user
+        if not isinstance(principal, ApiPrincipal) or principal.via_token:
+            raise PermissionDenied("Only an API key can be exchanged for a token.")
+        token = mint_access_token(principal.api_key)
+        return Response(
+            {"access_token": str(token), "token_type": "Bearer", "expires_in": int(token.lifetime.total_seconds())}
+        )

@@ -1,0 +1,215 @@
+import uuid
+import zoneinfo
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models, transaction
+from django.db.models import Q
+from rest_framework_api_key.models import AbstractAPIKey
+
+CREDIT_DIGITS = 20
+CREDIT_PLACES = 6
+ZERO = Decimal("0")
+
+
+def credit_field(**kwargs) -> models.DecimalField:
+    return models.DecimalField(max_digits=CREDIT_DIGITS, decimal_places=CREDIT_PLACES, **kwargs)
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known IANA time zone.")
+
+
+class ImmutableQuerySet(models.QuerySet):
+    """Refuses bulk changes: rows of an append-only table are never updated or deleted."""
+
+    def update(self, **kwargs):
+        raise TypeError(f"{self.model.__name__} rows are immutable and cannot be updated.")
+
+    def delete(self):
+        raise TypeError(f"{self.model.__name__} rows are immutable and cannot be deleted.")
+
+
+class ImmutableModel(models.Model):
+    """A row that is written once: no save after create, no delete."""
+
+    objects = ImmutableQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError(f"{type(self).__name__} rows are immutable and cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__} rows are immutable and cannot be deleted.")
+
+
+class Outlet(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    currency = models.CharField(
+        max_length=3, default="USD", validators=[RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 code such as USD.")]
+    )
+    billing_cycle_day = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(28)]
+    )
+    low_balance_threshold = credit_field(
+        default=ZERO, validators=[MinValueValidator(ZERO)], help_text="Default threshold for agents without their own."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name",)
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(billing_cycle_day__gte=1, billing_cycle_day__lte=28), name="outlet_billing_cycle_day_1_28"
+            ),
+            models.CheckConstraint(condition=Q(low_balance_threshold__gte=0), name="outlet_threshold_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Agent(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    outlet = models.ForeignKey(Outlet, on_delete=models.PROTECT, related_name="agents")
+    name = models.CharField(max_length=200)
+    external_id = models.CharField(max_length=200, help_text="The platform's id for this agent, unique per outlet.")
+    low_balance_threshold = credit_field(
+        null=True, blank=True, validators=[MinValueValidator(ZERO)], help_text="Leave empty to use the outlet's."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name",)
+        constraints = [
+            models.UniqueConstraint(fields=("outlet", "external_id"), name="agent_external_id_unique_per_outlet"),
+            models.CheckConstraint(
+                condition=Q(low_balance_threshold__isnull=True) | Q(low_balance_threshold__gte=0),
+                name="agent_threshold_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        # Every agent has exactly one account, opened with the agent whatever door created it.
+        adding = self._state.adding
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if adding:
+                CreditAccount.objects.create(agent=self)
+
+    @property
+    def effective_threshold(self) -> Decimal:
+        if self.low_balance_threshold is not None:
+            return self.low_balance_threshold
+        return self.outlet.low_balance_threshold
+
+
+class ApiKey(AbstractAPIKey):
+    class Scope(models.TextChoices):
+        READ = "read", "read"
+        INGEST = "ingest", "ingest"
+        CREDITS_WRITE = "credits:write", "credits:write"
+
+    outlet = models.ForeignKey(Outlet, on_delete=models.PROTECT, related_name="api_keys")
+    scopes = models.JSONField(default=list, help_text="Any of read, ingest, credits:write.")
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "API key"
+        verbose_name_plural = "API keys"
+
+    def clean(self) -> None:
+        super().clean()
+        unknown = set(self.scopes or []) - set(self.Scope.values)
+        if not isinstance(self.scopes, list) or unknown:
+            raise ValidationError({"scopes": f"Unknown scopes: {', '.join(sorted(map(str, unknown)))}."})
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+class CreditAccount(models.Model):
+    """An agent's balance: a cache of its ledger, always the sum of its entries."""
+
+    agent = models.OneToOneField(Agent, on_delete=models.PROTECT, primary_key=True, related_name="account")
+    balance = credit_field(default=ZERO)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("agent__name",)
+
+    def __str__(self) -> str:
+        return f"{self.agent} ({self.balance})"
+
+
+class CreditLedgerEntry(ImmutableModel):
+    class Kind(models.TextChoices):
+        ADD = "ADD", "Add"
+        SET = "SET", "Set"
+        CLEAR = "CLEAR", "Clear"
+        CONSUME = "CONSUME", "Consume"
+        ADJUST = "ADJUST", "Adjust"
+
+    outlet = models.ForeignKey(Outlet, on_delete=models.PROTECT, related_name="ledger_entries")
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="entries")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    amount = credit_field(help_text="Signed change; SET and CLEAR record the delta that reaches the new balance.")
+    balance_after = credit_field()
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor_label = models.CharField(max_length=200, help_text="Who did it, as shown in history.")
+    reason = models.TextField()
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    ingest_batch_id = models.UUIDField(null=True, blank=True, help_text="The ingest batch a consumption debits.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        verbose_name_plural = "credit ledger entries"
+        indexes = [
+            models.Index(fields=("account", "id"), name="ledger_account_id"),
+            models.Index(fields=("outlet", "created_at", "id"), name="ledger_outlet_created"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=("outlet", "idempotency_key"),
+                condition=Q(idempotency_key__isnull=False),
+                name="ledger_idempotency_key_unique_per_outlet",
+            ),
+            models.UniqueConstraint(
+                fields=("account", "ingest_batch_id"),
+                condition=Q(ingest_batch_id__isnull=False),
+                name="ledger_one_consume_per_account_and_batch",
+            ),
+            models.CheckConstraint(condition=Q(kind__in=["ADD", "SET", "CLEAR", "CONSUME", "ADJUST"]), name="ledger_kind_valid"),
+            models.CheckConstraint(condition=~Q(kind="ADD") | Q(amount__gt=0), name="ledger_add_positive"),
+            models.CheckConstraint(condition=~Q(kind="CONSUME") | Q(amount__lt=0), name="ledger_consume_negative"),
+            models.CheckConstraint(condition=~Q(kind="ADJUST") | ~Q(amount=0), name="ledger_adjust_nonzero"),
+            models.CheckConstraint(condition=~Q(kind="SET") | Q(balance_after__gte=0), name="ledger_set_not_negative"),
+            models.CheckConstraint(condition=~Q(kind="CLEAR") | Q(balance_after=0), name="ledger_clear_reaches_zero"),
+            models.CheckConstraint(
+                condition=~(Q(actor_user__isnull=False) & Q(actor_api_key__isnull=False)), name="ledger_one_actor"
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="ledger_reason_required"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} -> {self.balance_after}"

@@ -1,0 +1,73 @@
+"""Reads of outlets, agents, balances and the ledger, always scoped to an outlet (None: every outlet)."""
+
+from uuid import UUID
+
+from django.db.models import BooleanField, Case, Count, F, Q, QuerySet, Sum, Value, When, Window
+from django.db.models.functions import Coalesce, Lag
+
+from config.errors import NotFoundError
+from credits.models import ZERO, Agent, CreditAccount, CreditLedgerEntry, Outlet
+
+
+def _scoped(queryset: QuerySet, outlet_id: UUID | None, path: str = "outlet_id") -> QuerySet:
+    return queryset if outlet_id is None else queryset.filter(**{path: outlet_id})
+
+
+def outlet_list(*, outlet_id: UUID | None = None) -> QuerySet[Outlet]:
+    return _scoped(Outlet.objects.all(), outlet_id, "pk")
+
+
+def agent_list(*, outlet_id: UUID | None = None) -> QuerySet[Agent]:
+    return _scoped(Agent.objects.select_related("outlet", "account"), outlet_id)
+
+
+def agent_get(*, outlet_id: UUID | None, agent_id: UUID) -> Agent:
+    agent = agent_list(outlet_id=outlet_id).filter(pk=agent_id).first()
+    if agent is None:
+        raise NotFoundError("Agent not found.")
+    return agent
+
+
+def balance_list(*, outlet_id: UUID | None = None) -> QuerySet[CreditAccount]:
+    """Accounts with the threshold that applies (the agent's, else the outlet's) and whether they are below it."""
+    return (
+        _scoped(CreditAccount.objects.select_related("agent"), outlet_id, "agent__outlet_id")
+        .annotate(threshold=Coalesce("agent__low_balance_threshold", "agent__outlet__low_balance_threshold"))
+        .annotate(
+            is_low=Case(When(balance__lt=F("threshold"), then=Value(True)), default=Value(False), output_field=BooleanField())
+        )
+    )
+
+
+def balance_totals(accounts: QuerySet[CreditAccount]) -> dict:
+    totals = accounts.order_by().aggregate(
+        balance=Coalesce(Sum("balance"), Value(ZERO)), agents=Count("pk"), low=Count("pk", filter=Q(is_low=True))
+    )
+    return {"balance": totals["balance"], "agents": totals["agents"], "low": totals["low"]}
+
+
+def ledger_entry_list(*, outlet_id: UUID | None = None) -> QuerySet[CreditLedgerEntry]:
+    return _scoped(CreditLedgerEntry.objects.select_related("account__agent"), outlet_id)
+
+
+def ledger_mismatches() -> list[str]:
+    """Every way the ledger disagrees with itself: balances that are not the sum of their entries, broken chains."""
+    problems = []
+    accounts = CreditAccount.objects.annotate(ledger_sum=Coalesce(Sum("entries__amount"), Value(ZERO))).exclude(
+        balance=F("ledger_sum")
+    )
+    for account in accounts.select_related("agent"):
+        problems.append(
+            f"account {account.pk} ({account.agent.name}): balance {account.balance} != sum of entries {account.ledger_sum}"
+        )
+    chained = CreditLedgerEntry.objects.annotate(
+        previous_balance=Coalesce(
+            Window(Lag("balance_after"), partition_by=F("account_id"), order_by=F("id").asc()), Value(ZERO)
+        )
+    )
+    for entry in chained.exclude(balance_after=F("previous_balance") + F("amount")).order_by("id"):
+        expected = entry.previous_balance + entry.amount
+        problems.append(
+            f"entry {entry.pk} of account {entry.account_id}: balance_after {entry.balance_after} != {expected}"
+        )
+    return problems

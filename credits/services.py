@@ -1,0 +1,273 @@
+"""The credit ledger: every balance change, from every door, goes through here.
+
+Each operation locks the account row, writes exactly one append-only entry with the
+balance it leads to, and moves the cached balance in the same transaction.
+"""
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from uuid import UUID
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.errors import ConflictError, DomainError, NotFoundError
+from credits.models import CREDIT_DIGITS, CREDIT_PLACES, ZERO, Agent, ApiKey, CreditAccount, CreditLedgerEntry
+
+Kind = CreditLedgerEntry.Kind
+QUANTUM = Decimal(1).scaleb(-CREDIT_PLACES)
+MAX_REASON_LENGTH = 1000
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who changed a balance: a staff user, an API key, or a named part of the system."""
+
+    label: str
+    user: AbstractBaseUser | None = None
+    api_key: ApiKey | None = None
+
+    @classmethod
+    def for_user(cls, user: AbstractBaseUser) -> "Actor":
+        return cls(label=user.get_username(), user=user)
+
+    @classmethod
+    def for_api_key(cls, api_key: ApiKey) -> "Actor":
+        return cls(label=f"api_key:{api_key.prefix}", api_key=api_key)
+
+    @classmethod
+    def system(cls, name: str) -> "Actor":
+        return cls(label=f"system:{name}")
+
+
+@dataclass(frozen=True)
+class LedgerResult:
+    entry: CreditLedgerEntry
+    balance_before: Decimal
+    replayed: bool = False
+
+    @property
+    def balance_after(self) -> Decimal:
+        return self.entry.balance_after
+
+
+def parse_amount(value, *, field: str = "amount") -> Decimal:
+    """A credit amount as the ledger stores it, or a DomainError naming the field."""
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise DomainError(f"{field}: '{value}' is not a number.", errors={field: ["Enter a number."]}) from None
+    if not amount.is_finite():
+        raise DomainError(f"{field}: must be a finite number.", errors={field: ["Enter a finite number."]})
+    if amount != amount.quantize(QUANTUM, rounding="ROUND_DOWN"):
+        message = f"At most {CREDIT_PLACES} decimal places."
+        raise DomainError(f"{field}: {message}", errors={field: [message]})
+    if abs(amount) >= Decimal(10) ** (CREDIT_DIGITS - CREDIT_PLACES):
+        message = f"At most {CREDIT_DIGITS - CREDIT_PLACES} digits before the decimal point."
+        raise DomainError(f"{field}: {message}", errors={field: [message]})
+    return amount.quantize(QUANTUM)
+
+
+def _check_amount(kind: str, amount: Decimal) -> None:
+    rules = {
+        Kind.ADD: (amount > 0, "Must be greater than 0."),
+        Kind.SET: (amount >= 0, "Must be 0 or more."),
+        Kind.CONSUME: (amount > 0, "Must be greater than 0."),
+        Kind.ADJUST: (amount != 0, "Must not be 0."),
+        Kind.CLEAR: (True, ""),
+    }
+    valid, message = rules[kind]
+    if not valid:
+        raise DomainError(f"amount: {message}", errors={"amount": [message]})
+
+
+def balance_after(*, kind: str, balance: Decimal, amount: Decimal) -> Decimal:
+    """The balance an operation leads to: the one rule for previews and postings alike."""
+    if kind == Kind.ADD or kind == Kind.ADJUST:
+        return balance + amount
+    if kind == Kind.SET:
+        return amount
+    if kind == Kind.CLEAR:
+        return ZERO
+    if kind == Kind.CONSUME:
+        return balance - amount
+    raise ValueError(f"unknown ledger kind {kind!r}")
+
+
+def _clean_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("reason: A reason is required.", errors={"reason": ["A reason is required."]})
+    if len(reason) > MAX_REASON_LENGTH:
+        message = f"At most {MAX_REASON_LENGTH} characters."
+        raise DomainError(f"reason: {message}", errors={"reason": [message]})
+    return reason
+
+
+def _clean_idempotency_key(key: str | None) -> str | None:
+    if key is None or key == "":
+        return None
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
+        message = f"At most {MAX_IDEMPOTENCY_KEY_LENGTH} printable characters."
+        raise DomainError(f"Idempotency-Key: {message}", errors={"idempotency_key": [message]})
+    return key
+
+
+def _fingerprint(kind: str, agent_id: UUID, amount: Decimal, reason: str) -> str:
+    canonical = json.dumps([kind, str(agent_id), str(amount), reason])
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _replay(*, outlet_id: UUID, idempotency_key: str, fingerprint: str) -> CreditLedgerEntry | None:
+    previous = CreditLedgerEntry.objects.filter(outlet_id=outlet_id, idempotency_key=idempotency_key).first()
+    if previous is not None and previous.request_fingerprint != fingerprint:
+        raise ConflictError(
+            "Idempotency-Key was already used with a different request.",
+            errors={"idempotency_key": ["Reuse a key only to retry the very same request."]},
+        )
+    return previous
+
+
+def _locked_account(agent_id: UUID) -> CreditAccount:
+    try:
+        return CreditAccount.objects.select_for_update().select_related("agent").get(pk=agent_id)
+    except CreditAccount.DoesNotExist:
+        raise NotFoundError("Agent not found.") from None
+
+
+@transaction.atomic
+def _post(
+    *, agent: Agent, kind: str, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None
+) -> LedgerResult:
+    amount = parse_amount(amount)
+    _check_amount(kind, amount)
+    reason = _clean_reason(reason)
+    idempotency_key = _clean_idempotency_key(idempotency_key)
+    fingerprint = _fingerprint(kind, agent.pk, amount, reason) if idempotency_key else ""
+
+    # The lock comes first: a concurrent retry with the same key waits here, then sees the first entry.
+    account = _locked_account(agent.pk)
+    outlet_id = account.agent.outlet_id
+    if idempotency_key and (previous := _replay(outlet_id=outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
+        return LedgerResult(entry=previous, balance_before=previous.balance_after - previous.amount, replayed=True)
+
+    before = account.balance
+    after = balance_after(kind=kind, balance=before, amount=amount)
+    entry = CreditLedgerEntry(
+        outlet_id=outlet_id,
+        account=account,
+        kind=kind,
+        amount=after - before,
+        balance_after=after,
+        actor_user=actor.user,
+        actor_api_key=actor.api_key,
+        actor_label=actor.label,
+        reason=reason,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+    )
+    try:
+        with transaction.atomic():
+            entry.save()
+    except IntegrityError:
+        # The same key used at the same moment for another agent's account: one of them wins.
+        if idempotency_key and (previous := _replay(outlet_id=outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
+            return LedgerResult(entry=previous, balance_before=previous.balance_after - previous.amount, replayed=True)
+        raise
+    account.balance = after
+    account.save(update_fields=["balance", "updated_at"])
+    return LedgerResult(entry=entry, balance_before=before)
+
+
+def credits_add(
+    *, agent: Agent, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None = None
+) -> LedgerResult:
+    return _post(agent=agent, kind=Kind.ADD, amount=amount, actor=actor, reason=reason, idempotency_key=idempotency_key)
+
+
+def credits_set(
+    *, agent: Agent, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None = None
+) -> LedgerResult:
+    return _post(agent=agent, kind=Kind.SET, amount=amount, actor=actor, reason=reason, idempotency_key=idempotency_key)
+
+
+def credits_clear(*, agent: Agent, actor: Actor, reason: str, idempotency_key: str | None = None) -> LedgerResult:
+    return _post(agent=agent, kind=Kind.CLEAR, amount=ZERO, actor=actor, reason=reason, idempotency_key=idempotency_key)
+
+
+def credits_adjust(
+    *, agent: Agent, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None = None
+) -> LedgerResult:
+    """A signed correction; the ledger is never edited, so mistakes are undone by another entry."""
+    return _post(agent=agent, kind=Kind.ADJUST, amount=amount, actor=actor, reason=reason, idempotency_key=idempotency_key)
+
+
+OPERATIONS = {Kind.ADD: credits_add, Kind.SET: credits_set, Kind.ADJUST: credits_adjust}
+
+
+def credits_apply(
+    *, agent: Agent, kind: str, amount: Decimal | None, actor: Actor, reason: str, idempotency_key: str | None = None
+) -> LedgerResult:
+    """Dispatch for the doors that take the operation as data (API `mode`, the `credits` command, the admin)."""
+    if kind == Kind.CLEAR:
+        return credits_clear(agent=agent, actor=actor, reason=reason, idempotency_key=idempotency_key)
+    if kind not in OPERATIONS:
+        raise DomainError(f"mode: '{kind}' is not an operation.", errors={"mode": ["Use add, set or clear."]})
+    if amount is None:
+        raise DomainError("amount: This operation needs an amount.", errors={"amount": ["This field is required."]})
+    return OPERATIONS[kind](agent=agent, amount=amount, actor=actor, reason=reason, idempotency_key=idempotency_key)
+
+
+@transaction.atomic
+def credits_clear_many(*, agents: Iterable[Agent], actor: Actor, reason: str) -> int:
+    """Clears each balance with its own entry; accounts are locked in key order so bulk clears never deadlock."""
+    count = 0
+    for agent in sorted(agents, key=lambda agent: agent.pk):
+        credits_clear(agent=agent, actor=actor, reason=reason)
+        count += 1
+    return count
+
+
+@transaction.atomic
+def credits_consume(
+    *, debits: Mapping[UUID, Decimal], ingest_batch_id: UUID, actor: Actor, reason: str
+) -> list[CreditLedgerEntry]:
+    """One CONSUME entry per agent for a batch's new usage; balances may go below zero (usage already happened)."""
+    positive = {agent_id: parse_amount(amount) for agent_id, amount in debits.items() if amount > 0}
+    if not positive:
+        return []
+    reason = _clean_reason(reason)
+    accounts = list(
+        CreditAccount.objects.select_for_update().select_related("agent").filter(pk__in=positive).order_by("pk")
+    )
+    missing = set(positive) - {account.pk for account in accounts}
+    if missing:
+        raise NotFoundError(f"No credit account for agents {', '.join(sorted(map(str, missing)))}.")
+    now = timezone.now()
+    entries = []
+    for account in accounts:
+        amount = positive[account.pk]
+        account.balance = balance_after(kind=Kind.CONSUME, balance=account.balance, amount=amount)
+        account.updated_at = now
+        entries.append(
+            CreditLedgerEntry(
+                outlet_id=account.agent.outlet_id,
+                account=account,
+                kind=Kind.CONSUME,
+                amount=-amount,
+                balance_after=account.balance,
+                actor_user=actor.user,
+                actor_api_key=actor.api_key,
+                actor_label=actor.label,
+                reason=reason,
+                ingest_batch_id=ingest_batch_id,
+            )
+        )
+    CreditLedgerEntry.objects.bulk_create(entries)
+    CreditAccount.objects.bulk_update(accounts, ["balance", "updated_at"])
+    return entries

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from credits import api
+
+urlpatterns = [
+    path("auth/token/", api.AccessTokenView.as_view(), name="auth-token"),
+    path("outlets/", api.OutletListView.as_view(), name="outlet-list"),
+    path("agents/", api.AgentListView.as_view(), name="agent-list"),
+    path("credits/balances/", api.BalanceListView.as_view(), name="credit-balances"),
+    path("credits/ledger/", api.LedgerEntryListView.as_view(), name="credit-ledger"),
+    path("credits/set/", api.CreditOperationView.as_view(), name="credit-set"),
+]

@@ -1,0 +1,9 @@
+"""The project's settings for tests: config/settings.py with a secret key default and fast password hashing."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "ledgerline-tests-only")
+
+from config.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
