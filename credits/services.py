@@ -8,6 +8,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from uuid import UUID
 
@@ -16,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.errors import ConflictError, DomainError, NotFoundError
-from credits.models import CREDIT_DIGITS, CREDIT_PLACES, ZERO, Agent, ApiKey, CreditAccount, CreditLedgerEntry
+from credits.models import CREDIT_DIGITS, CREDIT_PLACES, ZERO, Agent, ApiKey, CreditAccount, CreditLedgerEntry, Outlet
 
 Kind = CreditLedgerEntry.Kind
 QUANTUM = Decimal(1).scaleb(-CREDIT_PLACES)
@@ -271,3 +272,23 @@ def credits_consume(
     CreditLedgerEntry.objects.bulk_create(entries)
     CreditAccount.objects.bulk_update(accounts, ["balance", "updated_at"])
     return entries
+
+
+def api_key_create(
+    *, outlet: Outlet, name: str, scopes: Iterable[str], expires_at: datetime | None = None
+) -> tuple[ApiKey, str]:
+    """A new key for `outlet` and its secret, which is never stored and never shown again."""
+    scopes = list(dict.fromkeys(scopes))
+    unknown = sorted(set(scopes) - set(ApiKey.Scope.values))
+    if not scopes or unknown:
+        message = f"Unknown scopes: {', '.join(unknown)}." if unknown else "At least one scope is required."
+        raise DomainError(f"scopes: {message} Use {', '.join(ApiKey.Scope.values)}.", errors={"scopes": [message]})
+    name = (name or "").strip()
+    if not name or len(name) > 50:
+        raise DomainError("name: A name of 1 to 50 characters is required.", errors={"name": ["1 to 50 characters."]})
+    return ApiKey.objects.create_key(outlet=outlet, name=name, scopes=scopes, expiry_date=expires_at)
+
+
+def api_key_revoke(*, api_keys: Iterable[ApiKey]) -> int:
+    """Revokes for good: a revoked key, and every JWT minted from it, stops working at once."""
+    return ApiKey.objects.filter(pk__in=[key.pk for key in api_keys], revoked=False).update(revoked=True)
