@@ -182,9 +182,12 @@ REST_FRAMEWORK = {
 }
 
 API_JWT_LIFETIME = timedelta(seconds=env_int("API_JWT_LIFETIME_SECONDS", 900))
+API_JWT_SIGNING_KEY = os.environ.get("API_JWT_SIGNING_KEY", SECRET_KEY)
+if len(API_JWT_SIGNING_KEY.encode()) < 32:
+    raise ImproperlyConfigured("API_JWT_SIGNING_KEY (default: SECRET_KEY) must be at least 32 bytes for HS256")
 SIMPLE_JWT = {
     "ALGORITHM": "HS256",
-    "SIGNING_KEY": os.environ.get("API_JWT_SIGNING_KEY", SECRET_KEY),
+    "SIGNING_KEY": API_JWT_SIGNING_KEY,
     "AUDIENCE": "ledgerline-api",
     "ISSUER": "ledgerline",
     "ACCESS_TOKEN_LIFETIME": API_JWT_LIFETIME,

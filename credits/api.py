@@ -87,8 +87,8 @@ class OutletListView(ApiListView):
     serializer_class = OutletSerializer
     csv_filename = "outlets"
 
-    def get_queryset(self):
-        return selectors.outlet_list(outlet_id=caller_outlet_id(self.request))
+    def scoped_queryset(self, outlet_id):
+        return selectors.outlet_list(outlet_id=outlet_id)
 
 
 class AgentListView(ApiListView):
@@ -96,8 +96,8 @@ class AgentListView(ApiListView):
     filterset_class = AgentFilterSet
     csv_filename = "agents"
 
-    def get_queryset(self):
-        return selectors.agent_list(outlet_id=caller_outlet_id(self.request))
+    def scoped_queryset(self, outlet_id):
+        return selectors.agent_list(outlet_id=outlet_id)
 
 
 class BalanceListView(ApiListView):
@@ -106,8 +106,8 @@ class BalanceListView(ApiListView):
     cursor_fields = ("created_at", "agent_id")
     csv_filename = "balances"
 
-    def get_queryset(self):
-        return selectors.balance_list(outlet_id=caller_outlet_id(self.request))
+    def scoped_queryset(self, outlet_id):
+        return selectors.balance_list(outlet_id=outlet_id)
 
     def extra_payload(self, queryset) -> dict:
         totals = selectors.balance_totals(queryset)
@@ -120,8 +120,8 @@ class LedgerEntryListView(ApiListView):
     date_field = "created_at"
     csv_filename = "ledger"
 
-    def get_queryset(self):
-        return selectors.ledger_entry_list(outlet_id=caller_outlet_id(self.request))
+    def scoped_queryset(self, outlet_id):
+        return selectors.ledger_entry_list(outlet_id=outlet_id)
 
 
 class CreditOperationView(APIView):

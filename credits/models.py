@@ -12,6 +12,7 @@ from rest_framework_api_key.models import AbstractAPIKey
 CREDIT_DIGITS = 20
 CREDIT_PLACES = 6
 ZERO = Decimal("0")
+CREDIT_QUANTUM = Decimal(1).scaleb(-CREDIT_PLACES)
 
 
 def credit_field(**kwargs) -> models.DecimalField:

@@ -3,10 +3,10 @@
 from uuid import UUID
 
 from django.db.models import BooleanField, Case, Count, F, Q, QuerySet, Sum, Value, When, Window
-from django.db.models.functions import Coalesce, Lag
+from django.db.models.functions import Abs, Coalesce, Lag
 
 from config.errors import NotFoundError
-from credits.models import ZERO, Agent, CreditAccount, CreditLedgerEntry, Outlet
+from credits.models import CREDIT_QUANTUM, ZERO, Agent, CreditAccount, CreditLedgerEntry, Outlet
 
 
 def _scoped(queryset: QuerySet, outlet_id: UUID | None, path: str = "outlet_id") -> QuerySet:
@@ -52,11 +52,13 @@ def ledger_entry_list(*, outlet_id: UUID | None = None) -> QuerySet[CreditLedger
 
 def ledger_mismatches() -> list[str]:
     """Every way the ledger disagrees with itself: balances that are not the sum of their entries, broken chains."""
+    # Any real difference is at least one quantum; the half-quantum margin absorbs SQLite's REAL arithmetic.
+    margin = CREDIT_QUANTUM / 2
     problems = []
-    accounts = CreditAccount.objects.annotate(ledger_sum=Coalesce(Sum("entries__amount"), Value(ZERO))).exclude(
-        balance=F("ledger_sum")
+    accounts = CreditAccount.objects.annotate(ledger_sum=Coalesce(Sum("entries__amount"), Value(ZERO))).annotate(
+        drift=Abs(F("balance") - F("ledger_sum"))
     )
-    for account in accounts.select_related("agent"):
+    for account in accounts.filter(drift__gt=margin).select_related("agent"):
         problems.append(
             f"account {account.pk} ({account.agent.name}): balance {account.balance} != sum of entries {account.ledger_sum}"
         )
@@ -64,8 +66,8 @@ def ledger_mismatches() -> list[str]:
         previous_balance=Coalesce(
             Window(Lag("balance_after"), partition_by=F("account_id"), order_by=F("id").asc()), Value(ZERO)
         )
-    )
-    for entry in chained.exclude(balance_after=F("previous_balance") + F("amount")).order_by("id"):
+    ).annotate(drift=Abs(F("balance_after") - F("previous_balance") - F("amount")))
+    for entry in chained.filter(drift__gt=margin).order_by("id"):
         expected = entry.previous_balance + entry.amount
         problems.append(
             f"entry {entry.pk} of account {entry.account_id}: balance_after {entry.balance_after} != {expected}"

@@ -17,10 +17,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.errors import ConflictError, DomainError, NotFoundError
-from credits.models import CREDIT_DIGITS, CREDIT_PLACES, ZERO, Agent, ApiKey, CreditAccount, CreditLedgerEntry, Outlet
+from credits.models import CREDIT_DIGITS, CREDIT_PLACES, CREDIT_QUANTUM, ZERO, Agent, ApiKey, CreditAccount, CreditLedgerEntry, Outlet
 
 Kind = CreditLedgerEntry.Kind
-QUANTUM = Decimal(1).scaleb(-CREDIT_PLACES)
 MAX_REASON_LENGTH = 1000
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
@@ -65,13 +64,13 @@ def parse_amount(value, *, field: str = "amount") -> Decimal:
         raise DomainError(f"{field}: '{value}' is not a number.", errors={field: ["Enter a number."]}) from None
     if not amount.is_finite():
         raise DomainError(f"{field}: must be a finite number.", errors={field: ["Enter a finite number."]})
-    if amount != amount.quantize(QUANTUM, rounding="ROUND_DOWN"):
+    if amount != amount.quantize(CREDIT_QUANTUM, rounding="ROUND_DOWN"):
         message = f"At most {CREDIT_PLACES} decimal places."
         raise DomainError(f"{field}: {message}", errors={field: [message]})
     if abs(amount) >= Decimal(10) ** (CREDIT_DIGITS - CREDIT_PLACES):
         message = f"At most {CREDIT_DIGITS - CREDIT_PLACES} digits before the decimal point."
         raise DomainError(f"{field}: {message}", errors={field: [message]})
-    return amount.quantize(QUANTUM)
+    return amount.quantize(CREDIT_QUANTUM)
 
 
 def _check_amount(kind: str, amount: Decimal) -> None:

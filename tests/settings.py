@@ -2,7 +2,7 @@
 
 import os
 
-os.environ.setdefault("SECRET_KEY", "ledgerline-tests-only")
+os.environ.setdefault("SECRET_KEY", "ledgerline-tests-only-secret-key-of-sufficient-length")
 
 from config.settings import *  # noqa: E402,F403
 

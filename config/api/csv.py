@@ -5,6 +5,7 @@ import json
 from collections.abc import Iterable, Iterator
 
 from django.http import StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 
 FORMATS = ("json", "csv")
@@ -43,10 +44,11 @@ def csv_response(rows: Iterable[dict], columns: list[str], filename: str) -> Str
     return response
 
 
-FORMAT_PARAMETER = {
-    "name": "format",
-    "in": "query",
-    "required": False,
-    "description": "`csv` streams every matching row as CSV (cursor and take are ignored).",
-    "schema": {"type": "string", "enum": list(FORMATS), "default": "json"},
-}
+FORMAT_PARAMETER = OpenApiParameter(
+    "format",
+    str,
+    OpenApiParameter.QUERY,
+    enum=list(FORMATS),
+    default="json",
+    description="`csv` streams every matching row as CSV (cursor and take are ignored).",
+)

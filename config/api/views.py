@@ -12,6 +12,8 @@ from config.api.csv import FORMAT_PARAMETER, csv_response, parse_format
 from config.api.dates import DATE_RANGE_PARAMETERS, parse_date_range
 from config.api.exceptions import error_body
 from config.api.pagination import KeysetPagination, parse_order
+from config.api.scoping import caller_outlet_id
+from config.api import schema  # noqa: F401 - registers the auth schemes with drf-spectacular
 
 
 class DateRangeFilterBackend(BaseFilterBackend):
@@ -36,6 +38,15 @@ class ApiListView(ListAPIView):
     cursor_fields: tuple[str, ...] = ("created_at", "id")
     date_field: str | None = None
     csv_filename = "export"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no caller to scope to
+            return self.get_serializer_class().Meta.model.objects.none()
+        return self.scoped_queryset(caller_outlet_id(self.request))
+
+    def scoped_queryset(self, outlet_id):
+        """The view's rows for one outlet (None: every outlet, staff only); every list is scoped here."""
+        raise TypeError(f"{type(self).__name__} must define scoped_queryset()")
 
     def extra_payload(self, queryset) -> dict:
         """Anything the JSON page carries besides `items` and `cursor`, computed over the whole filter."""

@@ -1,0 +1,51 @@
+from datetime import UTC, date, datetime
+
+import pytest
+from rest_framework.exceptions import ValidationError
+
+from config.api.dates import parse_date_range
+
+
+def test_range_is_end_inclusive_in_utc():
+    date_range = parse_date_range({"start_date": "2026-03-01", "end_date": "2026-03-31"})
+    assert date_range.start_at == datetime(2026, 3, 1, tzinfo=UTC)
+    assert date_range.end_before == datetime(2026, 4, 1, tzinfo=UTC)
+    assert date_range.days == 31
+
+
+def test_from_and_to_are_aliases():
+    assert parse_date_range({"from": "2026-01-02", "to": "2026-01-03"}).start == date(2026, 1, 2)
+
+
+def test_default_is_the_last_30_days_ending_today(time_machine_today):
+    date_range = parse_date_range({})
+    assert (date_range.start, date_range.end) == (date(2026, 10, 23), date(2026, 11, 21))
+
+
+def test_a_missing_start_counts_back_from_the_end():
+    assert parse_date_range({"end_date": "2026-02-10"}, default_days=7).start == date(2026, 2, 4)
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"start_date": "2026-13-01"}, "start_date"),
+        ({"from": "yesterday"}, "from"),
+        ({"end_date": "2026/01/01"}, "end_date"),
+        ({"start_date": "2026-02-02", "end_date": "2026-02-01"}, "start_date"),
+    ],
+)
+def test_bad_dates_name_the_parameter(params, field):
+    with pytest.raises(ValidationError) as raised:
+        parse_date_range(params)
+    assert field in raised.value.detail
+
+
+def test_a_range_longer_than_allowed_is_refused():
+    with pytest.raises(ValidationError, match="at most 90 days"):
+        parse_date_range({"start_date": "2026-01-01", "end_date": "2026-06-01"}, max_days=90)
+
+
+@pytest.fixture
+def time_machine_today(monkeypatch):
+    monkeypatch.setattr("config.api.dates.timezone.now", lambda: datetime(2026, 11, 21, 23, 59, tzinfo=UTC))

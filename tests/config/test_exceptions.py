@@ -1,0 +1,91 @@
+import pytest
+from django.core.cache import cache
+from django.test import override_settings
+from django.urls import path
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api.throttling import CallerRateThrottle
+from config.urls import urlpatterns as project_urlpatterns
+
+
+class ExplodingView(APIView):
+    permission_classes = []
+    authentication_classes = []
+
+    def get(self, request):
+        raise RuntimeError("boom")
+
+
+class EchoView(APIView):
+    permission_classes = []
+    authentication_classes = []
+
+    def get(self, request):
+        return Response({"echo": True})
+
+
+urlpatterns = [path("api/v1/test/explode/", ExplodingView.as_view()), path("api/v1/test/echo/", EchoView.as_view())]
+urlpatterns += project_urlpatterns
+
+
+def assert_json_error(response, status: int) -> dict:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["success"] is False and body["message"]
+    assert isinstance(body["errors"], dict)
+    return body
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_unexpected_exception_is_a_json_500(client):
+    body = assert_json_error(client.get("/api/v1/test/explode/"), 500)
+    assert body["message"] == "Internal server error."
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_successful_payload_carries_success_true(client):
+    assert client.get("/api/v1/test/echo/").json() == {"success": True, "echo": True}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nope/", "/api/nothing", "/api/v2/credits/balances/"])
+def test_unknown_api_path_is_a_json_404(client, path):
+    assert_json_error(client.get(path), 404)
+
+
+@override_settings(DEBUG=True)
+def test_unknown_api_path_is_json_even_with_debug_on(client):
+    assert_json_error(client.get("/api/v1/nope/"), 404)
+
+
+def test_wrong_method_is_a_json_405(staff_client):
+    assert_json_error(staff_client.delete("/api/v1/credits/balances/"), 405)
+
+
+def test_malformed_json_body_is_a_json_400(staff_client):
+    body = assert_json_error(
+        staff_client.post("/api/v1/credits/set/", data="{not json", content_type="application/json"), 400
+    )
+    assert "JSON" in body["message"]
+
+
+def test_unsupported_media_type_is_a_json_415(staff_client):
+    assert_json_error(staff_client.post("/api/v1/credits/set/", data="a=b", content_type="text/plain"), 415)
+
+
+def test_validation_error_names_each_field(staff_client):
+    body = assert_json_error(staff_client.post("/api/v1/credits/set/", {"mode": "teleport"}, format="json"), 400)
+    assert set(body["errors"]) >= {"agent_id", "mode", "reason"}
+    assert "mode" in body["message"]
+
+
+def test_throttled_caller_gets_a_json_429_with_retry_after(key_client, monkeypatch):
+    monkeypatch.setattr(CallerRateThrottle, "THROTTLE_RATES", {"caller": "2/minute"})
+    cache.clear()
+    client = key_client("read")
+    statuses = [client.get("/api/v1/outlets/").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    response = client.get("/api/v1/outlets/")
+    assert_json_error(response, 429)
+    assert int(response["Retry-After"]) > 0

@@ -1,0 +1,237 @@
+import csv
+import io
+import os
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from credits import services
+from credits.models import CreditLedgerEntry
+from tests.factories import AgentFactory, OutletFactory
+
+ACTOR = services.Actor.system("tests")
+CREDITS_SET = "/api/v1/credits/set/"
+BALANCES = "/api/v1/credits/balances/"
+LEDGER = "/api/v1/credits/ledger/"
+
+
+def post_operation(client, headers=None, **body):
+    return client.post(CREDITS_SET, body, format="json", headers=headers or {})
+
+
+def csv_rows(response) -> list[dict]:
+    assert response["Content-Type"].startswith("text/csv")
+    return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_outlets_lists_the_callers_outlet(outlet, key_client):
+    body = key_client("read").get("/api/v1/outlets/").json()
+    assert body["success"] is True
+    assert [item["name"] for item in body["items"]] == [outlet.name]
+    assert body["items"][0]["billing_cycle_day"] == 1
+
+
+def test_agents_lists_with_balance_and_effective_threshold(agent, key_client):
+    services.credits_add(agent=agent, amount=Decimal("4"), actor=ACTOR, reason="top-up")
+    AgentFactory(outlet=agent.outlet, external_id="other", low_balance_threshold=Decimal("2"))
+    items = key_client("read").get("/api/v1/agents/", {"external_id": agent.external_id}).json()["items"]
+    assert len(items) == 1
+    assert items[0]["balance"] == "4.000000"
+    assert items[0]["threshold"] == "10.000000"  # the outlet's, as the agent has none
+
+
+def test_balances_flag_low_accounts_and_total_the_outlet(outlet, key_client):
+    rich, poor = AgentFactory(outlet=outlet), AgentFactory(outlet=outlet, low_balance_threshold=Decimal("5"))
+    services.credits_add(agent=rich, amount=Decimal("50"), actor=ACTOR, reason="top-up")
+    services.credits_add(agent=poor, amount=Decimal("4.5"), actor=ACTOR, reason="top-up")
+    body = key_client("read").get(BALANCES).json()
+    by_agent = {item["agent_id"]: item for item in body["items"]}
+    assert by_agent[str(rich.pk)]["low"] is False
+    assert (by_agent[str(poor.pk)]["low"], by_agent[str(poor.pk)]["threshold"]) == (True, "5.000000")
+    assert body["totals"] == {"balance": "54.500000", "agents": 2, "low": 1}
+    only_low = key_client("read").get(BALANCES, {"low": "true"}).json()
+    assert [item["agent_id"] for item in only_low["items"]] == [str(poor.pk)]
+    assert only_low["totals"]["agents"] == 1
+
+
+def test_balances_list_runs_a_fixed_number_of_queries(outlet, key_client, django_assert_max_num_queries):
+    for _ in range(20):
+        AgentFactory(outlet=outlet)
+    client = key_client("read")
+    with django_assert_max_num_queries(5):
+        assert len(client.get(BALANCES).json()["items"]) == 20
+
+
+def test_ledger_lists_entries_with_filters(outlet, key_client):
+    first, second = AgentFactory(outlet=outlet), AgentFactory(outlet=outlet)
+    services.credits_add(agent=first, amount=Decimal("5"), actor=ACTOR, reason="top-up")
+    services.credits_set(agent=first, amount=Decimal("1"), actor=ACTOR, reason="set")
+    services.credits_add(agent=second, amount=Decimal("7"), actor=ACTOR, reason="top-up")
+    client = key_client("read")
+    assert len(client.get(LEDGER).json()["items"]) == 3
+    for_first = client.get(LEDGER, {"agent_id": str(first.pk)}).json()["items"]
+    assert [item["kind"] for item in for_first] == ["SET", "ADD"]
+    assert for_first[0] | {"created_at": None, "id": None} == {
+        "id": None, "agent_id": str(first.pk), "outlet_id": str(outlet.pk), "kind": "SET", "amount": "-4.000000",
+        "balance_after": "1.000000", "actor": "system:tests", "reason": "set", "idempotency_key": None,
+        "ingest_batch_id": None, "created_at": None,
+    }
+    adds = client.get(LEDGER, {"kind": ["ADD", "SET"], "agent_id": str(second.pk)}).json()["items"]
+    assert [item["amount"] for item in adds] == ["7.000000"]
+
+
+def test_ledger_date_range_is_end_inclusive(agent, key_client):
+    services.credits_add(agent=agent, amount=Decimal("5"), actor=ACTOR, reason="top-up")
+    today = timezone.now().date()
+    client = key_client("read")
+    assert len(client.get(LEDGER, {"from": str(today), "to": str(today)}).json()["items"]) == 1
+    yesterday = today - timedelta(days=1)
+    assert client.get(LEDGER, {"start_date": str(yesterday), "end_date": str(yesterday)}).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"kind": "STEAL"}, {"agent_id": "nope"}, {"start_date": "2026-02-30"}, {"from": "2026-02-02", "to": "2026-02-01"}, {"format": "xml"}],
+)
+def test_ledger_bad_parameters_are_json_400(key_client, params):
+    response = key_client("read").get(LEDGER, params)
+    assert response.status_code == 400
+    assert response.json()["success"] is False and response.json()["message"]
+
+
+def test_ledger_csv_streams_every_matching_entry(agent, key_client):
+    for index in range(60):
+        services.credits_add(agent=agent, amount=Decimal(index + 1), actor=ACTOR, reason="bulk")
+    response = key_client("read").get(LEDGER, {"format": "csv", "take": 5})
+    rows = csv_rows(response)
+    assert len(rows) == 60
+    assert rows[0]["amount"] == "60.000000" and rows[0]["kind"] == "ADD"
+    assert "attachment" in response["Content-Disposition"]
+
+
+def test_balances_csv_has_one_row_per_account(outlet, key_client):
+    AgentFactory.create_batch(3, outlet=outlet)
+    rows = csv_rows(key_client("read").get(BALANCES, {"format": "csv"}))
+    assert len(rows) == 3 and set(rows[0]) >= {"agent_id", "balance", "threshold", "low"}
+
+
+@pytest.mark.parametrize(
+    ("mode", "amount", "expected_kind", "expected_balance"),
+    [("add", "2.5", "ADD", "12.500000"), ("set", "3", "SET", "3.000000"), ("clear", None, "CLEAR", "0.000000")],
+)
+def test_credit_operation_writes_one_entry_and_returns_the_balance(agent, key_client, mode, amount, expected_kind, expected_balance):
+    services.credits_add(agent=agent, amount=Decimal("10"), actor=ACTOR, reason="start")
+    body = {"agent_id": str(agent.pk), "mode": mode, "reason": "support ticket 42"}
+    if amount is not None:
+        body["amount"] = amount
+    response = post_operation(key_client("credits:write"), **body)
+    assert response.status_code == 200, response.content
+    data = response.json()
+    assert data["success"] is True
+    assert (data["balance_before"], data["balance"], data["replayed"]) == ("10.000000", expected_balance, False)
+    assert data["entry"]["kind"] == expected_kind
+    assert data["entry"]["actor"].startswith("api_key:")
+    assert CreditLedgerEntry.objects.count() == 2
+
+
+def test_staff_session_may_write_credits_as_itself(agent, staff_client, staff_user):
+    response = post_operation(staff_client, agent_id=str(agent.pk), mode="add", amount="1", reason="goodwill")
+    assert response.status_code == 200
+    assert CreditLedgerEntry.objects.get().actor_user == staff_user
+
+
+def test_same_idempotency_key_replays_the_first_result(agent, key_client):
+    client = key_client("credits:write")
+    headers = {"Idempotency-Key": "order-981"}
+    first = post_operation(client, headers, agent_id=str(agent.pk), mode="add", amount="5", reason="purchase")
+    again = post_operation(client, headers, agent_id=str(agent.pk), mode="add", amount="5", reason="purchase")
+    assert first.json()["entry"] == again.json()["entry"]
+    assert again.json()["replayed"] is True and again["Idempotent-Replayed"] == "true"
+    assert CreditLedgerEntry.objects.count() == 1
+
+
+def test_same_idempotency_key_with_another_body_is_a_409(agent, key_client):
+    client = key_client("credits:write")
+    headers = {"Idempotency-Key": "order-981"}
+    post_operation(client, headers, agent_id=str(agent.pk), mode="add", amount="5", reason="purchase")
+    conflict = post_operation(client, headers, agent_id=str(agent.pk), mode="add", amount="6", reason="purchase")
+    assert conflict.status_code == 409
+    assert conflict.json()["success"] is False and "Idempotency-Key" in conflict.json()["message"]
+    assert CreditLedgerEntry.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"mode": "add", "amount": "-5"}, "amount"),
+        ({"mode": "add", "amount": "0"}, "amount"),
+        ({"mode": "add", "amount": "1.1234567"}, "amount"),
+        ({"mode": "add", "amount": "lots"}, "amount"),
+        ({"mode": "add", "amount": "1e30"}, "amount"),
+        ({"mode": "set", "amount": "-1"}, "amount"),
+        ({"mode": "set"}, "amount"),
+        ({"mode": "teleport", "amount": "1"}, "mode"),
+        ({"mode": "add", "amount": "1", "reason": "   "}, "reason"),
+        ({"mode": "add", "amount": "1", "reason": "x" * 1001}, "reason"),
+        ({"mode": "add", "amount": "1", "agent_id": "not-a-uuid"}, "agent_id"),
+    ],
+)
+def test_bad_credit_operations_are_json_400_and_write_nothing(agent, key_client, body, field):
+    payload = {"agent_id": str(agent.pk), "reason": "because", **body}
+    response = post_operation(key_client("credits:write"), **payload)
+    assert response.status_code == 400, response.content
+    assert field in response.json()["errors"]
+    assert not CreditLedgerEntry.objects.exists()
+
+
+def test_operation_on_an_unknown_agent_is_a_404(db, key_client):
+    response = post_operation(key_client("credits:write"), agent_id="7c3a1b5e-0000-4000-8000-000000000000", mode="add", amount="1", reason="x")
+    assert response.status_code == 404 and response.json()["message"] == "Agent not found."
+
+
+def test_overlong_idempotency_key_is_a_400(agent, key_client):
+    response = post_operation(
+        key_client("credits:write"), {"Idempotency-Key": "k" * 300}, agent_id=str(agent.pk), mode="add", amount="1", reason="x"
+    )
+    assert response.status_code == 400
+    assert not CreditLedgerEntry.objects.exists()
+
+
+def test_schema_documents_every_endpoint_and_the_bearer_scheme(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    schema = response.json()
+    for path in ["/api/v1/credits/balances/", "/api/v1/credits/ledger/", "/api/v1/credits/set/", "/api/v1/outlets/", "/api/v1/agents/", "/api/v1/auth/token/"]:
+        assert path in schema["paths"], path
+    assert schema["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
+    ledger_params = {param["name"] for param in schema["paths"]["/api/v1/credits/ledger/"]["get"]["parameters"]}
+    assert ledger_params >= {"agent_id", "kind", "start_date", "end_date", "from", "to", "cursor", "order", "take", "format"}
+    set_params = {param["name"] for param in schema["paths"]["/api/v1/credits/set/"]["post"]["parameters"]}
+    assert "Idempotency-Key" in set_params
+
+
+def test_swagger_ui_is_served_without_a_cdn(client):
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "swagger-ui" in html and "cdn." not in html and "unpkg" not in html
+
+
+def test_healthz_reports_the_database(client, db):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["database"] == "ok"
+
+
+def test_another_outlet_sees_none_of_this_outlets_entries(agent, key_client):
+    services.credits_add(agent=agent, amount=Decimal("5"), actor=ACTOR, reason="top-up")
+    stranger = key_client("read", for_outlet=OutletFactory())
+    assert stranger.get(LEDGER).json()["items"] == []
+    assert stranger.get(LEDGER, {"agent_id": str(agent.pk)}).json()["items"] == []
+
+
+def test_openapi_schema_is_valid_and_generates_without_warnings(db):
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", os.devnull)
