@@ -11,7 +11,7 @@ from config.api.scoping import caller_outlet_id
 from config.api.views import ApiListView
 from credits import selectors, services
 from credits.filtersets import AgentFilterSet, BalanceFilterSet, LedgerEntryFilterSet
-from credits.models import CREDIT_DIGITS, CREDIT_PLACES, Agent, CreditAccount, CreditLedgerEntry, Outlet
+from credits.models import CREDIT_DIGITS, CREDIT_PLACES, Agent, CreditAccount, CreditLedgerEntry, Outlet, format_credits
 from credits.services import Actor
 
 
@@ -23,10 +23,6 @@ def request_actor(request) -> Actor:
 
 def credit_amount(**kwargs) -> serializers.DecimalField:
     return serializers.DecimalField(max_digits=CREDIT_DIGITS, decimal_places=CREDIT_PLACES, **kwargs)
-
-
-def format_credits(value) -> str:
-    return credit_amount().to_representation(value)
 
 
 class OutletSerializer(serializers.ModelSerializer):

@@ -15,6 +15,11 @@ ZERO = Decimal("0")
 CREDIT_QUANTUM = Decimal(1).scaleb(-CREDIT_PLACES)
 
 
+def format_credits(value) -> str:
+    """Credits as the API, admin and commands show them: always six places."""
+    return f"{Decimal(value):.{CREDIT_PLACES}f}"
+
+
 def credit_field(**kwargs) -> models.DecimalField:
     return models.DecimalField(max_digits=CREDIT_DIGITS, decimal_places=CREDIT_PLACES, **kwargs)
 

@@ -73,7 +73,8 @@ def parse_amount(value, *, field: str = "amount") -> Decimal:
     return amount.quantize(CREDIT_QUANTUM)
 
 
-def _check_amount(kind: str, amount: Decimal) -> None:
+def check_amount(kind: str, amount: Decimal) -> None:
+    """The rule an operation's amount must meet; the admin checks it before its confirmation page."""
     rules = {
         Kind.ADD: (amount > 0, "Must be greater than 0."),
         Kind.SET: (amount >= 0, "Must be 0 or more."),
@@ -145,7 +146,7 @@ def _post(
     *, agent: Agent, kind: str, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None
 ) -> LedgerResult:
     amount = parse_amount(amount)
-    _check_amount(kind, amount)
+    check_amount(kind, amount)
     reason = _clean_reason(reason)
     idempotency_key = _clean_idempotency_key(idempotency_key)
     fingerprint = _fingerprint(kind, agent.pk, amount, reason) if idempotency_key else ""

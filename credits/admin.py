@@ -1,0 +1,323 @@
+"""Staff screens for credits: thin, every write goes through credits.services."""
+
+from uuid import uuid4
+
+import rest_framework_api_key.models
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from config.errors import DomainError
+from credits import selectors, services
+from credits.forms import ApiKeyCreateForm, BalanceChangeForm, ReasonForm, add_domain_errors
+from credits.models import Agent, ApiKey, CreditAccount, CreditLedgerEntry, Outlet, format_credits
+
+Kind = CreditLedgerEntry.Kind
+BALANCE_OPERATIONS = {
+    "add": ("Add credits", Kind.ADD),
+    "set": ("Set balance", Kind.SET),
+    "clear": ("Clear balance", Kind.CLEAR),
+}
+RECENT_ENTRIES = 25
+
+# Staff manage keys through ApiKeyAdmin; the package's own screen edits a model we do not use.
+admin.site.unregister(rest_framework_api_key.models.APIKey)
+
+
+def render_page(model_admin, request, template, *, title, form=None, **context):
+    """One of our pages, in the admin's own chrome and fieldset markup."""
+    request.current_app = model_admin.admin_site.name
+    if form is not None:
+        context["adminform"] = helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {})
+        context["media"] = model_admin.media + form.media
+    context = {**model_admin.admin_site.each_context(request), "opts": model_admin.opts, "title": title, **context}
+    return TemplateResponse(request, template, context)
+
+
+@admin.display(description="balance", ordering="account__balance")
+def agent_balance(model_admin, agent):
+    url = reverse("admin:credits_creditaccount_change", args=[quote(agent.pk)])
+    return format_html('<a href="{}">{}</a>', url, agent.account.balance)
+
+
+@admin.display(description="scopes")
+def scope_list(model_admin, key):
+    return ", ".join(key.scopes)
+
+
+class AgentInline(admin.TabularInline):
+    model = Agent
+    fields = ("name", "external_id", "low_balance_threshold", "is_active", "balance")
+    readonly_fields = ("balance",)
+    extra = 0
+    can_delete = False  # ledger entries protect their agent
+    show_change_link = True
+    balance = agent_balance
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("account")
+
+
+class ApiKeyInline(admin.TabularInline):
+    model = ApiKey
+    fields = readonly_fields = ("prefix", "name", "scope_list", "revoked", "expiry_date", "last_used_at")
+    extra = 0
+    show_change_link = True
+    scope_list = scope_list
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Outlet)
+class OutletAdmin(admin.ModelAdmin):
+    list_display = ("name", "currency", "billing_cycle_day", "low_balance_threshold", "is_active", "agent_count")
+    list_filter = ("is_active",)
+    search_fields = ("name",)
+    inlines = (AgentInline, ApiKeyInline)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(agent_count=Count("agents"))
+
+    @admin.display(description="agents", ordering="agent_count")
+    def agent_count(self, outlet):
+        return outlet.agent_count
+
+
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):
+    list_display = ("name", "external_id", "outlet", "balance", "is_active")
+    list_filter = ("outlet", "is_active")
+    search_fields = ("name", "external_id")
+    list_select_related = ("outlet", "account")
+    balance = agent_balance
+
+    def get_readonly_fields(self, request, obj=None):
+        # Ledger entries and usage keep the outlet they were written under, so an agent never moves.
+        return ("outlet", "balance") if obj else ("balance",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "outlet", "scope_list", "revoked", "expiry_date", "last_used_at", "created")
+    list_filter = ("outlet", "revoked")
+    search_fields = ("name", "prefix")
+    list_select_related = ("outlet",)
+    fields = readonly_fields = (
+        "outlet", "name", "prefix", "scope_list", "revoked", "expiry_date", "last_used_at", "created"
+    )
+    actions = ("revoke_keys",)
+    scope_list = scope_list
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a key never changes; it can only be revoked
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_revoke_permission(self, request):
+        return super().has_change_permission(request)
+
+    @admin.action(description="Revoke selected keys", permissions=["revoke"])
+    def revoke_keys(self, request, queryset):
+        count = services.api_key_revoke(api_keys=queryset)
+        self.message_user(request, f"Revoked {count} API key(s).", messages.SUCCESS)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # Our own view rather than the ModelForm flow, so the service creates the key and its errors land on the form.
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ApiKeyCreateForm(request.POST or None, initial=self.get_changeform_initial_data(request))
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                key, raw_key = services.api_key_create(
+                    outlet=data["outlet"], name=data["name"], scopes=data["scopes"], expires_at=data["expiry_date"]
+                )
+            except DomainError as exc:
+                add_domain_errors(form, exc)
+            else:
+                self.log_addition(request, key, [{"added": {}}])
+                self.message_user(
+                    request,
+                    f"The API key for {key.name} is: {raw_key} — copy it now: "
+                    "it is stored hashed and will not be shown again.",
+                    messages.WARNING,
+                )
+                return HttpResponseRedirect(reverse("admin:credits_apikey_changelist"))
+        return render_page(
+            self, request, "admin/credits/form_page.html", title="Add API key", form=form, submit_label="Create key",
+            cancel_url=reverse("admin:credits_apikey_changelist"),
+        )
+
+
+@admin.register(CreditAccount)
+class CreditAccountAdmin(admin.ModelAdmin):
+    list_display = ("agent", "outlet", "balance", "threshold", "is_low", "updated_at")
+    list_filter = ("agent__outlet",)
+    search_fields = ("agent__name", "agent__external_id")
+    list_select_related = ("agent__outlet",)
+    fields = readonly_fields = ("agent", "outlet", "balance", "threshold", "is_low", "created_at", "updated_at")
+    actions = ("clear_balances",)
+
+    def get_queryset(self, request):
+        # The changelist skips list_select_related for a queryset that already selects related rows.
+        return selectors.balance_list().select_related("agent__outlet")
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.balance_view)
+        return [
+            path("<path:object_id>/balance/<slug:operation>/", view, name="credits_creditaccount_balance"),
+            *super().get_urls(),
+        ]
+
+    # The balance is a cache of the ledger: no form edits it, only the buttons and the action below.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_balance_permission(self, request):
+        return super().has_change_permission(request)
+
+    @admin.display(ordering="agent__outlet__name")
+    def outlet(self, account):
+        return account.agent.outlet
+
+    @admin.display(description="effective threshold", ordering="threshold")
+    def threshold(self, account):
+        return format_credits(account.threshold)
+
+    @admin.display(description="low", boolean=True, ordering="is_low")
+    def is_low(self, account):
+        return account.is_low
+
+    def render_change_form(self, request, context, obj=None, **kwargs):
+        if obj is not None:
+            ledger = reverse("admin:credits_creditledgerentry_changelist")
+            context.update(
+                recent_entries=obj.entries.all()[:RECENT_ENTRIES],
+                ledger_url=f"{ledger}?account__agent__id__exact={obj.pk}",
+                can_change_balance=self.has_change_balance_permission(request),
+            )
+        return super().render_change_form(request, context, obj=obj, **kwargs)
+
+    def balance_view(self, request, object_id, operation):
+        """Add credits, set or clear the balance: a form, then a confirmation, then one ledger entry."""
+        if operation not in BALANCE_OPERATIONS:
+            raise Http404
+        if not self.has_change_balance_permission(request):
+            raise PermissionDenied
+        account = self.get_object(request, unquote(object_id))
+        if account is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        label, kind = BALANCE_OPERATIONS[operation]
+        form = BalanceChangeForm(request.POST or None, kind=kind)
+        # Only the confirmation page carries a key; posting it again replays the first entry instead of adding one.
+        idempotency_key = request.POST.get("idempotency_key")
+        if form.is_valid() and not idempotency_key:
+            return self.balance_confirmation(request, account, label, form)
+        if form.is_valid():
+            try:
+                result = services.credits_apply(
+                    agent=account.agent, kind=kind, amount=form.cleaned_data.get("amount"),
+                    actor=services.Actor.for_user(request.user), reason=form.cleaned_data["reason"],
+                    idempotency_key=idempotency_key,
+                )
+            except DomainError as exc:
+                add_domain_errors(form, exc)
+            else:
+                before, after = format_credits(result.balance_before), format_credits(result.balance_after)
+                change = f"{label} for {account.agent}: {before} -> {after}."
+                if result.replayed:
+                    self.message_user(request, f"Already applied, nothing changed. {change}", messages.INFO)
+                else:
+                    self.message_user(request, change, messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:credits_creditaccount_change", args=[quote(account.pk)]))
+        return render_page(
+            self, request, "admin/credits/form_page.html", title=f"{label}: {account.agent}", original=account,
+            form=form, intro=f"Current balance: {account.balance}", submit_label="Continue",
+            cancel_url=reverse("admin:credits_creditaccount_change", args=[quote(account.pk)]),
+        )
+
+    def balance_confirmation(self, request, account, label, form):
+        amount = form.cleaned_data.get("amount")
+        after = services.balance_after(kind=form.kind, balance=account.balance, amount=amount)
+        return render_page(
+            self, request, "admin/credits/creditaccount/balance_confirm.html", title=f"{label}: {account.agent}",
+            original=account, label=label, amount=amount, reason=form.cleaned_data["reason"],
+            balance_before=format_credits(account.balance), balance_after=format_credits(after),
+            confirm_form=BalanceChangeForm(initial=form.cleaned_data, kind=form.kind),
+            idempotency_key=f"admin-{uuid4().hex}", submit_label="Confirm",
+        )
+
+    @admin.action(description="Clear balances", permissions=["change_balance"])
+    def clear_balances(self, request, queryset):
+        form = ReasonForm(request.POST if "confirm" in request.POST else None)
+        if form.is_valid():
+            try:
+                count = services.credits_clear_many(
+                    agents=[account.agent for account in queryset],
+                    actor=services.Actor.for_user(request.user),
+                    reason=form.cleaned_data["reason"],
+                )
+            except DomainError as exc:
+                add_domain_errors(form, exc)
+            else:
+                self.message_user(request, f"Cleared {count} balance(s).", messages.SUCCESS)
+                return None
+        return render_page(
+            self, request, "admin/credits/creditaccount/clear_balances.html", title="Clear balances", form=form,
+            accounts=queryset.select_related("agent__outlet"), action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
+            submit_label="Clear these balances", cancel_url=reverse("admin:credits_creditaccount_changelist"),
+        )
+
+
+@admin.register(CreditLedgerEntry)
+class CreditLedgerEntryAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "agent", "outlet", "kind", "amount", "balance_after", "actor_label", "reason")
+    list_filter = ("kind", "outlet")
+    search_fields = ("reason", "actor_label", "idempotency_key", "account__agent__name")
+    date_hierarchy = "created_at"
+    list_select_related = ("account__agent", "outlet")
+    fields = readonly_fields = (
+        "created_at", "outlet", "account", "kind", "amount", "balance_after", "actor_label", "actor_user",
+        "actor_api_key", "reason", "idempotency_key", "ingest_batch_id",
+    )
+
+    # Append-only for everyone: corrections are new entries written by the services.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # The account page links here filtered to its entries.
+        return lookup == "account__agent__id__exact" or super().lookup_allowed(lookup, value, request)
+
+    @admin.display(ordering="account__agent__name")
+    def agent(self, entry):
+        return entry.account.agent

@@ -1,0 +1,63 @@
+"""`manage.py create_api_key`: mint an outlet's API key and show its secret, this once."""
+
+import uuid
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from config.errors import DomainError
+from credits import selectors, services
+from credits.models import ApiKey, Outlet
+
+
+def outlet_from_option(value: str) -> Outlet:
+    try:
+        outlet_id = uuid.UUID(value)
+    except ValueError:
+        raise CommandError(f"Outlet '{value}' not found: --outlet must be a UUID.") from None
+    outlet = selectors.outlet_list(outlet_id=outlet_id).first()
+    if outlet is None:
+        raise CommandError(f"Outlet {outlet_id} not found.")
+    return outlet
+
+
+class Command(BaseCommand):
+    help = (
+        "Create an API key for an outlet. The key is printed alone on stdout (so KEY=$(...) captures it) "
+        "and is never shown again."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--outlet", required=True, metavar="OUTLET_UUID", help="The outlet the key acts for.")
+        parser.add_argument(
+            "--scopes", required=True, nargs="+", metavar="SCOPE", help=f"Any of: {', '.join(ApiKey.Scope.values)}."
+        )
+        parser.add_argument("--name", help="A label for the key, 1 to 50 characters (default: 'CLI key YYYY-MM-DD').")
+        parser.add_argument(
+            "--expires-in-days", type=int, metavar="N", help="Expire the key after N days (default: never)."
+        )
+
+    def handle(self, *args, outlet, scopes, name, expires_in_days, **options):
+        if expires_in_days is not None and expires_in_days < 1:
+            raise CommandError(f"--expires-in-days must be 1 or more, got {expires_in_days}.")
+        now = timezone.now()
+        expires_at = now + timedelta(days=expires_in_days) if expires_in_days is not None else None
+        target = outlet_from_option(outlet)
+        try:
+            api_key, raw_key = services.api_key_create(
+                outlet=target,
+                name=name if name is not None else f"CLI key {now:%Y-%m-%d}",
+                scopes=scopes,
+                expires_at=expires_at,
+            )
+        except DomainError as exc:
+            raise CommandError(exc.message) from None
+
+        expiry = f"expires {api_key.expiry_date:%Y-%m-%d %H:%M} UTC" if api_key.expiry_date else "never expires"
+        self.stdout.write(raw_key)
+        self.stderr.write(
+            f"API key '{api_key.name}' (prefix {api_key.prefix}) for outlet {target.name} ({target.pk}), "
+            f"scopes {' '.join(api_key.scopes)}, {expiry}. Store it now: it will not be shown again.",
+            style_func=self.style.WARNING,
+        )

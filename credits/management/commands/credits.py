@@ -1,0 +1,78 @@
+"""`manage.py credits add|set|clear`: the operator's door to the ledger, through the service the API and admin use."""
+
+import getpass
+import uuid
+
+from django.core.management.base import BaseCommand, CommandError
+
+from config.errors import DomainError, NotFoundError
+from credits import selectors, services
+from credits.models import Agent, format_credits
+
+MODES = ("add", "set", "clear")
+
+
+def cli_actor() -> services.Actor:
+    """The operator at the shell, named by their OS account."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no USER/LOGNAME and no passwd entry (e.g. a container running as an unnamed uid)
+        user = ""
+    return services.Actor(label=f"cli:{user or 'unknown'}"[:200])
+
+
+def agent_from_option(value: str) -> Agent:
+    try:
+        agent_id = uuid.UUID(value)
+    except ValueError:
+        raise CommandError(f"Agent '{value}' not found: --agent must be a UUID.") from None
+    try:
+        return selectors.agent_get(outlet_id=None, agent_id=agent_id)
+    except NotFoundError:
+        raise CommandError(f"Agent {agent_id} not found.") from None
+
+
+class Command(BaseCommand):
+    help = "Add to, set or clear an agent's credit balance; writes exactly one ledger entry."
+
+    def add_arguments(self, parser):
+        parser.add_argument("mode", choices=MODES, help="add: top up by X; set: make the balance X; clear: make it 0.")
+        parser.add_argument("--agent", required=True, metavar="AGENT_UUID", help="The agent whose balance changes.")
+        parser.add_argument(
+            "--amount", metavar="X", help="Credits; required for add (> 0) and set (>= 0), refused for clear."
+        )
+        parser.add_argument("--reason", required=True, help="Why; kept in the ledger.")
+        parser.add_argument(
+            "--idempotency-key", metavar="KEY", help="Retrying with the same key and arguments applies the change once."
+        )
+
+    def handle(self, *args, mode, agent, amount, reason, idempotency_key, **options):
+        if mode == "clear" and amount is not None:
+            raise CommandError("--amount is not allowed with clear: clear always sets the balance to 0.")
+        if mode != "clear" and amount is None:
+            raise CommandError(f"--amount is required for {mode}.")
+        try:
+            parsed_amount = None if amount is None else services.parse_amount(amount)
+            target = agent_from_option(agent)
+            result = services.credits_apply(
+                agent=target,
+                kind=mode.upper(),
+                amount=parsed_amount,
+                actor=cli_actor(),
+                reason=reason,
+                idempotency_key=idempotency_key,
+            )
+        except DomainError as exc:
+            raise CommandError(exc.message) from None
+
+        if mode == "add":
+            action = f"ADD {format_credits(parsed_amount)} to"
+        elif mode == "set":
+            action = f"SET {format_credits(parsed_amount)} for"
+        else:
+            action = "CLEAR"
+        replayed = " (replayed)" if result.replayed else ""
+        self.stdout.write(
+            f"{action} agent {target.name} ({target.pk}): "
+            f"balance {format_credits(result.balance_before)} -> {format_credits(result.balance_after)} (entry {result.entry.pk}){replayed}"
+        )

@@ -1,0 +1,404 @@
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from html import unescape
+
+import pytest
+from django.contrib import admin
+from django.contrib.admin.utils import quote
+from django.contrib.auth.models import Permission
+from django.contrib.messages import get_messages
+from django.urls import reverse
+from rest_framework_api_key.models import APIKey
+
+from credits import services
+from credits.models import ApiKey, CreditAccount, CreditLedgerEntry
+from tests.factories import AgentFactory, OutletFactory, StaffFactory, create_api_key
+
+Kind = CreditLedgerEntry.Kind
+ACTOR = services.Actor.system("tests")
+
+
+@pytest.fixture
+def staff(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+def fund(agent, amount) -> None:
+    services.credits_add(agent=agent, amount=Decimal(amount), actor=ACTOR, reason="opening balance")
+
+
+def balance(agent) -> Decimal:
+    return CreditAccount.objects.get(pk=agent.pk).balance
+
+
+def balance_url(agent, operation: str) -> str:
+    return reverse("admin:credits_creditaccount_balance", args=[agent.pk, operation])
+
+
+def account_url(agent) -> str:
+    return reverse("admin:credits_creditaccount_change", args=[agent.pk])
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+def hidden_inputs(response) -> dict[str, list[str]]:
+    """What the browser sends back from a page: every hidden input of its form."""
+    fields = {}
+    for tag in re.findall(r"<input[^>]*>", response.content.decode()):
+        if 'type="hidden"' in tag and (name := re.search(r'name="([^"]*)"', tag)):
+            value = re.search(r'value="([^"]*)"', tag)
+            fields.setdefault(unescape(name.group(1)), []).append(unescape(value.group(1)) if value else "")
+    return fields
+
+
+def form_errors(response) -> dict:
+    return response.context["adminform"].form.errors
+
+
+# Balance buttons: form, confirmation, one entry.
+
+
+@pytest.mark.parametrize(
+    ("operation", "data", "kind", "amount", "after"),
+    [
+        ("add", {"amount": "5.5"}, Kind.ADD, "5.5", "15.500000"),
+        ("set", {"amount": "3"}, Kind.SET, "-7", "3.000000"),
+        ("clear", {}, Kind.CLEAR, "-10", "0.000000"),
+    ],
+)
+def test_balance_button_confirms_then_writes_one_entry(staff, staff_user, agent, operation, data, kind, amount, after):
+    fund(agent, "10")
+    page = staff.get(account_url(agent))
+    assert balance_url(agent, operation) in page.content.decode()
+
+    assert staff.get(balance_url(agent, operation)).status_code == 200
+    confirmation = staff.post(balance_url(agent, operation), {**data, "reason": "monthly top-up"})
+
+    assert "admin/credits/creditaccount/balance_confirm.html" in [t.name for t in confirmation.templates]
+    assert (confirmation.context["balance_before"], confirmation.context["balance_after"]) == ("10.000000", after)
+    assert "<td>10.000000</td>" in confirmation.content.decode()
+    assert f"<td><strong>{after}</strong></td>" in confirmation.content.decode()
+    assert CreditLedgerEntry.objects.count() == 1  # only the opening balance
+
+    response = staff.post(balance_url(agent, operation), hidden_inputs(confirmation))
+
+    assert response.status_code == 302 and response.url == account_url(agent)
+    entry = CreditLedgerEntry.objects.exclude(reason="opening balance").get()
+    assert (entry.kind, entry.amount, entry.balance_after) == (kind, Decimal(amount), Decimal(after))
+    assert (entry.actor_user, entry.reason) == (staff_user, "monthly top-up")
+    assert entry.idempotency_key.startswith("admin-")
+    assert balance(agent) == Decimal(after)
+    assert messages_of(response) == [f"{confirmation.context['label']} for {agent}: 10.000000 -> {after}."]
+
+
+def test_submitting_the_same_confirmation_twice_applies_once(staff, agent):
+    confirmation = staff.post(balance_url(agent, "add"), {"amount": "5", "reason": "top-up"})
+    data = hidden_inputs(confirmation)
+
+    staff.post(balance_url(agent, "add"), data)
+    again = staff.post(balance_url(agent, "add"), data)
+
+    assert again.status_code == 302
+    assert CreditLedgerEntry.objects.count() == 1
+    assert balance(agent) == Decimal("5")
+    assert "Already applied" in messages_of(again)[-1]
+
+
+def test_each_confirmation_page_gets_its_own_key(staff, agent):
+    first = staff.post(balance_url(agent, "add"), {"amount": "5", "reason": "top-up"})
+    second = staff.post(balance_url(agent, "add"), {"amount": "5", "reason": "top-up"})
+
+    staff.post(balance_url(agent, "add"), hidden_inputs(first))
+    staff.post(balance_url(agent, "add"), hidden_inputs(second))
+
+    assert CreditLedgerEntry.objects.count() == 2
+    assert balance(agent) == Decimal("10")
+
+
+@pytest.mark.parametrize(
+    ("operation", "data", "field"),
+    [
+        ("add", {"amount": "-5", "reason": "r"}, "amount"),
+        ("add", {"amount": "0", "reason": "r"}, "amount"),
+        ("add", {"amount": "abc", "reason": "r"}, "amount"),
+        ("add", {"amount": "1.1234567", "reason": "r"}, "amount"),
+        ("add", {"amount": "5", "reason": ""}, "reason"),
+        ("add", {"amount": "5", "reason": "   "}, "reason"),
+        ("set", {"reason": "r"}, "amount"),
+        ("set", {"amount": "-1", "reason": "r"}, "amount"),
+        ("clear", {"reason": ""}, "reason"),
+    ],
+)
+def test_bad_input_gives_a_form_error_and_writes_nothing(staff, agent, operation, data, field):
+    fund(agent, "10")
+
+    response = staff.post(balance_url(agent, operation), data)
+
+    assert response.status_code == 200
+    assert field in form_errors(response)
+    assert "balance_after" not in response.context
+    assert CreditLedgerEntry.objects.count() == 1
+    assert balance(agent) == Decimal("10")
+
+
+def test_bad_amount_smuggled_into_a_confirmation_writes_nothing(staff, agent):
+    confirmation = staff.post(balance_url(agent, "add"), {"amount": "5", "reason": "top-up"})
+
+    response = staff.post(balance_url(agent, "add"), {**hidden_inputs(confirmation), "amount": "-5"})
+
+    assert "amount" in form_errors(response)
+    assert not CreditLedgerEntry.objects.exists()
+
+
+def test_service_error_at_confirmation_is_shown_on_the_form(staff, agent):
+    confirmation = staff.post(balance_url(agent, "add"), {"amount": "5", "reason": "top-up"})
+    staff.post(balance_url(agent, "add"), hidden_inputs(confirmation))
+
+    # The same key for a different change: the service refuses it as a conflict.
+    response = staff.post(balance_url(agent, "add"), {**hidden_inputs(confirmation), "amount": "6"})
+
+    assert response.status_code == 200
+    assert "idempotency_key" not in hidden_inputs(response)
+    assert "Reuse a key only to retry the very same request." in response.context["adminform"].form.non_field_errors()
+    assert CreditLedgerEntry.objects.count() == 1
+
+
+def test_staff_without_change_permission_get_no_buttons(client, agent):
+    viewer = StaffFactory(is_superuser=False)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_creditaccount"))
+    client.force_login(viewer)
+
+    page = client.get(account_url(agent))
+    response = client.post(balance_url(agent, "add"), {"amount": "5", "reason": "r"})
+
+    assert page.status_code == 200
+    assert balance_url(agent, "add") not in page.content.decode()
+    assert response.status_code == 403
+    assert not CreditLedgerEntry.objects.exists()
+
+
+def test_account_cannot_be_added_edited_or_deleted(staff, agent):
+    fund(agent, "10")
+    change = staff.post(account_url(agent), {"balance": "999"})
+    delete = staff.post(reverse("admin:credits_creditaccount_delete", args=[agent.pk]), {"post": "yes"})
+
+    assert staff.get(reverse("admin:credits_creditaccount_add")).status_code == 403
+    assert change.status_code == 403 and delete.status_code == 403
+    assert balance(agent) == Decimal("10")
+
+
+def test_account_page_shows_recent_entries_and_links_to_its_ledger(staff, agent):
+    other = AgentFactory(outlet=agent.outlet)
+    fund(other, "1")
+    for n in range(30):
+        fund(agent, n + 1)
+
+    page = staff.get(account_url(agent))
+    entries = list(page.context["recent_entries"])
+    ledger = staff.get(page.context["ledger_url"])
+
+    assert len(entries) == 25 and entries[0].amount == Decimal("30")
+    assert page.context["ledger_url"] in unescape(page.content.decode())
+    assert ledger.status_code == 200
+    assert ledger.context["cl"].result_count == 30
+
+
+# Bulk clear action.
+
+
+def test_clear_balances_action_confirms_with_a_reason_then_clears_each(staff, outlet):
+    agents = AgentFactory.create_batch(3, outlet=outlet)
+    untouched = AgentFactory(outlet=outlet)
+    for agent in [*agents, untouched]:
+        fund(agent, "7")
+    changelist = reverse("admin:credits_creditaccount_changelist")
+    selected = {"action": "clear_balances", "_selected_action": [agent.pk for agent in agents]}
+
+    confirmation = staff.post(changelist, {**selected, "index": 0})
+    assert confirmation.status_code == 200
+    assert not form_errors(confirmation)
+    assert all(agent.name in confirmation.content.decode() for agent in agents)
+    assert "7.000000" in confirmation.content.decode()
+    assert not CreditLedgerEntry.objects.filter(kind=Kind.CLEAR).exists()
+
+    response = staff.post(changelist, {**hidden_inputs(confirmation), "reason": "end of trial"})
+
+    assert response.status_code == 302
+    clears = CreditLedgerEntry.objects.filter(kind=Kind.CLEAR)
+    assert sorted(entry.account_id for entry in clears) == sorted(agent.pk for agent in agents)
+    assert {entry.reason for entry in clears} == {"end of trial"}
+    assert [balance(agent) for agent in agents] == [Decimal(0)] * 3
+    assert balance(untouched) == Decimal("7")
+    assert messages_of(response) == ["Cleared 3 balance(s)."]
+
+
+def test_clear_balances_action_refuses_without_a_reason(staff, agent):
+    fund(agent, "7")
+    changelist = reverse("admin:credits_creditaccount_changelist")
+    confirmation = staff.post(changelist, {"action": "clear_balances", "_selected_action": [agent.pk], "index": 0})
+
+    response = staff.post(changelist, {**hidden_inputs(confirmation), "reason": ""})
+
+    assert response.status_code == 200
+    assert "reason" in form_errors(response)
+    assert not CreditLedgerEntry.objects.filter(kind=Kind.CLEAR).exists()
+    assert balance(agent) == Decimal("7")
+
+
+# Ledger: read-only for everyone.
+
+
+def test_ledger_entries_cannot_be_added_changed_or_deleted_even_by_a_superuser(staff, agent):
+    fund(agent, "10")
+    entry = CreditLedgerEntry.objects.get()
+    change_url = reverse("admin:credits_creditledgerentry_change", args=[entry.pk])
+
+    view = staff.get(change_url)
+    assert view.status_code == 200
+    assert 'name="_save"' not in view.content.decode()
+    assert staff.get(reverse("admin:credits_creditledgerentry_add")).status_code == 403
+    assert staff.post(change_url, {"reason": "edited", "amount": "99"}).status_code == 403
+    delete_url = reverse("admin:credits_creditledgerentry_delete", args=[entry.pk])
+    assert staff.post(delete_url, {"post": "yes"}).status_code == 403
+    changelist = staff.get(reverse("admin:credits_creditledgerentry_changelist"))
+    assert "delete_selected" not in changelist.content.decode()
+    entry.refresh_from_db()
+    assert (entry.reason, entry.amount) == ("opening balance", Decimal("10"))
+
+
+# API keys.
+
+
+def test_api_key_admin_shows_the_raw_key_once_and_stores_it_hashed(staff, outlet):
+    add_url = reverse("admin:credits_apikey_add")
+    assert staff.get(f"{add_url}?outlet={outlet.pk}").context["adminform"].form["outlet"].value() == str(outlet.pk)
+
+    response = staff.post(
+        add_url,
+        {"outlet": outlet.pk, "name": "BI tool", "scopes": ["read", "ingest"],
+         "expiry_date_0": "2099-01-31", "expiry_date_1": "12:00:00"},
+    )
+
+    assert response.status_code == 302
+    key = ApiKey.objects.get()
+    (message,) = get_messages(response.wsgi_request)
+    raw_key = re.search(rf"{re.escape(key.prefix)}\.\S+", str(message)).group()
+    assert message.level_tag == "warning"
+    assert key.is_valid(raw_key) and raw_key not in key.hashed_key
+    assert (key.outlet, key.name, key.scopes) == (outlet, "BI tool", ["read", "ingest"])
+    assert key.expiry_date == datetime(2099, 1, 31, 12, tzinfo=UTC)
+    assert raw_key in staff.get(response.url).content.decode()
+    assert raw_key not in staff.get(response.url).content.decode()
+
+
+def test_api_key_service_error_becomes_a_form_error(staff, outlet):
+    response = staff.post(reverse("admin:credits_apikey_add"), {"outlet": outlet.pk, "name": "no scopes"})
+
+    assert response.status_code == 200
+    assert form_errors(response)["scopes"] == ["At least one scope is required."]
+    assert not ApiKey.objects.exists()
+
+
+def test_revoke_action_revokes_the_selected_keys_and_keys_are_not_deleted(staff, outlet):
+    key, raw_key = create_api_key(outlet=outlet)
+    kept, _ = create_api_key(outlet=outlet)
+    changelist = reverse("admin:credits_apikey_changelist")
+
+    response = staff.post(changelist, {"action": "revoke_keys", "_selected_action": [key.pk], "index": 0})
+
+    assert response.status_code == 302
+    assert messages_of(response) == ["Revoked 1 API key(s)."]
+    key.refresh_from_db()
+    kept.refresh_from_db()
+    assert key.revoked and not kept.revoked
+    assert not ApiKey.objects.is_valid(raw_key)
+    assert staff.post(reverse("admin:credits_apikey_delete", args=[kept.pk]), {"post": "yes"}).status_code == 403
+    assert ApiKey.objects.count() == 2
+
+
+def test_api_key_page_is_read_only(staff, outlet):
+    key, _ = create_api_key(outlet=outlet, name="platform")
+    change_url = reverse("admin:credits_apikey_change", args=[quote(key.pk)])
+
+    page = staff.get(change_url)
+    response = staff.post(change_url, {"name": "renamed", "outlet": outlet.pk})
+
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    assert response.status_code == 403
+    key.refresh_from_db()
+    assert key.name == "platform"
+
+
+def test_the_packages_own_api_key_admin_is_gone():
+    assert not admin.site.is_registered(APIKey)
+    assert admin.site.is_registered(ApiKey)
+
+
+# Outlets and agents.
+
+
+def test_outlet_page_shows_its_agents_and_keys(staff, agent):
+    fund(agent, "12.5")
+    key, _ = create_api_key(outlet=agent.outlet, name="platform")
+
+    page = staff.get(reverse("admin:credits_outlet_change", args=[agent.outlet.pk]))
+
+    content = page.content.decode()
+    assert page.status_code == 200
+    assert [formset.formset.prefix for formset in page.context["inline_admin_formsets"]] == ["agents", "api_keys"]
+    assert agent.external_id in content and "12.500000" in content
+    assert key.prefix in content and "platform" in content
+    assert f"{reverse('admin:credits_apikey_add')}?outlet={agent.outlet.pk}" in content
+
+
+def test_outlet_page_adds_an_agent_with_its_account(staff, outlet):
+    data = {
+        "name": outlet.name, "timezone": "UTC", "currency": "USD", "billing_cycle_day": 1,
+        "low_balance_threshold": "10", "is_active": "on",
+        "agents-TOTAL_FORMS": 1, "agents-INITIAL_FORMS": 0,
+        "agents-0-name": "Receptionist", "agents-0-external_id": "rcp-1", "agents-0-is_active": "on",
+        "api_keys-TOTAL_FORMS": 0, "api_keys-INITIAL_FORMS": 0,
+    }
+
+    response = staff.post(reverse("admin:credits_outlet_change", args=[outlet.pk]), data)
+
+    assert response.status_code == 302
+    agent = outlet.agents.get()
+    assert (agent.name, agent.external_id, balance(agent)) == ("Receptionist", "rcp-1", Decimal(0))
+
+
+def test_agent_stays_in_its_outlet(staff, agent):
+    data = {"outlet": OutletFactory().pk, "name": "Renamed", "external_id": agent.external_id, "is_active": "on"}
+
+    response = staff.post(reverse("admin:credits_agent_change", args=[agent.pk]), data)
+
+    assert response.status_code == 302
+    agent_after = type(agent).objects.get(pk=agent.pk)
+    assert (agent_after.name, agent_after.outlet_id) == ("Renamed", agent.outlet_id)
+
+
+def test_agents_cannot_be_deleted(staff, agent):
+    response = staff.post(reverse("admin:credits_agent_delete", args=[agent.pk]), {"post": "yes"})
+
+    assert response.status_code == 403
+    assert CreditAccount.objects.filter(pk=agent.pk).exists()
+
+
+@pytest.mark.parametrize("model", ["outlet", "agent", "apikey", "creditaccount", "creditledgerentry"])
+def test_every_changelist_renders_for_a_superuser_without_a_query_per_row(
+    staff, model, django_assert_max_num_queries
+):
+    for n in range(5):
+        agent = AgentFactory(outlet=OutletFactory())
+        fund(agent, "3")
+        create_api_key(outlet=agent.outlet, name=f"key {n}")
+
+    with django_assert_max_num_queries(8):
+        response = staff.get(reverse(f"admin:credits_{model}_changelist"))
+
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 5
