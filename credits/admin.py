@@ -40,6 +40,19 @@ def render_page(model_admin, request, template, *, title, form=None, **context):
     return TemplateResponse(request, template, context)
 
 
+class ViewOnlyMixin:
+    """Staff may look but not add, change or delete, superusers included; writes go through services."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.display(description="balance", ordering="account__balance")
 def agent_balance(model_admin, agent):
     url = reverse("admin:credits_creditaccount_change", args=[quote(agent.pk)])
@@ -64,21 +77,12 @@ class AgentInline(admin.TabularInline):
         return super().get_queryset(request).select_related("account")
 
 
-class ApiKeyInline(admin.TabularInline):
+class ApiKeyInline(ViewOnlyMixin, admin.TabularInline):
     model = ApiKey
     fields = readonly_fields = ("prefix", "name", "scope_list", "revoked", "expiry_date", "last_used_at")
     extra = 0
     show_change_link = True
     scope_list = scope_list
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Outlet)
@@ -167,7 +171,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(CreditAccount)
-class CreditAccountAdmin(admin.ModelAdmin):
+class CreditAccountAdmin(ViewOnlyMixin, admin.ModelAdmin):
+    # The balance is a cache of the ledger: no form edits it, only the buttons and the action below.
     list_display = ("agent", "outlet", "balance", "threshold", "is_low", "updated_at")
     list_filter = ("agent__outlet",)
     search_fields = ("agent__name", "agent__external_id")
@@ -186,18 +191,9 @@ class CreditAccountAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    # The balance is a cache of the ledger: no form edits it, only the buttons and the action below.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def has_change_balance_permission(self, request):
-        return super().has_change_permission(request)
+        # Django's own change permission, which ViewOnlyMixin hides from the form.
+        return admin.ModelAdmin.has_change_permission(self, request)
 
     @admin.display(ordering="agent__outlet__name")
     def outlet(self, account):
@@ -293,7 +289,8 @@ class CreditAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(CreditLedgerEntry)
-class CreditLedgerEntryAdmin(admin.ModelAdmin):
+class CreditLedgerEntryAdmin(ViewOnlyMixin, admin.ModelAdmin):
+    # Append-only for everyone: corrections are new entries written by the services.
     list_display = ("created_at", "agent", "outlet", "kind", "amount", "balance_after", "actor_label", "reason")
     list_filter = ("kind", "outlet")
     search_fields = ("reason", "actor_label", "idempotency_key", "account__agent__name")
@@ -303,16 +300,6 @@ class CreditLedgerEntryAdmin(admin.ModelAdmin):
         "created_at", "outlet", "account", "kind", "amount", "balance_after", "actor_label", "actor_user",
         "actor_api_key", "reason", "idempotency_key", "ingest_batch_id",
     )
-
-    # Append-only for everyone: corrections are new entries written by the services.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def lookup_allowed(self, lookup, value, request=None):
         # The account page links here filtered to its entries.

@@ -1,11 +1,12 @@
 import django_filters
 
+from config.api.filters import StrictBooleanFilter
 from credits.models import Agent, CreditAccount, CreditLedgerEntry
 
 
 class AgentFilterSet(django_filters.FilterSet):
     external_id = django_filters.CharFilter()
-    is_active = django_filters.BooleanFilter()
+    is_active = StrictBooleanFilter()
 
     class Meta:
         model = Agent
@@ -14,7 +15,7 @@ class AgentFilterSet(django_filters.FilterSet):
 
 class BalanceFilterSet(django_filters.FilterSet):
     agent_id = django_filters.UUIDFilter(field_name="agent_id")
-    low = django_filters.BooleanFilter(field_name="is_low", help_text="Only accounts below (true) or at/above (false) their threshold.")
+    low = StrictBooleanFilter(field_name="is_low", help_text="Only accounts below (true) or at/above (false) their threshold.")
 
     class Meta:
         model = CreditAccount

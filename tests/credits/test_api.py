@@ -235,3 +235,21 @@ def test_another_outlet_sees_none_of_this_outlets_entries(agent, key_client):
 
 def test_openapi_schema_is_valid_and_generates_without_warnings(db):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", os.devnull)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/outlets/", "/api/v1/agents/", BALANCES, LEDGER])
+@pytest.mark.parametrize(
+    "params",
+    [{"take": "-1"}, {"order": "up"}, {"format": "pdf"}, {"cursor": "garbage"}, {"outlet_id": "x"}],
+    ids=["take", "order", "format", "cursor", "outlet_id"],
+)
+def test_every_list_answers_bad_parameters_with_a_json_400(staff_client, path, params):
+    response = staff_client.get(path, params)
+    assert response.status_code == 400, (path, response.content)
+    assert response.json()["success"] is False and response.json()["message"]
+
+
+@pytest.mark.parametrize(("path", "params"), [("/api/v1/agents/", {"is_active": "maybe"}), (BALANCES, {"low": "perhaps"}), (BALANCES, {"agent_id": "7"})])
+def test_filter_values_of_the_wrong_type_are_a_json_400(staff_client, path, params):
+    response = staff_client.get(path, params)
+    assert response.status_code == 400 and list(params)[0] in response.json()["errors"]
