@@ -1,6 +1,6 @@
 """Database-side promises shared by the apps' migrations (PostgreSQL; SQLite relies on the models)."""
 
-from django.db import migrations
+from django.db import migrations, models
 
 # Lets an operator (or a test database's teardown) empty an append-only table on purpose.
 ALLOW_TRUNCATE_SETTING = "ledgerline.allow_truncate"
@@ -44,3 +44,30 @@ DROP TRIGGER IF EXISTS {table}_refuse_change ON {table};
 DROP TRIGGER IF EXISTS {table}_refuse_truncate ON {table};
 """,
     )
+
+
+class ImmutableQuerySet(models.QuerySet):
+    """Refuses bulk changes: rows of an append-only table are never updated or deleted."""
+
+    def update(self, **kwargs):
+        raise TypeError(f"{self.model.__name__} rows are immutable and cannot be updated.")
+
+    def delete(self):
+        raise TypeError(f"{self.model.__name__} rows are immutable and cannot be deleted.")
+
+
+class ImmutableModel(models.Model):
+    """A row that is written once: no save after create, no delete."""
+
+    objects = ImmutableQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError(f"{type(self).__name__} rows are immutable and cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__} rows are immutable and cannot be deleted.")

@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("credits.urls")),
+    path("api/v1/", include("usage.urls")),
     # Anything else under /api/ is a JSON 404, even with DEBUG on.
     re_path(r"^api/", api_not_found),
 ]

@@ -6,19 +6,12 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api.auth import ApiPrincipal, mint_access_token
+from config.api.auth import ApiPrincipal, mint_access_token, request_actor
 from config.api.scoping import caller_outlet_id
 from config.api.views import ApiListView
 from credits import selectors, services
 from credits.filtersets import AgentFilterSet, BalanceFilterSet, LedgerEntryFilterSet
 from credits.models import CREDIT_DIGITS, CREDIT_PLACES, Agent, CreditAccount, CreditLedgerEntry, Outlet, format_credits
-from credits.services import Actor
-
-
-def request_actor(request) -> Actor:
-    if isinstance(request.user, ApiPrincipal):
-        return Actor.for_api_key(request.user.api_key)
-    return Actor.for_user(request.user)
 
 
 def credit_amount(**kwargs) -> serializers.DecimalField:

@@ -9,6 +9,8 @@ from django.db import models, transaction
 from django.db.models import Q
 from rest_framework_api_key.models import AbstractAPIKey
 
+from config.db import ImmutableModel
+
 CREDIT_DIGITS = 20
 CREDIT_PLACES = 6
 ZERO = Decimal("0")
@@ -27,33 +29,6 @@ def credit_field(**kwargs) -> models.DecimalField:
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(f"{value!r} is not a known IANA time zone.")
-
-
-class ImmutableQuerySet(models.QuerySet):
-    """Refuses bulk changes: rows of an append-only table are never updated or deleted."""
-
-    def update(self, **kwargs):
-        raise TypeError(f"{self.model.__name__} rows are immutable and cannot be updated.")
-
-    def delete(self):
-        raise TypeError(f"{self.model.__name__} rows are immutable and cannot be deleted.")
-
-
-class ImmutableModel(models.Model):
-    """A row that is written once: no save after create, no delete."""
-
-    objects = ImmutableQuerySet.as_manager()
-
-    class Meta:
-        abstract = True
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise TypeError(f"{type(self).__name__} rows are immutable and cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError(f"{type(self).__name__} rows are immutable and cannot be deleted.")
 
 
 class Outlet(models.Model):

@@ -11,6 +11,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from credits.models import ApiKey
+from credits.services import Actor
 
 # Writing last_used_at on every request would turn every read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -101,6 +102,13 @@ class BearerAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
+
+
+def request_actor(request) -> Actor:
+    """Who the ledger and the records name as having done it: the key, or the staff user."""
+    if isinstance(request.user, ApiPrincipal):
+        return Actor.for_api_key(request.user.api_key)
+    return Actor.for_user(request.user)
 
 
 class StaffSessionAuthentication(SessionAuthentication):

@@ -22,3 +22,11 @@ def caller_outlet_id(request) -> UUID | None:
     if not Outlet.objects.filter(pk=outlet_id).exists():
         raise NotFound("Outlet not found.")
     return outlet_id
+
+
+def caller_outlet(request) -> Outlet:
+    """The one outlet a write acts for: the key's, or for staff the required `outlet_id`."""
+    outlet_id = caller_outlet_id(request)
+    if outlet_id is None:
+        raise ValidationError({"outlet_id": ["Required for staff: the outlet this write is for."]})
+    return Outlet.objects.get(pk=outlet_id)

@@ -1,0 +1,129 @@
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Now
+
+from config.db import ImmutableModel
+from credits.models import Agent, Outlet, credit_field
+
+ID_LENGTH = 255
+RELATION_IDS = (
+    "conversation_id", "message_id", "task_id", "contact_id", "blueprint_id", "bot_id", "dataset_id",
+    "skillset_id", "ability_id",
+)
+TYPE_PATTERN = r"^[A-Z][A-Z0-9_]{0,31}$"
+
+
+class Interaction(models.Model):
+    """One call or chat session; its usage records point at it by the platform's `interaction_id`."""
+
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    class Sentiment(models.TextChoices):
+        POSITIVE = "positive", "Positive"
+        NEUTRAL = "neutral", "Neutral"
+        NEGATIVE = "negative", "Negative"
+        UNKNOWN = "unknown", "Unknown"
+
+    outlet = models.ForeignKey(Outlet, on_delete=models.PROTECT, related_name="interactions")
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="interactions")
+    interaction_id = models.CharField(max_length=ID_LENGTH, help_text="The platform's id, unique per outlet.")
+    channel = models.CharField(max_length=32, default="voice")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_PROGRESS)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.DecimalField(max_digits=12, decimal_places=3, default=0)
+    sentiment = models.CharField(max_length=16, choices=Sentiment.choices, default=Sentiment.UNKNOWN)
+    end_user_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
+    message_count = models.PositiveIntegerField(default=0)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-started_at", "-id")
+        constraints = [
+            models.UniqueConstraint(fields=("outlet", "interaction_id"), name="interaction_id_unique_per_outlet"),
+            models.CheckConstraint(condition=Q(duration_seconds__gte=0), name="interaction_duration_not_negative"),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")),
+                name="interaction_ends_after_start",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=("outlet", "started_at", "id"), name="interaction_outlet_started"),
+            models.Index(fields=("agent", "started_at", "id"), name="interaction_agent_started"),
+        ]
+
+    def __str__(self) -> str:
+        return self.interaction_id
+
+
+class UsageRecord(ImmutableModel):
+    """What the platform consumed, once and for good: no update, no delete."""
+
+    class Unit(models.TextChoices):
+        TOKENS = "tokens", "tokens"
+        CHARACTERS = "characters", "characters"
+        SECONDS = "seconds", "seconds"
+        REQUESTS = "requests", "requests"
+
+    outlet = models.ForeignKey(Outlet, on_delete=models.PROTECT, related_name="usage_records")
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="usage_records")
+    event_id = models.CharField(max_length=ID_LENGTH, help_text="The platform's idempotency key, unique per outlet.")
+    interaction_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
+    type = models.CharField(max_length=32, help_text="CONVERSATION, TRANSITION, TTS, STT, TELEPHONY or any upper-case slug.")
+    model = models.CharField(max_length=128, blank=True, default="")
+    provider = models.CharField(max_length=64, blank=True, default="")
+    product = models.CharField(max_length=128, blank=True, default="")
+    voice = models.CharField(max_length=128, blank=True, default="")
+    api_key_label = models.CharField(max_length=128, blank=True, default="")
+    end_user_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
+    count = models.DecimalField(max_digits=20, decimal_places=3, default=0)
+    unit = models.CharField(max_length=16, choices=Unit.choices)
+    credits = credit_field(default=0)
+    cost_usd = models.DecimalField(max_digits=20, decimal_places=8, default=0)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    conversation_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
+    message_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
+    task_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
+    contact_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
+    blueprint_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
+    bot_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
+    dataset_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
+    skillset_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
+    ability_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
+    meta = models.JSONField(default=dict, blank=True)
+    ingest_batch_id = models.UUIDField(help_text="The ingest batch that stored it; its CONSUME entries carry the same id.")
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ("-occurred_at", "-id")
+        constraints = [
+            models.UniqueConstraint(fields=("outlet", "event_id"), name="usage_event_id_unique_per_outlet"),
+            models.CheckConstraint(condition=Q(count__gte=0), name="usage_count_not_negative"),
+            models.CheckConstraint(condition=Q(credits__gte=0), name="usage_credits_not_negative"),
+            models.CheckConstraint(condition=Q(cost_usd__gte=0), name="usage_cost_not_negative"),
+            models.CheckConstraint(condition=Q(type__regex=TYPE_PATTERN), name="usage_type_upper_slug"),
+            models.CheckConstraint(
+                condition=Q(unit__in=["tokens", "characters", "seconds", "requests"]), name="usage_unit_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=("outlet", "occurred_at", "id"), name="usage_outlet_occurred"),
+            models.Index(fields=("agent", "occurred_at", "id"), name="usage_agent_occurred"),
+            models.Index(fields=("occurred_at", "id"), name="usage_occurred"),
+            models.Index(fields=("outlet", "interaction_id"), name="usage_outlet_interaction"),
+            models.Index(fields=("outlet", "conversation_id"), name="usage_outlet_conversation"),
+        ]
+
+    def __str__(self) -> str:
+        return self.event_id
+
+    @property
+    def updated_at(self):
+        """Records never change; kept for API compatibility."""
+        return self.created_at
