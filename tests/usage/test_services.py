@@ -1,0 +1,244 @@
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, close_old_connections, connection, transaction
+
+from analytics.models import DirtyBucket
+from config.errors import DomainError
+from credits.models import CreditAccount, CreditLedgerEntry
+from credits.services import Actor
+from usage.models import Interaction, UsageRecord
+from usage.services import ingest_records, upsert_interactions
+from tests.factories import AgentFactory, OutletFactory
+
+ACTOR = Actor.system("tests")
+HOUR = datetime(2026, 11, 20, 14, tzinfo=UTC)
+
+
+def record(agent, event_id: str, **fields) -> dict:
+    return {
+        "event_id": event_id, "agent_id": str(agent.pk), "type": "CONVERSATION", "unit": "tokens", "count": 100,
+        "credits": "1.5", "cost_usd": "0.002", "latency_ms": 420, "model": "gpt-4o",
+        "occurred_at": (HOUR + timedelta(minutes=5)).isoformat(), **fields,
+    }
+
+
+def balance(agent) -> Decimal:
+    return CreditAccount.objects.get(pk=agent.pk).balance
+
+
+def test_ingest_stores_each_record_and_debits_each_agent_once(outlet):
+    first, second = AgentFactory(outlet=outlet), AgentFactory(outlet=outlet)
+    batch = [record(first, "e1"), record(first, "e2", credits="2"), record(second, "e3", credits="0.25")]
+    result = ingest_records(outlet=outlet, records=batch, actor=ACTOR)
+    assert (result.accepted, result.duplicates, len(result.ids)) == (3, 0, 3)
+    assert balance(first) == Decimal("-3.5") and balance(second) == Decimal("-0.25")
+    debits = CreditLedgerEntry.objects.filter(ingest_batch_id=result.batch_id)
+    assert sorted(debits.values_list("amount", flat=True)) == [Decimal("-3.5"), Decimal("-0.25")]
+    stored = UsageRecord.objects.get(event_id="e2")
+    assert (stored.credits, stored.count, stored.latency_ms, stored.ingest_batch_id) == (Decimal("2"), 100, 420, result.batch_id)
+
+
+def test_the_same_batch_twice_stores_and_debits_once(agent):
+    batch = [record(agent, f"e{index}") for index in range(5)]
+    ingest_records(outlet=agent.outlet, records=batch, actor=ACTOR)
+    again = ingest_records(outlet=agent.outlet, records=batch, actor=ACTOR)
+    assert (again.accepted, again.duplicates, again.duplicate_event_ids) == (0, 5, [f"e{index}" for index in range(5)])
+    assert UsageRecord.objects.count() == 5
+    assert balance(agent) == Decimal("-7.5")
+    assert CreditLedgerEntry.objects.filter(kind="CONSUME").count() == 1
+
+
+def test_a_repeated_event_within_a_batch_is_stored_once(agent):
+    result = ingest_records(outlet=agent.outlet, records=[record(agent, "e1"), record(agent, "e1", credits="9")], actor=ACTOR)
+    assert (result.accepted, result.duplicates, result.duplicate_event_ids) == (1, 1, ["e1"])
+    assert balance(agent) == Decimal("-1.5")
+
+
+def test_event_ids_are_unique_per_outlet_not_globally(agent):
+    elsewhere = AgentFactory()
+    ingest_records(outlet=agent.outlet, records=[record(agent, "shared")], actor=ACTOR)
+    assert ingest_records(outlet=elsewhere.outlet, records=[record(elsewhere, "shared")], actor=ACTOR).accepted == 1
+
+
+def test_agents_may_be_named_by_external_id(agent):
+    batch = [{**record(agent, "e1"), "agent_id": None, "agent_external_id": agent.external_id}]
+    assert ingest_records(outlet=agent.outlet, records=batch, actor=ACTOR).accepted == 1
+    assert UsageRecord.objects.get().agent_id == agent.pk
+
+
+def test_a_bad_batch_stores_nothing_debits_nothing_and_names_each_bad_item(agent):
+    stranger = AgentFactory()
+    batch = [
+        record(agent, "good"),
+        record(agent, "neg", credits="-1"),
+        record(agent, "type", type="tts"),
+        record(stranger, "foreign"),
+        record(agent, "future", occurred_at=(datetime.now(UTC) + timedelta(days=1)).isoformat()),
+        record(agent, "naive", occurred_at="2026-11-20T10:00:00"),
+        record(agent, "meta", meta={"blob": "x" * 9000}),
+        {**record(agent, "extra"), "colour": "blue"},
+        record(agent, "places", credits="0.0000001"),
+        "not an object",
+    ]
+    with pytest.raises(DomainError) as raised:
+        ingest_records(outlet=agent.outlet, records=batch, actor=ACTOR)
+    items = raised.value.errors["records"]
+    assert [item["index"] for item in items] == list(range(1, 10))
+    fields = {item["event_id"]: set(item["errors"]) for item in items if item["event_id"]}
+    assert fields == {
+        "neg": {"credits"}, "type": {"type"}, "foreign": {"agent_id"}, "future": {"occurred_at"},
+        "naive": {"occurred_at"}, "meta": {"meta"}, "extra": {"record"}, "places": {"credits"},
+    }
+    assert "9 of 10 records are invalid" in raised.value.message
+    assert not UsageRecord.objects.exists() and not CreditLedgerEntry.objects.exists()
+    assert not DirtyBucket.objects.exists()
+
+
+def test_one_item_with_several_problems_is_reported_once(outlet):
+    with pytest.raises(DomainError) as raised:
+        ingest_records(outlet=outlet, records=[{"event_id": "x", "agent_external_id": "nobody", "unit": "tokens"}], actor=ACTOR)
+    [item] = raised.value.errors["records"]
+    assert set(item["errors"]) == {"type", "occurred_at", "agent_id"}
+
+
+def test_ingest_marks_each_touched_hour_dirty_once(agent):
+    batch = [
+        record(agent, "a", occurred_at=(HOUR + timedelta(minutes=1)).isoformat()),
+        record(agent, "b", occurred_at=(HOUR + timedelta(minutes=59)).isoformat()),
+        record(agent, "c", occurred_at=(HOUR + timedelta(hours=3, minutes=2)).isoformat()),
+    ]
+    ingest_records(outlet=agent.outlet, records=batch, actor=ACTOR)
+    hours = sorted(DirtyBucket.objects.filter(outlet=agent.outlet).values_list("hour", flat=True))
+    assert hours == [HOUR, HOUR + timedelta(hours=3)]
+
+
+def test_a_batch_of_only_duplicates_marks_nothing_and_debits_nothing(agent):
+    ingest_records(outlet=agent.outlet, records=[record(agent, "a")], actor=ACTOR)
+    DirtyBucket.objects.all().delete()
+    ingest_records(outlet=agent.outlet, records=[record(agent, "a")], actor=ACTOR)
+    assert not DirtyBucket.objects.exists()
+    assert CreditLedgerEntry.objects.count() == 1
+
+
+def test_decimal_values_are_stored_exactly(agent):
+    ingest_records(
+        outlet=agent.outlet, records=[record(agent, "a", credits=Decimal("0.1")), record(agent, "b", credits=Decimal("0.2"))], actor=ACTOR
+    )
+    assert balance(agent) == Decimal("-0.3")
+
+
+def test_usage_records_refuse_change_and_delete_in_the_model(agent):
+    ingest_records(outlet=agent.outlet, records=[record(agent, "a")], actor=ACTOR)
+    stored = UsageRecord.objects.get()
+    stored.credits = Decimal("0")
+    with pytest.raises(TypeError):
+        stored.save()
+    with pytest.raises(TypeError):
+        stored.delete()
+    with pytest.raises(TypeError):
+        UsageRecord.objects.update(credits=0)
+    with pytest.raises(TypeError):
+        UsageRecord.objects.all().delete()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE usage_usagerecord SET credits = 0", "DELETE FROM usage_usagerecord", "TRUNCATE usage_usagerecord"],
+)
+def test_database_refuses_raw_update_delete_and_truncate_of_usage(agent, statement):
+    ingest_records(outlet=agent.outlet, records=[record(agent, "a")], actor=ACTOR)
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL ledgerline.allow_truncate = 'off'")
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(statement)
+    assert UsageRecord.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_copies_of_a_batch_sent_at_once_store_and_debit_once():
+    agent = AgentFactory()
+    batch = [record(agent, f"e{index}") for index in range(200)]
+    results, errors = [], []
+    barrier = threading.Barrier(2)
+
+    def send():
+        try:
+            barrier.wait()
+            results.append(ingest_records(outlet=agent.outlet, records=batch, actor=ACTOR))
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(result.accepted for result in results) == [0, 200]
+    assert UsageRecord.objects.count() == 200
+    assert balance(agent) == Decimal("-300")
+    assert CreditLedgerEntry.objects.filter(kind="CONSUME").count() == 1
+
+
+# Interactions
+
+def interaction(agent, interaction_id: str, **fields) -> dict:
+    return {"interaction_id": interaction_id, "agent_id": str(agent.pk), "started_at": HOUR.isoformat(), **fields}
+
+
+def test_upsert_creates_then_updates_only_the_given_fields(agent):
+    created = upsert_interactions(outlet=agent.outlet, interactions=[interaction(agent, "call-1", sentiment="neutral", message_count=2)])
+    assert (created.created, created.updated) == (1, 0)
+    ended = (HOUR + timedelta(minutes=3)).isoformat()
+    updated = upsert_interactions(
+        outlet=agent.outlet,
+        interactions=[{"interaction_id": "call-1", "status": "completed", "ended_at": ended, "duration_seconds": 180}],
+    )
+    assert (updated.created, updated.updated) == (0, 1)
+    stored = Interaction.objects.get()
+    assert (stored.status, stored.sentiment, stored.message_count, stored.duration_seconds) == ("completed", "neutral", 2, 180)
+
+
+@pytest.mark.parametrize(("first", "then"), [("completed", "in_progress"), ("failed", "in_progress"), ("completed", "failed")])
+def test_status_only_moves_forward(agent, first, then):
+    upsert_interactions(outlet=agent.outlet, interactions=[interaction(agent, "call-1", status=first)])
+    with pytest.raises(DomainError) as raised:
+        upsert_interactions(outlet=agent.outlet, interactions=[{"interaction_id": "call-1", "status": then}])
+    [item] = raised.value.errors["interactions"]
+    assert "only moves forward" in item["errors"]["status"][0]
+    assert Interaction.objects.get().status == first
+
+
+def test_a_bad_interaction_stores_none_of_the_batch(agent):
+    batch = [
+        interaction(agent, "ok"),
+        {"interaction_id": "new-without-start", "agent_id": str(agent.pk)},
+        interaction(agent, "ends-early", ended_at=(HOUR - timedelta(minutes=1)).isoformat()),
+        interaction(agent, "bad-sentiment", sentiment="ecstatic"),
+        {"interaction_id": "no-agent", "started_at": HOUR.isoformat()},
+    ]
+    with pytest.raises(DomainError) as raised:
+        upsert_interactions(outlet=agent.outlet, interactions=batch)
+    assert [item["index"] for item in raised.value.errors["interactions"]] == [1, 2, 3, 4]
+    assert not Interaction.objects.exists()
+
+
+@pytest.mark.postgres
+def test_database_refuses_a_backward_status_move(agent):
+    upsert_interactions(outlet=agent.outlet, interactions=[interaction(agent, "call-1", status="completed")])
+    with pytest.raises(IntegrityError, match="cannot move"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE usage_interaction SET status = 'in_progress'")
+
+
+def test_interaction_ids_are_unique_per_outlet(agent):
+    other = AgentFactory(outlet=OutletFactory())
+    upsert_interactions(outlet=agent.outlet, interactions=[interaction(agent, "call-1")])
+    assert upsert_interactions(outlet=other.outlet, interactions=[interaction(other, "call-1")]).created == 1
