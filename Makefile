@@ -28,3 +28,7 @@ worker: $(INSTALLED)
 
 beat: $(INSTALLED)
 	$(BIN)/celery -A config beat --loglevel=info
+
+# PostgreSQL on 127.0.0.1:5432; a scratch database is created and dropped.
+bench: $(INSTALLED)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -27,8 +27,8 @@ class Interaction(models.Model):
         NEGATIVE = "negative", "Negative"
         UNKNOWN = "unknown", "Unknown"
 
-    outlet = models.ForeignKey(Outlet, on_delete=models.PROTECT, related_name="interactions")
-    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="interactions")
+    outlet = models.ForeignKey(Outlet, on_delete=models.PROTECT, related_name="interactions", db_index=False)
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="interactions", db_index=False)
     interaction_id = models.CharField(max_length=ID_LENGTH, help_text="The platform's id, unique per outlet.")
     channel = models.CharField(max_length=32, default="voice")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_PROGRESS)
@@ -70,8 +70,9 @@ class UsageRecord(ImmutableModel):
         SECONDS = "seconds", "seconds"
         REQUESTS = "requests", "requests"
 
-    outlet = models.ForeignKey(Outlet, on_delete=models.PROTECT, related_name="usage_records")
-    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="usage_records")
+    # No single-column FK indexes: the composite indexes below lead with these columns.
+    outlet = models.ForeignKey(Outlet, on_delete=models.PROTECT, related_name="usage_records", db_index=False)
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="usage_records", db_index=False)
     event_id = models.CharField(max_length=ID_LENGTH, help_text="The platform's idempotency key, unique per outlet.")
     interaction_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
     type = models.CharField(max_length=32, help_text="CONVERSATION, TRANSITION, TTS, STT, TELEPHONY or any upper-case slug.")

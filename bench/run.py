@@ -1,0 +1,306 @@
+"""Ledgerline benchmark: ingest and read paths against their PostgreSQL ceilings, in one run.
+
+    make bench                         # 1,000,000 records
+    make bench BENCH_ARGS="--records 200000 --http-records 50000"
+
+It creates (and afterwards drops) a scratch database, then measures on the same machine:
+1. the raw ceilings, straight from psycopg into a copy of the usage table with its indexes:
+   COPY, and multi-row INSERT ... ON CONFLICT DO NOTHING in batches of 1000;
+2. `import_usage` on a JSONL file of the same records: records/s and peak memory;
+3. `POST /api/v1/usage/records/` over real HTTP to gunicorn (2 workers), 4 clients, 1000 per batch;
+4. a records page at the top of the list and at a cursor 500,000 records deep.
+Results are printed and written to bench/out/results.json.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+sys.path.insert(0, str(ROOT))
+
+from bench.records import generate  # noqa: E402
+
+PG = "postgres://postgres@127.0.0.1:5432"
+COLUMNS = (
+    "outlet_id", "agent_id", "event_id", "interaction_id", "type", "model", "provider", "product", "voice",
+    "api_key_label", "end_user_id", "count", "unit", "credits", "cost_usd", "latency_ms", "conversation_id",
+    "message_id", "task_id", "contact_id", "blueprint_id", "bot_id", "dataset_id", "skillset_id", "ability_id",
+    "meta", "ingest_batch_id", "occurred_at", "created_at",
+)
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+def recreate_database(name: str) -> str:
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return f"{PG}/{name}"
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def manage(env: dict, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args], env=env, check=True, text=True,
+        capture_output=capture, cwd=ROOT,
+    )
+
+
+def copy_line(record: dict, outlet_id: str, batch_id: str, now: str) -> str:
+    values = {
+        **record, "outlet_id": outlet_id, "ingest_batch_id": batch_id, "created_at": now,
+        "meta": json.dumps(record["meta"], separators=(",", ":")),
+    }
+    cells = []
+    for column in COLUMNS:
+        value = values.get(column, "")  # absent text fields are stored as "", as the ingest service does
+        cells.append("\\N" if value is None else str(value).replace("\\", "\\\\"))
+    return "\t".join(cells) + "\n"
+
+
+def measure_ceilings(url: str, records: list[dict], outlet_id: str) -> dict:
+    """COPY and batched INSERT ... ON CONFLICT into a copy of the usage table, indexes included."""
+    batch_id, now = str(uuid.uuid4()), datetime.now(UTC).isoformat()
+    text = "".join(copy_line(record, outlet_id, batch_id, now) for record in records).encode()
+    columns = ", ".join(COLUMNS)
+    results = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_ceiling")
+        conn.execute("CREATE TABLE bench_ceiling (LIKE usage_usagerecord INCLUDING ALL)")
+        started = time.perf_counter()
+        with conn.cursor() as cursor, cursor.copy(f"COPY bench_ceiling ({columns}) FROM STDIN") as copy:
+            for start in range(0, len(text), 1 << 20):
+                copy.write(text[start : start + (1 << 20)])
+        results["copy_rows_per_s"] = len(records) / (time.perf_counter() - started)
+        conn.execute("TRUNCATE bench_ceiling")
+
+        # Native $n placeholders: psycopg re-parses a long %s query on every call, which is not PostgreSQL's cost.
+        width = len(COLUMNS)
+        values = ", ".join("(" + ", ".join(f"${row * width + k + 1}" for k in range(width)) + ")" for row in range(1000))
+        statement = (
+            f"INSERT INTO bench_ceiling ({columns}) VALUES {values} ON CONFLICT (outlet_id, event_id) DO NOTHING"
+        )
+        elapsed = 0.0
+        with psycopg.RawCursor(conn) as cursor:
+            for start in range(0, len(records) - len(records) % 1000, 1000):
+                params = [
+                    None if value == "\\N" else value
+                    for record in records[start : start + 1000]
+                    for value in copy_line(record, outlet_id, batch_id, now).rstrip("\n").split("\t")
+                ]
+                began = time.perf_counter()
+                cursor.execute(statement, params)
+                elapsed += time.perf_counter() - began
+        results["insert_rows_per_s"] = (len(records) - len(records) % 1000) / elapsed
+        conn.execute("DROP TABLE bench_ceiling")
+    return results
+
+
+def measure_import(env: dict, path: Path, outlet_id: str, records: int) -> dict:
+    """import_usage in its own process, so its peak memory is its own."""
+    probe = (
+        "import resource, sys, time, django; django.setup(); "
+        "from django.core.management import call_command; started = time.perf_counter(); "
+        f"call_command('import_usage', {str(path)!r}, outlet={outlet_id!r}, no_progress=True); "
+        "print('BENCH', time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], env=env, check=True, text=True, capture_output=True, cwd=ROOT
+    )
+    line = next(line for line in completed.stdout.splitlines() if line.startswith("BENCH"))
+    _, seconds, max_rss_kib = line.split()
+    return {"import_records_per_s": records / float(seconds), "import_peak_rss_mb": int(max_rss_kib) / 1024}
+
+
+def start_gunicorn(env: dict, port: int) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{port}",
+         "--log-level", "warning", "--keep-alive", "30"],
+        env=env, cwd=ROOT,
+    )
+    for _ in range(100):
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def measure_http_ingest(port: int, key: str, bodies: list[bytes], clients: int = 4) -> dict:
+    queue = list(reversed(bodies))
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def client():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        while True:
+            with lock:
+                if not queue:
+                    return
+                body = queue.pop()
+            connection.request("POST", "/api/v1/usage/records/", body=body, headers=headers)
+            response = connection.getresponse()
+            payload = response.read()
+            if response.status != 200:
+                failures.append(f"{response.status} {payload[:200]!r}")
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise RuntimeError(f"{len(failures)} ingest requests failed, first: {failures[0]}")
+    return {"http_records_per_s": len(bodies) * 1000 / elapsed}
+
+
+def timed_get(port: int, key: str, path: str, repeat: int) -> float:
+    """Median milliseconds of `repeat` GETs after one warm-up."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Authorization": f"Bearer {key}"}
+    samples = []
+    for attempt in range(repeat + 1):
+        started = time.perf_counter()
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path} answered {response.status}")
+        if attempt:
+            samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def measure_pages(port: int, key: str, outlet_id: str, depth: int) -> dict:
+    from django.db import connection
+
+    from config.api.pagination import KeysetPagination
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT occurred_at, id FROM usage_usagerecord WHERE outlet_id = %s "
+            "ORDER BY occurred_at DESC, id DESC OFFSET %s LIMIT 1",
+            [outlet_id, depth],
+        )
+        occurred_at, record_id = cursor.fetchone()
+    cursor_token = KeysetPagination.encode_cursor([occurred_at, record_id], fields=("occurred_at", "id"), order="desc")
+    span = "start_date=2000-01-01&take=50"
+    first = timed_get(port, key, f"/api/v1/usage/records/?{span}", repeat=20)
+    deep = timed_get(port, key, f"/api/v1/usage/records/?{span}&cursor={cursor_token}", repeat=20)
+    return {"page_first_ms": first, "page_deep_ms": deep, "page_depth": depth}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000, help="records for the ceilings and import_usage")
+    parser.add_argument("--http-records", type=int, default=200_000, help="records sent over HTTP (multiple of 1000)")
+    parser.add_argument("--database", default="ledgerline_bench")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+
+    url = recreate_database(args.database)
+    env = {
+        **os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "false",
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret-key-0123456789abcdef"),
+        "API_THROTTLE_RATE": "1000000/minute",
+    }
+    env.pop("REDIS_URL", None)
+    os.environ.update(env)
+    log(f"migrating {args.database}")
+    manage(env, "migrate", "--noinput", "-v", "0")
+
+    import django
+
+    django.setup()
+    from credits.models import Agent, Outlet
+    from credits.services import api_key_create
+
+    outlet = Outlet.objects.create(name="Bench outlet")
+    agent_ids = [str(Agent.objects.create(outlet=outlet, name=f"Agent {n}", external_id=f"agent-{n}").pk) for n in range(40)]
+    _, key = api_key_create(outlet=outlet, name="bench", scopes=["read", "ingest"])
+
+    log(f"generating {args.records:,} records")
+    records = list(generate(count=args.records, agent_ids=agent_ids))
+    path = OUT / "records.jsonl"
+    with path.open("w") as handle:
+        for record in records:
+            handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+    results: dict = {"records": args.records, "http_records": args.http_records, "cpus": os.cpu_count()}
+    log("ceilings: COPY and batched INSERT ... ON CONFLICT into a copy of the usage table")
+    results |= measure_ceilings(url, records, str(outlet.pk))
+    del records
+    log("import_usage")
+    results |= measure_import(env, path, str(outlet.pk), args.records)
+    path.unlink()
+
+    bodies = []
+    http_records = generate(count=args.http_records, agent_ids=agent_ids, seed=7, prefix="http")
+    batch = []
+    for record in http_records:
+        batch.append(record)
+        if len(batch) == 1000:
+            bodies.append(json.dumps({"records": batch}, separators=(",", ":")).encode())
+            batch = []
+    server = start_gunicorn(env, args.port)
+    try:
+        log(f"HTTP ingest: {len(bodies)} batches of 1000, 4 clients, gunicorn with 2 workers")
+        results |= measure_http_ingest(args.port, key, bodies)
+        depth = min(500_000, args.records // 2)
+        log(f"records page: first, and at a cursor {depth:,} records deep")
+        results |= measure_pages(args.port, key, str(outlet.pk), depth)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    results["import_vs_copy"] = results["import_records_per_s"] / results["copy_rows_per_s"]
+    results["http_vs_insert"] = results["http_records_per_s"] / results["insert_rows_per_s"]
+    results["deep_vs_first_page"] = results["page_deep_ms"] / results["page_first_ms"]
+    (OUT / "results.json").write_text(json.dumps(results, indent=2))
+    print()
+    print(f"COPY ceiling               {results['copy_rows_per_s']:>12,.0f} rows/s")
+    print(f"INSERT ceiling (1000/stmt) {results['insert_rows_per_s']:>12,.0f} rows/s")
+    print(f"import_usage               {results['import_records_per_s']:>12,.0f} records/s  "
+          f"{results['import_vs_copy']:.0%} of COPY, peak {results['import_peak_rss_mb']:.0f} MB")
+    print(f"HTTP ingest                {results['http_records_per_s']:>12,.0f} records/s  "
+          f"{results['http_vs_insert']:.0%} of batched INSERT")
+    print(f"records page, first        {results['page_first_ms']:>12.1f} ms")
+    print(f"records page, {results['page_depth']:,} deep {results['page_deep_ms']:>8.1f} ms  "
+          f"{results['deep_vs_first_page']:.2f}x the first page")
+    if not args.keep:
+        from django.db import connections
+
+        connections.close_all()
+        drop_database(args.database)
+
+
+if __name__ == "__main__":
+    main()
