@@ -17,7 +17,17 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.errors import ConflictError, DomainError, NotFoundError
-from credits.models import CREDIT_DIGITS, CREDIT_PLACES, CREDIT_QUANTUM, ZERO, Agent, ApiKey, CreditAccount, CreditLedgerEntry, Outlet
+from credits.models import (
+    CREDIT_DIGITS,
+    CREDIT_PLACES,
+    CREDIT_QUANTUM,
+    ZERO,
+    Agent,
+    ApiKey,
+    CreditAccount,
+    CreditLedgerEntry,
+    Outlet,
+)
 
 Kind = CreditLedgerEntry.Kind
 MAX_REASON_LENGTH = 1000

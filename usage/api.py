@@ -1,15 +1,25 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api.auth import request_actor
 from config.api.parsers import DecimalJSONParser
-from config.api.scoping import caller_outlet
+from config.api.scoping import caller_outlet, caller_outlet_id
 from config.api.views import ApiListView
 from config.errors import PayloadTooLargeError
+from credits.models import CREDIT_PLACES
 from usage import selectors, services
-from usage.models import UsageRecord
+from usage.filtersets import META_PARAMETERS, InteractionFilterSet, UsageRecordFilterSet
+from usage.models import Interaction, UsageRecord
 
 MAX_BATCH = 1000
 
@@ -29,7 +39,7 @@ def batch_items(data, key: str) -> list:
 class UsageRecordSerializer(serializers.ModelSerializer):
     agent_id = serializers.UUIDField(read_only=True)
     outlet_id = serializers.UUIDField(read_only=True)
-    updated_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(source="created_at", read_only=True, help_text="Equals created_at: records never change.")
 
     class Meta:
         model = UsageRecord
@@ -39,6 +49,44 @@ class UsageRecordSerializer(serializers.ModelSerializer):
             "conversation_id", "message_id", "task_id", "contact_id", "blueprint_id", "bot_id", "dataset_id",
             "skillset_id", "ability_id", "meta", "ingest_batch_id", "occurred_at", "created_at", "updated_at",
         ]
+
+
+class InteractionSerializer(serializers.ModelSerializer):
+    agent_id = serializers.UUIDField(read_only=True)
+    outlet_id = serializers.UUIDField(read_only=True)
+
+    class Meta:
+        model = Interaction
+        fields = [
+            "interaction_id", "outlet_id", "agent_id", "channel", "status", "started_at", "ended_at",
+            "duration_seconds", "sentiment", "end_user_id", "message_count", "metadata", "created_at", "updated_at",
+        ]
+
+
+COUNT_PLACES = UsageRecord._meta.get_field("count").decimal_places
+COST_PLACES = UsageRecord._meta.get_field("cost_usd").decimal_places
+
+
+def usage_totals_data(totals: dict) -> dict:
+    """Totals with amounts as fixed-place strings, like the records they sum."""
+    return {
+        **totals,
+        "count": None if totals["count"] is None else f"{totals['count']:.{COUNT_PLACES}f}",
+        "credits": f"{totals['credits']:.{CREDIT_PLACES}f}",
+        "cost_usd": f"{totals['cost_usd']:.{COST_PLACES}f}",
+    }
+
+
+TOTALS_FIELDS = {
+    "unit": serializers.CharField(allow_null=True, help_text="The records' unit; null overall when they mix units."),
+    "records": serializers.IntegerField(),
+    "count": serializers.DecimalField(
+        max_digits=20, decimal_places=COUNT_PLACES, allow_null=True, help_text="Units summed; null when units differ."
+    ),
+    "credits": serializers.DecimalField(max_digits=20, decimal_places=CREDIT_PLACES),
+    "cost_usd": serializers.DecimalField(max_digits=20, decimal_places=COST_PLACES),
+    "latency_ms_avg": serializers.FloatField(allow_null=True, help_text="Over the records that report a latency."),
+}
 
 
 INGEST_RESULT = inline_serializer(
@@ -54,10 +102,12 @@ INGEST_RESULT = inline_serializer(
 )
 
 
+@extend_schema_view(get=extend_schema(parameters=META_PARAMETERS))
 class UsageRecordListView(ApiListView):
     """GET: the outlet's usage records. POST: ingest a batch (scope `ingest`)."""
 
     serializer_class = UsageRecordSerializer
+    filterset_class = UsageRecordFilterSet
     parser_classes = [DecimalJSONParser]
     write_scope = "ingest"
     cursor_fields = ("occurred_at", "id")
@@ -89,12 +139,41 @@ class UsageRecordListView(ApiListView):
         )
 
 
-class InteractionUpsertView(APIView):
+class UsageRecordDetailView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The record's id.")
+        ],
+        responses={
+            200: inline_serializer(
+                "UsageRecordDetail", {"success": serializers.BooleanField(), "record": UsageRecordSerializer()}
+            ),
+            404: OpenApiResponse(description="No such record in the caller's outlet."),
+        },
+    )
+    def get(self, request, pk: int):
+        record = selectors.usage_record_get(outlet_id=caller_outlet_id(request), record_id=pk)
+        return Response({"record": UsageRecordSerializer(record).data})
+
+
+class InteractionListView(ApiListView):
+    """GET: the outlet's interactions. POST: upsert a batch by `interaction_id` (scope `ingest`)."""
+
+    serializer_class = InteractionSerializer
+    filterset_class = InteractionFilterSet
     parser_classes = [DecimalJSONParser]
     write_scope = "ingest"
+    cursor_fields = ("started_at", "id")
+    date_field = "started_at"
+    csv_filename = "interactions"
+
+    def scoped_queryset(self, outlet_id):
+        return selectors.interaction_list(outlet_id=outlet_id)
 
     @extend_schema(
-        request=inline_serializer("InteractionBatch", {"interactions": serializers.ListField(child=serializers.DictField())}),
+        request=inline_serializer(
+            "InteractionBatch", {"interactions": serializers.ListField(child=serializers.DictField())}
+        ),
         responses={
             200: inline_serializer(
                 "InteractionUpsertResult",
@@ -112,4 +191,53 @@ class InteractionUpsertView(APIView):
     def post(self, request):
         items = batch_items(request.data, "interactions")
         result = services.upsert_interactions(outlet=caller_outlet(request), interactions=items)
-        return Response({"created": result.created, "updated": result.updated, "interaction_ids": result.interaction_ids})
+        return Response(
+            {"created": result.created, "updated": result.updated, "interaction_ids": result.interaction_ids}
+        )
+
+
+class InteractionDetailView(APIView):
+    """One interaction with every usage record of it (oldest first) and its totals by type."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "interaction_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The platform's id."
+            )
+        ],
+        responses={
+            200: inline_serializer(
+                "InteractionDrillDown",
+                {
+                    "success": serializers.BooleanField(),
+                    "interaction": InteractionSerializer(),
+                    "records": UsageRecordSerializer(many=True),
+                    "totals": inline_serializer(
+                        "InteractionTotals",
+                        {
+                            "by_type": inline_serializer(
+                                "UsageTotalsByType", {"type": serializers.CharField(), **TOTALS_FIELDS}, many=True
+                            ),
+                            "overall": inline_serializer("UsageTotals", TOTALS_FIELDS),
+                        },
+                    ),
+                },
+            ),
+            404: OpenApiResponse(description="No such interaction in the caller's outlet."),
+        },
+    )
+    def get(self, request, interaction_id: str):
+        interaction = selectors.interaction_get(outlet_id=caller_outlet_id(request), interaction_id=interaction_id)
+        scope = {"outlet_id": interaction.outlet_id, "interaction_id": interaction.interaction_id}
+        records = selectors.interaction_usage_records(**scope)
+        totals = selectors.interaction_usage_totals(**scope)
+        return Response(
+            {
+                "interaction": InteractionSerializer(interaction).data,
+                "records": UsageRecordSerializer(records, many=True).data,
+                "totals": {
+                    "by_type": [usage_totals_data(row) for row in totals["by_type"]],
+                    "overall": usage_totals_data(totals["overall"]),
+                },
+            }
+        )

@@ -8,12 +8,12 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.generics import ListAPIView
 
-from config.api.csv import FORMAT_PARAMETER, csv_response, parse_format
+from config.api import schema  # noqa: F401 - registers the auth schemes with drf-spectacular
+from config.api.csv import FORMAT_PARAMETER, csv_response, parse_format, queryset_csv_lines
 from config.api.dates import DATE_RANGE_PARAMETERS, parse_date_range
 from config.api.exceptions import error_body
 from config.api.pagination import KeysetPagination, parse_order
 from config.api.scoping import caller_outlet_id
-from config.api import schema  # noqa: F401 - registers the auth schemes with drf-spectacular
 
 
 class DateRangeFilterBackend(BaseFilterBackend):
@@ -66,9 +66,7 @@ class ApiListView(ListAPIView):
     def csv_export(self, queryset):
         prefix = "-" if parse_order(self.request.query_params) == "desc" else ""
         ordered = queryset.order_by(*(prefix + name for name in self.cursor_fields))
-        serializer = self.get_serializer()
-        rows = (self.get_serializer(obj).data for obj in ordered.iterator(chunk_size=2000))
-        return csv_response(rows, list(serializer.fields), self.csv_filename)
+        return csv_response(queryset_csv_lines(ordered, self.get_serializer), self.csv_filename)
 
 
 def api_not_found(request, exception=None):

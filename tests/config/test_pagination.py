@@ -1,5 +1,6 @@
-import pytest
 from decimal import Decimal
+
+import pytest
 
 from credits import services
 from credits.models import CreditLedgerEntry

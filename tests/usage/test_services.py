@@ -9,9 +9,9 @@ from analytics.models import DirtyBucket
 from config.errors import DomainError
 from credits.models import CreditAccount, CreditLedgerEntry
 from credits.services import Actor
+from tests.factories import AgentFactory, OutletFactory
 from usage.models import Interaction, UsageRecord
 from usage.services import ingest_records, upsert_interactions
-from tests.factories import AgentFactory, OutletFactory
 
 ACTOR = Actor.system("tests")
 HOUR = datetime(2026, 11, 20, 14, tzinfo=UTC)

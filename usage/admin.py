@@ -1,0 +1,246 @@
+"""Staff screens for usage: read-only, and shaped for tables of tens of millions of rows."""
+
+import json
+from datetime import date
+from urllib.parse import urlencode
+from uuid import UUID
+
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import flatten_fieldsets
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import Max, Min, Q
+from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.text import capfirst
+
+from config.api.csv import csv_response, dict_csv_lines
+from credits.admin import ViewOnlyMixin
+from credits.models import Agent
+from usage import selectors
+from usage.models import RELATION_IDS, Interaction, UsageRecord
+
+RECORDS_ON_INTERACTION_PAGE = 200
+CSV_COLUMNS = [field.attname for field in UsageRecord._meta.concrete_fields]
+
+
+def parse_uuid(value) -> UUID | None:
+    try:
+        return UUID(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def pretty_json(value):
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def table_row_estimate(queryset) -> int:
+    """PostgreSQL's row estimate for the queryset's table as of its last ANALYZE; -1 when unknown or elsewhere."""
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql":
+        return -1
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [queryset.model._meta.db_table])
+        row = cursor.fetchone()
+    return int(row[0]) if row else -1
+
+
+class EstimatedCountPaginator(Paginator):
+    """Counts a big unfiltered table from the planner's statistics: COUNT(*) reads every row on each page view."""
+
+    estimate_above = 10_000
+
+    @cached_property
+    def count(self):
+        if not self.object_list.query.where:
+            estimate = table_row_estimate(self.object_list)
+            if estimate > self.estimate_above:
+                return estimate
+        return super().count
+
+
+def date_hierarchy(cl) -> dict:
+    """Django's date drill-down with its choices spanning the first to the last date.
+
+    Django lists the years, months or days that have rows with a DISTINCT over every row in
+    view, which on a big table is a full scan per page view; MIN and MAX are two index reads.
+    The price: a year, month or day without rows between the two is offered too, and lists nothing.
+    """
+    field = cl.date_hierarchy
+    year, month, day = (cl.params.get(f"{field}__{part}") for part in ("year", "month", "day"))
+
+    def link(**parts):
+        return cl.get_query_string({f"{field}__{name}": value for name, value in parts.items()}, [f"{field}__"])
+
+    def title(fmt, *parts):
+        return capfirst(formats.date_format(date(*map(int, parts)), fmt))
+
+    if year and month and day:
+        back = {"link": link(year=year, month=month), "title": title("YEAR_MONTH_FORMAT", year, month, 1)}
+        return {"show": True, "back": back, "choices": [{"title": title("MONTH_DAY_FORMAT", year, month, day)}]}
+    span = cl.queryset.aggregate(first=Min(field), last=Max(field))
+    first, last = (timezone.localtime(span[end]) if span[end] else None for end in ("first", "last"))
+    if first and not year and first.year == last.year:
+        year = first.year
+        if first.month == last.month:
+            month = first.month
+    if year and month:
+        days = range(first.day, last.day + 1) if first else ()
+        choices = [{"link": link(year=year, month=month, day=d), "title": title("MONTH_DAY_FORMAT", year, month, d)}
+                   for d in days]
+        return {"show": True, "back": {"link": link(year=year), "title": str(year)}, "choices": choices}
+    if year:
+        months = range(first.month, last.month + 1) if first else ()
+        choices = [{"link": link(year=year, month=m), "title": title("YEAR_MONTH_FORMAT", year, m, 1)} for m in months]
+        return {"show": True, "back": {"link": link(), "title": "All dates"}, "choices": choices}
+    years = range(first.year, last.year + 1) if first else ()
+    return {"show": True, "back": None, "choices": [{"link": link(year=y), "title": str(y)} for y in years]}
+
+
+class BigTableMixin:
+    """A changelist that stays cheap on a table of millions: no full counts, facets or DISTINCT scans."""
+
+    change_list_template = "admin/usage/change_list.html"  # shows the `date_hierarchy` computed below
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # one count per filter choice over every row
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        cl = (getattr(response, "context_data", None) or {}).get("cl")
+        if cl is not None and cl.date_hierarchy:
+            response.context_data["date_hierarchy"] = date_hierarchy(cl)
+        return response
+
+
+class RecentValuesFilter(admin.SimpleListFilter):
+    """The values of the latest rows: a DISTINCT over the whole table would scan it on every page view."""
+
+    sample = 5000
+
+    def lookups(self, request, model_admin):
+        latest = model_admin.model.objects.order_by("-pk").values_list(self.parameter_name, flat=True)
+        values = (set(latest[: self.sample]) | {self.value()}) - {None, ""}
+        return [(value, value) for value in sorted(values)]
+
+    def queryset(self, request, queryset):
+        return queryset if self.value() is None else queryset.filter(**{self.parameter_name: self.value()})
+
+
+class TypeFilter(RecentValuesFilter):
+    title = parameter_name = "type"
+
+
+class ModelFilter(RecentValuesFilter):
+    title = parameter_name = "model"
+
+
+class ChannelFilter(RecentValuesFilter):
+    title = parameter_name = "channel"
+
+
+class AgentFilter(admin.SimpleListFilter):
+    """The agents of the chosen outlet: every agent of every outlet would be thousands of links."""
+
+    title = "agent"
+    parameter_name = "agent__id__exact"
+    outlet_parameter = "outlet__id__exact"
+
+    def lookups(self, request, model_admin):
+        outlet_id, agent_id = parse_uuid(request.GET.get(self.outlet_parameter)), parse_uuid(self.value())
+        if not (outlet_id or agent_id):
+            return []
+        return Agent.objects.filter(Q(outlet_id=outlet_id) | Q(pk=agent_id)).values_list("pk", "name")
+
+    def has_output(self):
+        return bool(self.lookup_choices) or self.value() is not None  # a given agent always filters
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        if (agent_id := parse_uuid(self.value())) is None:
+            raise IncorrectLookupParameters(f"'{self.value()}' is not an agent id.")
+        return queryset.filter(agent_id=agent_id)
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
+    # Immutable for everyone, superusers included; only ingestion writes records.
+    list_display = (
+        "occurred_at", "event_id", "outlet", "agent", "type", "model", "count", "unit", "credits", "cost_usd",
+        "latency_ms", "interaction_id",
+    )
+    list_filter = ("outlet", AgentFilter, TypeFilter, ModelFilter)
+    # `__exact` rather than `=`, which means iexact: UPPER(column) cannot use the column's index.
+    search_fields = ("event_id__exact", "interaction_id__exact", "conversation_id__exact", "message_id__exact")
+    date_hierarchy = "occurred_at"
+    sortable_by = ("occurred_at",)  # the only order an index serves; any other sorts the whole table
+    list_select_related = ("outlet", "agent")
+    actions = ("export_csv",)
+    fieldsets = (
+        (None, {"fields": (
+            "event_id", "occurred_at", "created_at", "outlet", "agent", "interaction", "ingest_batch_id",
+        )}),
+        ("What", {"fields": ("type", "model", "provider", "product", "voice", "api_key_label", "end_user_id")}),
+        ("Amounts", {"fields": ("count", "unit", "credits", "cost_usd", "latency_ms")}),
+        ("Relations", {"fields": RELATION_IDS}),
+        ("Meta", {"fields": ("meta_json",)}),
+    )
+    readonly_fields = flatten_fieldsets(fieldsets)
+
+    @admin.display(description="interaction")
+    def interaction(self, record):
+        found = record.interaction_id and (
+            Interaction.objects.filter(outlet_id=record.outlet_id, interaction_id=record.interaction_id)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if not found:
+            return record.interaction_id or self.get_empty_value_display()
+        url = reverse("admin:usage_interaction_change", args=[found])
+        return format_html('<a href="{}">{}</a>', url, record.interaction_id)
+
+    @admin.display(description="meta")
+    def meta_json(self, record):
+        return pretty_json(record.meta)
+
+    @admin.action(description="Export selected as CSV")
+    def export_csv(self, request, queryset):
+        return csv_response(dict_csv_lines(queryset.values(*CSV_COLUMNS).iterator(), CSV_COLUMNS), "usage-records")
+
+
+@admin.register(Interaction)
+class InteractionAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
+    # Interactions change only through the API's upsert, which keeps their status moving forward.
+    list_display = (
+        "interaction_id", "outlet", "agent", "status", "sentiment", "channel", "started_at", "duration_seconds",
+        "message_count",
+    )
+    list_filter = ("outlet", "status", "sentiment", ChannelFilter)
+    search_fields = ("interaction_id__exact", "end_user_id__exact")
+    date_hierarchy = "started_at"
+    list_select_related = ("outlet", "agent")
+    fields = readonly_fields = (
+        "interaction_id", "outlet", "agent", "channel", "status", "started_at", "ended_at", "duration_seconds",
+        "sentiment", "end_user_id", "message_count", "metadata_json", "created_at", "updated_at",
+    )
+
+    @admin.display(description="metadata")
+    def metadata_json(self, interaction):
+        return pretty_json(interaction.metadata)
+
+    def render_change_form(self, request, context, obj=None, **kwargs):
+        if obj is not None:
+            # Records point at their interaction by (outlet, interaction_id), not by a foreign key: no inline.
+            records = UsageRecord.objects.filter(outlet_id=obj.outlet_id, interaction_id=obj.interaction_id)
+            query = urlencode({"outlet__id__exact": obj.outlet_id, "interaction_id": obj.interaction_id})
+            context.update(
+                usage_records=list(records.order_by("-occurred_at", "-id")[:RECORDS_ON_INTERACTION_PAGE]),
+                usage_totals=selectors.interaction_usage_totals(outlet_id=obj.outlet_id, interaction_id=obj.interaction_id),
+                usage_records_url=f"{reverse('admin:usage_usagerecord_changelist')}?{query}",
+            )
+        return super().render_change_form(request, context, obj=obj, **kwargs)
