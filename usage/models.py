@@ -55,6 +55,7 @@ class Interaction(models.Model):
         indexes = [
             models.Index(fields=("outlet", "started_at", "id"), name="interaction_outlet_started"),
             models.Index(fields=("agent", "started_at", "id"), name="interaction_agent_started"),
+            models.Index(fields=("started_at", "id"), name="interaction_started"),
         ]
 
     def __str__(self) -> str:
@@ -104,7 +105,8 @@ class UsageRecord(ImmutableModel):
     class Meta:
         ordering = ("-occurred_at", "-id")
         constraints = [
-            models.UniqueConstraint(fields=("outlet", "event_id"), name="usage_event_id_unique_per_outlet"),
+            # event_id first: the same per-outlet uniqueness, and it also finds an event by its id alone.
+            models.UniqueConstraint(fields=("event_id", "outlet"), name="usage_event_id_unique_per_outlet"),
             models.CheckConstraint(condition=Q(count__gte=0), name="usage_count_not_negative"),
             models.CheckConstraint(condition=Q(credits__gte=0), name="usage_credits_not_negative"),
             models.CheckConstraint(condition=Q(cost_usd__gte=0), name="usage_cost_not_negative"),
@@ -117,8 +119,8 @@ class UsageRecord(ImmutableModel):
             models.Index(fields=("outlet", "occurred_at", "id"), name="usage_outlet_occurred"),
             models.Index(fields=("agent", "occurred_at", "id"), name="usage_agent_occurred"),
             models.Index(fields=("occurred_at", "id"), name="usage_occurred"),
-            models.Index(fields=("outlet", "interaction_id"), name="usage_outlet_interaction"),
-            models.Index(fields=("outlet", "conversation_id"), name="usage_outlet_conversation"),
+            models.Index(fields=("interaction_id", "outlet"), name="usage_interaction_outlet"),
+            models.Index(fields=("conversation_id", "outlet"), name="usage_conversation_outlet"),
         ]
 
     def __str__(self) -> str:
