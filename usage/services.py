@@ -107,7 +107,8 @@ def _meta(value, errors: dict) -> str:
     if not isinstance(value, dict):
         errors["meta"] = "Must be an object."
         return "{}"
-    encoded = json.dumps(value, separators=(",", ":"), default=str)
+    # Bodies are parsed with Decimal numbers; meta is free-form, so its numbers go back to JSON numbers.
+    encoded = json.dumps(value, separators=(",", ":"), default=float)
     if len(encoded.encode()) > MAX_META_BYTES:
         errors["meta"] = f"At most {MAX_META_BYTES} bytes of JSON."
     return encoded
@@ -344,8 +345,7 @@ def _validate_interaction(raw, now: datetime) -> tuple[dict, dict]:
             errors["message_count"] = "Must be a whole number, 0 or more."
         values["message_count"] = count
     if "metadata" in raw:
-        encoded = _meta(raw["metadata"], errors)
-        values["metadata"] = raw["metadata"] if encoded != "{}" else {}
+        values["metadata"] = json.loads(_meta(raw["metadata"], errors))
     if raw.get("agent_id") is not None or raw.get("agent_external_id") is not None:
         try:
             values["agent_key"] = (

@@ -554,3 +554,15 @@ def test_schema_documents_the_read_endpoints_and_the_meta_filter(client, db):
     assert "meta" not in params and "strings" in params["meta[key]"]["description"]
     interaction_params = {param["name"] for param in paths[INTERACTIONS]["get"]["parameters"]}
     assert {"agent_id", "status", "sentiment", "end_user_id", "start_date", "cursor"} <= interaction_params
+
+
+def test_numbers_in_meta_and_metadata_stay_numbers(agent, key_client):
+    client = key_client("ingest", "read")
+    post_json(client, RECORDS, [record(agent, "m1", meta={"score": 0.5, "turns": 3, "tag": "a"})])
+    assert UsageRecord.objects.get().meta == {"score": 0.5, "turns": 3, "tag": "a"}
+    response = post_json(
+        client, INTERACTIONS,
+        [{"interaction_id": "c9", "agent_id": str(agent.pk), "started_at": WHEN.isoformat(), "metadata": {"csat": 4.5}}],
+    )
+    assert response.status_code == 200, response.content
+    assert Interaction.objects.get().metadata == {"csat": 4.5}
