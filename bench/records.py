@@ -17,10 +17,13 @@ PRODUCTS = ("voice-agent", "chat-widget", "outbound-campaign")
 KEYS = ("prod-backend", "bi-export", "staging")
 
 
-def generate(*, count: int, agent_ids: list[str], days: int = 90, seed: int = 42, prefix: str = "ev") -> Iterator[dict]:
+def generate(
+    *, count: int, agent_ids: list[str], hours: int = 90 * 24, seed: int = 42, prefix: str = "ev"
+) -> Iterator[dict]:
+    """`hours` is how far back the events spread: 90 days for a backfill, an hour or two for live traffic."""
     rng = random.Random(seed)
-    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    span = days * 86400
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    span = hours * 3600
     for index in range(count):
         record_type, unit, models, (low, high), credit_rate, cost_rate, (fast, slow) = TYPES[rng.randrange(len(TYPES))]
         units = rng.randint(low, high)

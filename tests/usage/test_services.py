@@ -242,3 +242,30 @@ def test_interaction_ids_are_unique_per_outlet(agent):
     other = AgentFactory(outlet=OutletFactory())
     upsert_interactions(outlet=agent.outlet, interactions=[interaction(agent, "call-1")])
     assert upsert_interactions(outlet=other.outlet, interactions=[interaction(other, "call-1")]).created == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_racing_an_uncommitted_copy_of_one_event_stores_only_the_rest():
+    agent = AgentFactory()
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_e1_uncommitted():
+        try:
+            with transaction.atomic():
+                ingest_records(outlet=agent.outlet, records=[record(agent, "e1")], actor=ACTOR)
+                holding.set()
+                release.wait(timeout=10)
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=hold_e1_uncommitted)
+    other.start()
+    assert holding.wait(timeout=10)
+    # Our insert waits on the unique index for the other transaction, then skips e1 as a duplicate.
+    threading.Timer(0.5, release.set).start()
+    result = ingest_records(outlet=agent.outlet, records=[record(agent, "e1"), record(agent, "e2")], actor=ACTOR)
+    other.join()
+    assert (result.accepted, result.duplicate_event_ids) == (1, ["e1"])
+    assert sorted(UsageRecord.objects.values_list("event_id", flat=True)) == ["e1", "e2"]
+    assert balance(agent) == Decimal("-3")
