@@ -1,9 +1,8 @@
-import threading
 import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase as HypothesisTestCase
@@ -13,6 +12,7 @@ from config.errors import ConflictError, DomainError, NotFoundError
 from credits import selectors, services
 from credits.models import CreditAccount, CreditLedgerEntry
 from credits.services import Actor
+from tests.concurrency import run_in_threads
 from tests.factories import AgentFactory, OutletFactory
 
 ACTOR = Actor.system("tests")
@@ -226,28 +226,6 @@ def test_api_key_revoke_revokes_for_good(outlet):
 
 # PostgreSQL: what the database itself guarantees.
 
-def _run_in_threads(count: int, target) -> list[BaseException]:
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(count)
-
-    def run(index):
-        try:
-            barrier.wait()
-            target(index)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted on by the test
-            errors.append(exc)
-        finally:
-            close_old_connections()
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_parallel_adds_of_one_leave_the_balance_exactly_n_higher():
@@ -258,7 +236,7 @@ def test_parallel_adds_of_one_leave_the_balance_exactly_n_higher():
         for _ in range(25):
             services.credits_add(agent=agent, amount=Decimal("1"), actor=ACTOR, reason="parallel")
 
-    assert _run_in_threads(20, add_25) == []
+    assert run_in_threads(20, add_25) == []
     assert balance(agent) == Decimal("507")
     assert CreditLedgerEntry.objects.filter(account_id=agent.pk).count() == 501
     assert selectors.ledger_mismatches() == []
@@ -275,7 +253,7 @@ def test_concurrent_requests_with_the_same_key_apply_once():
             services.credits_add(agent=agent, amount=Decimal("10"), actor=ACTOR, reason="retry", idempotency_key="same")
         )
 
-    assert _run_in_threads(10, add) == []
+    assert run_in_threads(10, add) == []
     assert balance(agent) == Decimal("10")
     assert len({result.entry.pk for result in results}) == 1
     assert sum(not result.replayed for result in results) == 1
@@ -296,7 +274,7 @@ def test_concurrent_consumes_and_adds_never_deadlock_or_lose_a_debit():
             )
             services.credits_add(agent=ordered[step % 4], amount=Decimal("2"), actor=ACTOR, reason="top-up")
 
-    assert _run_in_threads(6, work) == []
+    assert run_in_threads(6, work) == []
     assert sum(balance(agent) for agent in agents) == Decimal(-240 + 120)
     assert selectors.ledger_mismatches() == []
 

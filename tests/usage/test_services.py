@@ -3,12 +3,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from analytics.models import DirtyBucket
 from config.errors import DomainError
 from credits.models import CreditAccount, CreditLedgerEntry
 from credits.services import Actor
+from tests.concurrency import run_in_threads
 from tests.factories import AgentFactory, OutletFactory
 from usage.models import Interaction, UsageRecord
 from usage.services import ingest_records, upsert_interactions
@@ -163,24 +164,8 @@ def test_database_refuses_raw_update_delete_and_truncate_of_usage(agent, stateme
 def test_two_copies_of_a_batch_sent_at_once_store_and_debit_once():
     agent = AgentFactory()
     batch = [record(agent, f"e{index}") for index in range(200)]
-    results, errors = [], []
-    barrier = threading.Barrier(2)
-
-    def send():
-        try:
-            barrier.wait()
-            results.append(ingest_records(outlet=agent.outlet, records=batch, actor=ACTOR))
-        except BaseException as exc:  # noqa: BLE001 - asserted below
-            errors.append(exc)
-        finally:
-            close_old_connections()
-            connection.close()
-
-    threads = [threading.Thread(target=send) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = []
+    errors = run_in_threads(2, lambda _: results.append(ingest_records(outlet=agent.outlet, records=batch, actor=ACTOR)))
     assert errors == []
     assert sorted(result.accepted for result in results) == [0, 200]
     assert UsageRecord.objects.count() == 200
