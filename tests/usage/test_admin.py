@@ -402,3 +402,17 @@ def test_paginator_estimates_only_a_big_unfiltered_table_on_postgres(agent, monk
     monkeypatch.setattr(EstimatedCountPaginator, "estimate_above", 30)
     assert EstimatedCountPaginator(UsageRecord.objects.all(), 100).count == 35
 
+
+
+@pytest.mark.postgres
+def test_the_search_box_finds_records_through_indexes_not_a_table_scan(staff, agent):
+    ingest(agent, {"message_id": "msg-1"})
+    with CaptureQueriesContext(connection) as queries:
+        staff.get(RECORDS, {"q": "msg-1"})
+    [count_sql] = queries_matching(queries, "COUNT(*)")
+    with connection.cursor() as cursor:
+        # With sequential scans priced out, only an index per ORed column avoids one.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {count_sql}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Seq Scan on usage_usagerecord" not in plan and "usage_message_outlet" in plan
