@@ -57,6 +57,10 @@ class Interaction(models.Model):
             models.Index(fields=("outlet", "started_at", "id"), name="interaction_outlet_started"),
             models.Index(fields=("agent", "started_at", "id"), name="interaction_agent_started"),
             models.Index(fields=("started_at", "id"), name="interaction_started"),
+            # The admin's search and the API's end_user_id filter; only interactions that name an end user.
+            models.Index(
+                fields=("end_user_id", "outlet"), name="interaction_end_user_outlet", condition=~Q(end_user_id="")
+            ),
         ]
 
     def __str__(self) -> str:

@@ -404,15 +404,27 @@ def test_paginator_estimates_only_a_big_unfiltered_table_on_postgres(agent, monk
 
 
 
+def count_plan_without_seqscan(staff, changelist: str, term: str) -> str:
+    """The plan of the changelist's search count with sequential scans priced out:
+    only an index for every ORed column avoids one."""
+    with CaptureQueriesContext(connection) as queries:
+        staff.get(changelist, {"q": term})
+    [count_sql] = queries_matching(queries, "COUNT(*)")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {count_sql}")
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
 @pytest.mark.postgres
 def test_the_search_box_finds_records_through_indexes_not_a_table_scan(staff, agent):
     ingest(agent, {"message_id": "msg-1"})
-    with CaptureQueriesContext(connection) as queries:
-        staff.get(RECORDS, {"q": "msg-1"})
-    [count_sql] = queries_matching(queries, "COUNT(*)")
-    with connection.cursor() as cursor:
-        # With sequential scans priced out, only an index per ORed column avoids one.
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute(f"EXPLAIN {count_sql}")
-        plan = "\n".join(row[0] for row in cursor.fetchall())
+    plan = count_plan_without_seqscan(staff, RECORDS, "msg-1")
     assert "Seq Scan on usage_usagerecord" not in plan and "usage_message_outlet" in plan
+
+
+@pytest.mark.postgres
+def test_the_search_box_finds_interactions_through_indexes_not_a_table_scan(staff, agent):
+    start_call(agent, "c1", end_user_id="u1")
+    plan = count_plan_without_seqscan(staff, INTERACTIONS, "u1")
+    assert "Seq Scan on usage_interaction" not in plan and "interaction_end_user_outlet" in plan
