@@ -58,8 +58,11 @@ class Actor:
 @dataclass(frozen=True)
 class LedgerResult:
     entry: CreditLedgerEntry
-    balance_before: Decimal
     replayed: bool = False
+
+    @property
+    def balance_before(self) -> Decimal:
+        return self.entry.balance_after - self.entry.amount  # every entry records the delta it applied
 
     @property
     def balance_after(self) -> Decimal:
@@ -134,14 +137,17 @@ def _fingerprint(kind: str, agent_id: UUID, amount: Decimal, reason: str) -> str
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _replay(*, outlet_id: UUID, idempotency_key: str, fingerprint: str) -> CreditLedgerEntry | None:
+def _replay(*, outlet_id: UUID, idempotency_key: str, fingerprint: str) -> LedgerResult | None:
+    """The first result of this key's request; a 409 if the key came with another request."""
     previous = CreditLedgerEntry.objects.filter(outlet_id=outlet_id, idempotency_key=idempotency_key).first()
-    if previous is not None and previous.request_fingerprint != fingerprint:
+    if previous is None:
+        return None
+    if previous.request_fingerprint != fingerprint:
         raise ConflictError(
             "Idempotency-Key was already used with a different request.",
             errors={"idempotency_key": ["Reuse a key only to retry the very same request."]},
         )
-    return previous
+    return LedgerResult(entry=previous, replayed=True)
 
 
 def _locked_account(agent_id: UUID) -> CreditAccount:
@@ -164,8 +170,8 @@ def _post(
     # The lock comes first: a concurrent retry with the same key waits here, then sees the first entry.
     account = _locked_account(agent.pk)
     outlet_id = account.agent.outlet_id
-    if idempotency_key and (previous := _replay(outlet_id=outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
-        return LedgerResult(entry=previous, balance_before=previous.balance_after - previous.amount, replayed=True)
+    if idempotency_key and (replay := _replay(outlet_id=outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
+        return replay
 
     before = account.balance
     after = balance_after(kind=kind, balance=before, amount=amount)
@@ -187,12 +193,12 @@ def _post(
             entry.save()
     except IntegrityError:
         # The same key used at the same moment for another agent's account: one of them wins.
-        if idempotency_key and (previous := _replay(outlet_id=outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
-            return LedgerResult(entry=previous, balance_before=previous.balance_after - previous.amount, replayed=True)
+        if idempotency_key and (replay := _replay(outlet_id=outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
+            return replay
         raise
     account.balance = after
     account.save(update_fields=["balance", "updated_at"])
-    return LedgerResult(entry=entry, balance_before=before)
+    return LedgerResult(entry=entry)
 
 
 def credits_add(
