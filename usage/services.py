@@ -152,21 +152,32 @@ def _validate_record(raw, now: datetime) -> tuple[dict, dict]:
     row["latency_ms"] = latency
     row["meta"] = _meta(raw.get("meta"), errors)
     row["occurred_at"] = parse_timestamp(raw.get("occurred_at"), errors, "occurred_at", now)
-    agent_id, external_id = raw.get("agent_id"), raw.get("agent_external_id")
-    if agent_id is not None:
-        try:
-            row["agent_key"] = ("id", agent_id if isinstance(agent_id, UUID) else parse_uuid(str(agent_id)))
-        except ValueError:
-            errors["agent_id"] = f"'{agent_id}' is not a UUID."
-    elif isinstance(external_id, str) and external_id:
-        row["agent_key"] = ("external_id", external_id)
-    else:
+    if not _read_agent_reference(raw, row, errors) and "agent_id" not in errors:
         errors["agent_id"] = "Required: agent_id (UUID) or agent_external_id."
     return row, errors
 
 
-def resolve_agents(outlet: Outlet, keys: set[tuple[str, object]]) -> dict[tuple[str, object], UUID]:
-    """The outlet's agents named by id or external id, in one query."""
+def _read_agent_reference(raw: dict, values: dict, errors: dict) -> bool:
+    """Puts the item's agent reference (`agent_id` or `agent_external_id`) in `values["agent_key"]`; False if none."""
+    agent_id, external_id = raw.get("agent_id"), raw.get("agent_external_id")
+    if agent_id is not None:
+        try:
+            values["agent_key"] = ("id", agent_id if isinstance(agent_id, UUID) else parse_uuid(str(agent_id)))
+        except ValueError:
+            errors["agent_id"] = f"'{agent_id}' is not a UUID."
+        return True
+    if external_id is None:
+        return False
+    if not isinstance(external_id, str) or not external_id:
+        errors["agent_id"] = "agent_external_id must be a non-empty string."
+    else:
+        values["agent_key"] = ("external_id", external_id)
+    return True
+
+
+def attach_agents(outlet: Outlet, items: list[tuple[dict, dict]]) -> None:
+    """Replaces each item's agent reference by the outlet's agent id, in one query; unknown agents are errors."""
+    keys = {values["agent_key"] for values, _ in items if "agent_key" in values}
     ids = {value for kind, value in keys if kind == "id"}
     external_ids = {value for kind, value in keys if kind == "external_id"}
     found = {}
@@ -174,29 +185,24 @@ def resolve_agents(outlet: Outlet, keys: set[tuple[str, object]]) -> dict[tuple[
     for pk, external_id in agents.values_list("pk", "external_id"):
         found[("id", pk)] = pk
         found[("external_id", external_id)] = pk
-    return found
+    for values, errors in items:
+        if "agent_key" in values:
+            values["agent_id"] = found.get(values.pop("agent_key"))
+            if values["agent_id"] is None:
+                errors["agent_id"] = "No such agent in this outlet."
 
 
 def validate_records(outlet: Outlet, records: list) -> tuple[list[dict], list[dict]]:
     """Rows ready to store and the per-item errors; nothing is written."""
     now = timezone.now()
-    rows, errors_by_index = [], {}
-    for index, raw in enumerate(records):
-        row, row_errors = _validate_record(raw, now)
-        if row_errors:
-            errors_by_index[index] = row_errors
-        rows.append(row)
-    agents = resolve_agents(outlet, {row["agent_key"] for row in rows if "agent_key" in row})
-    for index, row in enumerate(rows):
-        if "agent_key" in row:
-            row["agent_id"] = agents.get(row.pop("agent_key"))
-            if row["agent_id"] is None:
-                errors_by_index.setdefault(index, {})["agent_id"] = "No such agent in this outlet."
+    items = [_validate_record(raw, now) for raw in records]
+    attach_agents(outlet, items)
     errors = [
-        {"index": index, "event_id": rows[index].get("event_id"), "errors": {name: [message] for name, message in found.items()}}
-        for index, found in sorted(errors_by_index.items())
+        {"index": index, "event_id": row.get("event_id"), "errors": {name: [message] for name, message in found.items()}}
+        for index, (row, found) in enumerate(items)
+        if found
     ]
-    return rows, errors
+    return [row for row, _ in items], errors
 
 
 def _insert_postgresql(rows: list[tuple]) -> list[tuple[int, str]]:
@@ -350,14 +356,7 @@ def _validate_interaction(raw, now: datetime) -> tuple[dict, dict]:
         values["message_count"] = count
     if "metadata" in raw:
         values["metadata"] = json.loads(_meta(raw["metadata"], errors))
-    if raw.get("agent_id") is not None or raw.get("agent_external_id") is not None:
-        try:
-            values["agent_key"] = (
-                ("id", UUID(str(raw["agent_id"]))) if raw.get("agent_id") is not None
-                else ("external_id", str(raw["agent_external_id"]))
-            )
-        except ValueError:
-            errors["agent_id"] = f"'{raw['agent_id']}' is not a UUID."
+    _read_agent_reference(raw, values, errors)  # optional: an update may leave the agent as it is
     return values, errors
 
 
@@ -389,12 +388,7 @@ def upsert_interactions(*, outlet: Outlet, interactions: list) -> UpsertResult:
 def _upsert_interactions(*, outlet: Outlet, interactions: list) -> UpsertResult:
     now = timezone.now()
     items = [_validate_interaction(raw, now) for raw in interactions]
-    agents = resolve_agents(outlet, {values["agent_key"] for values, _ in items if "agent_key" in values})
-    for values, errors in items:
-        if "agent_key" in values:
-            values["agent_id"] = agents.get(values.pop("agent_key"))
-            if values["agent_id"] is None:
-                errors["agent_id"] = "No such agent in this outlet."
+    attach_agents(outlet, items)
     with transaction.atomic():
         ids = {values["interaction_id"] for values, _ in items if values.get("interaction_id")}
         current = {
