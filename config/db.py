@@ -1,6 +1,10 @@
 """Database-side promises shared by the apps' migrations (PostgreSQL; SQLite relies on the models)."""
 
+from uuid import UUID
+
 from django.db import migrations, models
+
+from config.errors import NotFoundError
 
 # Lets an operator (or a test database's teardown) empty an append-only table on purpose.
 ALLOW_TRUNCATE_SETTING = "ledgerline.allow_truncate"
@@ -71,3 +75,16 @@ class ImmutableModel(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError(f"{type(self).__name__} rows are immutable and cannot be deleted.")
+
+
+def for_outlet(queryset: models.QuerySet, outlet_id: UUID | None, path: str = "outlet_id") -> models.QuerySet:
+    """The rows of one outlet; None means every outlet (staff)."""
+    return queryset if outlet_id is None else queryset.filter(**{path: outlet_id})
+
+
+def get_or_not_found(queryset: models.QuerySet, message: str, **lookup):
+    """The one row matching `lookup`, or a NotFoundError saying what was not found."""
+    row = queryset.filter(**lookup).first()
+    if row is None:
+        raise NotFoundError(message)
+    return row

@@ -5,33 +5,26 @@ from uuid import UUID
 from django.db.models import BooleanField, Case, Count, F, Q, QuerySet, Sum, Value, When, Window
 from django.db.models.functions import Abs, Coalesce, Lag
 
-from config.errors import NotFoundError
+from config.db import for_outlet, get_or_not_found
 from credits.models import CREDIT_QUANTUM, ZERO, Agent, CreditAccount, CreditLedgerEntry, Outlet
 
 
-def _scoped(queryset: QuerySet, outlet_id: UUID | None, path: str = "outlet_id") -> QuerySet:
-    return queryset if outlet_id is None else queryset.filter(**{path: outlet_id})
-
-
 def outlet_list(*, outlet_id: UUID | None = None) -> QuerySet[Outlet]:
-    return _scoped(Outlet.objects.all(), outlet_id, "pk")
+    return for_outlet(Outlet.objects.all(), outlet_id, "pk")
 
 
 def agent_list(*, outlet_id: UUID | None = None) -> QuerySet[Agent]:
-    return _scoped(Agent.objects.select_related("outlet", "account"), outlet_id)
+    return for_outlet(Agent.objects.select_related("outlet", "account"), outlet_id)
 
 
 def agent_get(*, outlet_id: UUID | None, agent_id: UUID) -> Agent:
-    agent = agent_list(outlet_id=outlet_id).filter(pk=agent_id).first()
-    if agent is None:
-        raise NotFoundError("Agent not found.")
-    return agent
+    return get_or_not_found(agent_list(outlet_id=outlet_id), "Agent not found.", pk=agent_id)
 
 
 def balance_list(*, outlet_id: UUID | None = None) -> QuerySet[CreditAccount]:
     """Accounts with the threshold that applies (the agent's, else the outlet's) and whether they are below it."""
     return (
-        _scoped(CreditAccount.objects.select_related("agent"), outlet_id, "agent__outlet_id")
+        for_outlet(CreditAccount.objects.select_related("agent"), outlet_id, "agent__outlet_id")
         .annotate(threshold=Coalesce("agent__low_balance_threshold", "agent__outlet__low_balance_threshold"))
         .annotate(
             is_low=Case(When(balance__lt=F("threshold"), then=Value(True)), default=Value(False), output_field=BooleanField())
@@ -47,7 +40,7 @@ def balance_totals(accounts: QuerySet[CreditAccount]) -> dict:
 
 
 def ledger_entry_list(*, outlet_id: UUID | None = None) -> QuerySet[CreditLedgerEntry]:
-    return _scoped(CreditLedgerEntry.objects.select_related("account__agent"), outlet_id)
+    return for_outlet(CreditLedgerEntry.objects.select_related("account__agent"), outlet_id)
 
 
 def ledger_mismatches() -> list[str]:

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from django.db.models import Count, QuerySet, Sum
 
+from config.db import for_outlet, get_or_not_found
 from config.errors import DomainError, NotFoundError
 from usage.models import Interaction, UsageRecord
 
@@ -45,20 +46,15 @@ class InteractionUsageTotals(TypedDict):
 
 
 def usage_record_list(*, outlet_id: UUID | None = None) -> QuerySet[UsageRecord]:
-    records = UsageRecord.objects.all()
-    return records if outlet_id is None else records.filter(outlet_id=outlet_id)
+    return for_outlet(UsageRecord.objects.all(), outlet_id)
 
 
 def usage_record_get(*, outlet_id: UUID | None, record_id: int) -> UsageRecord:
-    record = usage_record_list(outlet_id=outlet_id).filter(pk=record_id).first()
-    if record is None:
-        raise NotFoundError("Usage record not found.")
-    return record
+    return get_or_not_found(usage_record_list(outlet_id=outlet_id), "Usage record not found.", pk=record_id)
 
 
 def interaction_list(*, outlet_id: UUID | None = None) -> QuerySet[Interaction]:
-    interactions = Interaction.objects.all()
-    return interactions if outlet_id is None else interactions.filter(outlet_id=outlet_id)
+    return for_outlet(Interaction.objects.all(), outlet_id)
 
 
 def interaction_get(*, outlet_id: UUID | None, interaction_id: str) -> Interaction:
