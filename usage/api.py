@@ -67,26 +67,24 @@ COUNT_PLACES = UsageRecord._meta.get_field("count").decimal_places
 COST_PLACES = UsageRecord._meta.get_field("cost_usd").decimal_places
 
 
-def usage_totals_data(totals: dict) -> dict:
-    """Totals with amounts as fixed-place strings, like the records they sum."""
-    return {
-        **totals,
-        "count": None if totals["count"] is None else f"{totals['count']:.{COUNT_PLACES}f}",
-        "credits": f"{totals['credits']:.{CREDIT_PLACES}f}",
-        "cost_usd": f"{totals['cost_usd']:.{COST_PLACES}f}",
-    }
-
-
-TOTALS_FIELDS = {
-    "unit": serializers.CharField(allow_null=True, help_text="The records' unit; null overall when they mix units."),
-    "records": serializers.IntegerField(),
-    "count": serializers.DecimalField(
+class UsageTotalsSerializer(serializers.Serializer):
+    unit = serializers.CharField(allow_null=True, help_text="The records' unit; null overall when they mix units.")
+    records = serializers.IntegerField()
+    count = serializers.DecimalField(
         max_digits=20, decimal_places=COUNT_PLACES, allow_null=True, help_text="Units summed; null when units differ."
-    ),
-    "credits": serializers.DecimalField(max_digits=20, decimal_places=CREDIT_PLACES),
-    "cost_usd": serializers.DecimalField(max_digits=20, decimal_places=COST_PLACES),
-    "latency_ms_avg": serializers.FloatField(allow_null=True, help_text="Over the records that report a latency."),
-}
+    )
+    credits = serializers.DecimalField(max_digits=20, decimal_places=CREDIT_PLACES)
+    cost_usd = serializers.DecimalField(max_digits=20, decimal_places=COST_PLACES)
+    latency_ms_avg = serializers.FloatField(allow_null=True, help_text="Over the records that report a latency.")
+
+
+class UsageTotalsByTypeSerializer(UsageTotalsSerializer):
+    type = serializers.CharField()
+
+
+class InteractionTotalsSerializer(serializers.Serializer):
+    by_type = UsageTotalsByTypeSerializer(many=True)
+    overall = UsageTotalsSerializer()
 
 
 INGEST_RESULT = inline_serializer(
@@ -212,15 +210,7 @@ class InteractionDetailView(APIView):
                     "success": serializers.BooleanField(),
                     "interaction": InteractionSerializer(),
                     "records": UsageRecordSerializer(many=True),
-                    "totals": inline_serializer(
-                        "InteractionTotals",
-                        {
-                            "by_type": inline_serializer(
-                                "UsageTotalsByType", {"type": serializers.CharField(), **TOTALS_FIELDS}, many=True
-                            ),
-                            "overall": inline_serializer("UsageTotals", TOTALS_FIELDS),
-                        },
-                    ),
+                    "totals": InteractionTotalsSerializer(),
                 },
             ),
             404: OpenApiResponse(description="No such interaction in the caller's outlet."),
@@ -235,9 +225,6 @@ class InteractionDetailView(APIView):
             {
                 "interaction": InteractionSerializer(interaction).data,
                 "records": UsageRecordSerializer(records, many=True).data,
-                "totals": {
-                    "by_type": [usage_totals_data(row) for row in totals["by_type"]],
-                    "overall": usage_totals_data(totals["overall"]),
-                },
+                "totals": InteractionTotalsSerializer(totals).data,
             }
         )
