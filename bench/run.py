@@ -58,11 +58,8 @@ def drop_database(name: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def manage(env: dict, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args], env=env, check=True, text=True,
-        capture_output=capture, cwd=ROOT,
-    )
+def manage(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, check=True, text=True, cwd=ROOT)
 
 
 def copy_line(record: dict, outlet_id: str, batch_id: str, now: str) -> str:
