@@ -1,13 +1,40 @@
+"""The rollup tables and the dirty-bucket queue that keeps them exact.
+
+Each rollup sums usage records (or interactions) over a time bucket and a few dimensions;
+`analytics.facts` says which rollup holds which dimensions, and the query layer answers a
+question from the coarsest rollup that holds every dimension it groups or filters by.
+"""
+
+import math
+
 from django.db import models
 
-from credits.models import Outlet
+from credits.models import Agent, Outlet
+
+# Lower bounds (ms) of the latency histogram's buckets: 0 alone, then three buckets per doubling
+# (a width of at most 26% of the value) up to 131,072 ms, the last bucket open-ended.
+LATENCY_FLOORS_MS = (0, *sorted({math.ceil(2 ** (step / 3)) for step in range(52)}))
+# Lower bounds (s) of the call duration histogram: the spend overview's drop-off buckets.
+DURATION_FLOORS_S = (0, 30, 60, 180, 300)
+
+
+def latency_column(index: int) -> str:
+    return f"latency_h{index:02d}"
+
+
+def duration_column(index: int) -> str:
+    return f"duration_h{index}"
+
+
+LATENCY_COLUMNS = tuple(latency_column(index) for index in range(len(LATENCY_FLOORS_MS)))
+DURATION_COLUMNS = tuple(duration_column(index) for index in range(len(DURATION_FLOORS_S)))
 
 
 class DirtyBucket(models.Model):
-    """An (outlet, hour) whose rollups no longer match its raw usage records.
+    """An (outlet, hour) whose rollups no longer match its raw usage records or interactions.
 
     Ingestion marks it in the same transaction as the records; the rollup task rebuilds
-    it and deletes the mark only if it was not marked again meanwhile (`marked_at`).
+    its day and deletes the mark only if it was not marked again meanwhile (`marked_at`).
     """
 
     outlet = models.ForeignKey(Outlet, on_delete=models.CASCADE, related_name="+")
@@ -20,3 +47,113 @@ class DirtyBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outlet_id} {self.hour:%Y-%m-%d %H}:00"
+
+
+class UsageMeasures(models.Model):
+    """What every usage rollup row sums; `units` only ever adds up one unit (unit is in every key)."""
+
+    outlet = models.ForeignKey(Outlet, on_delete=models.CASCADE, related_name="+", db_index=False)
+    bucket = models.DateTimeField(help_text="Start of the hour or day (UTC).")
+    type = models.CharField(max_length=32)
+    unit = models.CharField(max_length=16)
+    records = models.BigIntegerField()
+    units = models.DecimalField(max_digits=28, decimal_places=3)
+    credits = models.DecimalField(max_digits=28, decimal_places=6)
+    cost = models.DecimalField(max_digits=28, decimal_places=8)
+    latency_sum = models.BigIntegerField()
+    latency_count = models.BigIntegerField()
+
+    class Meta:
+        abstract = True
+
+
+LatencyHistogram = type(
+    "LatencyHistogram",
+    (models.Model,),
+    {
+        "__module__": __name__,
+        "__doc__": f"Record counts per latency bucket; bucket i starts at LATENCY_FLOORS_MS[i] ({len(LATENCY_COLUMNS)}).",
+        "Meta": type("Meta", (), {"abstract": True}),
+        **{name: models.IntegerField(default=0) for name in LATENCY_COLUMNS},
+    },
+)
+
+
+class UsageHourlyRollup(UsageMeasures, LatencyHistogram):
+    """Per outlet, hour, type, model and unit, with the latency histogram: series, models, hourly charts."""
+
+    model = models.CharField(max_length=128)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("outlet", "bucket", "type", "model", "unit"), name="usage_hourly_rollup_unique"
+            )
+        ]
+        indexes = [models.Index(fields=("bucket",), name="usage_hourly_rollup_bucket")]
+
+
+class UsageAgentDailyRollup(UsageMeasures):
+    """Per outlet, day, agent, type, model and unit: summaries and breakdowns by agent."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+", db_index=False)
+    model = models.CharField(max_length=128)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("outlet", "bucket", "agent", "type", "model", "unit"), name="usage_agent_daily_rollup_unique"
+            )
+        ]
+        indexes = [models.Index(fields=("bucket",), name="usage_agent_rollup_bucket")]
+
+
+class UsageDimensionDailyRollup(UsageMeasures):
+    """Per outlet, day, type, model, unit, voice, product and API key: breakdowns by those."""
+
+    model = models.CharField(max_length=128)
+    voice = models.CharField(max_length=128)
+    product = models.CharField(max_length=128)
+    api_key_label = models.CharField(max_length=128)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("outlet", "bucket", "type", "model", "unit", "voice", "product", "api_key_label"),
+                name="usage_dimension_daily_rollup_unique",
+            )
+        ]
+        indexes = [models.Index(fields=("bucket",), name="usage_dimension_rollup_bucket")]
+
+
+DurationHistogram = type(
+    "DurationHistogram",
+    (models.Model,),
+    {
+        "__module__": __name__,
+        "__doc__": "Calls per duration bucket; bucket i starts at DURATION_FLOORS_S[i].",
+        "Meta": type("Meta", (), {"abstract": True}),
+        **{name: models.IntegerField(default=0) for name in DURATION_COLUMNS},
+    },
+)
+
+
+class InteractionDailyRollup(DurationHistogram):
+    """Interactions by the day they started, per outlet, agent, status and sentiment."""
+
+    outlet = models.ForeignKey(Outlet, on_delete=models.CASCADE, related_name="+", db_index=False)
+    bucket = models.DateTimeField(help_text="Start of the day (UTC).")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+", db_index=False)
+    status = models.CharField(max_length=16)
+    sentiment = models.CharField(max_length=16)
+    calls = models.BigIntegerField()
+    duration_sum = models.DecimalField(max_digits=20, decimal_places=3)
+    messages = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("outlet", "bucket", "agent", "status", "sentiment"), name="interaction_daily_rollup_unique"
+            )
+        ]
+        indexes = [models.Index(fields=("bucket",), name="interaction_rollup_bucket")]

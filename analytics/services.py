@@ -1,12 +1,21 @@
-"""Writes of the analytics app that other apps call."""
+"""Writes of the analytics app: the dirty-bucket queue, rollup builds, and the answer cache's version."""
 
-from collections.abc import Iterable
-from datetime import datetime
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
-from django.db import connection
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Min
 from django.utils import timezone
 
+from analytics.aggregation import day_windows, midnight, windows_filter
+from analytics.facts import FACTS, Fact, Rollup
 from analytics.models import DirtyBucket
 
 MARK_DIRTY_POSTGRESQL = """
@@ -14,10 +23,44 @@ INSERT INTO analytics_dirtybucket (outlet_id, hour, marked_at)
 SELECT %s, hour, %s FROM unnest(%s::timestamptz[]) AS hour
 ON CONFLICT (outlet_id, hour) DO UPDATE SET marked_at = EXCLUDED.marked_at
 """
+# Days rebuilt per transaction: bounds how long one build holds its outlet's lock.
+DAYS_PER_BUILD = 31
+ROLLUP_SCHEDULED_KEY = "analytics:rollup-scheduled"
+ALL_OUTLETS = "all"
+
+
+def answers_version_key(outlet_id: UUID | str) -> str:
+    return f"analytics:version:{outlet_id}"
+
+
+def answers_version(outlet_id: UUID | None) -> str:
+    """A token that changes whenever the outlet's usage does (None: any outlet's)."""
+    key = answers_version_key(outlet_id or ALL_OUTLETS)
+    version = cache.get(key)
+    if version is None:
+        version = uuid.uuid4().hex
+        cache.add(key, version, timeout=None)
+        version = cache.get(key, version)
+    return version
+
+
+def _answers_changed(outlet_id: UUID) -> None:
+    cache.set_many({answers_version_key(outlet_id): uuid.uuid4().hex, answers_version_key(ALL_OUTLETS): uuid.uuid4().hex}, None)
+
+
+def _schedule_rollup() -> None:
+    """Enqueues one rollup run per interval, however many batches arrive: the beat catches the rest."""
+    if cache.add(ROLLUP_SCHEDULED_KEY, True, timeout=settings.ROLLUP_SCHEDULE_INTERVAL):
+        from analytics.tasks import rollup_dirty_buckets  # the tasks module imports this one
+
+        rollup_dirty_buckets.apply_async(expires=settings.ROLLUP_SCHEDULE_INTERVAL * 6)
 
 
 def buckets_mark_dirty(*, outlet_id: UUID, hours: Iterable[datetime]) -> None:
-    """Marks (outlet, hour) buckets for a rebuild; marking one again moves its `marked_at` on."""
+    """Marks (outlet, hour) buckets for a rebuild; marking one again moves its `marked_at` on.
+
+    After the commit, cached answers for the outlet are dropped and, with a broker, a rollup is scheduled.
+    """
     now, hours = timezone.now(), sorted(set(hours))
     if not hours:
         return
@@ -25,10 +68,127 @@ def buckets_mark_dirty(*, outlet_id: UUID, hours: Iterable[datetime]) -> None:
         # One statement whatever the number of hours: a backfill batch can touch thousands.
         with connection.cursor() as cursor:
             cursor.execute(MARK_DIRTY_POSTGRESQL, [outlet_id, now, hours])
-        return
-    DirtyBucket.objects.bulk_create(
-        [DirtyBucket(outlet_id=outlet_id, hour=hour, marked_at=now) for hour in hours],
-        update_conflicts=True,
-        unique_fields=["outlet", "hour"],
-        update_fields=["marked_at"],
+    else:
+        DirtyBucket.objects.bulk_create(
+            [DirtyBucket(outlet_id=outlet_id, hour=hour, marked_at=now) for hour in hours],
+            update_conflicts=True,
+            unique_fields=["outlet", "hour"],
+            update_fields=["marked_at"],
+        )
+    transaction.on_commit(lambda: _answers_changed(outlet_id))
+    # Without a broker (eager Celery) a build would run inside the ingest request: reads stay exact via the tail.
+    if settings.ROLLUP_ON_INGEST and not settings.CELERY_TASK_ALWAYS_EAGER:
+        transaction.on_commit(_schedule_rollup)
+
+
+def _insert_from_raw(fact: Fact, rollup: Rollup, outlet_id: UUID, windows) -> None:
+    """INSERT ... SELECT of the raw aggregates grouped by the rollup's bucket and dimensions."""
+    dimensions = sorted(rollup.dimensions)
+    measures = [name for name in fact.measures if name in rollup.measures]
+    grouped = (
+        fact.raw.objects.filter(outlet_id=outlet_id)
+        .filter(windows_filter(fact.time_field, windows))
+        .annotate(rollup_bucket=fact.period_expression(rollup.grain))
+        .values("outlet_id", "rollup_bucket", *dimensions)
+        .annotate(**{f"sum_{name}": fact.measures[name]() for name in measures})
+        .order_by()
     )
+    sql, params = grouped.query.sql_with_params()
+    meta, quote = rollup.model._meta, connection.ops.quote_name
+    targets = ["outlet_id", "bucket", *dimensions, *measures]
+    sources = ["outlet_id", "rollup_bucket", *dimensions, *(f"sum_{name}" for name in measures)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(meta.get_field(name).column) for name in targets)}) "
+            f"SELECT {', '.join(map(quote, sources))} FROM ({sql}) AS grouped",
+            params,
+        )
+
+
+def _lock_outlet(outlet_id: UUID, *, wait: bool) -> bool:
+    """One builder per outlet at a time, until the transaction ends (PostgreSQL; SQLite serialises writers)."""
+    if connection.vendor != "postgresql":
+        return True
+    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(hashtextextended(%s, 0))::text", [f"rollup:{outlet_id}"])
+        return cursor.fetchone()[0] != "false"
+
+
+def _rebuild_days(outlet_id: UUID, days: Iterable[date], *, wait: bool) -> int | None:
+    """Rebuilds every rollup of the outlet's `days` from raw rows (delete and insert) in one transaction.
+
+    Clears the days' dirty marks, except those marked again during the build: records arrived
+    meanwhile and the next run adds them. Returns the marks cleared, or None when another
+    builder holds the outlet and `wait` is False.
+    """
+    windows = day_windows((outlet_id, day) for day in days)
+    with transaction.atomic():
+        if not _lock_outlet(outlet_id, wait=wait):
+            return None
+        dirty = DirtyBucket.objects.filter(windows_filter("hour", windows))
+        if connection.vendor == "postgresql":
+            dirty = dirty.select_for_update(skip_locked=True)  # a mark an ingest is moving on right now stays
+        claimed = list(dirty.values_list("pk", "marked_at"))
+        for fact in FACTS:
+            for rollup in fact.rollups:
+                rollup.model.objects.filter(windows_filter("bucket", windows)).delete()
+                _insert_from_raw(fact, rollup, outlet_id, windows)
+        by_marked_at = defaultdict(list)
+        for pk, marked_at in claimed:
+            by_marked_at[marked_at].append(pk)
+        for marked_at, pks in by_marked_at.items():  # an ingest batch marks all its hours with one time: few groups
+            DirtyBucket.objects.filter(pk__in=pks, marked_at=marked_at).delete()
+    return len(claimed)
+
+
+@dataclass
+class RollupRun:
+    outlets: int = 0
+    days: int = 0
+    buckets: int = 0
+    busy_outlets: int = 0  # held by another builder: left to it
+    finished: bool = True  # False when the time budget ran out first
+
+
+def rollup_dirty_buckets(*, time_budget: float | None = None) -> RollupRun:
+    """Builds the dirty days of every outlet, the outlet with the oldest mark first, DAYS_PER_BUILD at a time."""
+    started = time.monotonic()
+    run = RollupRun()
+    outlets = DirtyBucket.objects.values("outlet_id").annotate(first=Min("marked_at")).order_by("first")
+    for outlet_id in [row["outlet_id"] for row in outlets]:
+        next_day = date.min
+        while True:
+            if time_budget is not None and time.monotonic() - started > time_budget:
+                run.finished = False
+                return run
+            # Each pass moves on past the days it built, so hours marked again meanwhile wait for the next run.
+            hours = DirtyBucket.objects.filter(outlet_id=outlet_id, hour__gte=midnight(next_day)).order_by("hour")
+            first = hours.values_list("hour", flat=True).first()
+            if first is None:
+                run.outlets += 1
+                break
+            next_day = first.astimezone(UTC).date() + timedelta(days=DAYS_PER_BUILD)
+            days = {
+                hour.astimezone(UTC).date() for hour in hours.filter(hour__lt=midnight(next_day)).values_list("hour", flat=True)
+            }
+            cleared = _rebuild_days(outlet_id, days, wait=False)
+            if cleared is None:
+                run.busy_outlets += 1
+                break
+            run.days += len(days)
+            run.buckets += cleared
+    return run
+
+
+def rollups_rebuild_range(
+    *, outlet_id: UUID, start: date, end: date, progress: Callable[[int], None] | None = None
+) -> int:
+    """Rebuilds every day from `start` to `end` (inclusive) of one outlet, waiting for its lock; the days rebuilt."""
+    days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
+    for first in range(0, len(days), DAYS_PER_BUILD):
+        chunk = days[first : first + DAYS_PER_BUILD]
+        _rebuild_days(outlet_id, chunk, wait=True)
+        if progress is not None:
+            progress(len(chunk))
+    return len(days)

@@ -10,4 +10,11 @@ app = Celery("ledgerline")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-app.conf.beat_schedule = {}
+app.conf.beat_schedule = {
+    # A safety net behind the runs that ingest schedules; a run not started within the minute is dropped.
+    "rollup-dirty-buckets": {
+        "task": "analytics.tasks.rollup_dirty_buckets",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+}

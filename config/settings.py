@@ -140,6 +140,13 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# Rollups: with a broker, an ingest schedules a build after its commit, at most once per interval
+# (seconds); the beat runs one every minute regardless. Analytics answers are cached per outlet
+# for ANALYTICS_CACHE_SECONDS and dropped as soon as new usage for the outlet is stored.
+ROLLUP_ON_INGEST = env_bool("ROLLUP_ON_INGEST", True)
+ROLLUP_SCHEDULE_INTERVAL = env_int("ROLLUP_SCHEDULE_INTERVAL", 10)
+ANALYTICS_CACHE_SECONDS = env_int("ANALYTICS_CACHE_SECONDS", 60)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

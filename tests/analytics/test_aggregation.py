@@ -1,0 +1,265 @@
+"""The query layer equals an aggregation of the raw rows, with rollups built, partly built or not at all."""
+
+import math
+import random
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analytics.aggregation import aggregate, day_windows
+from analytics.facts import INTERACTIONS, USAGE, latency_quantile
+from analytics.models import LATENCY_COLUMNS, LATENCY_FLOORS_MS, DirtyBucket, UsageHourlyRollup
+from analytics.services import rollup_dirty_buckets
+from config.api.dates import DateRange
+from credits.services import Actor
+from tests.factories import AgentFactory, OutletFactory
+from usage.models import Interaction, UsageRecord
+from usage.services import ingest_records, upsert_interactions
+
+ACTOR = Actor.system("tests")
+FIRST_DAY = date(2026, 10, 1)
+DAYS = 12
+TYPES = (("CONVERSATION", "tokens", ("gpt-4o", "gpt-4o-mini")), ("TTS", "characters", ("tts-1",)), ("TELEPHONY", "seconds", ("pstn",)))
+
+
+def make_records(rng: random.Random, agents, count: int, prefix: str) -> list[dict]:
+    records = []
+    for index in range(count):
+        record_type, unit, models = rng.choice(TYPES)
+        moment = datetime.combine(FIRST_DAY, datetime.min.time(), tzinfo=UTC) + timedelta(
+            seconds=rng.randrange(DAYS * 86400)
+        )
+        records.append({
+            "event_id": f"{prefix}-{index}", "agent_id": str(rng.choice(agents).pk), "type": record_type, "unit": unit,
+            "model": rng.choice(models), "voice": rng.choice(("", "alloy", "nova")), "product": rng.choice(("a", "b")),
+            "api_key_label": rng.choice(("k1", "k2")), "end_user_id": f"user-{rng.randrange(5)}",
+            "count": rng.randrange(0, 5000), "credits": f"{rng.randrange(0, 10**7) / 10**6:.6f}",
+            "cost_usd": f"{rng.randrange(0, 10**8) / 10**8:.8f}",
+            "latency_ms": rng.choice((None, 0, rng.randrange(1, 200), rng.randrange(200, 200000))),
+            "occurred_at": moment.isoformat(),
+        })
+    return records
+
+
+@pytest.fixture
+def dataset(db):
+    """Two outlets with usage over 12 days; rollups not built yet."""
+    rng = random.Random(5)
+    outlets = [OutletFactory(), OutletFactory()]
+    agents = {outlet.pk: [AgentFactory(outlet=outlet) for _ in range(3)] for outlet in outlets}
+    for outlet in outlets:
+        for batch in range(2):
+            ingest_records(
+                outlet=outlet, records=make_records(rng, agents[outlet.pk], 150, f"{outlet.pk}-{batch}"), actor=ACTOR
+            )
+    interactions = []
+    for outlet in outlets:
+        for index in range(40):
+            started = datetime.combine(FIRST_DAY, datetime.min.time(), tzinfo=UTC) + timedelta(
+                seconds=rng.randrange(DAYS * 86400)
+            )
+            interactions.append((outlet, {
+                "interaction_id": f"call-{index}", "agent_id": str(rng.choice(agents[outlet.pk]).pk),
+                "status": rng.choice(("in_progress", "completed", "failed")),
+                "sentiment": rng.choice(("positive", "neutral", "negative", "unknown")),
+                "started_at": started.isoformat(), "duration_seconds": rng.choice((5, 29.999, 30, 59, 61, 200, 300, 900)),
+                "message_count": rng.randrange(20),
+            }))
+    for outlet in outlets:
+        upsert_interactions(outlet=outlet, interactions=[item for owner, item in interactions if owner == outlet])
+    return outlets
+
+
+def unbuild(outlets) -> None:
+    for fact in (USAGE, INTERACTIONS):
+        for rollup in fact.rollups:
+            rollup.model.objects.all().delete()
+    for outlet in outlets:
+        for offset in range(DAYS):
+            DirtyBucket.objects.update_or_create(
+                outlet=outlet, hour=datetime.combine(FIRST_DAY + timedelta(days=offset), datetime.min.time(), tzinfo=UTC),
+                defaults={"marked_at": datetime.now(UTC)},
+            )
+
+
+def expected_usage(records, group_by, period, measures):
+    totals = defaultdict(lambda: dict.fromkeys(measures, 0))
+    for record in records:
+        key = tuple(getattr(record, name) for name in group_by)
+        if period:
+            key += (record.occurred_at.replace(minute=0, second=0, microsecond=0, **({"hour": 0} if period == "day" else {})),)
+        total = totals[key]
+        values = {
+            "records": 1, "units": record.count, "credits": record.credits, "cost": record.cost_usd,
+            "latency_sum": record.latency_ms or 0, "latency_count": record.latency_ms is not None,
+        }
+        for index, name in enumerate(LATENCY_COLUMNS):
+            upper = LATENCY_FLOORS_MS[index + 1] if index + 1 < len(LATENCY_FLOORS_MS) else float("inf")
+            values[name] = record.latency_ms is not None and LATENCY_FLOORS_MS[index] <= record.latency_ms < upper
+        for name in measures:
+            total[name] += values[name]
+    return dict(totals)
+
+
+def as_comparable(rows, group_by, period, measures):
+    keys = [*group_by, "period"] if period else list(group_by)
+    result = {}
+    for row in rows:
+        if not any(row[name] for name in measures):
+            continue
+        result[tuple(row[name] for name in keys)] = {
+            name: Decimal(row[name]).quantize(Decimal("0.000001")) if isinstance(row[name], (Decimal, float)) else row[name]
+            for name in measures
+        }
+    return result
+
+
+def quantized(totals):
+    return {
+        key: {name: Decimal(value).quantize(Decimal("0.000001")) if isinstance(value, Decimal) else int(value) for name, value in row.items()}
+        for key, row in totals.items()
+        if any(row.values())
+    }
+
+
+QUESTIONS = [
+    ((), None, {}),
+    (("type",), "day", {}),
+    (("model", "unit"), "hour", {}),
+    (("agent_id",), None, {"type": ["TTS", "CONVERSATION"]}),
+    (("voice",), "day", {"product": ["a"]}),
+    (("end_user_id",), None, {}),  # no rollup holds it: raw only
+]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    question=st.sampled_from(QUESTIONS),
+    start=st.integers(0, DAYS - 1),
+    length=st.integers(1, DAYS),
+    built=st.sampled_from(("none", "part", "all")),
+    scope=st.sampled_from(("outlet", "all")),
+    rebuild_seed=st.integers(0, 1000),
+)
+def test_usage_sums_equal_the_raw_aggregation_whatever_is_built(dataset, question, start, length, built, scope, rebuild_seed):
+    group_by, period, filters = question
+    unbuild(dataset)  # examples share the database: start each from nothing built
+    if built != "none":
+        rollup_dirty_buckets()
+    if built == "part":  # some days dirty again, as after late events
+        rng = random.Random(rebuild_seed)
+        for outlet in dataset:
+            day = FIRST_DAY + timedelta(days=rng.randrange(DAYS))
+            DirtyBucket.objects.update_or_create(
+                outlet=outlet, hour=datetime.combine(day, datetime.min.time(), tzinfo=UTC).replace(hour=rng.randrange(24)),
+                defaults={"marked_at": datetime.now(UTC)},
+            )
+    date_range = DateRange(FIRST_DAY + timedelta(days=start), FIRST_DAY + timedelta(days=min(start + length, DAYS) - 1))
+    outlet_id = dataset[0].pk if scope == "outlet" else None
+    measures = {"records", "units", "credits", "cost", "latency_sum", "latency_count"}
+    if period == "hour":
+        measures |= set(LATENCY_COLUMNS)
+    rows = aggregate(
+        USAGE, outlet_id=outlet_id, date_range=date_range, measures=measures, group_by=group_by, period=period,
+        filters=filters,
+    )
+    raw = UsageRecord.objects.filter(occurred_at__gte=date_range.start_at, occurred_at__lt=date_range.end_before)
+    if outlet_id:
+        raw = raw.filter(outlet_id=outlet_id)
+    raw = raw.filter(**{f"{name}__in": values for name, values in filters.items()})
+    expected = quantized(expected_usage(raw, group_by, period, measures))
+    assert as_comparable(rows, group_by, period, measures) == expected
+
+
+@pytest.mark.parametrize("built", [False, True])
+def test_interaction_sums_equal_the_raw_aggregation(dataset, built):
+    if built:
+        rollup_dirty_buckets()
+    date_range = DateRange(FIRST_DAY, FIRST_DAY + timedelta(days=DAYS - 1))
+    measures = {"calls", "duration_sum", "messages", *(f"duration_h{index}" for index in range(5))}
+    rows = aggregate(INTERACTIONS, outlet_id=None, date_range=date_range, measures=measures, group_by=["status"])
+    by_status = {row["status"]: row for row in rows}
+    for status in ("in_progress", "completed", "failed"):
+        calls = Interaction.objects.filter(status=status)
+        durations = [call.duration_seconds for call in calls]
+        assert by_status[status]["calls"] == len(durations)
+        assert Decimal(by_status[status]["duration_sum"]).quantize(Decimal("0.001")) == sum(durations, Decimal(0))
+        assert by_status[status]["messages"] == sum(call.message_count for call in calls)
+        buckets = [sum(1 for value in durations if low <= value < high) for low, high in
+                   ((0, 30), (30, 60), (60, 180), (180, 300), (300, 10**9))]
+        assert [by_status[status][f"duration_h{index}"] for index in range(5)] == buckets
+
+
+def test_a_build_clears_the_marks_and_fills_every_rollup(dataset):
+    assert DirtyBucket.objects.exists()
+    run = rollup_dirty_buckets()
+    assert not DirtyBucket.objects.exists()
+    assert run.outlets == 2 and run.days == 2 * DAYS and run.finished
+    assert UsageHourlyRollup.objects.exists()
+
+
+def test_a_late_event_counts_before_and_after_the_next_build(dataset):
+    outlet = dataset[0]
+    rollup_dirty_buckets()
+    date_range = DateRange(FIRST_DAY, FIRST_DAY + timedelta(days=DAYS - 1))
+
+    def records_total():
+        return aggregate(USAGE, outlet_id=outlet.pk, date_range=date_range, measures={"records"})[0]["records"]
+
+    before = records_total()
+    agent = outlet.agents.first()
+    late = {
+        "event_id": "late-1", "agent_id": str(agent.pk), "type": "TTS", "unit": "characters", "count": 10,
+        "occurred_at": datetime.combine(FIRST_DAY, datetime.min.time(), tzinfo=UTC).replace(hour=3).isoformat(),
+    }
+    ingest_records(outlet=outlet, records=[late], actor=ACTOR)
+    assert records_total() == before + 1  # via the tail: the day is dirty
+    rollup_dirty_buckets()
+    assert not DirtyBucket.objects.exists()
+    assert records_total() == before + 1  # from the rebuilt rollup
+
+
+def test_a_mark_moved_on_during_a_build_stays_dirty(dataset, monkeypatch):
+    from analytics import services
+
+    outlet = dataset[0]
+    real_insert = services._insert_from_raw
+
+    def insert_then_remark(fact, rollup, outlet_id, windows):
+        real_insert(fact, rollup, outlet_id, windows)
+        DirtyBucket.objects.filter(outlet_id=outlet.pk).update(marked_at=datetime.now(UTC) + timedelta(seconds=1))
+
+    monkeypatch.setattr(services, "_insert_from_raw", insert_then_remark)
+    rollup_dirty_buckets()
+    assert DirtyBucket.objects.filter(outlet=outlet).exists()
+
+
+def test_day_windows_join_consecutive_days_per_outlet():
+    a, b = OutletFactory.build().pk, OutletFactory.build().pk
+    days = [(a, date(2026, 1, 1)), (a, date(2026, 1, 2)), (a, date(2026, 1, 4)), (b, date(2026, 1, 2))]
+    midnight = lambda day: datetime.combine(day, datetime.min.time(), tzinfo=UTC)  # noqa: E731
+    assert set(day_windows(days)) == {
+        (a, midnight(date(2026, 1, 1)), midnight(date(2026, 1, 3))),
+        (a, midnight(date(2026, 1, 4)), midnight(date(2026, 1, 5))),
+        (b, midnight(date(2026, 1, 2)), midnight(date(2026, 1, 3))),
+    }
+
+
+@given(st.lists(st.integers(0, 300000), min_size=1, max_size=300), st.sampled_from((0.5, 0.95, 0.99)))
+def test_a_histogram_quantile_lies_in_the_bucket_of_the_exact_one(latencies, quantile):
+    histogram = [0] * len(LATENCY_FLOORS_MS)
+    for value in latencies:
+        histogram[max(index for index, floor in enumerate(LATENCY_FLOORS_MS) if value >= floor)] += 1
+    exact = sorted(latencies)[max(1, math.ceil(len(latencies) * quantile)) - 1]
+    estimate = latency_quantile(histogram, quantile)
+
+    def bucket(value):
+        return max(index for index, floor in enumerate(LATENCY_FLOORS_MS) if value >= floor)
+
+    assert bucket(estimate) == bucket(exact)
+    if exact < LATENCY_FLOORS_MS[-1]:
+        assert abs(estimate - exact) <= max(1, 0.13 * exact)
