@@ -28,6 +28,9 @@ from analytics.models import (
 )
 from usage.models import Interaction, UsageRecord
 
+# Every rollup row belongs to one outlet, so every question may group or filter by it.
+OUTLET = "outlet_id"
+
 
 @dataclass(frozen=True)
 class Rollup:
@@ -41,7 +44,7 @@ class Rollup:
 
     def can_answer(self, dimensions: set[str], period: str | None, measures: set[str]) -> bool:
         fine_enough = period != "hour" or self.grain == "hour"
-        return fine_enough and dimensions <= self.dimensions and measures <= self.measures
+        return fine_enough and dimensions <= self.dimensions | {OUTLET} and measures <= self.measures
 
     def period_expression(self, period: str):
         return F("bucket") if period == self.grain else Trunc("bucket", period, tzinfo=UTC)
@@ -77,7 +80,7 @@ USAGE = Fact(
     raw=UsageRecord,
     time_field="occurred_at",
     dimensions=frozenset(
-        {"type", "model", "unit", "agent_id", "voice", "product", "api_key_label", "end_user_id", "provider"}
+        {OUTLET, "type", "model", "unit", "agent_id", "voice", "product", "api_key_label", "end_user_id", "provider"}
     ),
     measures={
         "records": lambda: Count("pk"),
@@ -105,7 +108,7 @@ INTERACTIONS = Fact(
     name="interactions",
     raw=Interaction,
     time_field="started_at",
-    dimensions=frozenset({"agent_id", "status", "sentiment"}),
+    dimensions=frozenset({OUTLET, "agent_id", "status", "sentiment"}),
     measures={
         "calls": lambda: Count("pk"),
         "duration_sum": lambda: Coalesce(Sum("duration_seconds"), Value(0), output_field=models.DecimalField()),

@@ -1,0 +1,434 @@
+"""The analytics questions, each answered through `aggregate` (rollups plus the stale tail).
+
+Selectors return plain values (Decimal, int, date); the API and the admin format them.
+Days are UTC days; a range is whole days, its end inclusive.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from uuid import UUID
+
+from django.db.models import Q, Sum
+from django.db.models.functions import Trunc
+from django.utils import timezone
+
+from analytics.aggregation import aggregate, midnight
+from analytics.facts import INTERACTIONS, OUTLET, USAGE, latency_quantile
+from analytics.models import DURATION_COLUMNS, LATENCY_COLUMNS
+from config.api.dates import DateRange
+from credits.models import Agent, CreditAccount, CreditLedgerEntry, Outlet
+from usage.models import Interaction
+
+USAGE_SUMS = frozenset({"records", "units", "credits", "cost"})
+INTERVALS = ("hour", "day", "week", "month", "year", "cumulative")
+HISTORY_INTERVALS = ("day", "week", "month")
+BURN_DAYS = 30
+DROP_OFF_BUCKETS = ("<30s", "30-60s", "1-3m", "3-5m", ">5m")  # the duration histogram's buckets, in order
+# A breakdown's name in the API -> the usage dimension it groups by.
+BREAKDOWNS = {
+    "voice": "voice", "product": "product", "api_key": "api_key_label", "user": "end_user_id", "agent": "agent_id",
+    "model": "model", "type": "type",
+}
+METRICS = {"credits": "credits", "units": "units", "cost": "cost", "records": "records"}
+
+
+def today_utc() -> date:
+    return timezone.now().astimezone(UTC).date()
+
+
+def period_start(day: date, interval: str) -> date:
+    """The first day of the week (Monday), month or year holding `day`; the day itself otherwise."""
+    if interval == "week":
+        return day - timedelta(days=day.weekday())
+    if interval == "month":
+        return day.replace(day=1)
+    if interval == "year":
+        return day.replace(month=1, day=1)
+    return day
+
+
+def period_starts(date_range: DateRange, interval: str) -> list:
+    """Every period of the range in order: hours (as datetimes) or period starts (as dates)."""
+    if interval == "hour":
+        return [date_range.start_at + timedelta(hours=hour) for hour in range(date_range.days * 24)]
+    days = (date_range.start + timedelta(days=offset) for offset in range(date_range.days))
+    return list(dict.fromkeys(period_start(day, interval) for day in days))
+
+
+def _period_key(moment: datetime, interval: str):
+    return moment if interval == "hour" else period_start(moment.astimezone(UTC).date(), interval)
+
+
+def _number(value) -> Decimal | int:
+    return value if isinstance(value, int) else Decimal(value)
+
+
+# --- series and snapshot -------------------------------------------------------------------------
+
+def _daily_tokens_and_calls(outlet_id: UUID | None, date_range: DateRange) -> tuple[dict, dict, dict]:
+    """Tokens, conversations (interactions started) and messages (their message counts) per day."""
+    tokens, conversations, messages = defaultdict(int), defaultdict(int), defaultdict(int)
+    usage = aggregate(
+        USAGE, outlet_id=outlet_id, date_range=date_range, measures={"units"}, period="day",
+        filters={"unit": ["tokens"]},
+    )
+    for row in usage:
+        tokens[row["period"].date()] += _number(row["units"])
+    calls = aggregate(INTERACTIONS, outlet_id=outlet_id, date_range=date_range, measures={"calls", "messages"}, period="day")
+    for row in calls:
+        conversations[row["period"].date()] += row["calls"]
+        messages[row["period"].date()] += row["messages"]
+    return tokens, conversations, messages
+
+
+def usage_series(*, outlet_id: UUID | None, days: int) -> dict:
+    """The last `days` days, today included: `[unix ms of midnight UTC, total]` per day, zero-filled."""
+    end = today_utc()
+    date_range = DateRange(end - timedelta(days=days - 1), end)
+    tokens, conversations, messages = _daily_tokens_and_calls(outlet_id, date_range)
+    points = {"tokens": [], "conversations": [], "messages": []}
+    for offset in range(days):
+        day = date_range.start + timedelta(days=offset)
+        stamp = int(midnight(day).timestamp() * 1000)
+        points["tokens"].append([stamp, tokens[day]])
+        points["conversations"].append([stamp, conversations[day]])
+        points["messages"].append([stamp, messages[day]])
+    return {"days": days, **points}
+
+
+def billing_period(outlet: Outlet, today: date) -> DateRange:
+    """The billing period holding `today`: from the last `billing_cycle_day` to the day before the next."""
+    cycle_day = outlet.billing_cycle_day
+    start = today.replace(day=cycle_day)
+    if today.day < cycle_day:
+        start = (start.replace(day=1) - timedelta(days=1)).replace(day=cycle_day)
+    next_start = (start.replace(day=28) + timedelta(days=4)).replace(day=cycle_day)
+    return DateRange(start, next_start - timedelta(days=1))
+
+
+def usage_snapshot(*, outlet: Outlet) -> dict:
+    """Totals of the outlet's current billing period so far."""
+    period = billing_period(outlet, today_utc())
+    totals = aggregate(USAGE, outlet_id=outlet.pk, date_range=period, measures=USAGE_SUMS, group_by=["unit"])
+    tokens, conversations, messages = _daily_tokens_and_calls(outlet.pk, period)
+    return {
+        "outlet_id": outlet.pk,
+        "period_start": period.start,
+        "period_end": period.end,
+        "tokens": sum(tokens.values()),
+        "conversations": sum(conversations.values()),
+        "messages": sum(messages.values()),
+        "records": sum(row["records"] for row in totals),
+        "credits": sum((_number(row["credits"]) for row in totals), Decimal(0)),
+        "cost": sum((_number(row["cost"]) for row in totals), Decimal(0)),
+        "units": {row["unit"]: _number(row["units"]) for row in totals},
+    }
+
+
+# --- summary and models --------------------------------------------------------------------------
+
+def usage_summary(*, outlet_id: UUID | None, date_range: DateRange, group_by: str) -> list[dict]:
+    """Records, units per unit, credits and cost per outlet or per agent, the largest credits first."""
+    dimension = OUTLET if group_by == "OUTLET" else "agent_id"
+    rows = aggregate(
+        USAGE, outlet_id=outlet_id, date_range=date_range, measures=USAGE_SUMS, group_by=[dimension, "unit"]
+    )
+    groups: dict[UUID, dict] = {}
+    for row in rows:
+        group = groups.setdefault(
+            row[dimension], {"records": 0, "units": {}, "credits": Decimal(0), "cost": Decimal(0)}
+        )
+        group["records"] += row["records"]
+        group["units"][row["unit"]] = _number(row["units"])
+        group["credits"] += _number(row["credits"])
+        group["cost"] += _number(row["cost"])
+    if dimension == OUTLET:
+        names = dict(Outlet.objects.filter(pk__in=groups).values_list("pk", "name"))
+        items = [{"outlet_id": pk, "outlet_name": names.get(pk, ""), **group} for pk, group in groups.items()]
+    else:
+        agents = {agent.pk: agent for agent in Agent.objects.filter(pk__in=groups).only("name", "external_id", "outlet_id")}
+        items = [
+            {
+                "agent_id": pk, "agent_name": agents[pk].name, "external_id": agents[pk].external_id,
+                "outlet_id": agents[pk].outlet_id, **group,
+            }
+            for pk, group in groups.items()
+        ]
+    return sorted(items, key=lambda item: (-item["credits"], str(item.get("agent_id") or item.get("outlet_id"))))
+
+
+def latency_summary(row: dict) -> dict:
+    histogram = [row[name] for name in LATENCY_COLUMNS]
+    average = row["latency_sum"] / row["latency_count"] if row["latency_count"] else None
+    return {
+        "avg_ms": None if average is None else round(float(average), 1),
+        "p50_ms": latency_quantile(histogram, 0.50),
+        "p95_ms": latency_quantile(histogram, 0.95),
+        "p99_ms": latency_quantile(histogram, 0.99),
+    }
+
+
+def model_usage(*, outlet_id: UUID | None, date_range: DateRange, model_type: str | None = None) -> list[dict]:
+    """Per (type, model, unit): calls, units, credits, cost and latency average and percentiles."""
+    rows = aggregate(
+        USAGE, outlet_id=outlet_id, date_range=date_range,
+        measures=USAGE_SUMS | {"latency_sum", "latency_count", *LATENCY_COLUMNS},
+        group_by=["type", "model", "unit"], filters={"type": [model_type]} if model_type else None,
+    )
+    items = [
+        {
+            "type": row["type"], "model": row["model"], "unit": row["unit"], "calls": row["records"],
+            "units": _number(row["units"]), "credits": _number(row["credits"]), "cost": _number(row["cost"]),
+            "latency": latency_summary(row),
+        }
+        for row in rows
+        if row["records"]
+    ]
+    return sorted(items, key=lambda item: (-item["cost"], item["type"], item["model"], item["unit"]))
+
+
+# --- the spend overview --------------------------------------------------------------------------
+
+def spend_overview(
+    *, outlet_id: UUID | None, date_range: DateRange, agent_id: UUID | None = None, status: str | None = None
+) -> dict:
+    """Calls, minutes, outcomes and spend over the range.
+
+    `status` narrows the calls (counts, minutes, distributions, drop-off); spend is what usage
+    records cost in the range (for the agent, if one is given), whatever their call's outcome.
+    """
+    call_filters = {}
+    if agent_id:
+        call_filters["agent_id"] = [agent_id]
+    if status:
+        call_filters["status"] = [status]
+    usage_filters = {"agent_id": [agent_id]} if agent_id else None
+    call_measures = {"calls", "duration_sum", *DURATION_COLUMNS}
+    calls = aggregate(
+        INTERACTIONS, outlet_id=outlet_id, date_range=date_range, measures=call_measures,
+        group_by=["status", "sentiment"], filters=call_filters,
+    )
+    calls_by_day = {
+        row["period"].date(): row
+        for row in aggregate(
+            INTERACTIONS, outlet_id=outlet_id, date_range=date_range, measures={"calls", "duration_sum"},
+            period="day", filters=call_filters,
+        )
+    }
+    calls_by_agent = aggregate(
+        INTERACTIONS, outlet_id=outlet_id, date_range=date_range, measures={"calls", "duration_sum"},
+        group_by=["agent_id"], filters=call_filters,
+    )
+    cost_by_day = {
+        row["period"].date(): _number(row["cost"])
+        for row in aggregate(
+            USAGE, outlet_id=outlet_id, date_range=date_range, measures={"cost"}, period="day", filters=usage_filters
+        )
+    }
+    cost_by_agent = {
+        row["agent_id"]: _number(row["cost"])
+        for row in aggregate(
+            USAGE, outlet_id=outlet_id, date_range=date_range, measures={"cost"}, group_by=["agent_id"],
+            filters=usage_filters,
+        )
+    }
+    telecom = aggregate(
+        USAGE, outlet_id=outlet_id, date_range=date_range, measures={"units", "cost"}, group_by=["unit"],
+        filters={"type": ["TELEPHONY"], **(usage_filters or {})},
+    )
+
+    status_distribution = dict.fromkeys(Interaction.Status.values, 0)
+    sentiment_distribution = dict.fromkeys(Interaction.Sentiment.values, 0)
+    drop_off = [0] * len(DURATION_COLUMNS)
+    total_duration = Decimal(0)
+    for row in calls:
+        status_distribution[row["status"]] = status_distribution.get(row["status"], 0) + row["calls"]
+        sentiment_distribution[row["sentiment"]] = sentiment_distribution.get(row["sentiment"], 0) + row["calls"]
+        total_duration += _number(row["duration_sum"])
+        for index, name in enumerate(DURATION_COLUMNS):
+            drop_off[index] += row[name]
+    total_calls = sum(status_distribution.values())
+    completed = status_distribution[Interaction.Status.COMPLETED]
+    agent_ids = {row["agent_id"] for row in calls_by_agent} | set(cost_by_agent)
+    telecom_seconds = sum((_number(row["units"]) for row in telecom if row["unit"] == "seconds"), Decimal(0))
+    time_series = []
+    for offset in range(date_range.days):
+        day = date_range.start + timedelta(days=offset)
+        day_calls = calls_by_day.get(day, {"calls": 0, "duration_sum": 0})
+        time_series.append({
+            "date": day, "calls": day_calls["calls"], "minutes": _number(day_calls["duration_sum"]) / 60,
+            "cost": cost_by_day.get(day, Decimal(0)),
+        })
+    calls_per_agent = {row["agent_id"]: row for row in calls_by_agent}
+    agent_performance = [
+        {
+            "agent_id": agent,
+            "calls": calls_per_agent.get(agent, {}).get("calls", 0),
+            "minutes": _number(calls_per_agent.get(agent, {}).get("duration_sum", 0)) / 60,
+            "cost": cost_by_agent.get(agent, Decimal(0)),
+        }
+        for agent in agent_ids
+    ]
+    return {
+        "total_calls": total_calls,
+        "completed_calls": completed,
+        "in_progress_calls": status_distribution[Interaction.Status.IN_PROGRESS],
+        "average_duration_seconds": int(total_duration / total_calls) if total_calls else 0,
+        "success_rate": completed / total_calls if total_calls else 0,
+        "telecom_costs": {
+            "total_minutes": telecom_seconds / 60,
+            "cost_usd": sum((_number(row["cost"]) for row in telecom), Decimal(0)),
+        },
+        "total_spent": sum(cost_by_day.values(), Decimal(0)),
+        "time_series": time_series,
+        "status_distribution": status_distribution,
+        "sentiment_distribution": sentiment_distribution,
+        "agent_performance": sorted(agent_performance, key=lambda item: (-item["calls"], -item["cost"], str(item["agent_id"]))),
+        "drop_off_points": [{"bucket": bucket, "count": count} for bucket, count in zip(DROP_OFF_BUCKETS, drop_off)],
+        "filters": {"from": date_range.start, "to": date_range.end, "agent_id": agent_id, "status": status},
+    }
+
+
+# --- usage by breakdown --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Breakdown:
+    metric: str
+    breakdown: str
+    interval: str
+    filters: dict  # breakdown name -> values
+    limit: int
+
+
+def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: Breakdown) -> dict:
+    """A series of `metric` per breakdown value (and unit, for units), the largest `limit` first, the rest as other.
+
+    `cumulative` is a running total per day.
+    """
+    dimension = BREAKDOWNS[question.breakdown]
+    measure = METRICS[question.metric]
+    group_by = [dimension, "unit"] if question.metric == "units" and dimension != "unit" else [dimension]
+    rows = aggregate(
+        USAGE, outlet_id=outlet_id, date_range=date_range, measures={measure}, group_by=group_by,
+        period="hour" if question.interval == "hour" else "day",
+        filters={BREAKDOWNS[name]: values for name, values in question.filters.items()},
+    )
+    bucket_interval = "day" if question.interval == "cumulative" else question.interval
+    series: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
+    for row in rows:
+        key = tuple(row[name] for name in group_by)
+        series[key][_period_key(row["period"], bucket_interval)] += _number(row[measure])
+    totals = {key: sum(points.values()) for key, points in series.items()}
+    ranked = sorted(series, key=lambda key: (-totals[key], [str(part) for part in key]))
+    kept, rest = ranked[: question.limit], ranked[question.limit :]
+    periods = period_starts(date_range, bucket_interval)
+
+    def points_of(merged: dict) -> list:
+        values, running = [], 0
+        for period in periods:
+            running = running + merged.get(period, 0) if question.interval == "cumulative" else merged.get(period, 0)
+            values.append([period, running])
+        return values
+
+    items = []
+    for key in kept:
+        item = {"key": key[0], "total": totals[key], "points": points_of(series[key])}
+        if len(key) == 2:
+            item["unit"] = key[1]
+        items.append(item)
+    if rest:
+        by_unit: dict = defaultdict(lambda: defaultdict(int))
+        for key in rest:
+            for period, value in series[key].items():
+                by_unit[key[1] if len(key) == 2 else None][period] += value
+        for unit, merged in sorted(by_unit.items(), key=lambda pair: str(pair[0])):
+            item = {"key": None, "other": len(rest), "total": sum(merged.values()), "points": points_of(merged)}
+            if unit is not None:
+                item["unit"] = unit
+            items.append(item)
+    return {
+        "metric": question.metric, "breakdown": question.breakdown, "interval": question.interval,
+        "from": date_range.start, "to": date_range.end, "series": items,
+    }
+
+
+# --- credit history ------------------------------------------------------------------------------
+
+def credit_history(
+    *, outlet_id: UUID | None, date_range: DateRange, interval: str, agent_id: UUID | None = None
+) -> dict:
+    """Credits consumed (by usage, when it occurred) and added or removed (by staff and API) per period.
+
+    Per agent: the range's totals, the average daily burn over the last 30 days and the runway
+    (balance / burn; None without burn, 0 when the balance is gone). For the outlet (or the one
+    agent asked for): the same, and the periods.
+    """
+    today = today_utc()
+    agent_filter = {"agent_id": [agent_id]} if agent_id else None
+    consumed = aggregate(
+        USAGE, outlet_id=outlet_id, date_range=date_range, measures={"credits"}, group_by=["agent_id"], period="day",
+        filters=agent_filter,
+    )
+    burn_range = DateRange(today - timedelta(days=BURN_DAYS - 1), today)
+    burned = {
+        row["agent_id"]: _number(row["credits"])
+        for row in aggregate(
+            USAGE, outlet_id=outlet_id, date_range=burn_range, measures={"credits"}, group_by=["agent_id"],
+            filters=agent_filter,
+        )
+    }
+    entries = CreditLedgerEntry.objects.filter(
+        created_at__gte=date_range.start_at, created_at__lt=date_range.end_before
+    ).exclude(kind=CreditLedgerEntry.Kind.CONSUME)
+    accounts = CreditAccount.objects.select_related("agent")
+    if outlet_id is not None:
+        entries, accounts = entries.filter(outlet_id=outlet_id), accounts.filter(agent__outlet_id=outlet_id)
+    if agent_id is not None:
+        entries, accounts = entries.filter(account_id=agent_id), accounts.filter(pk=agent_id)
+    changes = (
+        entries.annotate(day=Trunc("created_at", "day", tzinfo=UTC))
+        .values("account_id", "day")
+        .annotate(added=Sum("amount", filter=Q(amount__gt=0)), removed=Sum("amount", filter=Q(amount__lt=0)))
+        .order_by()
+    )
+    periods: dict = defaultdict(lambda: {"consumed": Decimal(0), "added": Decimal(0), "removed": Decimal(0)})
+    per_agent: dict = defaultdict(lambda: {"consumed": Decimal(0), "added": Decimal(0), "removed": Decimal(0)})
+    for row in consumed:
+        amount = _number(row["credits"])
+        periods[_period_key(row["period"], interval)]["consumed"] += amount
+        per_agent[row["agent_id"]]["consumed"] += amount
+    for row in changes:
+        added, removed = Decimal(row["added"] or 0), -Decimal(row["removed"] or 0)
+        period = periods[_period_key(row["day"], interval)]
+        period["added"] += added
+        period["removed"] += removed
+        per_agent[row["account_id"]]["added"] += added
+        per_agent[row["account_id"]]["removed"] += removed
+
+    def runway(balance: Decimal, burn: Decimal):
+        if not burn:
+            return None
+        return max(Decimal(0), balance / burn)
+
+    agents = []
+    for account in accounts:
+        burn = burned.get(account.pk, Decimal(0)) / BURN_DAYS
+        agents.append({
+            "agent_id": account.pk, "agent_name": account.agent.name, "outlet_id": account.agent.outlet_id,
+            "balance": account.balance, "average_daily_burn": burn, "runway_days": runway(account.balance, burn),
+            **per_agent.get(account.pk, {"consumed": Decimal(0), "added": Decimal(0), "removed": Decimal(0)}),
+        })
+    balance = sum((agent["balance"] for agent in agents), Decimal(0))
+    burn = sum(burned.values(), Decimal(0)) / BURN_DAYS
+    return {
+        "interval": interval,
+        "from": date_range.start,
+        "to": date_range.end,
+        "balance": balance,
+        "average_daily_burn": burn,
+        "runway_days": runway(balance, burn),
+        "periods": [{"period": start, **periods[start]} for start in period_starts(date_range, interval)],
+        "agents": sorted(agents, key=lambda agent: (agent["runway_days"] is None, agent["runway_days"] or 0, agent["agent_name"])),
+    }
