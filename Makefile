@@ -5,7 +5,7 @@ INSTALLED := $(VENV)/.installed-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv worker beat bench
+.PHONY: run test venv worker beat bench bench-analytics
 
 # Re-installs only when requirements.txt changes.
 $(INSTALLED): requirements.txt
@@ -32,3 +32,6 @@ beat: $(INSTALLED)
 # PostgreSQL on 127.0.0.1:5432; a scratch database is created and dropped.
 bench: $(INSTALLED)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-analytics: $(INSTALLED)
+	$(BIN)/python bench/analytics.py $(BENCH_ARGS)

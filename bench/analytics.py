@@ -1,0 +1,387 @@
+"""Ledgerline analytics benchmark: rollup builds and every analytics endpoint at 10,000,000 records.
+
+    make bench-analytics                                # 10,000,000 records, 50 outlets, 2,000 agents
+    make bench-analytics BENCH_ARGS="--records 1000000 --reuse"
+
+It loads a scratch database (kept for `--reuse`: loading 10M records takes minutes) with
+usage records over 90 days and one interaction per 12 records, straight in SQL: this measures
+reads, and the ingest path has its own benchmark (bench/run.py). Then, on the same machine:
+1. a full rollup build of every (outlet, hour), and the rollup of 1,000,000 freshly ingested
+   records (the last 24 hours of every outlet), with each rollup's compression;
+2. each endpoint over real HTTP (gunicorn, 2 workers, the answer cache off): p50/p95 of a
+   30-day query for one outlet (an outlet key) and of a 90-day query over every outlet (staff);
+3. the same questions answered from the raw table alone (the selectors with no rollup), in
+   process, and the ratio to the rollup answer.
+Results are printed and written to bench/out/analytics.json.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+sys.path.insert(0, str(ROOT))
+
+from bench.run import PG, log, manage, start_gunicorn  # noqa: E402
+
+# Calls of 12 records each; a call's records share its agent and start within two minutes.
+LOAD_USAGE = """
+INSERT INTO usage_usagerecord (
+    outlet_id, agent_id, event_id, interaction_id, type, model, provider, product, voice, api_key_label,
+    end_user_id, count, unit, credits, cost_usd, latency_ms, conversation_id, message_id, task_id, contact_id,
+    blueprint_id, bot_id, dataset_id, skillset_id, ability_id, meta, ingest_batch_id, occurred_at)
+SELECT a.outlet_id, a.id, 'ev-' || g, 'call-' || (g / 12), k.type, k.model, k.provider,
+       (ARRAY['voice-agent', 'chat-widget', 'outbound-campaign'])[1 + (g / 12) %% 3],
+       CASE WHEN k.type = 'TTS' THEN (ARRAY['alloy', 'nova', 'rachel', 'adam'])[1 + g %% 4] ELSE '' END,
+       (ARRAY['prod-backend', 'bi-export', 'staging'])[1 + (g / 12) %% 3],
+       'user-' || ((g / 12) %% 50000), u.units, k.unit, round(u.units * k.credit_rate, 6), round(u.units * k.cost_rate, 8),
+       k.fast + (hashint4(g) & 1023) * (k.slow - k.fast) / 1023, 'call-' || (g / 12), 'msg-' || g,
+       '', '', '', '', '', '', '', '{"lang": "en"}'::jsonb, %(batch)s,
+       %(end)s - make_interval(secs => ((g / 12)::bigint * 104729) %% %(span)s + (g %% 12) * 10)
+FROM generate_series(%(first)s::int, %(last)s::int) AS g
+JOIN bench_agent AS a ON a.n = ((g / 12)::bigint * 7919) %% %(agents)s
+JOIN bench_kind AS k ON k.n = hashint4(g::int # 12345) & 7
+CROSS JOIN LATERAL (SELECT k.low + (hashint4(g) & 4095) * (k.high - k.low) / 4095 AS units) AS u
+"""
+
+LOAD_INTERACTIONS = """
+INSERT INTO usage_interaction (
+    outlet_id, agent_id, interaction_id, channel, status, started_at, ended_at, duration_seconds, sentiment,
+    end_user_id, message_count, metadata, created_at, updated_at)
+SELECT a.outlet_id, a.id, 'call-' || c, 'voice',
+       (ARRAY['completed', 'completed', 'completed', 'completed', 'failed', 'in_progress'])[1 + (hashint4(c) & 65535) %% 6],
+       s.started, s.started + make_interval(secs => d.seconds), d.seconds,
+       (ARRAY['positive', 'neutral', 'negative', 'unknown'])[1 + (hashint4(c # 7) & 3)],
+       'user-' || (c %% 50000), 2 + c %% 20, '{}'::jsonb, now(), now()
+FROM generate_series(%(first)s::int, %(last)s::int) AS c
+JOIN bench_agent AS a ON a.n = (c::bigint * 7919) %% %(agents)s
+CROSS JOIN LATERAL (SELECT (ARRAY[12, 25, 45, 90, 150, 240, 420, 900])[1 + (hashint4(c # 99) & 7)]::numeric AS seconds) AS d
+CROSS JOIN LATERAL (SELECT %(end)s - make_interval(secs => (c::bigint * 104729) %% %(span)s) AS started) AS s
+"""
+
+KINDS = [
+    # type, unit, model, provider, (count range), credits per unit, cost per unit, latency range ms
+    ("CONVERSATION", "tokens", "gpt-4o", "openai", (200, 4000), 0.00002, 0.0000025, (300, 2500)),
+    ("CONVERSATION", "tokens", "gpt-4o-mini", "openai", (200, 4000), 0.00001, 0.0000006, (200, 1500)),
+    ("CONVERSATION", "tokens", "claude-3-5-sonnet", "anthropic", (200, 4000), 0.00003, 0.000003, (400, 3000)),
+    ("TRANSITION", "tokens", "gpt-4o-mini", "openai", (50, 400), 0.00001, 0.0000006, (80, 400)),
+    ("TTS", "characters", "eleven_turbo_v2", "elevenlabs", (40, 900), 0.0003, 0.00003, (150, 900)),
+    ("TTS", "characters", "tts-1", "openai", (40, 900), 0.0002, 0.000015, (150, 700)),
+    ("STT", "seconds", "nova-2", "deepgram", (2, 60), 0.01, 0.0001, (100, 700)),
+    ("TELEPHONY", "seconds", "pstn", "twilio", (10, 600), 0.02, 0.00022, (0, 1)),
+]
+
+
+def connect(url: str) -> psycopg.Connection:
+    return psycopg.connect(url, autocommit=True)
+
+
+def load(url: str, *, records: int, outlets: int, agents_per_outlet: int, days: int) -> None:
+    """Outlets, agents (through the models, which open their accounts), then usage and interactions in SQL."""
+    from credits.models import Agent, Outlet
+
+    outlet_objects = Outlet.objects.bulk_create([Outlet(name=f"Bench outlet {n}") for n in range(outlets)])
+    agents = []
+    for index in range(outlets * agents_per_outlet):
+        agent = Agent(outlet=outlet_objects[index % outlets], name=f"Agent {index}", external_id=f"agent-{index}")
+        agent.save()
+        agents.append(agent)
+    with connect(url) as conn:
+        conn.execute("CREATE TABLE bench_agent (n int PRIMARY KEY, id uuid, outlet_id uuid)")
+        with conn.cursor().copy("COPY bench_agent FROM STDIN") as copy:
+            for n, agent in enumerate(agents):
+                copy.write_row((n, agent.pk, agent.outlet_id))
+        conn.execute(
+            "CREATE TABLE bench_kind (n int PRIMARY KEY, type text, unit text, model text, provider text, low int, "
+            "high int, credit_rate numeric, cost_rate numeric, fast int, slow int)"
+        )
+        with conn.cursor().copy("COPY bench_kind FROM STDIN") as copy:
+            for n, (kind, unit, model, provider, (low, high), credit_rate, cost_rate, (fast, slow)) in enumerate(KINDS):
+                copy.write_row((n, kind, unit, model, provider, low, high, credit_rate, cost_rate, fast, slow))
+        end = conn.execute("SELECT date_trunc('minute', now()) - interval '1 minute'").fetchone()[0]
+        parameters = {"agents": len(agents), "span": days * 86400, "end": end, "batch": "00000000-0000-0000-0000-000000000001"}
+        step = 1_000_000
+        for first in range(0, records, step):
+            last = min(records, first + step) - 1
+            conn.execute(LOAD_USAGE, {**parameters, "first": first, "last": last})
+            log(f"  {last + 1:,} usage records")
+        conn.execute(LOAD_INTERACTIONS, {**parameters, "first": 0, "last": (records - 1) // 12})
+        log(f"  {(records - 1) // 12 + 1:,} interactions")
+        conn.execute("DROP TABLE bench_agent")
+        conn.execute("DROP TABLE bench_kind")
+        conn.execute("VACUUM ANALYZE")
+
+
+def mark_everything_dirty(url: str) -> None:
+    with connect(url) as conn:
+        conn.execute(
+            "INSERT INTO analytics_dirtybucket (outlet_id, hour, marked_at) "
+            "SELECT DISTINCT outlet_id, date_trunc('hour', occurred_at), now() FROM usage_usagerecord "
+            "ON CONFLICT DO NOTHING"
+        )
+        conn.execute(
+            "INSERT INTO analytics_dirtybucket (outlet_id, hour, marked_at) "
+            "SELECT DISTINCT outlet_id, date_trunc('hour', started_at), now() FROM usage_interaction "
+            "ON CONFLICT DO NOTHING"
+        )
+
+
+def timed_build() -> float:
+    from analytics.services import rollup_dirty_buckets
+
+    started = time.perf_counter()
+    rollup_dirty_buckets()
+    return time.perf_counter() - started
+
+
+def fresh_ingest(url: str, count: int) -> None:
+    """`count` new records over the last 24 hours of every outlet, marked dirty as ingestion marks them."""
+    with connect(url) as conn:
+        conn.execute(
+            "CREATE TEMP TABLE bench_agent AS SELECT row_number() OVER (ORDER BY id) - 1 AS n, id, outlet_id "
+            "FROM credits_agent"
+        )
+        conn.execute("CREATE TEMP TABLE bench_kind (n int, type text, unit text, model text, provider text, low int, "
+                     "high int, credit_rate numeric, cost_rate numeric, fast int, slow int)")
+        with conn.cursor().copy("COPY bench_kind FROM STDIN") as copy:
+            for n, (kind, unit, model, provider, (low, high), credit_rate, cost_rate, (fast, slow)) in enumerate(KINDS):
+                copy.write_row((n, kind, unit, model, provider, low, high, credit_rate, cost_rate, fast, slow))
+        agents = conn.execute("SELECT count(*) FROM bench_agent").fetchone()[0]
+        first = conn.execute("SELECT count(*) FROM usage_usagerecord").fetchone()[0] * 2  # new event ids
+        end = conn.execute("SELECT now()").fetchone()[0]
+        conn.execute(
+            LOAD_USAGE,
+            {"agents": agents, "span": 86400, "end": end, "batch": "00000000-0000-0000-0000-000000000002",
+             "first": first, "last": first + count - 1},
+        )
+        conn.execute(
+            "INSERT INTO analytics_dirtybucket (outlet_id, hour, marked_at) "
+            "SELECT DISTINCT outlet_id, date_trunc('hour', occurred_at), now() FROM usage_usagerecord "
+            "WHERE ingest_batch_id = '00000000-0000-0000-0000-000000000002' "
+            "ON CONFLICT (outlet_id, hour) DO UPDATE SET marked_at = EXCLUDED.marked_at"
+        )
+
+
+def compression() -> dict:
+    from analytics.facts import FACTS
+
+    result = {}
+    for fact in FACTS:
+        raw = fact.raw.objects.count()
+        for rollup in fact.rollups:
+            rows = rollup.model.objects.count()
+            result[rollup.model.__name__] = {"raw_rows": raw, "rollup_rows": rows, "ratio": raw / rows if rows else None}
+    return result
+
+
+def questions(outlet_id: str) -> list[tuple[str, str, str]]:
+    """(name, path for one outlet over 30 days, path for every outlet over 90 days)."""
+    one, every = "start_date={start30}&end_date={end}", "start_date={start90}&end_date={end}"
+    paths = [
+        ("series", "/api/v1/usage/series/?days=30", "/api/v1/usage/series/?days=90"),
+        ("snapshot", "/api/v1/usage/snapshot/", f"/api/v1/usage/snapshot/?outlet_id={outlet_id}"),
+        ("summary by agent", f"/api/v1/usage/summary/?group_by=AGENT&{one}", f"/api/v1/usage/summary/?group_by=AGENT&{every}"),
+        ("summary by outlet", f"/api/v1/usage/summary/?group_by=OUTLET&{one}", f"/api/v1/usage/summary/?group_by=OUTLET&{every}"),
+        ("models", f"/api/v1/analytics/models/?{one}", f"/api/v1/analytics/models/?{every}"),
+        ("spend", f"/api/v1/analytics/spend/?{one}", f"/api/v1/analytics/spend/?{every}"),
+    ]
+    for breakdown in ("model", "voice", "product", "api_key", "agent", "type"):
+        paths.append((
+            f"usage by {breakdown}",
+            f"/api/v1/analytics/usage/?metric=credits&breakdown={breakdown}&interval=day&{one}",
+            f"/api/v1/analytics/usage/?metric=credits&breakdown={breakdown}&interval=day&{every}",
+        ))
+    paths.append((
+        "usage by type, hourly",
+        f"/api/v1/analytics/usage/?metric=units&breakdown=type&interval=hour&{one}",
+        "/api/v1/analytics/usage/?metric=units&breakdown=type&interval=hour&start_date={start30}&end_date={end}",
+    ))
+    paths.append((
+        "usage by user (raw only)",
+        f"/api/v1/analytics/usage/?metric=credits&breakdown=user&interval=month&{one}",
+        f"/api/v1/analytics/usage/?metric=credits&breakdown=user&interval=month&{every}",
+    ))
+    paths.append(("credit history", f"/api/v1/credits/history/?interval=day&{one}", f"/api/v1/credits/history/?interval=week&{every}"))
+    return paths
+
+
+def http_times(port: int, headers: dict, path: str, repeat: int) -> list[float]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    samples = []
+    for attempt in range(repeat + 1):
+        started = time.perf_counter()
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path} answered {response.status}: {body[:300]!r}")
+        if attempt:  # the first is a warm-up
+            samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def p95(samples: list[float]) -> float:
+    return sorted(samples)[max(0, round(0.95 * len(samples)) - 1)]
+
+
+def staff_session_cookie() -> str:
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+
+    user = get_user_model().objects.filter(username="bench-staff").first() or get_user_model().objects.create_superuser(
+        "bench-staff", "bench@example.com", "bench-password"
+    )
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    return f"sessionid={session.session_key}"
+
+
+def raw_ratio(name: str, outlet, staff: bool, dates: dict, repeat: int = 3) -> dict:
+    """The selector behind an endpoint, in process: answered from rollups, then from the raw table alone."""
+    from analytics import facts, selectors
+    from config.api.dates import DateRange
+
+    outlet_id = None if staff else outlet.pk
+    date_range = DateRange(dates["start90" if staff else "start30"], dates["end"])
+    calls = {
+        "summary by agent": lambda: selectors.usage_summary(outlet_id=outlet_id, date_range=date_range, group_by="AGENT"),
+        "summary by outlet": lambda: selectors.usage_summary(outlet_id=outlet_id, date_range=date_range, group_by="OUTLET"),
+        "models": lambda: selectors.model_usage(outlet_id=outlet_id, date_range=date_range),
+        "spend": lambda: selectors.spend_overview(outlet_id=outlet_id, date_range=date_range),
+        "usage by model": lambda: selectors.usage_breakdown(
+            outlet_id=outlet_id, date_range=date_range, question=selectors.Breakdown("credits", "model", "day", {}, 10)
+        ),
+        "usage by agent": lambda: selectors.usage_breakdown(
+            outlet_id=outlet_id, date_range=date_range, question=selectors.Breakdown("credits", "agent", "day", {}, 10)
+        ),
+    }
+    if name not in calls:
+        return {}
+
+    def best_of(call) -> float:
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            call()
+            times.append((time.perf_counter() - started) * 1000)
+        return min(times)
+
+    with_rollups = best_of(calls[name])
+    originals = {fact: fact.rollups for fact in facts.FACTS}
+    try:
+        for fact in facts.FACTS:
+            object.__setattr__(fact, "rollups", ())  # no rollup can answer: the raw table does
+        raw = best_of(calls[name])
+    finally:
+        for fact, rollups in originals.items():
+            object.__setattr__(fact, "rollups", rollups)
+    return {"rollup_ms": with_rollups, "raw_ms": raw, "raw_over_rollup": raw / with_rollups}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=10_000_000)
+    parser.add_argument("--outlets", type=int, default=50)
+    parser.add_argument("--agents", type=int, default=2000, help="agents in all (spread evenly over the outlets)")
+    parser.add_argument("--fresh", type=int, default=1_000_000, help="freshly ingested records to roll up")
+    parser.add_argument("--repeat", type=int, default=20, help="requests per endpoint and scope")
+    parser.add_argument("--database", default="ledgerline_bench_analytics")
+    parser.add_argument("--reuse", action="store_true", help="reuse a database loaded by an earlier run")
+    parser.add_argument("--port", type=int, default=8766)
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+
+    url = f"{PG}/{args.database}"
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [args.database]).fetchone()
+        if not (args.reuse and exists):
+            admin.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{args.database}"')
+    env = {
+        **os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "false",
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret-key-0123456789abcdef"),
+        "API_THROTTLE_RATE": "1000000/minute", "ANALYTICS_CACHE_SECONDS": "0",
+    }
+    env.pop("REDIS_URL", None)
+    os.environ.update(env)
+    manage(env, "migrate", "--noinput", "-v", "0")
+
+    import django
+
+    django.setup()
+    from django.utils import timezone
+
+    from credits.models import Outlet
+    from credits.services import api_key_create
+
+    results: dict = {"records": args.records, "outlets": args.outlets, "agents": args.agents, "cpus": os.cpu_count()}
+    if not (args.reuse and exists and Outlet.objects.exists()):
+        log(f"loading {args.records:,} records over 90 days, {args.outlets} outlets, {args.agents:,} agents")
+        started = time.perf_counter()
+        load(url, records=args.records, outlets=args.outlets, agents_per_outlet=args.agents // args.outlets, days=90)
+        log(f"  loaded in {time.perf_counter() - started:.0f} s")
+        mark_everything_dirty(url)
+        log("full rollup build")
+        results["full_build_s"] = timed_build()
+        log(f"  {results['full_build_s']:.1f} s")
+        results["compression"] = compression()
+    log(f"rolling up {args.fresh:,} freshly ingested records (the last 24 hours)")
+    fresh_ingest(url, args.fresh)
+    results["fresh_records"] = args.fresh
+    results["fresh_build_s"] = timed_build()
+    log(f"  {results['fresh_build_s']:.1f} s")
+    if "compression" not in results:
+        results["compression"] = compression()
+
+    outlet = Outlet.objects.order_by("name").first()
+    _, key = api_key_create(outlet=outlet, name=f"bench {timezone.now():%H%M%S}", scopes=["read"])
+    cookie = staff_session_cookie()
+    today = timezone.now().date()
+    dates = {"end": today, "start30": today - timedelta(days=29), "start90": today - timedelta(days=89)}
+    server = start_gunicorn(env, args.port)
+    endpoints = {}
+    try:
+        for name, outlet_path, staff_path in questions(str(outlet.pk)):
+            outlet_samples = http_times(args.port, {"Authorization": f"Bearer {key}"}, outlet_path.format(**dates), args.repeat)
+            staff_samples = http_times(args.port, {"Cookie": cookie}, staff_path.format(**dates), args.repeat)
+            endpoints[name] = {
+                "outlet_30d_p50_ms": statistics.median(outlet_samples), "outlet_30d_p95_ms": p95(outlet_samples),
+                "all_90d_p50_ms": statistics.median(staff_samples), "all_90d_p95_ms": p95(staff_samples),
+                "outlet_raw": raw_ratio(name, outlet, False, dates), "all_raw": raw_ratio(name, outlet, True, dates),
+            }
+            log(f"  {name}: {endpoints[name]['outlet_30d_p95_ms']:.0f} ms / {endpoints[name]['all_90d_p95_ms']:.0f} ms")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    results["endpoints"] = endpoints
+    (OUT / "analytics.json").write_text(json.dumps(results, indent=2, default=str))
+
+    print()
+    print(f"full rollup build: {results.get('full_build_s', float('nan')):.1f} s; "
+          f"{args.fresh:,} fresh records rolled up in {results['fresh_build_s']:.1f} s")
+    for name, figures in results["compression"].items():
+        print(f"  {name:28} {figures['rollup_rows']:>12,} rows  {figures['ratio'] or 0:6.1f}x fewer than raw")
+    print(f"{'endpoint':28} {'30d outlet p95':>15} {'90d all p95':>12} {'raw/rollup 30d':>15} {'raw/rollup 90d':>15}")
+    for name, figures in endpoints.items():
+        outlet_ratio = figures["outlet_raw"].get("raw_over_rollup")
+        all_ratio = figures["all_raw"].get("raw_over_rollup")
+        print(
+            f"{name:28} {figures['outlet_30d_p95_ms']:>12.1f} ms {figures['all_90d_p95_ms']:>9.1f} ms "
+            f"{(f'{outlet_ratio:.0f}x' if outlet_ratio else '-'):>15} {(f'{all_ratio:.0f}x' if all_ratio else '-'):>15}"
+        )
+
+
+if __name__ == "__main__":
+    main()
