@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from analytics.models import DirtyBucket, UsageHourlyRollup
 from config.errors import DomainError
 from credits import selectors, services
 from credits.management.commands import reconcile
@@ -342,6 +343,14 @@ def test_seed_demo_consumption_is_the_usage_it_ingests_and_reconcile_passes():
     )
     out, err = run("reconcile")
     assert out.startswith("OK: 12 accounts, ") and err == ""
+
+
+def test_seed_demo_builds_the_rollups_of_what_it_seeds():
+    out, _ = seed()
+
+    assert not DirtyBucket.objects.exists()
+    assert UsageHourlyRollup.objects.aggregate(records=Sum("records"))["records"] == UsageRecord.objects.count()
+    assert "Built the rollups of " in out
 
 
 def test_seed_demo_usage_has_every_type_over_the_last_90_days():
