@@ -340,11 +340,14 @@ def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: 
         items.append(item)
     if rest:
         by_unit: dict = defaultdict(lambda: defaultdict(int))
+        merged_series: dict = defaultdict(int)  # per unit: units of different kinds never add up
         for key in rest:
+            unit = key[1] if len(key) == 2 else None
+            merged_series[unit] += 1
             for period, value in series[key].items():
-                by_unit[key[1] if len(key) == 2 else None][period] += value
+                by_unit[unit][period] += value
         for unit, merged in sorted(by_unit.items(), key=lambda pair: str(pair[0])):
-            item = {"key": None, "other": len(rest), "total": sum(merged.values()), "points": points_of(merged)}
+            item = {"key": None, "other": merged_series[unit], "total": sum(merged.values()), "points": points_of(merged)}
             if unit is not None:
                 item["unit"] = unit
             items.append(item)

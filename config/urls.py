@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("credits.urls")),
     path("api/v1/", include("usage.urls")),
+    path("api/v1/", include("analytics.urls")),
     # Anything else under /api/ is a JSON 404, even with DEBUG on.
     re_path(r"^api/", api_not_found),
 ]

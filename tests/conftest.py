@@ -1,5 +1,6 @@
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from config.db import ALLOW_TRUNCATE_SETTING
@@ -27,6 +28,14 @@ def django_db_setup(django_db_setup, django_db_blocker):
             name = connection.ops.quote_name(connection.settings_dict["NAME"])
             cursor.execute(f"ALTER DATABASE {name} SET {ALLOW_TRUNCATE_SETTING} = 'on'")
             cursor.execute(f"SET {ALLOW_TRUNCATE_SETTING} = 'on'")
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """The local-memory cache outlives a test: cached analytics answers must not leak into the next."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from analytics import api
+
+urlpatterns = [
+    path("usage/series/", api.UsageSeriesView.as_view(), name="usage-series"),
+    path("usage/snapshot/", api.UsageSnapshotView.as_view(), name="usage-snapshot"),
+    path("usage/summary/", api.UsageSummaryView.as_view(), name="usage-summary"),
+    path("analytics/models/", api.ModelUsageView.as_view(), name="analytics-models"),
+    path("analytics/spend/", api.SpendOverviewView.as_view(), name="analytics-spend"),
+    path("analytics/usage/", api.UsageBreakdownView.as_view(), name="analytics-usage"),
+    # In the contract under credits/, but an analytics answer: credits/urls.py has no such path.
+    path("credits/history/", api.CreditHistoryView.as_view(), name="credit-history"),
+]
