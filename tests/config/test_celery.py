@@ -19,7 +19,9 @@ def test_without_redis_url_tasks_run_eagerly():
 @pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL: a real worker runs in CI's second pass")
 def test_worker_starts_and_answers_on_the_redis_broker():
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=warning", "-n", "ci-ping@%h"],
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=warning", "-n", "ci-ping@%h",
+         # Its own queue: it answers the broadcast ping but takes no task another test queued.
+         "-Q", "ci-ping"],
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

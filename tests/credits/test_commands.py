@@ -245,7 +245,7 @@ def test_reconcile_command_passes_on_a_clean_ledger(agent):
 
     out, err = run("reconcile")
 
-    assert out == "OK: 1 account, 2 ledger entries consistent.\n"
+    assert out == "OK: 1 account, 2 ledger entries, 0 rollup rows consistent.\n"
     assert err == ""
 
 

@@ -1,7 +1,7 @@
 """`manage.py reconcile`: prove the stored numbers agree with the records they cache; exit 1 on any mismatch.
 
 Each check is a function returning a `CheckResult`: what it looked at (for the summary) and
-one line per problem. Other apps add theirs to `CHECKS` (rollups = raw records, next).
+one line per problem. Other apps add theirs to `CHECKS`: analytics checks its rollups against raw records.
 """
 
 from collections.abc import Callable
@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from django.core.management.base import BaseCommand, CommandError
 
+from analytics.checks import check_rollups
 from credits import selectors
 
 
@@ -34,11 +35,12 @@ def check_ledger() -> CheckResult:
 
 CHECKS: list[tuple[str, Callable[[], CheckResult]]] = [
     ("ledger", check_ledger),
+    ("rollups", check_rollups),
 ]
 
 
 class Command(BaseCommand):
-    help = "Check that balances equal their ledgers; print each mismatch and exit 1 if there is any."
+    help = "Check that balances equal their ledgers and rollups their raw records; print each mismatch and exit 1 if any."
 
     def handle(self, *args, **options):
         checked, problems = [], []

@@ -1,0 +1,151 @@
+"""Reconcile's proof for the rollups: on every day with no dirty mark, each rollup row holds its raw rows' sums.
+
+A day with a dirty mark is read from raw rows (the tail) and rebuilt by the next run, so it is left
+out; on the other days a missing, extra or different rollup row would make an answer wrong. Each
+rollup is compared with one grouped query of the raw rows, built from the fact's own measure
+expressions, in Python: decimals are compared at the rollup column's places (SQLite sums them as
+floats), everything else exactly.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from decimal import Context, Decimal
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from django.db import connection, models, transaction
+from django.db.models.functions import Trunc
+
+from analytics.facts import FACTS, Fact, Rollup
+from analytics.models import DirtyBucket
+from analytics.services import BUILD_WORK_MEM
+
+if TYPE_CHECKING:
+    from credits.management.commands.reconcile import CheckResult
+
+ROWS_SHOWN = 20  # mismatching rows listed per rollup; the rest are counted
+MEASURES_SHOWN = 4  # differing measures named per row; the rest are counted
+EXACT = Context(prec=60)  # wider than any column: quantizing a sum never raises
+
+Key = tuple  # (outlet id, bucket, *dimension values in sorted dimension order)
+
+
+@contextmanager
+def _snapshot() -> Iterator[None]:
+    """One view of marks, rollups and raw rows: a build or an ingest committing meanwhile shows as no mismatch."""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                if outermost:  # only a transaction's first statement may set it (a test's transaction is already open)
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                cursor.execute(f"SET LOCAL work_mem = '{BUILD_WORK_MEM}'")  # group in memory, as the builds do
+        yield  # SQLite: a transaction reads one snapshot already
+
+
+def _dirty_days() -> set[tuple[UUID, date]]:
+    days = DirtyBucket.objects.annotate(day=Trunc("hour", "day", tzinfo=UTC)).values_list("outlet_id", "day")
+    return {(outlet_id, day.date()) for outlet_id, day in days.distinct().order_by()}
+
+
+def _exact(value, places: int | None):
+    if places is None:
+        return int(value)
+    if isinstance(value, float):
+        value = repr(value)  # the shortest decimal that is this float, not its binary expansion
+    return Decimal(value).quantize(Decimal(1).scaleb(-places), context=EXACT)
+
+
+def _day(bucket: datetime) -> date:
+    return bucket.astimezone(UTC).date()
+
+
+def check_rollups() -> "CheckResult":
+    """Every rollup row of a clean day equals the raw aggregation of its bucket and dimensions, and none is missing."""
+    from credits.management.commands.reconcile import CheckResult, plural  # reconcile imports this module
+
+    problems: list[str] = []
+    rows = 0
+    with _snapshot():
+        dirty_days = _dirty_days()
+        for fact in FACTS:
+            for rollup in fact.rollups:
+                checked, found = _compare(fact, rollup, dirty_days)
+                rows += checked
+                problems.extend(found)
+    checked = plural(rows, "rollup row")
+    if dirty_days:
+        checked += f" ({plural(len(dirty_days), 'dirty outlet day')} left to raw rows)"
+    return CheckResult(checked=checked, problems=problems)
+
+
+def _compare(fact: Fact, rollup: Rollup, dirty_days: set) -> tuple[int, list[str]]:
+    """The rollup's rows on clean days, and one line per row that differs from the raw rows (at most ROWS_SHOWN)."""
+    dimensions = sorted(rollup.dimensions)
+    measures = [name for name in fact.measures if name in rollup.measures]
+    places = {}
+    for name in measures:
+        model_field = rollup.model._meta.get_field(name)
+        places[name] = model_field.decimal_places if isinstance(model_field, models.DecimalField) else None
+
+    raw_rows = (
+        fact.raw.objects.annotate(rollup_bucket=fact.period_expression(rollup.grain))
+        .values("outlet_id", "rollup_bucket", *dimensions)
+        .annotate(**{f"sum_{name}": fact.measures[name]() for name in measures})
+        .order_by()
+    )
+    expected: dict[Key, tuple] = {}
+    for row in raw_rows.iterator(chunk_size=5000):
+        if (row["outlet_id"], _day(row["rollup_bucket"])) not in dirty_days:
+            key = (row["outlet_id"], row["rollup_bucket"], *(row[name] for name in dimensions))
+            expected[key] = tuple(_exact(row[f"sum_{name}"], places[name]) for name in measures)
+
+    checked = 0
+    differing: list[tuple[Key, tuple | None, tuple | None]] = []
+    stored_rows = rollup.model.objects.values("outlet_id", "bucket", *dimensions, *measures).order_by()
+    for row in stored_rows.iterator(chunk_size=5000):
+        if (row["outlet_id"], _day(row["bucket"])) in dirty_days:
+            continue
+        checked += 1
+        key = (row["outlet_id"], row["bucket"], *(row[name] for name in dimensions))
+        stored = tuple(_exact(row[name], places[name]) for name in measures)
+        raw = expected.pop(key, None)
+        if stored != raw:
+            differing.append((key, stored, raw))
+    differing.extend((key, None, raw) for key, raw in expected.items())  # raw rows with no rollup row
+
+    differing.sort(key=lambda item: tuple(map(str, item[0])))
+    lines = [_describe(rollup, dimensions, measures, *item) for item in differing[:ROWS_SHOWN]]
+    if len(differing) > ROWS_SHOWN:
+        lines.append(
+            f"{rollup.model.__name__}: {len(differing) - ROWS_SHOWN} more rows differ from the raw rows "
+            f"({len(differing)} in all)."
+        )
+    return checked, lines
+
+
+def _describe(rollup: Rollup, dimensions: list[str], measures: list[str], key: Key, stored, raw) -> str:
+    """One line: the rollup, the row's outlet, bucket and dimensions, and the measures that differ."""
+    outlet_id, bucket, *values = key
+    when = f"{bucket.astimezone(UTC):%Y-%m-%d %H:00}" if rollup.grain == "hour" else f"{_day(bucket)}"
+    where = " ".join(f"{name}={value}" if value != "" else f'{name}=""' for name, value in zip(dimensions, values))
+    row = f"{rollup.model.__name__} outlet {outlet_id} {when} {where}"
+    if stored is None:
+        sums = [f"{name} {value}" for name, value in zip(measures, raw) if value]
+        return f"{row}: no rollup row; the raw rows add up to {_listed(sums, ', ')}"
+    if raw is None:
+        sums = [f"{name} {value}" for name, value in zip(measures, stored) if value]
+        return f"{row}: no raw rows, yet the rollup row holds {_listed(sums, ', ') if sums else 'only zeros.'}"
+    changes = [
+        f"{name} {mine} in the rollup, {theirs} in the raw rows"
+        for name, mine, theirs in zip(measures, stored, raw)
+        if mine != theirs
+    ]
+    return f"{row}: {_listed(changes, '; ')}"
+
+
+def _listed(items: list[str], separator: str) -> str:
+    """The first MEASURES_SHOWN items, and how many more there are; ends the sentence."""
+    more = len(items) - MEASURES_SHOWN
+    return separator.join(items[:MEASURES_SHOWN]) + (f" (and {more} more measures)." if more > 0 else ".")
