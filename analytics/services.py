@@ -186,14 +186,22 @@ def rollup_dirty_buckets(*, time_budget: float | None = None) -> RollupRun:
     return run
 
 
-def rollups_rebuild_range(
-    *, outlet_id: UUID, start: date, end: date, progress: Callable[[int], None] | None = None
+def rollups_rebuild_days(
+    *, outlet_id: UUID, days: Iterable[date], progress: Callable[[int], None] | None = None
 ) -> int:
-    """Rebuilds every day from `start` to `end` (inclusive) of one outlet, waiting for its lock; the days rebuilt."""
-    days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
+    """Rebuilds the outlet's `days` from raw rows, DAYS_PER_BUILD per transaction, waiting for its lock; the days rebuilt."""
+    days = sorted(set(days))
     for first in range(0, len(days), DAYS_PER_BUILD):
         chunk = days[first : first + DAYS_PER_BUILD]
         _rebuild_days(outlet_id, chunk, wait=True)
         if progress is not None:
             progress(len(chunk))
     return len(days)
+
+
+def rollups_rebuild_range(
+    *, outlet_id: UUID, start: date, end: date, progress: Callable[[int], None] | None = None
+) -> int:
+    """Rebuilds every day from `start` to `end` (inclusive) of one outlet; the days rebuilt."""
+    days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
+    return rollups_rebuild_days(outlet_id=outlet_id, days=days, progress=progress)

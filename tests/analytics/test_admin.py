@@ -1,0 +1,72 @@
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from analytics.models import (
+    DirtyBucket,
+    InteractionDailyRollup,
+    UsageAgentDailyRollup,
+    UsageDimensionDailyRollup,
+    UsageHourlyRollup,
+)
+from analytics.services import rollup_dirty_buckets
+from credits.services import Actor
+from usage.services import ingest_records
+
+ROLLUPS = (UsageHourlyRollup, UsageAgentDailyRollup, UsageDimensionDailyRollup, InteractionDailyRollup, DirtyBucket)
+
+
+@pytest.fixture
+def staff(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def built(agent):
+    records = [
+        {"event_id": f"e{n}", "agent_id": str(agent.pk), "type": "TTS", "unit": "characters", "count": 10,
+         "credits": "1", "occurred_at": "2026-11-01T10:00:00Z"}
+        for n in range(3)
+    ]
+    ingest_records(outlet=agent.outlet, records=records, actor=Actor.system("tests"))
+    rollup_dirty_buckets()
+    return agent
+
+
+def changelist(model) -> str:
+    return reverse(f"admin:analytics_{model._meta.model_name}_changelist")
+
+
+@pytest.mark.parametrize("model", ROLLUPS)
+def test_rollup_lists_render_and_offer_no_add_change_or_delete(staff, built, model):
+    page = staff.get(changelist(model))
+    assert page.status_code == 200
+    assert staff.get(reverse(f"admin:analytics_{model._meta.model_name}_add")).status_code == 403
+
+
+def test_recompute_rebuilds_a_wrong_rollup_row_from_raw_records(staff, built):
+    row = UsageHourlyRollup.objects.get()
+    UsageHourlyRollup.objects.filter(pk=row.pk).update(records=99, credits=Decimal("7"))
+
+    response = staff.post(changelist(UsageHourlyRollup), {"action": "recompute", "_selected_action": [row.pk]}, follow=True)
+
+    assert "Recomputed 1 outlet day(s) from raw records." in response.content.decode()
+    rebuilt = UsageHourlyRollup.objects.get()
+    assert (rebuilt.records, rebuilt.credits) == (3, Decimal("3"))
+
+
+def test_recompute_from_the_dirty_queue_builds_the_day_and_clears_its_marks(staff, agent):
+    ingest_records(
+        outlet=agent.outlet,
+        records=[{"event_id": "late", "agent_id": str(agent.pk), "type": "TTS", "unit": "characters",
+                  "occurred_at": "2026-11-02T03:00:00Z"}],
+        actor=Actor.system("tests"),
+    )
+    mark = DirtyBucket.objects.get()
+
+    staff.post(changelist(DirtyBucket), {"action": "recompute", "_selected_action": [mark.pk]}, follow=True)
+
+    assert not DirtyBucket.objects.exists()
+    assert UsageHourlyRollup.objects.get().records == 1
