@@ -17,4 +17,10 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # Behind the alerts each balance change evaluates: thresholds edited in the admin, a lost enqueue.
+    "check-low-balances": {
+        "task": "credits.tasks.check_low_balances",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
 }

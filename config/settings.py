@@ -147,6 +147,30 @@ ROLLUP_ON_INGEST = env_bool("ROLLUP_ON_INGEST", True)
 ROLLUP_SCHEDULE_INTERVAL = env_int("ROLLUP_SCHEDULE_INTERVAL", 10)
 ANALYTICS_CACHE_SECONDS = env_int("ANALYTICS_CACHE_SECONDS", 60)
 
+# Email (low-balance alerts to outlets' billing contacts): the console in DEBUG, SMTP otherwise; tests use
+# locmem. Alert webhooks: attempt n that fails is retried after WEBHOOK_RETRY_BASE_SECONDS * 2**(n-1)
+# seconds, up to WEBHOOK_MAX_ATTEMPTS attempts in all; emails retry on the same schedule.
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Ledgerline <ledgerline@localhost>")
+ALERT_EMAIL_MAX_ATTEMPTS = env_int("ALERT_EMAIL_MAX_ATTEMPTS", 5)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 60)
+for _name in ("EMAIL_TIMEOUT", "ALERT_EMAIL_MAX_ATTEMPTS", "WEBHOOK_TIMEOUT_SECONDS", "WEBHOOK_MAX_ATTEMPTS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1")
+if WEBHOOK_RETRY_BASE_SECONDS < 0:
+    raise ImproperlyConfigured("WEBHOOK_RETRY_BASE_SECONDS must be 0 or more")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

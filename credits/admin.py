@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import Count
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -14,9 +15,18 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from config.errors import DomainError
-from credits import selectors, services
+from credits import selectors, services, webhooks
 from credits.forms import ApiKeyCreateForm, BalanceChangeForm, ReasonForm, add_domain_errors
-from credits.models import Agent, ApiKey, CreditAccount, CreditLedgerEntry, Outlet, format_credits
+from credits.models import (
+    Agent,
+    ApiKey,
+    CreditAccount,
+    CreditAlert,
+    CreditLedgerEntry,
+    Outlet,
+    WebhookDelivery,
+    format_credits,
+)
 
 Kind = CreditLedgerEntry.Kind
 BALANCE_OPERATIONS = {
@@ -91,6 +101,21 @@ class OutletAdmin(admin.ModelAdmin):
     list_filter = ("is_active",)
     search_fields = ("name",)
     inlines = (AgentInline, ApiKeyInline)
+    fieldsets = (
+        (None, {"fields": ("name", "timezone", "currency", "billing_cycle_day", "low_balance_threshold", "is_active")}),
+        (
+            "Low-balance alerts",
+            {
+                "fields": ("billing_contacts", "webhook_url", "webhook_secret"),
+                "description": "Alerts are emailed to the billing contacts and POSTed to the webhook URL, "
+                "signed with the secret (docs/webhooks.md). Rotate the secret with the action on the outlets list.",
+            },
+        ),
+    )
+    readonly_fields = ("webhook_secret",)
+    actions = ("rotate_webhook_secrets",)
+    # A URL typed without a scheme is taken as https (Django 6's default), never as plain http.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(agent_count=Count("agents"))
@@ -98,6 +123,13 @@ class OutletAdmin(admin.ModelAdmin):
     @admin.display(description="agents", ordering="agent_count")
     def agent_count(self, outlet):
         return outlet.agent_count
+
+    @admin.action(description="Rotate webhook secrets", permissions=["change"])
+    def rotate_webhook_secrets(self, request, queryset):
+        count = webhooks.webhook_secret_rotate(outlets=queryset)
+        self.message_user(
+            request, f"Rotated the webhook secret of {count} outlet(s); their receivers need the new one.", messages.SUCCESS
+        )
 
 
 @admin.register(Agent)
@@ -308,3 +340,53 @@ class CreditLedgerEntryAdmin(ViewOnlyMixin, admin.ModelAdmin):
     @admin.display(ordering="account__agent__name")
     def agent(self, entry):
         return entry.account.agent
+
+
+class WebhookDeliveryInline(ViewOnlyMixin, admin.TabularInline):
+    model = WebhookDelivery
+    fields = readonly_fields = ("created_at", "event", "attempt", "status", "response_code", "duration_ms", "error")
+    extra = 0
+    ordering = ("created_at", "id")
+    show_change_link = True
+
+
+@admin.register(CreditAlert)
+class CreditAlertAdmin(ViewOnlyMixin, admin.ModelAdmin):
+    # Opened and resolved by the ledger services and the check_low_balances task, never by hand.
+    list_display = (
+        "opened_at", "agent", "outlet", "kind", "status", "threshold", "opening_balance", "current_balance",
+        "resolved_at",
+    )
+    list_filter = ("status", "kind", "outlet")
+    search_fields = ("account__agent__name", "account__agent__external_id")
+    date_hierarchy = "opened_at"
+    list_select_related = ("account__agent", "outlet")
+    fields = readonly_fields = (
+        "outlet", "account", "kind", "status", "threshold", "opening_balance", "opened_at", "depleted_at",
+        "resolved_at", "resolution_balance", "current_balance",
+    )
+    inlines = (WebhookDeliveryInline,)
+
+    @admin.display(ordering="account__agent__name")
+    def agent(self, alert):
+        return alert.account.agent
+
+    @admin.display(description="balance now", ordering="account__balance")
+    def current_balance(self, alert):
+        return alert.account.balance
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ViewOnlyMixin, admin.ModelAdmin):
+    list_display = ("created_at", "event", "event_id", "attempt", "outlet", "url", "status", "response_code", "duration_ms")
+    list_filter = ("status", "event", "alert__outlet")
+    search_fields = ("event_id", "url")
+    date_hierarchy = "created_at"
+    list_select_related = ("alert__outlet",)
+    fields = readonly_fields = (
+        "created_at", "alert", "event", "event_id", "attempt", "url", "status", "response_code", "duration_ms", "error",
+    )
+
+    @admin.display(ordering="alert__outlet__name")
+    def outlet(self, delivery):
+        return delivery.alert.outlet

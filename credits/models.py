@@ -1,10 +1,18 @@
+import re
+import secrets
 import uuid
 import zoneinfo
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import (
+    MaxValueValidator,
+    MinValueValidator,
+    RegexValidator,
+    URLValidator,
+    validate_email,
+)
 from django.db import models, transaction
 from django.db.models import Q
 from rest_framework_api_key.models import AbstractAPIKey
@@ -31,6 +39,29 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known IANA time zone.")
 
 
+def parse_email_list(value: str) -> list[str]:
+    """Addresses separated by commas, semicolons or white space, each once; a ValidationError names the bad ones."""
+    addresses = list(dict.fromkeys(part for part in re.split(r"[,;\s]+", value or "") if part))
+    invalid = []
+    for address in addresses:
+        try:
+            validate_email(address)
+        except ValidationError:
+            invalid.append(address)
+    if invalid:
+        raise ValidationError(f"Not an email address: {', '.join(invalid)}.")
+    return addresses
+
+
+def validate_email_list(value: str) -> None:
+    parse_email_list(value)
+
+
+def new_webhook_secret() -> str:
+    """A signing secret in Stripe's shape: the whole string, prefix included, is the HMAC key."""
+    return f"whsec_{secrets.token_urlsafe(32)}"
+
+
 class Outlet(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200)
@@ -45,6 +76,22 @@ class Outlet(models.Model):
         default=ZERO, validators=[MinValueValidator(ZERO)], help_text="Default threshold for agents without their own."
     )
     is_active = models.BooleanField(default=True)
+    billing_contacts = models.TextField(
+        blank=True,
+        default="",
+        validators=[validate_email_list],
+        help_text="Email addresses that receive low-balance alerts, separated by commas or new lines.",
+    )
+    webhook_url = models.URLField(
+        blank=True,
+        default="",
+        max_length=500,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="Low-balance alerts are POSTed here, signed with the webhook secret (see docs/webhooks.md).",
+    )
+    webhook_secret = models.CharField(
+        max_length=64, default=new_webhook_secret, editable=False, help_text="Signs webhook requests."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -58,6 +105,20 @@ class Outlet(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        try:
+            self.billing_contacts = ", ".join(parse_email_list(self.billing_contacts))
+        except ValidationError as exc:
+            raise ValidationError({"billing_contacts": exc.messages}) from None
+
+    @property
+    def billing_contact_list(self) -> list[str]:
+        try:
+            return parse_email_list(self.billing_contacts)
+        except ValidationError:
+            return []  # a bad address written around the validators notifies nobody rather than failing the task
 
 
 class Agent(models.Model):
@@ -194,3 +255,77 @@ class CreditLedgerEntry(ImmutableModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} -> {self.balance_after}"
+
+
+class CreditAlert(models.Model):
+    """One episode of an account below its threshold: opens when it falls below, resolves when it is back.
+
+    A `low` alert escalates in place to `depleted` when the balance reaches zero or below, and stays
+    `depleted` until it resolves (docs/decisions.md). The database allows one open alert per account.
+    """
+
+    class Kind(models.TextChoices):
+        LOW = "low", "Low balance"
+        DEPLETED = "depleted", "Depleted"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    outlet = models.ForeignKey(Outlet, on_delete=models.PROTECT, related_name="credit_alerts")
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="alerts")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    threshold = credit_field(help_text="The threshold that applied when the alert opened.")
+    opening_balance = credit_field(help_text="The balance that opened the alert.")
+    opened_at = models.DateTimeField()
+    depleted_at = models.DateTimeField(null=True, blank=True, help_text="When the balance reached zero or below.")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_balance = credit_field(null=True, blank=True, help_text="The balance that resolved the alert.")
+
+    class Meta:
+        ordering = ("-opened_at", "-id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("account",), condition=Q(status="open"), name="credit_alert_one_open_per_account"
+            ),
+            models.CheckConstraint(condition=Q(kind__in=["low", "depleted"]), name="credit_alert_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(kind="low", depleted_at__isnull=True) | Q(kind="depleted", depleted_at__isnull=False),
+                name="credit_alert_depleted_at_matches_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open", resolved_at__isnull=True, resolution_balance__isnull=True)
+                | Q(status="resolved", resolved_at__isnull=False, resolution_balance__isnull=False),
+                name="credit_alert_resolution_matches_status",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.get_status_display().lower()}): {self.account.agent}"
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to POST one alert event to its outlet's webhook URL, whatever came of it."""
+
+    class Status(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    alert = models.ForeignKey(CreditAlert, on_delete=models.PROTECT, related_name="deliveries")
+    event_id = models.CharField(max_length=64, help_text="The same for every attempt of one event.")
+    event = models.CharField(max_length=40)
+    attempt = models.PositiveSmallIntegerField()
+    url = models.URLField(max_length=500)
+    status = models.CharField(max_length=9, choices=Status.choices)
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty: no HTTP response.")
+    error = models.TextField(blank=True, default="")
+    duration_ms = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        verbose_name = "webhook delivery attempt"
+
+    def __str__(self) -> str:
+        return f"{self.event} #{self.attempt}: {self.status}"

@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.errors import ConflictError, DomainError, NotFoundError
+from credits import alerts
 from credits.models import (
     CREDIT_DIGITS,
     CREDIT_PLACES,
@@ -198,6 +199,7 @@ def _post(
         raise
     account.balance = after
     account.save(update_fields=["balance", "updated_at"])
+    alerts.alerts_evaluate(accounts=[account])
     return LedgerResult(entry=entry)
 
 
@@ -287,6 +289,7 @@ def credits_consume(
         )
     CreditLedgerEntry.objects.bulk_create(entries)
     _save_balances(accounts, now)
+    alerts.alerts_evaluate(accounts=accounts)
     return entries
 
 

@@ -1,0 +1,58 @@
+"""Celery tasks of the credits app: low-balance notifications and their safety net."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from credits import alerts, webhooks
+from credits.models import WebhookDelivery
+
+logger = logging.getLogger(__name__)
+
+
+def _retry_later(task, *, countdown: int, max_retries: int, exc: Exception | None = None):
+    """`task.retry` that also retries when tasks run eagerly (no broker, and the tests).
+
+    On a worker the Retry is raised as usual and the next attempt waits `countdown` seconds. Run
+    eagerly, `task_eager_propagates` would turn a raised Retry into an error, whereas a returned one
+    makes `apply()` run the next attempt at once; the countdown does not apply there.
+    """
+    retry = task.retry(exc=exc, countdown=countdown, max_retries=max_retries, throw=False)
+    if task.request.is_eager:
+        return retry
+    raise retry
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def send_alert_email(self, event: dict):
+    """Emails an alert event to the outlet's billing contacts; retried with backoff while the mail server fails."""
+    try:
+        alerts.alert_email_send(event=event)
+    except OSError as exc:  # smtplib.SMTPException and socket errors; the last attempt's is raised
+        attempt = self.request.retries + 1
+        return _retry_later(
+            self, exc=exc, countdown=webhooks.retry_countdown(attempt), max_retries=settings.ALERT_EMAIL_MAX_ATTEMPTS - 1
+        )
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def deliver_alert_webhook(self, event: dict):
+    """POSTs an alert event to the outlet's webhook; a failed attempt is recorded and retried with backoff."""
+    attempt = self.request.retries + 1
+    delivery = webhooks.webhook_deliver(event=event, attempt=attempt)
+    if delivery is None or delivery.status == WebhookDelivery.Status.SUCCEEDED:
+        return
+    if attempt >= settings.WEBHOOK_MAX_ATTEMPTS:
+        # Every attempt is on record; failing the task as well would only repeat that.
+        logger.error("webhook %s abandoned after %s attempts", event["id"], attempt)
+        return
+    return _retry_later(
+        self, countdown=webhooks.retry_countdown(attempt), max_retries=settings.WEBHOOK_MAX_ATTEMPTS - 1
+    )
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def check_low_balances() -> dict:
+    """The safety net behind the alerts every balance change evaluates: opens missing ones, resolves stale ones."""
+    return alerts.alerts_check()
