@@ -7,9 +7,10 @@ question from the coarsest rollup that holds every dimension it groups or filter
 
 import math
 
+from django.conf import settings
 from django.db import models
 
-from credits.models import Agent, Outlet
+from credits.models import Agent, ApiKey, Outlet
 
 # Lower bounds (ms) of the latency histogram's buckets: 0 alone, then three buckets per doubling
 # (a width of at most 26% of the value) up to 131,072 ms, the last bucket open-ended.
@@ -157,3 +158,52 @@ class InteractionDailyRollup(DurationHistogram):
             )
         ]
         indexes = [models.Index(fields=("bucket",), name="interaction_rollup_bucket")]
+
+
+class RequestLog(models.Model):
+    """One API request: who called, which route, how it ended, how long it took, how busy the process was.
+
+    Written in batches by `analytics.request_log` (never in the request). The outlet, key and
+    user columns carry no database constraint: a row must not be lost because its key or
+    outlet went away between the request and the batch's write (the ORM still cascades).
+    """
+
+    UNMATCHED_ROUTE = "<unmatched>"
+
+    time = models.DateTimeField(help_text="When the request arrived (UTC).")
+    outlet = models.ForeignKey(
+        Outlet, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False,
+        db_constraint=False, help_text="The calling key's outlet; empty for staff and unauthenticated calls.",
+    )
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False,
+        db_constraint=False,
+    )
+    key_prefix = models.CharField(
+        max_length=16, blank=True, default="",
+        help_text="The key's public prefix (never its secret); for a rejected key, the prefix it claimed.",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        db_index=False, db_constraint=False, help_text="The staff user of an admin-session call.",
+    )
+    method = models.CharField(max_length=10)
+    route = models.CharField(
+        max_length=255, help_text=f"The URL pattern, e.g. api/v1/usage/records/<int:pk>/; {UNMATCHED_ROUTE} for none."
+    )
+    status = models.PositiveSmallIntegerField()
+    latency_ms = models.PositiveIntegerField(help_text="Until the response was produced (a streamed CSV: sent to its last row).")
+    in_flight = models.PositiveIntegerField(
+        help_text="Requests in flight in this server process when it arrived, itself included."
+    )
+
+    class Meta:
+        indexes = [
+            # An outlet's list and analytics: a time range of one outlet, in cursor order.
+            models.Index(fields=("outlet", "time", "id"), name="request_log_outlet_time"),
+            # Staff over every outlet, and the retention purge.
+            models.Index(fields=("time", "id"), name="request_log_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.route} {self.status}"

@@ -1,10 +1,10 @@
-"""Celery tasks of the analytics app: the rollup builds."""
+"""Celery tasks of the analytics app: the rollup builds and the request log's retention."""
 
 from datetime import date
 
 from celery import shared_task
 
-from analytics import services
+from analytics import request_log, services
 
 # A run stops starting new builds after this long, so beat's next run (a minute later) takes over.
 RUN_TIME_BUDGET_SECONDS = 50
@@ -23,3 +23,9 @@ def rebuild_rollups(outlet_id: str, start: str, end: str) -> int:
     return services.rollups_rebuild_range(
         outlet_id=outlet_id, start=date.fromisoformat(start), end=date.fromisoformat(end)
     )
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def purge_request_log() -> int:
+    """Deletes request log rows older than REQUEST_LOG_RETENTION_DAYS, in batches; safe to run twice or at once."""
+    return request_log.request_log_purge()

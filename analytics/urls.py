@@ -11,4 +11,6 @@ urlpatterns = [
     path("analytics/usage/", api.UsageBreakdownView.as_view(), name="analytics-usage"),
     # In the contract under credits/, but an analytics answer: credits/urls.py has no such path.
     path("credits/history/", api.CreditHistoryView.as_view(), name="credit-history"),
+    path("analytics/requests/", api.RequestAnalyticsView.as_view(), name="analytics-requests"),
+    path("request-log/", api.RequestLogListView.as_view(), name="request-log"),
 ]

@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -16,6 +17,12 @@ app.conf.beat_schedule = {
         "task": "analytics.tasks.rollup_dirty_buckets",
         "schedule": 60.0,
         "options": {"expires": 55},
+    },
+    # The request log's retention (REQUEST_LOG_RETENTION_DAYS), daily at a quiet hour; dropped if not run within it.
+    "purge-request-log": {
+        "task": "analytics.tasks.purge_request_log",
+        "schedule": crontab(hour=3, minute=17),
+        "options": {"expires": 3600},
     },
     # Behind the alerts each balance change evaluates: thresholds edited in the admin, a lost enqueue.
     "check-low-balances": {

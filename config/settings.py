@@ -72,6 +72,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "analytics.request_log.RequestLogMiddleware",  # first: it times everything below it
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -170,6 +171,20 @@ for _name in ("EMAIL_TIMEOUT", "ALERT_EMAIL_MAX_ATTEMPTS", "WEBHOOK_TIMEOUT_SECO
         raise ImproperlyConfigured(f"{_name} must be at least 1")
 if WEBHOOK_RETRY_BASE_SECONDS < 0:
     raise ImproperlyConfigured("WEBHOOK_RETRY_BASE_SECONDS must be 0 or more")
+
+# API request log (analytics.request_log): each process buffers its rows and a thread writes them every
+# REQUEST_LOG_FLUSH_SECONDS, or as soon as REQUEST_LOG_FLUSH_ROWS wait; past REQUEST_LOG_MAX_BUFFERED
+# waiting rows (the database unreachable) new rows are dropped. 0 seconds: no thread, rows wait for
+# request_log.flush() (the tests' setting). The daily purge deletes rows older than REQUEST_LOG_RETENTION_DAYS.
+REQUEST_LOG_ENABLED = env_bool("REQUEST_LOG_ENABLED", True)
+REQUEST_LOG_FLUSH_SECONDS = env_int("REQUEST_LOG_FLUSH_SECONDS", 2)
+REQUEST_LOG_FLUSH_ROWS = env_int("REQUEST_LOG_FLUSH_ROWS", 500)
+REQUEST_LOG_MAX_BUFFERED = env_int("REQUEST_LOG_MAX_BUFFERED", 20_000)
+REQUEST_LOG_RETENTION_DAYS = env_int("REQUEST_LOG_RETENTION_DAYS", 30)
+for _name, _least in (("REQUEST_LOG_FLUSH_SECONDS", 0), ("REQUEST_LOG_FLUSH_ROWS", 1),
+                      ("REQUEST_LOG_MAX_BUFFERED", 1), ("REQUEST_LOG_RETENTION_DAYS", 1)):
+    if globals()[_name] < _least:
+        raise ImproperlyConfigured(f"{_name} must be at least {_least}")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -7,3 +7,5 @@ os.environ.setdefault("SECRET_KEY", "ledgerline-tests-only-secret-key-of-suffici
 from config.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# No writer thread: its own connection would race each test's transaction; tests call request_log.flush().
+REQUEST_LOG_FLUSH_SECONDS = 0
