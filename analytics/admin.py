@@ -10,6 +10,7 @@ from analytics.models import (
     InteractionDailyRollup,
     RequestLog,
     UsageAgentDailyRollup,
+    UsageDailyRollup,
     UsageDimensionDailyRollup,
     UsageHourlyRollup,
 )
@@ -40,6 +41,11 @@ class RollupAdmin(ViewOnlyMixin, admin.ModelAdmin):
     show_full_result_count = False
     ordering = ("-bucket", "-id")
     list_display = ("bucket", "outlet", "type", "model", "unit", "records", "units", "credits", "cost")
+
+
+@admin.register(UsageDailyRollup)
+class UsageDailyRollupAdmin(RollupAdmin):
+    pass
 
 
 @admin.register(UsageHourlyRollup)

@@ -23,6 +23,7 @@ from analytics.models import (
     LATENCY_FLOORS_MS,
     InteractionDailyRollup,
     UsageAgentDailyRollup,
+    UsageDailyRollup,
     UsageDimensionDailyRollup,
     UsageHourlyRollup,
 )
@@ -95,6 +96,7 @@ USAGE = Fact(
         },
     },
     rollups=(
+        Rollup(UsageDailyRollup, "day", frozenset({"type", "model", "unit"})),
         Rollup(
             UsageDimensionDailyRollup, "day",
             frozenset({"type", "model", "unit", "voice", "product", "api_key_label"}),

@@ -80,8 +80,20 @@ LatencyHistogram = type(
 )
 
 
+class UsageDailyRollup(UsageMeasures, LatencyHistogram):
+    """Per outlet, day, type, model and unit, with the latency histogram: the coarsest, for most questions."""
+
+    model = models.CharField(max_length=128)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("outlet", "bucket", "type", "model", "unit"), name="usage_daily_rollup_unique")
+        ]
+        indexes = [models.Index(fields=("bucket",), name="usage_daily_rollup_bucket")]
+
+
 class UsageHourlyRollup(UsageMeasures, LatencyHistogram):
-    """Per outlet, hour, type, model and unit, with the latency histogram: series, models, hourly charts."""
+    """Per outlet, hour, type, model and unit, with the latency histogram: hourly intervals."""
 
     model = models.CharField(max_length=128)
 

@@ -7,6 +7,7 @@ from analytics.models import (
     DirtyBucket,
     InteractionDailyRollup,
     UsageAgentDailyRollup,
+    UsageDailyRollup,
     UsageDimensionDailyRollup,
     UsageHourlyRollup,
 )
@@ -14,7 +15,7 @@ from analytics.services import rollup_dirty_buckets
 from credits.services import Actor
 from usage.services import ingest_records
 
-ROLLUPS = (UsageHourlyRollup, UsageAgentDailyRollup, UsageDimensionDailyRollup, InteractionDailyRollup, DirtyBucket)
+ROLLUPS = (UsageDailyRollup, UsageHourlyRollup, UsageAgentDailyRollup, UsageDimensionDailyRollup, InteractionDailyRollup, DirtyBucket)
 
 
 @pytest.fixture
