@@ -21,8 +21,11 @@ from analytics.models import (
     DURATION_FLOORS_S,
     LATENCY_COLUMNS,
     LATENCY_FLOORS_MS,
+    InteractionAgentDailyRollup,
     InteractionDailyRollup,
+    InteractionStatusDailyRollup,
     UsageAgentDailyRollup,
+    UsageAgentTotalsDailyRollup,
     UsageDailyRollup,
     UsageDimensionDailyRollup,
     UsageHourlyRollup,
@@ -76,6 +79,10 @@ def _bucket_count(column: str, floors: tuple, index: int, **extra) -> Callable[[
     return lambda: Count("pk", filter=bounds)
 
 
+def _units_of(unit: str) -> Callable[[], models.Aggregate]:
+    return lambda: Coalesce(Sum("count", filter=Q(unit=unit)), Value(0), output_field=models.DecimalField())
+
+
 USAGE = Fact(
     name="usage",
     raw=UsageRecord,
@@ -90,6 +97,8 @@ USAGE = Fact(
         "cost": lambda: Coalesce(Sum("cost_usd"), Value(0), output_field=models.DecimalField()),
         "latency_sum": lambda: Coalesce(Sum("latency_ms"), Value(0), output_field=models.BigIntegerField()),
         "latency_count": lambda: Count("latency_ms"),
+        # Units per unit as separate measures, for rollups that do not keep the unit in their key.
+        **{f"units_{unit}": _units_of(unit) for unit in UsageRecord.Unit.values},
         **{
             name: _bucket_count("latency_ms", LATENCY_FLOORS_MS, index)
             for index, name in enumerate(LATENCY_COLUMNS)
@@ -101,6 +110,7 @@ USAGE = Fact(
             UsageDimensionDailyRollup, "day",
             frozenset({"type", "model", "unit", "voice", "product", "api_key_label"}),
         ),
+        Rollup(UsageAgentTotalsDailyRollup, "day", frozenset({"agent_id"})),
         Rollup(UsageHourlyRollup, "hour", frozenset({"type", "model", "unit"})),
         Rollup(UsageAgentDailyRollup, "day", frozenset({"agent_id", "type", "model", "unit"})),
     ),
@@ -120,7 +130,11 @@ INTERACTIONS = Fact(
             for index, name in enumerate(DURATION_COLUMNS)
         },
     },
-    rollups=(Rollup(InteractionDailyRollup, "day", frozenset({"agent_id", "status", "sentiment"})),),
+    rollups=(
+        Rollup(InteractionStatusDailyRollup, "day", frozenset({"status", "sentiment"})),
+        Rollup(InteractionAgentDailyRollup, "day", frozenset({"agent_id"})),
+        Rollup(InteractionDailyRollup, "day", frozenset({"agent_id", "status", "sentiment"})),
+    ),
 )
 
 FACTS = (USAGE, INTERACTIONS)

@@ -121,6 +121,29 @@ class UsageAgentDailyRollup(UsageMeasures):
         indexes = [models.Index(fields=("bucket",), name="usage_agent_rollup_bucket")]
 
 
+class UsageAgentTotalsDailyRollup(models.Model):
+    """Per outlet, day and agent, units pivoted by unit: agent-level totals over every outlet read few rows."""
+
+    outlet = models.ForeignKey(Outlet, on_delete=models.CASCADE, related_name="+", db_index=False)
+    bucket = models.DateTimeField(help_text="Start of the day (UTC).")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+", db_index=False)
+    records = models.BigIntegerField()
+    credits = models.DecimalField(max_digits=28, decimal_places=6)
+    cost = models.DecimalField(max_digits=28, decimal_places=8)
+    latency_sum = models.BigIntegerField()
+    latency_count = models.BigIntegerField()
+    units_tokens = models.DecimalField(max_digits=28, decimal_places=3)
+    units_characters = models.DecimalField(max_digits=28, decimal_places=3)
+    units_seconds = models.DecimalField(max_digits=28, decimal_places=3)
+    units_requests = models.DecimalField(max_digits=28, decimal_places=3)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("outlet", "bucket", "agent"), name="usage_agent_totals_rollup_unique")
+        ]
+        indexes = [models.Index(fields=("bucket",), name="usage_agent_totals_bucket")]
+
+
 class UsageDimensionDailyRollup(UsageMeasures):
     """Per outlet, day, type, model, unit, voice, product and API key: breakdowns by those."""
 
@@ -149,6 +172,41 @@ DurationHistogram = type(
         **{name: models.IntegerField(default=0) for name in DURATION_COLUMNS},
     },
 )
+
+
+class InteractionStatusDailyRollup(DurationHistogram):
+    """Interactions by the day they started, per outlet, status and sentiment: outcomes over many agents."""
+
+    outlet = models.ForeignKey(Outlet, on_delete=models.CASCADE, related_name="+", db_index=False)
+    bucket = models.DateTimeField(help_text="Start of the day (UTC).")
+    status = models.CharField(max_length=16)
+    sentiment = models.CharField(max_length=16)
+    calls = models.BigIntegerField()
+    duration_sum = models.DecimalField(max_digits=20, decimal_places=3)
+    messages = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("outlet", "bucket", "status", "sentiment"), name="interaction_status_rollup_unique")
+        ]
+        indexes = [models.Index(fields=("bucket",), name="interaction_status_bucket")]
+
+
+class InteractionAgentDailyRollup(models.Model):
+    """Interactions by the day they started, per outlet and agent: per-agent calls over many outlets."""
+
+    outlet = models.ForeignKey(Outlet, on_delete=models.CASCADE, related_name="+", db_index=False)
+    bucket = models.DateTimeField(help_text="Start of the day (UTC).")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+", db_index=False)
+    calls = models.BigIntegerField()
+    duration_sum = models.DecimalField(max_digits=20, decimal_places=3)
+    messages = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("outlet", "bucket", "agent"), name="interaction_agent_rollup_unique")
+        ]
+        indexes = [models.Index(fields=("bucket",), name="interaction_agent_bucket")]
 
 
 class InteractionDailyRollup(DurationHistogram):

@@ -19,10 +19,11 @@ from analytics.facts import INTERACTIONS, OUTLET, USAGE, _bucket_count, latency_
 from analytics.models import DURATION_COLUMNS, LATENCY_COLUMNS, LATENCY_FLOORS_MS, RequestLog
 from config.api.dates import DateRange
 from config.db import for_outlet
-from credits.models import Agent, CreditAccount, CreditLedgerEntry, Outlet
-from usage.models import Interaction
+from credits.models import Agent, CreditAccount, CreditAlert, CreditLedgerEntry, Outlet
+from usage.models import Interaction, UsageRecord
 
 USAGE_SUMS = frozenset({"records", "units", "credits", "cost"})
+UNIT_MEASURES = {unit: f"units_{unit}" for unit in UsageRecord.Unit.values}
 INTERVALS = ("hour", "day", "week", "month", "year", "cumulative")
 HISTORY_INTERVALS = ("day", "week", "month")
 BURN_DAYS = 30
@@ -133,18 +134,21 @@ def usage_snapshot(*, outlet: Outlet) -> dict:
 def usage_summary(*, outlet_id: UUID | None, date_range: DateRange, group_by: str) -> list[dict]:
     """Records, units per unit, credits and cost per outlet or per agent, the largest credits first."""
     dimension = OUTLET if group_by == "OUTLET" else "agent_id"
+    # Units pivoted by unit: the question groups by one dimension, so a rollup keyed by it alone can answer.
     rows = aggregate(
-        USAGE, outlet_id=outlet_id, date_range=date_range, measures=USAGE_SUMS, group_by=[dimension, "unit"]
+        USAGE, outlet_id=outlet_id, date_range=date_range, measures={"records", "credits", "cost", *UNIT_MEASURES.values()},
+        group_by=[dimension],
     )
-    groups: dict[UUID, dict] = {}
-    for row in rows:
-        group = groups.setdefault(
-            row[dimension], {"records": 0, "units": {}, "credits": Decimal(0), "cost": Decimal(0)}
-        )
-        group["records"] += row["records"]
-        group["units"][row["unit"]] = _number(row["units"])
-        group["credits"] += _number(row["credits"])
-        group["cost"] += _number(row["cost"])
+    groups = {
+        row[dimension]: {
+            "records": row["records"],
+            "units": {unit: _number(row[name]) for unit, name in UNIT_MEASURES.items() if row[name]},
+            "credits": _number(row["credits"]),
+            "cost": _number(row["cost"]),
+        }
+        for row in rows
+        if row["records"]
+    }
     if dimension == OUTLET:
         names = dict(Outlet.objects.filter(pk__in=groups).values_list("pk", "name"))
         items = [{"outlet_id": pk, "outlet_name": names.get(pk, ""), **group} for pk, group in groups.items()]
@@ -311,19 +315,38 @@ def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: 
     dimension = BREAKDOWNS[question.breakdown]
     measure = METRICS[question.metric]
     group_by = [dimension, "unit"] if question.metric == "units" and dimension != "unit" else [dimension]
-    rows = aggregate(
-        USAGE, outlet_id=outlet_id, date_range=date_range, measures={measure}, group_by=group_by,
-        period="hour" if question.interval == "hour" else "day",
-        filters={BREAKDOWNS[name]: values for name, values in question.filters.items()},
-    )
+    filters = {BREAKDOWNS[name]: values for name, values in question.filters.items()}
+    question_of = dict(outlet_id=outlet_id, date_range=date_range, measures={measure})
+    period = "hour" if question.interval == "hour" else "day"
     bucket_interval = "day" if question.interval == "cumulative" else question.interval
-    series: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
-    for row in rows:
-        key = tuple(row[name] for name in group_by)
-        series[key][_period_key(row["period"], bucket_interval)] += _number(row[measure])
-    totals = {key: sum(points.values()) for key, points in series.items()}
-    ranked = sorted(series, key=lambda key: (-totals[key], [str(part) for part in key]))
+
+    def series_of(rows, keys) -> dict[tuple, dict]:
+        series: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
+        for row in rows:
+            series[tuple(row[name] for name in keys)][_period_key(row["period"], bucket_interval)] += _number(row[measure])
+        return series
+
+    # Rank on totals first, then ask for the points of the kept values only: a breakdown by agent
+    # or user has thousands of values, each with a point per period.
+    totals = {
+        tuple(row[name] for name in group_by): _number(row[measure])
+        for row in aggregate(USAGE, **question_of, group_by=group_by, filters=filters)
+    }
+    ranked = sorted(totals, key=lambda key: (-totals[key], [str(part) for part in key]))
     kept, rest = ranked[: question.limit], ranked[question.limit :]
+    kept_filters = {**filters, dimension: sorted({key[0] for key in kept}, key=str)} if rest else filters
+    series = series_of(aggregate(USAGE, **question_of, group_by=group_by, period=period, filters=kept_filters), group_by)
+    other: dict = {}
+    if rest:
+        unit_keys = ["unit"] if len(group_by) == 2 else []
+        everything = series_of(aggregate(USAGE, **question_of, group_by=unit_keys, period=period, filters=filters), unit_keys)
+        for unit_key, points in everything.items():
+            remaining = dict(points)
+            for key in kept:
+                if tuple(key[1:]) == unit_key:
+                    for moment, value in series[key].items():
+                        remaining[moment] -= value
+            other[unit_key[0] if unit_key else None] = remaining
     periods = period_starts(date_range, bucket_interval)
 
     def points_of(merged: dict) -> list:
@@ -339,19 +362,14 @@ def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: 
         if len(key) == 2:
             item["unit"] = key[1]
         items.append(item)
-    if rest:
-        by_unit: dict = defaultdict(lambda: defaultdict(int))
-        merged_series: dict = defaultdict(int)  # per unit: units of different kinds never add up
-        for key in rest:
-            unit = key[1] if len(key) == 2 else None
-            merged_series[unit] += 1
-            for period, value in series[key].items():
-                by_unit[unit][period] += value
-        for unit, merged in sorted(by_unit.items(), key=lambda pair: str(pair[0])):
-            item = {"key": None, "other": merged_series[unit], "total": sum(merged.values()), "points": points_of(merged)}
-            if unit is not None:
-                item["unit"] = unit
-            items.append(item)
+    for unit, merged in sorted(other.items(), key=lambda pair: str(pair[0])):
+        merged_count = sum(1 for key in rest if (key[1] if len(key) == 2 else None) == unit)
+        if not merged_count:  # every value of this unit kept its own series
+            continue
+        item = {"key": None, "other": merged_count, "total": sum(merged.values()), "points": points_of(merged)}
+        if unit is not None:
+            item["unit"] = unit
+        items.append(item)
     return {
         "metric": question.metric, "breakdown": question.breakdown, "interval": question.interval,
         "from": date_range.start, "to": date_range.end, "series": items,
@@ -529,3 +547,32 @@ def request_analytics(*, outlet_id: UUID | None, date_range: DateRange, interval
         "periods": [{"period": period, **periods[period].figures()} for period in period_starts(date_range, interval)],
         "routes": sorted(route_items, key=lambda item: (-item["count"], item["route"])),
     }
+
+
+# --- the admin dashboard -------------------------------------------------------------------------
+
+def usage_totals(*, outlet_id: UUID | None, date_range: DateRange) -> dict:
+    """Records, credits and cost over the range, and the average and p95 latency of the records that have one."""
+    measures = {"records", "credits", "cost", "latency_sum", "latency_count", *LATENCY_COLUMNS}
+    rows = aggregate(USAGE, outlet_id=outlet_id, date_range=date_range, measures=measures)
+    row = rows[0] if rows else dict.fromkeys(measures, 0)
+    latency = latency_summary(row)
+    return {
+        "records": row["records"],
+        "credits": _number(row["credits"]),
+        "cost": _number(row["cost"]),
+        "avg_latency_ms": latency["avg_ms"],
+        "p95_latency_ms": latency["p95_ms"],
+    }
+
+
+def open_alert_list(*, outlet_id: UUID | None) -> QuerySet[CreditAlert]:
+    """Open low-balance and depleted alerts, the newest first."""
+    alerts = CreditAlert.objects.filter(status=CreditAlert.Status.OPEN).select_related("account__agent", "outlet")
+    return for_outlet(alerts, outlet_id).order_by("-opened_at", "-id")
+
+
+def failed_request_list(*, outlet_id: UUID | None, since: datetime) -> QuerySet[RequestLog]:
+    """Logged API requests that failed (4xx and 5xx) since `since`, the newest first."""
+    failed = request_log_list(outlet_id=outlet_id).filter(time__gte=since, status__gte=SUCCESS_BELOW_STATUS)
+    return failed.select_related("outlet").order_by("-time", "-id")

@@ -96,6 +96,7 @@ def expected_usage(records, group_by, period, measures):
         values = {
             "records": 1, "units": record.count, "credits": record.credits, "cost": record.cost_usd,
             "latency_sum": record.latency_ms or 0, "latency_count": record.latency_ms is not None,
+            **{f"units_{unit}": record.count if record.unit == unit else 0 for unit in ("tokens", "characters", "seconds", "requests")},
         }
         for index, name in enumerate(LATENCY_COLUMNS):
             upper = LATENCY_FLOORS_MS[index + 1] if index + 1 < len(LATENCY_FLOORS_MS) else float("inf")
@@ -126,8 +127,11 @@ def quantized(totals):
     }
 
 
+UNIT_TOTALS = {f"units_{unit}" for unit in ("tokens", "characters", "seconds", "requests")}
 QUESTIONS = [
     ((), None, {}),
+    (("agent_id",), "day", {}),  # with UNIT_TOTALS: the per-agent totals rollup answers
+    (("outlet_id",), None, {}),
     (("type",), "day", {}),
     (("model", "unit"), "hour", {}),
     (("agent_id",), None, {"type": ["TTS", "CONVERSATION"]}),
@@ -161,6 +165,8 @@ def test_usage_sums_equal_the_raw_aggregation_whatever_is_built(dataset, questio
     date_range = DateRange(FIRST_DAY + timedelta(days=start), FIRST_DAY + timedelta(days=min(start + length, DAYS) - 1))
     outlet_id = dataset[0].pk if scope == "outlet" else None
     measures = {"records", "units", "credits", "cost", "latency_sum", "latency_count"}
+    if group_by in (("agent_id",), ("outlet_id",)):
+        measures = measures - {"units"} | UNIT_TOTALS
     if period == "hour":
         measures |= set(LATENCY_COLUMNS)
     rows = aggregate(
@@ -176,13 +182,17 @@ def test_usage_sums_equal_the_raw_aggregation_whatever_is_built(dataset, questio
 
 
 @pytest.mark.parametrize("built", [False, True])
-def test_interaction_sums_equal_the_raw_aggregation(dataset, built):
+@pytest.mark.parametrize("group_by", [["status"], ["status", "agent_id"], ["status", "sentiment"]])
+def test_interaction_sums_equal_the_raw_aggregation(dataset, built, group_by):
     if built:
         rollup_dirty_buckets()
     date_range = DateRange(FIRST_DAY, FIRST_DAY + timedelta(days=DAYS - 1))
     measures = {"calls", "duration_sum", "messages", *(f"duration_h{index}" for index in range(5))}
-    rows = aggregate(INTERACTIONS, outlet_id=None, date_range=date_range, measures=measures, group_by=["status"])
-    by_status = {row["status"]: row for row in rows}
+    rows = aggregate(INTERACTIONS, outlet_id=None, date_range=date_range, measures=measures, group_by=group_by)
+    by_status = defaultdict(lambda: defaultdict(int))
+    for row in rows:
+        for name in measures:
+            by_status[row["status"]][name] += row[name]
     for status in ("in_progress", "completed", "failed"):
         calls = Interaction.objects.filter(status=status)
         durations = [call.duration_seconds for call in calls]
@@ -221,6 +231,29 @@ def test_a_late_event_counts_before_and_after_the_next_build(dataset):
     rollup_dirty_buckets()
     assert not DirtyBucket.objects.exists()
     assert records_total() == before + 1  # from the rebuilt rollup
+
+
+def test_an_interaction_changed_after_a_build_counts_at_once_and_after_the_next(dataset):
+    outlet = dataset[0]
+    rollup_dirty_buckets()
+    date_range = DateRange(FIRST_DAY, FIRST_DAY + timedelta(days=DAYS - 1))
+
+    def calls_by_status():
+        rows = aggregate(INTERACTIONS, outlet_id=outlet.pk, date_range=date_range, measures={"calls"}, group_by=["status"])
+        return {row["status"]: row["calls"] for row in rows if row["calls"]}
+
+    moving = Interaction.objects.filter(outlet=outlet, status="in_progress").first()
+    before = calls_by_status()
+    later = moving.started_at + timedelta(days=1) if moving.started_at.date() < FIRST_DAY + timedelta(days=DAYS - 1) else moving.started_at
+    upsert_interactions(
+        outlet=outlet,
+        interactions=[{"interaction_id": moving.interaction_id, "status": "completed", "started_at": later.isoformat()}],
+    )
+    expected = {**before, "in_progress": before["in_progress"] - 1, "completed": before.get("completed", 0) + 1}
+    expected = {status: calls for status, calls in expected.items() if calls}
+    assert calls_by_status() == expected
+    rollup_dirty_buckets()
+    assert calls_by_status() == expected
 
 
 def test_a_mark_moved_on_during_a_build_stays_dirty(dataset, monkeypatch):
