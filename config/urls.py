@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from config.api.views import api_not_found, healthz
 
 urlpatterns = [
+    path("admin/", include("analytics.dashboard")),  # the admin index is the dashboard: before the admin
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,0 +1,155 @@
+"""A real browser through the staff's first visit: log in, read the dashboard, top up an agent.
+
+Debian's headless Chromium (`apt-get install chromium`, which `.ci/run` does) driven by
+Playwright for Python with `executable_path`: Playwright's own browser downloads are never
+used. The server is pytest-django's `live_server` (a real HTTP server on 127.0.0.1, over a
+transactional test database); the data is `seed_demo`'s, small. Screenshots go to
+tests/artifacts/ (git-ignored). Without Chromium the test is skipped with the reason, except
+under CI (CI=true), where it fails: CI must run it.
+
+The ORM is used only before the browser starts and after it stops: Playwright's sync API runs
+an event loop in this thread, where Django refuses database calls.
+"""
+
+import os
+import re
+import urllib.error
+import urllib.request
+from decimal import Decimal
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from analytics import request_log
+from credits.models import CreditAccount, CreditLedgerEntry
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+TIMEOUT_MS = 20_000
+TOP_UP = Decimal("250")
+REASON = "Browser test: top-up before the weekend campaign"
+
+pytestmark = pytest.mark.browser
+
+
+def need_chromium():
+    """Playwright's sync API, or a skip (a failure under CI) that says what is missing."""
+    problem = None
+    if not CHROMIUM.exists():
+        problem = f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install -y chromium; .ci/run does)"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        problem = "Playwright for Python is not installed: make venv (requirements.txt)"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser test, but there is {problem}")
+        pytest.skip(problem)
+    return sync_playwright
+
+
+def fail_an_api_call(base_url: str) -> None:
+    """A call with a wrong key: the request log records a 401 for the dashboard's failed-calls panel."""
+    request_log.writer.discard()  # rows earlier tests left in this process's buffer
+    request = urllib.request.Request(
+        f"{base_url}/api/v1/usage/records/", headers={"Authorization": "Bearer Wrong123.not-a-real-secret"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as failure:
+        urllib.request.urlopen(request, timeout=10)
+    assert failure.value.code == 401
+    request_log.flush()  # the server buffered the row; tests write it when they say so
+
+
+def number(text: str) -> Decimal:
+    return Decimal(re.sub(r"[^0-9.\-]", "", text))
+
+
+def test_staff_log_in_read_the_dashboard_and_add_credits_to_an_agent(live_server):
+    sync_playwright = need_chromium()
+    ARTIFACTS.mkdir(exist_ok=True)
+    call_command("seed_demo", "--outlets", "2", "--agents", "3", "--records", "1500", stdout=StringIO())
+    fail_an_api_call(live_server.url)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            context = browser.new_context(viewport={"width": 1440, "height": 900})
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+
+            # A newcomer opens the admin and logs in with the demo's admin / admin.
+            page.goto(f"{live_server.url}/admin/")
+            assert "/admin/login/" in page.url
+            page.fill("#id_username", "admin")
+            page.fill("#id_password", "admin")
+            page.click("input[type=submit]")
+            page.wait_for_selector(".ll-dashboard")
+
+            # The dashboard: KPI tiles with numbers, every chart drawn.
+            assert page.locator("h1").first.inner_text() == "Dashboard"
+            credits = page.locator('[data-kpi="credits-consumed"] .ll-kpi-value').inner_text()
+            assert number(credits) > 0, credits
+            assert page.locator('[data-kpi="calls"] .ll-kpi-value').inner_text() != "0"
+            assert re.fullmatch(r"\d+(\.\d)?%", page.locator('[data-kpi="success-rate"] .ll-kpi-value').inner_text())
+            charts = page.locator("svg.ll-chart")
+            assert charts.count() == 7
+            for index in range(charts.count()):
+                chart = charts.nth(index)
+                assert chart.get_attribute("role") == "img" and chart.get_attribute("aria-label")
+                assert chart.locator("rect.bar").count() > 0, chart.get_attribute("id")
+                box = chart.bounding_box()
+                assert box["width"] > 200 and box["height"] > 50, (chart.get_attribute("id"), box)
+            assert page.locator("#chart-daily path.line").count() == 1
+            heights = page.eval_on_selector_all("#chart-daily rect.bar", "bars => bars.map(b => b.getBBox().height)")
+            assert any(height > 0 for height in heights)  # laid out by the browser, not just present
+            assert page.locator("[data-failed-count]").get_attribute("data-failed-count") == "1"
+            assert "api/v1/usage/records/" in page.locator("#table-failed_requests").inner_text()
+            assert page.locator("#table-runway tbody tr").count() > 0
+            page.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)
+
+            # With JavaScript off the numbers are all there: the charts are SVG from the server.
+            no_js = browser.new_context(java_script_enabled=False, storage_state=context.storage_state())
+            plain = no_js.new_page()
+            plain.goto(f"{live_server.url}/admin/?range=90d")
+            assert plain.locator('[data-kpi="credits-consumed"] .ll-kpi-value').inner_text() != "0.00"
+            assert plain.locator("#chart-daily rect.bar").count() == 90 + 1  # a column a day, and the legend's
+            plain.screenshot(path=ARTIFACTS / "dashboard-no-javascript.png", full_page=True)
+            no_js.close()
+
+            # The agent with the lowest runway: its account page, the Add credits button, the form, the confirmation.
+            agent_link = page.locator("#table-runway tbody a").first
+            agent_name = agent_link.inner_text()
+            agent_link.click()
+            page.wait_for_selector("text=Recent ledger entries")
+            page.get_by_role("link", name="Add credits").click()
+            page.fill("#id_amount", str(TOP_UP))
+            page.fill("#id_reason", REASON)
+            page.screenshot(path=ARTIFACTS / "add-credits-form.png", full_page=True)
+            page.click("input[type=submit][value=Continue]")
+            page.wait_for_selector("text=Please confirm this change")
+            before = number(page.locator("th:text('Balance before') + td").inner_text())
+            after = number(page.locator("th:text('Balance after') + td").inner_text())
+            assert after == before + TOP_UP
+            page.screenshot(path=ARTIFACTS / "add-credits-confirm.png", full_page=True)
+            page.click("input[type=submit][value=Confirm]")
+
+            # The success message and the new ledger entry on the account page.
+            message = page.locator(".messagelist .success").inner_text()
+            assert message == f"Add credits for {agent_name}: {before:.6f} -> {after:.6f}."
+            newest = page.locator("text=Recent ledger entries >> xpath=.. >> tbody tr").first.inner_text()
+            assert "Add" in newest and f"{TOP_UP:.6f}" in newest and f"{after:.6f}" in newest and REASON in newest
+            page.screenshot(path=ARTIFACTS / "account-after-add-credits.png", full_page=True)
+
+            # Back on the dashboard, the runway shows the new balance at once.
+            page.goto(f"{live_server.url}/admin/")
+            row = page.locator("#table-runway tbody tr", has_text=agent_name)
+            assert f"{after:,.2f}" in row.inner_text()
+        finally:
+            browser.close()
+
+    entry = CreditLedgerEntry.objects.get(reason=REASON)
+    assert (entry.kind, entry.amount, entry.balance_after) == (CreditLedgerEntry.Kind.ADD, TOP_UP, after)
+    assert entry.actor_user.username == "admin"
+    assert CreditAccount.objects.get(pk=entry.account_id).balance == after
