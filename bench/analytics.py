@@ -256,17 +256,24 @@ def raw_ratio(name: str, outlet, staff: bool, dates: dict, repeat: int = 3) -> d
     outlet_id = None if staff else outlet.pk
     date_range = DateRange(dates["start90" if staff else "start30"], dates["end"])
     calls = {
+        "series": lambda: selectors.usage_series(outlet_id=outlet_id, days=date_range.days),
+        "snapshot": lambda: selectors.usage_snapshot(outlet=outlet),
+        "credit history": lambda: selectors.credit_history(
+            outlet_id=outlet_id, date_range=date_range, interval="week" if staff else "day"
+        ),
+        "usage by type, hourly": lambda: selectors.usage_breakdown(
+            outlet_id=outlet.pk, date_range=DateRange(dates["start30"], dates["end"]),
+            question=selectors.Breakdown("units", "type", "hour", {}, 10),
+        ),
         "summary by agent": lambda: selectors.usage_summary(outlet_id=outlet_id, date_range=date_range, group_by="AGENT"),
         "summary by outlet": lambda: selectors.usage_summary(outlet_id=outlet_id, date_range=date_range, group_by="OUTLET"),
         "models": lambda: selectors.model_usage(outlet_id=outlet_id, date_range=date_range),
         "spend": lambda: selectors.spend_overview(outlet_id=outlet_id, date_range=date_range),
-        "usage by model": lambda: selectors.usage_breakdown(
-            outlet_id=outlet_id, date_range=date_range, question=selectors.Breakdown("credits", "model", "day", {}, 10)
-        ),
-        "usage by agent": lambda: selectors.usage_breakdown(
-            outlet_id=outlet_id, date_range=date_range, question=selectors.Breakdown("credits", "agent", "day", {}, 10)
-        ),
     }
+    for breakdown in ("model", "voice", "product", "api_key", "agent", "type"):
+        calls[f"usage by {breakdown}"] = lambda breakdown=breakdown: selectors.usage_breakdown(
+            outlet_id=outlet_id, date_range=date_range, question=selectors.Breakdown("credits", breakdown, "day", {}, 10)
+        )
     if name not in calls:
         return {}
 
@@ -279,13 +286,13 @@ def raw_ratio(name: str, outlet, staff: bool, dates: dict, repeat: int = 3) -> d
         return min(times)
 
     with_rollups = best_of(calls[name])
-    originals = {fact: fact.rollups for fact in facts.FACTS}
+    originals = [(fact, fact.rollups) for fact in facts.FACTS]
     try:
         for fact in facts.FACTS:
             object.__setattr__(fact, "rollups", ())  # no rollup can answer: the raw table does
         raw = best_of(calls[name])
     finally:
-        for fact, rollups in originals.items():
+        for fact, rollups in originals:
             object.__setattr__(fact, "rollups", rollups)
     return {"rollup_ms": with_rollups, "raw_ms": raw, "raw_over_rollup": raw / with_rollups}
 
