@@ -4,6 +4,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api.views import api_not_found, healthz
 
+admin.site.site_header = "Ledgerline"
+admin.site.site_title = "Ledgerline admin"
+admin.site.index_title = "Dashboard"
+
 urlpatterns = [
     path("admin/", include("analytics.dashboard")),  # the admin index is the dashboard: before the admin
     path("admin/", admin.site.urls),
