@@ -34,6 +34,8 @@ BREAKDOWNS = {
     "model": "model", "type": "type",
 }
 METRICS = {"credits": "credits", "units": "units", "cost": "cost", "records": "records"}
+# Breakdowns with thousands of values: ranked on totals before their points are read.
+MANY_VALUED_BREAKDOWNS = frozenset({"agent", "user"})
 
 
 def today_utc() -> date:
@@ -326,27 +328,42 @@ def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: 
             series[tuple(row[name] for name in keys)][_period_key(row["period"], bucket_interval)] += _number(row[measure])
         return series
 
-    # Rank on totals first, then ask for the points of the kept values only: a breakdown by agent
-    # or user has thousands of values, each with a point per period.
-    totals = {
-        tuple(row[name] for name in group_by): _number(row[measure])
-        for row in aggregate(USAGE, **question_of, group_by=group_by, filters=filters)
-    }
-    ranked = sorted(totals, key=lambda key: (-totals[key], [str(part) for part in key]))
-    kept, rest = ranked[: question.limit], ranked[question.limit :]
-    kept_filters = {**filters, dimension: sorted({key[0] for key in kept}, key=str)} if rest else filters
-    series = series_of(aggregate(USAGE, **question_of, group_by=group_by, period=period, filters=kept_filters), group_by)
-    other: dict = {}
-    if rest:
-        unit_keys = ["unit"] if len(group_by) == 2 else []
-        everything = series_of(aggregate(USAGE, **question_of, group_by=unit_keys, period=period, filters=filters), unit_keys)
-        for unit_key, points in everything.items():
-            remaining = dict(points)
-            for key in kept:
-                if tuple(key[1:]) == unit_key:
-                    for moment, value in series[key].items():
-                        remaining[moment] -= value
-            other[unit_key[0] if unit_key else None] = remaining
+    def unit_of(key: tuple):
+        return key[1] if len(key) == 2 else None
+
+    def ranked_keys(totals: dict) -> list[tuple]:
+        return sorted(totals, key=lambda key: (-totals[key], [str(part) for part in key]))
+
+    other: dict = defaultdict(lambda: defaultdict(int))  # per unit: units of different kinds never add up
+    if question.breakdown in MANY_VALUED_BREAKDOWNS:
+        # Rank on totals first, then ask for the points of the kept values only: a breakdown by agent
+        # or user has thousands of values, each with a point per period.
+        totals = {
+            tuple(row[name] for name in group_by): _number(row[measure])
+            for row in aggregate(USAGE, **question_of, group_by=group_by, filters=filters)
+        }
+        ranked = ranked_keys(totals)
+        kept, rest = ranked[: question.limit], ranked[question.limit :]
+        kept_filters = {**filters, dimension: sorted({key[0] for key in kept}, key=str)} if rest else filters
+        series = series_of(aggregate(USAGE, **question_of, group_by=group_by, period=period, filters=kept_filters), group_by)
+        if rest:
+            unit_keys = ["unit"] if len(group_by) == 2 else []
+            everything = aggregate(USAGE, **question_of, group_by=unit_keys, period=period, filters=filters)
+            for unit_key, points in series_of(everything, unit_keys).items():
+                remaining = other[unit_key[0] if unit_key else None]
+                remaining.update(points)
+                for key in kept:
+                    if unit_of(key) == (unit_key[0] if unit_key else None):
+                        for moment, value in series[key].items():
+                            remaining[moment] -= value
+    else:
+        series = series_of(aggregate(USAGE, **question_of, group_by=group_by, period=period, filters=filters), group_by)
+        totals = {key: sum(points.values()) for key, points in series.items()}
+        ranked = ranked_keys(totals)
+        kept, rest = ranked[: question.limit], ranked[question.limit :]
+        for key in rest:
+            for moment, value in series[key].items():
+                other[unit_of(key)][moment] += value
     periods = period_starts(date_range, bucket_interval)
 
     def points_of(merged: dict) -> list:
@@ -363,7 +380,7 @@ def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: 
             item["unit"] = key[1]
         items.append(item)
     for unit, merged in sorted(other.items(), key=lambda pair: str(pair[0])):
-        merged_count = sum(1 for key in rest if (key[1] if len(key) == 2 else None) == unit)
+        merged_count = sum(1 for key in rest if unit_of(key) == unit)
         if not merged_count:  # every value of this unit kept its own series
             continue
         item = {"key": None, "other": merged_count, "total": sum(merged.values()), "points": points_of(merged)}
@@ -389,8 +406,12 @@ def credit_history(
     """
     today = today_utc()
     agent_filter = {"agent_id": [agent_id]} if agent_id else None
-    consumed = aggregate(
-        USAGE, outlet_id=outlet_id, date_range=date_range, measures={"credits"}, group_by=["agent_id"], period="day",
+    # Per day over everyone, and per agent over the range: not per agent and day, which is thousands of rows a day.
+    consumed_per_day = aggregate(
+        USAGE, outlet_id=outlet_id, date_range=date_range, measures={"credits"}, period="day", filters=agent_filter
+    )
+    consumed_per_agent = aggregate(
+        USAGE, outlet_id=outlet_id, date_range=date_range, measures={"credits"}, group_by=["agent_id"],
         filters=agent_filter,
     )
     burn_range = DateRange(today - timedelta(days=BURN_DAYS - 1), today)
@@ -417,10 +438,10 @@ def credit_history(
     )
     periods: dict = defaultdict(lambda: {"consumed": Decimal(0), "added": Decimal(0), "removed": Decimal(0)})
     per_agent: dict = defaultdict(lambda: {"consumed": Decimal(0), "added": Decimal(0), "removed": Decimal(0)})
-    for row in consumed:
-        amount = _number(row["credits"])
-        periods[_period_key(row["period"], interval)]["consumed"] += amount
-        per_agent[row["agent_id"]]["consumed"] += amount
+    for row in consumed_per_day:
+        periods[_period_key(row["period"], interval)]["consumed"] += _number(row["credits"])
+    for row in consumed_per_agent:
+        per_agent[row["agent_id"]]["consumed"] += _number(row["credits"])
     for row in changes:
         added, removed = Decimal(row["added"] or 0), -Decimal(row["removed"] or 0)
         period = periods[_period_key(row["day"], interval)]

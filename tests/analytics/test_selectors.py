@@ -358,3 +358,14 @@ def test_breakdown_other_series_of_units_count_only_their_own_unit(agent):
     assert [(item["key"], item["unit"], item.get("other"), item["total"]) for item in answer["series"]] == [
         ("alloy", "tokens", None, 100), (None, "characters", 1, 50), (None, "seconds", 1, 5), (None, "tokens", 1, 10),
     ]
+
+
+@pytest.mark.parametrize("question", [
+    {"breakdown": "voice", "limit": 2},
+    {"breakdown": "type", "metric": "units", "limit": 1},
+    {"breakdown": "voice", "metric": "units", "limit": 1, "interval": "cumulative"},
+])
+def test_ranking_on_totals_first_gives_the_same_answer_as_reading_every_point(voices, monkeypatch, question):
+    every_point = breakdown(voices, **question)
+    monkeypatch.setattr(selectors, "MANY_VALUED_BREAKDOWNS", frozenset({question["breakdown"]}))
+    assert breakdown(voices, **question) == every_point
