@@ -174,16 +174,24 @@ DurationHistogram = type(
 )
 
 
-class InteractionStatusDailyRollup(DurationHistogram):
-    """Interactions by the day they started, per outlet, status and sentiment: outcomes over many agents."""
+class InteractionMeasures(models.Model):
+    """What every interaction rollup row sums, over the interactions that started on its day."""
 
     outlet = models.ForeignKey(Outlet, on_delete=models.CASCADE, related_name="+", db_index=False)
     bucket = models.DateTimeField(help_text="Start of the day (UTC).")
-    status = models.CharField(max_length=16)
-    sentiment = models.CharField(max_length=16)
     calls = models.BigIntegerField()
     duration_sum = models.DecimalField(max_digits=20, decimal_places=3)
     messages = models.BigIntegerField()
+
+    class Meta:
+        abstract = True
+
+
+class InteractionStatusDailyRollup(InteractionMeasures, DurationHistogram):
+    """Interactions by the day they started, per outlet, status and sentiment: outcomes over many agents."""
+
+    status = models.CharField(max_length=16)
+    sentiment = models.CharField(max_length=16)
 
     class Meta:
         constraints = [
@@ -192,15 +200,10 @@ class InteractionStatusDailyRollup(DurationHistogram):
         indexes = [models.Index(fields=("bucket",), name="interaction_status_bucket")]
 
 
-class InteractionAgentDailyRollup(models.Model):
+class InteractionAgentDailyRollup(InteractionMeasures):
     """Interactions by the day they started, per outlet and agent: per-agent calls over many outlets."""
 
-    outlet = models.ForeignKey(Outlet, on_delete=models.CASCADE, related_name="+", db_index=False)
-    bucket = models.DateTimeField(help_text="Start of the day (UTC).")
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+", db_index=False)
-    calls = models.BigIntegerField()
-    duration_sum = models.DecimalField(max_digits=20, decimal_places=3)
-    messages = models.BigIntegerField()
 
     class Meta:
         constraints = [
@@ -209,17 +212,12 @@ class InteractionAgentDailyRollup(models.Model):
         indexes = [models.Index(fields=("bucket",), name="interaction_agent_bucket")]
 
 
-class InteractionDailyRollup(DurationHistogram):
+class InteractionDailyRollup(InteractionMeasures, DurationHistogram):
     """Interactions by the day they started, per outlet, agent, status and sentiment."""
 
-    outlet = models.ForeignKey(Outlet, on_delete=models.CASCADE, related_name="+", db_index=False)
-    bucket = models.DateTimeField(help_text="Start of the day (UTC).")
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+", db_index=False)
     status = models.CharField(max_length=16)
     sentiment = models.CharField(max_length=16)
-    calls = models.BigIntegerField()
-    duration_sum = models.DecimalField(max_digits=20, decimal_places=3)
-    messages = models.BigIntegerField()
 
     class Meta:
         constraints = [

@@ -19,12 +19,6 @@ ROLLUPS = (UsageDailyRollup, UsageHourlyRollup, UsageAgentDailyRollup, UsageDime
 
 
 @pytest.fixture
-def staff(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
-@pytest.fixture
 def built(agent):
     records = [
         {"event_id": f"e{n}", "agent_id": str(agent.pk), "type": "TTS", "unit": "characters", "count": 10,

@@ -6,14 +6,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from analytics import selectors
 from analytics.services import rollup_dirty_buckets
 from credits import services as credit_services
-from tests.analytics.test_selectors import ACTOR, D1, TODAY, at, call, ingest, record, spend_data
+from tests.analytics.test_selectors import ACTOR, D1, TODAY, at, call, ingest, record
 from tests.factories import AgentFactory, OutletFactory
 from usage.services import upsert_interactions
 
@@ -26,25 +25,6 @@ USAGE = "/api/v1/analytics/usage/"
 HISTORY = "/api/v1/credits/history/"
 ENDPOINTS = (SERIES, SNAPSHOT, SUMMARY, MODELS, SPEND, USAGE, HISTORY)
 RANGE = {"from": "2026-03-02", "to": "2026-03-04"}
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    """Answers are cached across requests (and, in one process, across tests): start each test without any."""
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def today(monkeypatch):
-    monkeypatch.setattr(selectors, "today_utc", lambda: TODAY)
-    return TODAY
-
-
-@pytest.fixture
-def spend(db):
-    return spend_data()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from analytics.services import rollup_dirty_buckets
 from config.api.dates import DateRange
 from credits import services as credit_services
 from credits.models import CreditAlert
-from tests.analytics.test_selectors import ACTOR, D1, D3, TODAY, at, call, ingest, record, spend_data
+from tests.analytics.test_selectors import ACTOR, D1, D3, TODAY, at, call, ingest, record
 from tests.factories import AgentFactory, OutletFactory, UserFactory
 from usage.services import upsert_interactions
 
@@ -26,23 +26,6 @@ TABLES = (
     "daily", "by_type", "top_agents", "models", "status", "sentiment", "drop_off", "runway", "alerts",
     "failed_requests",
 )
-
-
-@pytest.fixture
-def staff(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
-@pytest.fixture
-def today(monkeypatch):
-    monkeypatch.setattr(selectors, "today_utc", lambda: TODAY)
-    return TODAY
-
-
-@pytest.fixture
-def spend(db):
-    return spend_data()
 
 
 def kpis(response) -> dict[str, str]:

@@ -77,17 +77,6 @@ def spend_data() -> dict:
     return {"outlet": outlet, "a1": a1, "a2": a2, "stranger": stranger}
 
 
-@pytest.fixture
-def spend(db):
-    return spend_data()
-
-
-@pytest.fixture
-def today(monkeypatch):
-    monkeypatch.setattr(selectors, "today_utc", lambda: TODAY)
-    return TODAY
-
-
 # --- billing periods, series, snapshot -----------------------------------------------------------
 
 @pytest.mark.parametrize(

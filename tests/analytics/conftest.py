@@ -1,0 +1,23 @@
+import pytest
+
+from analytics import selectors
+from tests.analytics.test_selectors import TODAY, spend_data
+
+
+@pytest.fixture
+def staff(client, staff_user):
+    """The Django test client, logged in as staff (the admin and the dashboard)."""
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def today(monkeypatch):
+    """A fixed "today" for the series, snapshot and dashboard: records may then fall on it."""
+    monkeypatch.setattr(selectors, "today_utc", lambda: TODAY)
+    return TODAY
+
+
+@pytest.fixture
+def spend(db):
+    return spend_data()
