@@ -9,6 +9,7 @@ buckets marked dirty for the rollups.
 
 import functools
 import json
+import operator
 import re
 import uuid
 from collections import defaultdict
@@ -45,12 +46,20 @@ RECORD_FIELDS = frozenset(
     | set(TEXT_FIELDS)
     | {name for name, _, _ in AMOUNT_FIELDS}
 )
-# Column order of the rows the writers insert.
-COLUMNS = (
-    "outlet_id", "agent_id", "event_id", "interaction_id", "type", "model", "provider", "product", "voice",
-    "api_key_label", "end_user_id", "count", "unit", "credits", "cost_usd", "latency_ms", *RELATION_IDS,
-    "meta", "ingest_batch_id", "occurred_at", "created_at",
+# A checked record is a row: a list [agent_id, event_id, credits, hour, copy_line], `copy_line` holding its
+# COPY_COLUMNS as one line of COPY text. A few objects per record, so the import's reader process sends rows
+# cheaply and PostgreSQL's COPY takes the text as it is; the other four are what storing reads.
+AGENT_ID, EVENT_ID, CREDITS, HOUR, COPY_LINE = range(5)
+COPY_COLUMNS = (
+    "event_id", "interaction_id", "type", "model", "provider", "product", "voice", "api_key_label", "end_user_id",
+    "count", "unit", "credits", "cost_usd", "latency_ms", *RELATION_IDS, "meta", "occurred_at",
 )
+copy_column_values = operator.itemgetter(*COPY_COLUMNS)
+# The same for every row of a batch: given once to the INSERT, not once per row.
+BATCH_COLUMNS = ("outlet_id", "ingest_batch_id", "created_at")
+COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+COPY_UNESCAPES = {"t": "\t", "n": "\n", "r": "\r"}
+has_copy_escape = re.compile(r"[\\\n\r]").search
 
 
 @dataclass(frozen=True)
@@ -105,24 +114,45 @@ def _amount(value, errors: dict, name: str, places: int, digits: int) -> Decimal
     return amount
 
 
+# Bodies are parsed with Decimal numbers; meta is free-form, so its numbers go back to JSON numbers. Built once:
+# json.dumps(**options) builds an encoder per call.
+encode_meta = json.JSONEncoder(separators=(",", ":"), default=float).encode
+
+
 def _meta(value, errors: dict) -> str:
     if value is None:
         return "{}"
     if not isinstance(value, dict):
         errors["meta"] = "Must be an object."
         return "{}"
-    # Bodies are parsed with Decimal numbers; meta is free-form, so its numbers go back to JSON numbers.
-    encoded = json.dumps(value, separators=(",", ":"), default=float)
+    encoded = encode_meta(value)
     if len(encoded.encode()) > MAX_META_BYTES:
         errors["meta"] = f"At most {MAX_META_BYTES} bytes of JSON."
     return encoded
 
 
-def _validate_record(raw, now: datetime) -> tuple[dict, dict]:
-    """One record as a row dict, and its errors by field (empty when valid)."""
+def copy_text(values: tuple) -> str:
+    """Values as one line of COPY text, without its newline: tab-separated, None as \\N, special characters escaped."""
+    line = "\t".join(["\\N" if value is None else str(value) for value in values])
+    if line.count("\t") >= len(values) or has_copy_escape(line):  # rare: a value holds a tab, newline or backslash
+        line = "\t".join(["\\N" if value is None else str(value).translate(COPY_ESCAPES) for value in values])
+    return line
+
+
+def from_copy_text(line: str) -> list[str | None]:
+    """The values of a `copy_text` line, as text (None for \\N)."""
+    return [None if text == "\\N" else _copy_unescape(text) if "\\" in text else text for text in line.split("\t")]
+
+
+def _copy_unescape(text: str) -> str:
+    return re.sub(r"\\(.)", lambda match: COPY_UNESCAPES.get(match[1], match[1]), text)
+
+
+def _validate_record(raw, now: datetime) -> tuple[list, dict]:
+    """One record as a row (its agent reference for agent_id), and its errors by field (empty when valid)."""
     errors: dict[str, str] = {}
     if not isinstance(raw, dict):
-        return {}, {"record": "Must be an object."}
+        return [None, None, None, None, ""], {"record": "Must be an object."}
     unknown = raw.keys() - RECORD_FIELDS
     if unknown:
         errors["record"] = f"Unknown fields: {', '.join(sorted(map(str, unknown))[:5])}."
@@ -135,7 +165,7 @@ def _validate_record(raw, now: datetime) -> tuple[dict, dict]:
     unit = raw.get("unit")
     if unit not in UNITS:
         errors["unit"] = f"Required: one of {', '.join(sorted(UNITS))}."
-    row = {**TEXT_DEFAULTS, "event_id": event_id, "type": record_type, "unit": unit}
+    values = {**TEXT_DEFAULTS, "event_id": event_id, "type": record_type, "unit": unit}
     for name in raw.keys() & TEXT_FIELDS.keys():
         value = raw[name]
         if value is None:
@@ -143,18 +173,22 @@ def _validate_record(raw, now: datetime) -> tuple[dict, dict]:
         if not isinstance(value, str) or len(value) > TEXT_FIELDS[name]:
             errors[name] = f"Must be a string of at most {TEXT_FIELDS[name]} characters."
         else:
-            row[name] = value
+            values[name] = value
     for name, places, digits in AMOUNT_FIELDS:
-        row[name] = _amount(raw.get(name), errors, name, places, digits)
+        values[name] = _amount(raw.get(name), errors, name, places, digits)
     latency = raw.get("latency_ms")
     if latency is not None and (isinstance(latency, bool) or not isinstance(latency, int) or not 0 <= latency < 2**31):
         errors["latency_ms"] = "Must be a whole number of milliseconds, 0 or more."
-    row["latency_ms"] = latency
-    row["meta"] = _meta(raw.get("meta"), errors)
-    row["occurred_at"] = parse_timestamp(raw.get("occurred_at"), errors, "occurred_at", now)
-    if not _read_agent_reference(raw, row, errors) and "agent_id" not in errors:
+    values["latency_ms"] = latency
+    values["meta"] = _meta(raw.get("meta"), errors)
+    values["occurred_at"] = parse_timestamp(raw.get("occurred_at"), errors, "occurred_at", now)
+    if not _read_agent_reference(raw, values, errors) and "agent_id" not in errors:
         errors["agent_id"] = "Required: agent_id (UUID) or agent_external_id."
-    return row, errors
+    agent_key = values.get("agent_key")
+    if errors:  # never stored: no need to encode it
+        return [agent_key, event_id, None, None, ""], errors
+    copy_line = copy_text(copy_column_values(values))
+    return [agent_key, event_id, values["credits"], _hour(values["occurred_at"]), copy_line], errors
 
 
 def _read_agent_reference(raw: dict, values: dict, errors: dict) -> bool:
@@ -175,9 +209,8 @@ def _read_agent_reference(raw: dict, values: dict, errors: dict) -> bool:
     return True
 
 
-def attach_agents(outlet: Outlet, items: list[tuple[dict, dict]]) -> None:
-    """Replaces each item's agent reference by the outlet's agent id, in one query; unknown agents are errors."""
-    keys = {values["agent_key"] for values, _ in items if "agent_key" in values}
+def find_agents(outlet: Outlet, keys: set[tuple[str, object]]) -> dict[tuple[str, object], UUID]:
+    """The outlet's agent id for each agent reference (`_read_agent_reference`'s keys) that names one, in one query."""
     ids = {value for kind, value in keys if kind == "id"}
     external_ids = {value for kind, value in keys if kind == "external_id"}
     found = {}
@@ -185,6 +218,12 @@ def attach_agents(outlet: Outlet, items: list[tuple[dict, dict]]) -> None:
     for pk, external_id in agents.values_list("pk", "external_id"):
         found[("id", pk)] = pk
         found[("external_id", external_id)] = pk
+    return found
+
+
+def attach_agents(outlet: Outlet, items: list[tuple[dict, dict]]) -> None:
+    """Replaces each item's agent reference by the outlet's agent id, in one query; unknown agents are errors."""
+    found = find_agents(outlet, {values["agent_key"] for values, _ in items if "agent_key" in values})
     for values, errors in items:
         if "agent_key" in values:
             values["agent_id"] = found.get(values.pop("agent_key"))
@@ -192,35 +231,52 @@ def attach_agents(outlet: Outlet, items: list[tuple[dict, dict]]) -> None:
                 errors["agent_id"] = "No such agent in this outlet."
 
 
-def validate_records(outlet: Outlet, records: list) -> tuple[list[dict], list[dict]]:
+def validate_records(outlet: Outlet, records: list) -> tuple[list[list], list[dict]]:
     """Rows ready to store and the per-item errors; nothing is written."""
-    now = timezone.now()
-    items = [_validate_record(raw, now) for raw in records]
-    attach_agents(outlet, items)
+    return resolve_records(outlet, check_records(records, timezone.now()))
+
+
+def check_records(records: list, now: datetime) -> list[tuple[list, dict]]:
+    """Each record as a row and its errors by field, agents not yet resolved: plain Python, no database."""
+    return [_validate_record(raw, now) for raw in records]
+
+
+def resolve_records(outlet: Outlet, checked: list[tuple[list, dict]]) -> tuple[list[list], list[dict]]:
+    """Puts the outlet's agent ids in `check_records`' rows (one query): rows ready to store and the per-item errors."""
+    found = find_agents(outlet, {row[AGENT_ID] for row, _ in checked} - {None})
+    for row, errors in checked:
+        if row[AGENT_ID] is not None:
+            row[AGENT_ID] = found.get(row[AGENT_ID])
+            if row[AGENT_ID] is None:
+                errors["agent_id"] = "No such agent in this outlet."
     errors = [
-        {"index": index, "event_id": row.get("event_id"), "errors": {name: [message] for name, message in found.items()}}
-        for index, (row, found) in enumerate(items)
+        {"index": index, "event_id": row[EVENT_ID], "errors": {name: [message] for name, message in found.items()}}
+        for index, (row, found) in enumerate(checked)
         if found
     ]
-    return [row for row, _ in items], errors
+    return [row for row, _ in checked], errors
 
 
-def _insert_postgresql(rows: list[tuple]) -> list[tuple[int, str]]:
-    columns = ", ".join(COLUMNS)
+def _insert_postgresql(rows: list[list], batch_values: tuple) -> list[tuple[int, str]]:
+    columns = ", ".join(("agent_id", *COPY_COLUMNS))
     with connection.cursor() as cursor:
-        # A session-local table: COPY into it is cheap (no WAL), and the insert from it is one statement.
+        # A session-local table: COPY into it is cheap (no WAL), and the insert from it is one statement. Emptied
+        # in place at each commit: deleted rows would otherwise stay in its file, which every batch scans.
         cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS usage_ingest_staging AS SELECT {columns} FROM usage_usagerecord WITH NO DATA"
+            "CREATE TEMP TABLE IF NOT EXISTS usage_ingest_staging ON COMMIT DELETE ROWS "
+            f"AS SELECT {columns} FROM usage_usagerecord WITH NO DATA"
         )
         with cursor.cursor.copy(f"COPY usage_ingest_staging ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+            copy.write("".join([f"{row[AGENT_ID]}\t{row[COPY_LINE]}\n" for row in rows]))
         cursor.execute(
-            f"INSERT INTO usage_usagerecord ({columns}) SELECT {columns} FROM usage_ingest_staging "
-            f"ON CONFLICT (outlet_id, event_id) DO NOTHING RETURNING id, event_id"
+            f"INSERT INTO usage_usagerecord ({', '.join(BATCH_COLUMNS)}, {columns}) "
+            f"SELECT {', '.join(['%s'] * len(BATCH_COLUMNS))}, {columns} FROM usage_ingest_staging "
+            f"ON CONFLICT (outlet_id, event_id) DO NOTHING RETURNING id, event_id",
+            batch_values,
         )
         inserted = cursor.fetchall()
-        # DELETE, not TRUNCATE: truncating gives the table a new file each batch, churning the catalog.
+        # Still empty for the next batch of the same transaction. DELETE, not TRUNCATE: truncating gives the table
+        # a new file each batch, churning the catalog.
         cursor.execute("DELETE FROM usage_ingest_staging")
         return inserted
 
@@ -228,9 +284,10 @@ def _insert_postgresql(rows: list[tuple]) -> list[tuple[int, str]]:
 SQLITE_ROWS_PER_STATEMENT = 500  # 500 rows x 33 columns stays under SQLite's 32766 parameters
 
 
-def _insert_sqlite(rows: list[tuple]) -> list[tuple[int, str]]:
-    fields = [UsageRecord._meta.get_field(name) for name in COLUMNS]
-    placeholders = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
+def _insert_sqlite(rows: list[list], batch_values: tuple) -> list[tuple[int, str]]:
+    columns = (*BATCH_COLUMNS, "agent_id", *COPY_COLUMNS)
+    fields = [UsageRecord._meta.get_field(name) for name in columns]
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
     inserted = []
     with connection.cursor() as cursor:
         for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
@@ -238,10 +295,12 @@ def _insert_sqlite(rows: list[tuple]) -> list[tuple[int, str]]:
             params = [
                 value if column == "meta" else model_field.get_db_prep_value(value, connection)
                 for row in chunk
-                for column, model_field, value in zip(COLUMNS, fields, row)
+                for column, model_field, value in zip(
+                    columns, fields, (*batch_values, row[AGENT_ID], *from_copy_text(row[COPY_LINE]))
+                )
             ]
             cursor.execute(
-                f"INSERT INTO usage_usagerecord ({', '.join(COLUMNS)}) VALUES "
+                f"INSERT INTO usage_usagerecord ({', '.join(columns)}) VALUES "
                 + ", ".join([placeholders] * len(chunk))
                 + " ON CONFLICT (outlet_id, event_id) DO NOTHING RETURNING id, event_id",
                 params,
@@ -250,39 +309,29 @@ def _insert_sqlite(rows: list[tuple]) -> list[tuple[int, str]]:
     return inserted
 
 
-def store_records(*, outlet: Outlet, rows: list[dict], actor: Actor) -> IngestResult:
+def store_records(*, outlet: Outlet, rows: list[list], actor: Actor) -> IngestResult:
     """Stores validated rows: each event once, one debit per agent, dirty hours marked; all or nothing."""
     batch_id = uuid.uuid4()
-    now = timezone.now()
-    unique_rows: dict[str, dict] = {}
+    unique_rows: dict[str, list] = {}
     for row in rows:
-        unique_rows.setdefault(row["event_id"], row)
-    values = [
-        (outlet.pk, row["agent_id"], row["event_id"], row["interaction_id"], row["type"], row["model"], row["provider"],
-         row["product"], row["voice"], row["api_key_label"], row["end_user_id"], row["count"], row["unit"],
-         row["credits"], row["cost_usd"], row["latency_ms"], *(row[name] for name in RELATION_IDS), row["meta"],
-         batch_id, row["occurred_at"], now)
-        for row in unique_rows.values()
-    ]
+        unique_rows.setdefault(row[EVENT_ID], row)
     insert = _insert_postgresql if connection.vendor == "postgresql" else _insert_sqlite
     with transaction.atomic():
-        inserted = insert(values) if values else []
+        inserted = insert(list(unique_rows.values()), (outlet.pk, batch_id, timezone.now())) if unique_rows else []
         stored = [unique_rows[event_id] for _, event_id in inserted]
         debits: dict[UUID, Decimal] = defaultdict(Decimal)
         for row in stored:
-            debits[row["agent_id"]] += row["credits"]
+            debits[row[AGENT_ID]] += row[CREDITS]
         credits_consume(debits=debits, ingest_batch_id=batch_id, actor=actor, reason=f"Usage batch {batch_id}")
-        buckets_mark_dirty(
-            outlet_id=outlet.pk, hours={row["occurred_at"].replace(minute=0, second=0, microsecond=0) for row in stored}
-        )
+        buckets_mark_dirty(outlet_id=outlet.pk, hours={row[HOUR] for row in stored})
     # The first occurrence of a stored event is the one stored; every other occurrence is a duplicate.
     first_occurrences = {event_id for _, event_id in inserted}
     duplicate_event_ids = []
     for row in rows:
-        if row["event_id"] in first_occurrences:
-            first_occurrences.discard(row["event_id"])
+        if row[EVENT_ID] in first_occurrences:
+            first_occurrences.discard(row[EVENT_ID])
         else:
-            duplicate_event_ids.append(row["event_id"])
+            duplicate_event_ids.append(row[EVENT_ID])
     return IngestResult(
         batch_id=batch_id,
         accepted=len(inserted),
@@ -290,6 +339,11 @@ def store_records(*, outlet: Outlet, rows: list[dict], actor: Actor) -> IngestRe
         ids=[pk for pk, _ in inserted],
         duplicate_event_ids=duplicate_event_ids,
     )
+
+
+def _hour(moment: datetime) -> datetime:
+    """The UTC hour holding `moment`: the bucket its rollups are built for."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def ingest_records(*, outlet: Outlet, records: list, actor: Actor) -> IngestResult:
@@ -396,6 +450,8 @@ def _upsert_interactions(*, outlet: Outlet, interactions: list) -> UpsertResult:
             for interaction in Interaction.objects.select_for_update().filter(outlet=outlet, interaction_id__in=ids)
         }
         existing_ids = set(current)
+        # An interaction counts in the rollup of the hour it started: a move changes two hours.
+        touched_hours = {_hour(interaction.started_at) for interaction in current.values()}
         for values, errors in items:
             if errors:
                 continue
@@ -420,4 +476,6 @@ def _upsert_interactions(*, outlet: Outlet, interactions: list) -> UpsertResult:
         for interaction in updated:
             interaction.updated_at = now
         Interaction.objects.bulk_update(updated, [*INTERACTION_MUTABLE, "updated_at"])
+        touched_hours.update(_hour(interaction.started_at) for interaction in current.values())
+        buckets_mark_dirty(outlet_id=outlet.pk, hours=touched_hours)
     return UpsertResult(created=len(created), updated=len(updated), interaction_ids=list(current))

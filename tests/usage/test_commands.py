@@ -1,6 +1,9 @@
 import csv
+import gc
 import io
 import json
+import multiprocessing
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,6 +15,7 @@ from django.core.management.base import CommandError
 from credits import services as credit_services
 from credits.models import Agent, CreditAccount, CreditLedgerEntry
 from tests.factories import AgentFactory
+from usage.management.commands import import_usage
 from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db
@@ -242,8 +246,96 @@ def test_csv_line_numbers_count_the_header_and_bad_cells_are_reported(tmp_path, 
     assert not UsageRecord.objects.exists()
 
 
+def test_text_with_tabs_newlines_and_backslashes_is_stored_as_given(tmp_path, outlet, agent):
+    """Rows travel as COPY text: its special characters are escaped, and an absent latency stays NULL."""
+    tricky = "a\tb\nc\\d\re \\N zoë"
+    path = write_jsonl(
+        tmp_path / "usage.jsonl",
+        [
+            record(agent, 1, model=tricky, meta={"note": tricky, "n": 1.5}),
+            record(agent, 2, voice="\\N", product="", latency_ms=None),
+        ],
+    )
+
+    run(path, "--outlet", str(outlet.pk))
+
+    first, second = UsageRecord.objects.order_by("event_id")
+    assert (first.model, first.meta) == (tricky, {"note": tricky, "n": 1.5})
+    assert (second.voice, second.product, second.latency_ms) == ("\\N", "", None)
+
+
+# the reading process
+
+
+def test_the_file_is_read_and_checked_in_another_process(tmp_path, outlet, agent, monkeypatch):
+    """A forked reader parses and checks the next batch while this process stores the current one."""
+    pids = tmp_path / "pids"
+    check_records = import_usage.check_records
+
+    def check_noting_the_process(records, now):
+        with pids.open("a") as file:
+            file.write(f"{os.getpid()}\n")
+        return check_records(records, now)
+
+    monkeypatch.setattr(import_usage, "check_records", check_noting_the_process)
+    path = write_jsonl(tmp_path / "usage.jsonl", [record(agent, n) for n in range(5)])
+
+    run(path, "--outlet", str(outlet.pk), "--batch-size", "2")
+
+    assert UsageRecord.objects.count() == 5
+    [reader] = set(pids.read_text().split())  # one process checked all three batches
+    assert int(reader) != os.getpid()
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("the database went away"), KeyboardInterrupt()])
+def test_a_failure_while_storing_stops_the_reader(tmp_path, outlet, agent, monkeypatch, failure):
+    """The reader is ahead, blocked on a full pipe: it is ended, not left behind."""
+
+    def store_records(**kwargs):
+        raise failure
+
+    monkeypatch.setattr(import_usage, "store_records", store_records)
+    path = write_jsonl(tmp_path / "usage.jsonl", [record(agent, n) for n in range(1000)])
+
+    with pytest.raises(type(failure)):
+        run(path, "--outlet", str(outlet.pk), "--batch-size", "2")
+
+    assert multiprocessing.active_children() == []
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_reader_that_dies_fails_the_import_in_one_line(tmp_path, outlet, agent, monkeypatch):
+    monkeypatch.setattr(import_usage, "check_records", lambda records, now: os._exit(3))
+    path = write_jsonl(tmp_path / "usage.jsonl", [record(agent, 1)])
+
+    with pytest.raises(CommandError) as excinfo:
+        run(path, "--outlet", str(outlet.pk))
+
+    assert str(excinfo.value) == "The reading process ended unexpectedly (exit code 3)."
+    assert not UsageRecord.objects.exists()
+
+
+def test_stdin_is_read_by_the_reader_and_left_open(outlet, agent, monkeypatch):
+    """The reader reads a duplicate of stdin's descriptor: multiprocessing closes stdin in the child."""
+    read_end, write_end = os.pipe()
+    os.write(write_end, "".join(json.dumps(record(agent, n)) + "\n" for n in range(3)).encode())
+    os.close(write_end)
+    stdin = open(read_end, encoding="utf-8")
+    monkeypatch.setattr("sys.stdin", stdin)
+
+    out, _ = run("-", "--format", "jsonl", "--outlet", str(outlet.pk))
+
+    assert UsageRecord.objects.count() == 3
+    assert summary(out)["name"] == "stdin"
+    assert not stdin.closed
+    stdin.close()
+
+
 def test_stdin_is_read_batch_by_batch_as_the_file_streams_in(outlet, agent, monkeypatch):
-    """Each batch is stored before the next line is read: the import never holds the whole file."""
+    """Each batch is stored before the next line is read: the import never holds the whole file.
+
+    A stand-in for stdin without a descriptor is read in the importing process, so this can watch it.
+    """
     stored_before_line = {}
 
     def lines():
