@@ -538,3 +538,8 @@ def test_seed_demo_writes_nothing_when_a_service_refuses(monkeypatch):
     assert seeded_counts() == {
         "outlets": 0, "agents": 0, "entries": 0, "interactions": 0, "records": 0, "api_keys": 0, "users": 0
     }
+
+
+def test_reconcile_counts_read_with_thousands_separators():
+    assert reconcile.plural(21306, "rollup row") == "21,306 rollup rows"
+    assert reconcile.plural(1, "account") == "1 account"

@@ -20,7 +20,7 @@ class CheckResult:
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
-    return f"{count} {singular}" if count == 1 else f"{count} {plural_form or singular + 's'}"
+    return f"{count} {singular}" if count == 1 else f"{count:,} {plural_form or singular + 's'}"
 
 
 def check_ledger() -> CheckResult:
