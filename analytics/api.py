@@ -499,15 +499,21 @@ ERRORS = {
 }
 
 
-def answer_schema(response, *, query=None, dates: bool = True, csv: str, outlet=OUTLET_PARAMETER):
-    """The OpenAPI description of an analytics view: its parameters, its answer, and what its CSV holds."""
-    parameters = [*([query] if query else []), *(DATE_PARAMETERS if dates else []), outlet]
-    parameters.append(
-        OpenApiParameter(
-            "format", str, OpenApiParameter.QUERY, enum=list(FORMATS), default="json", description=f"`csv`: {csv}"
+def answer_schema(*, csv: str, outlet=OUTLET_PARAMETER):
+    """The OpenAPI description of an analytics view, from the view itself: its parameters, its answer, its CSV."""
+
+    def describe(view: type["AnalyticsView"]) -> type["AnalyticsView"]:
+        query = view.query_serializer_class
+        parameters = [*([query] if query else []), *(DATE_PARAMETERS if view.dated else []), outlet]
+        parameters.append(
+            OpenApiParameter(
+                "format", str, OpenApiParameter.QUERY, enum=list(FORMATS), default="json", description=f"`csv`: {csv}"
+            )
         )
-    )
-    return extend_schema_view(get=extend_schema(parameters=parameters, responses={200: response, **ERRORS}))
+        responses = {200: view.serializer_class, **ERRORS}
+        return extend_schema_view(get=extend_schema(parameters=parameters, responses=responses))(view)
+
+    return describe
 
 
 class AnalyticsView(APIView):
@@ -520,14 +526,18 @@ class AnalyticsView(APIView):
     name: str  # the cache namespace and the CSV file name
     serializer_class: type[serializers.Serializer]
     query_serializer_class: type[serializers.Serializer] | None = None
+    dated = True  # the question has a date range (`start_date`/`end_date`, `from`/`to`)
+    cached = True
 
     def get(self, request):
         export_format = parse_format(request.query_params)
         outlet_id = self.scope(request)
         question = self.question(request, outlet_id)
-        data = cached_answer(
-            self.name, outlet_id, {**question, **self.cache_extra(outlet_id)}, lambda: self.render(outlet_id, question)
-        )
+        if self.cached:
+            extra = self.cache_extra(outlet_id)
+            data = cached_answer(self.name, outlet_id, {**question, **extra}, lambda: self.render(outlet_id, question))
+        else:
+            data = self.render(outlet_id, question)
         if export_format == "csv":
             columns, rows = self.csv_table(data)
             return csv_response(dict_csv_lines(rows, columns), self.name)
@@ -539,25 +549,26 @@ class AnalyticsView(APIView):
 
     def question(self, request, outlet_id: UUID | None) -> dict:
         """Everything the answer depends on besides the scope, normalised: it is the cache key."""
-        return read_query(self.query_serializer_class, request.query_params) if self.query_serializer_class else {}
+        question = read_query(self.query_serializer_class, request.query_params) if self.query_serializer_class else {}
+        if not self.dated:
+            return question
+        # An hourly answer has 24 points a day per series: its range is capped.
+        limits = {"max_days": HOUR_MAX_DAYS} if question.get("interval") == "hour" else {}
+        date_range = parse_date_range(request.query_params, **limits)
+        return {**question, "from": date_range.start, "to": date_range.end}
 
     def cache_extra(self, outlet_id: UUID | None) -> dict:
         """What else the answer depends on that the usage version does not track."""
         return {}
 
     def answer(self, outlet_id: UUID | None, question: dict) -> dict:
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define answer()")
 
     def render(self, outlet_id: UUID | None, question: dict) -> dict:
         return self.serializer_class(self.answer(outlet_id, question), context=question).data
 
     def csv_table(self, data: dict) -> tuple[list[str], Iterable[dict]]:
-        raise NotImplementedError
-
-
-def with_range(question: dict, request, **limits) -> dict:
-    date_range = parse_date_range(request.query_params, **limits)
-    return {**question, "from": date_range.start, "to": date_range.end}
+        raise TypeError(f"{type(self).__name__} must define csv_table()")
 
 
 def date_range_of(question: dict) -> DateRange:
@@ -577,15 +588,14 @@ def units_columns(units: dict) -> dict:
 UNITS_COLUMNS = [f"units_{unit}" for unit in UNITS]
 
 
-@answer_schema(
-    UsageSeriesSerializer, query=SeriesQuery, dates=False, csv="one row per day: date, tokens, conversations, messages."
-)
+@answer_schema(csv="one row per day: date, tokens, conversations, messages.")
 class UsageSeriesView(AnalyticsView):
     """The last `days` days (today included): tokens, conversations and messages per day, zero-filled."""
 
     name = "usage-series"
     serializer_class = UsageSeriesSerializer
     query_serializer_class = SeriesQuery
+    dated = False  # `days`, ending today
 
     def answer(self, outlet_id, question):
         return selectors.usage_series(outlet_id=outlet_id, days=question["days"])
@@ -604,8 +614,6 @@ class UsageSeriesView(AnalyticsView):
 
 
 @answer_schema(
-    UsageSnapshotSerializer,
-    dates=False,
     outlet=SNAPSHOT_OUTLET_PARAMETER,
     csv=f"one row: outlet_id, period_start, period_end, tokens, conversations, messages, records, credits, cost, "
     f"{', '.join(UNITS_COLUMNS)}.",
@@ -615,6 +623,7 @@ class UsageSnapshotView(AnalyticsView):
 
     name = "usage-snapshot"
     serializer_class = UsageSnapshotSerializer
+    dated = False  # the current billing period
 
     def scope(self, request):
         self.outlet = caller_outlet(request)
@@ -635,8 +644,6 @@ class UsageSnapshotView(AnalyticsView):
 
 
 @answer_schema(
-    UsageSummarySerializer,
-    query=SummaryQuery,
     csv="one row per group: outlet_id, outlet_name (OUTLET) or agent_id, agent_name, external_id, outlet_id (AGENT); "
     f"records, credits, cost, {', '.join(UNITS_COLUMNS)}.",
 )
@@ -646,9 +653,6 @@ class UsageSummaryView(AnalyticsView):
     name = "usage-summary"
     serializer_class = UsageSummarySerializer
     query_serializer_class = SummaryQuery
-
-    def question(self, request, outlet_id):
-        return with_range(super().question(request, outlet_id), request)
 
     def answer(self, outlet_id, question):
         items = selectors.usage_summary(
@@ -666,8 +670,6 @@ class UsageSummaryView(AnalyticsView):
 
 
 @answer_schema(
-    ModelUsageSerializer,
-    query=ModelsQuery,
     csv="one row per (type, model, unit): type, model, unit, calls, units, credits, cost, latency_avg_ms, "
     "latency_p50_ms, latency_p95_ms, latency_p99_ms.",
 )
@@ -677,9 +679,6 @@ class ModelUsageView(AnalyticsView):
     name = "analytics-models"
     serializer_class = ModelUsageSerializer
     query_serializer_class = ModelsQuery
-
-    def question(self, request, outlet_id):
-        return with_range(super().question(request, outlet_id), request)
 
     def answer(self, outlet_id, question):
         items = selectors.model_usage(
@@ -696,9 +695,7 @@ class ModelUsageView(AnalyticsView):
         return columns, rows
 
 
-@answer_schema(
-    SpendOverviewSerializer, query=SpendQuery, csv="the time_series: one row per day: date, calls, minutes, cost."
-)
+@answer_schema(csv="the time_series: one row per day: date, calls, minutes, cost.")
 class SpendOverviewView(AnalyticsView):
     """Calls, minutes, outcomes and spend over the range."""
 
@@ -707,7 +704,7 @@ class SpendOverviewView(AnalyticsView):
     query_serializer_class = SpendQuery
 
     def question(self, request, outlet_id):
-        question = with_range(super().question(request, outlet_id), request)
+        question = super().question(request, outlet_id)
         check_agent(outlet_id, question["agent_id"])
         return question
 
@@ -722,8 +719,6 @@ class SpendOverviewView(AnalyticsView):
 
 
 @answer_schema(
-    UsageBreakdownSerializer,
-    query=UsageQuery,
     csv="one row per (series, period): key, unit, other, period, value.",
 )
 class UsageBreakdownView(AnalyticsView):
@@ -732,11 +727,6 @@ class UsageBreakdownView(AnalyticsView):
     name = "analytics-usage"
     serializer_class = UsageBreakdownSerializer
     query_serializer_class = UsageQuery
-
-    def question(self, request, outlet_id):
-        question = super().question(request, outlet_id)
-        limits = {"max_days": HOUR_MAX_DAYS} if question["interval"] == "hour" else {}
-        return with_range(question, request, **limits)
 
     def answer(self, outlet_id, question):
         breakdown = selectors.Breakdown(
@@ -758,8 +748,6 @@ class UsageBreakdownView(AnalyticsView):
 
 
 @answer_schema(
-    CreditHistorySerializer,
-    query=HistoryQuery,
     csv="the periods: one row per period: period, consumed, added, removed.",
 )
 class CreditHistoryView(AnalyticsView):
@@ -770,7 +758,7 @@ class CreditHistoryView(AnalyticsView):
     query_serializer_class = HistoryQuery
 
     def question(self, request, outlet_id):
-        question = with_range(super().question(request, outlet_id), request)
+        question = super().question(request, outlet_id)
         check_agent(outlet_id, question["agent_id"])
         return question
 
@@ -917,8 +905,6 @@ REQUEST_FIGURES = list(request_figures())
 
 
 @answer_schema(
-    RequestAnalyticsSerializer,
-    query=RequestsQuery,
     csv=f"one row per period (route empty: every route) and per (route, period) called: period, route, "
     f"{', '.join(REQUEST_FIGURES)}.",
 )
@@ -928,21 +914,7 @@ class RequestAnalyticsView(AnalyticsView):
     name = "analytics-requests"
     serializer_class = RequestAnalyticsSerializer
     query_serializer_class = RequestsQuery
-
-    def question(self, request, outlet_id):
-        question = super().question(request, outlet_id)
-        limits = {"max_days": HOUR_MAX_DAYS} if question["interval"] == "hour" else {}
-        return with_range(question, request, **limits)
-
-    def get(self, request):
-        # Not cached: every API request (this one too) adds a row, so a cached answer would be stale at once.
-        export_format = parse_format(request.query_params)
-        outlet_id = self.scope(request)
-        data = self.render(outlet_id, self.question(request, outlet_id))
-        if export_format == "csv":
-            columns, rows = self.csv_table(data)
-            return csv_response(dict_csv_lines(rows, columns), self.name)
-        return Response(data)
+    cached = False  # every API request (this one too) adds a row: a cached answer would be stale at once
 
     def answer(self, outlet_id, question):
         return selectors.request_analytics(
