@@ -22,16 +22,6 @@ Kind = CreditAlert.Kind
 Status = CreditAlert.Status
 
 
-@pytest.fixture
-def eager_tasks():
-    """Tasks run in-process even where REDIS_URL names a broker (CI's second pass)."""
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.task_eager_propagates
-    conf.task_always_eager = conf.task_eager_propagates = True
-    yield
-    conf.task_always_eager, conf.task_eager_propagates = saved
-
-
 def fund(agent, amount) -> None:
     services.credits_add(agent=agent, amount=Decimal(amount), actor=ACTOR, reason="top-up")
 

@@ -16,7 +16,6 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from config.celery import app as celery_app
 from credits import alerts, services, tasks, webhooks
 from credits.models import CreditAlert, Outlet, WebhookDelivery
 from credits.services import Actor
@@ -84,14 +83,9 @@ class Receiver:
 
 
 @pytest.fixture
-def eager_tasks(settings):
-    """Tasks and their retries run in-process, at once (CI's second pass has a broker)."""
+def eager_tasks(eager_tasks, settings):
+    """The shared eager tasks, with their retries at once."""
     settings.WEBHOOK_RETRY_BASE_SECONDS = 0
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.task_eager_propagates
-    conf.task_always_eager = conf.task_eager_propagates = True
-    yield
-    conf.task_always_eager, conf.task_eager_propagates = saved
 
 
 def consume(agent, amount) -> None:
