@@ -85,6 +85,17 @@ def connect(url: str) -> psycopg.Connection:
     return psycopg.connect(url, autocommit=True)
 
 
+def create_kinds(conn: psycopg.Connection, *, temporary: bool = False) -> None:
+    """`bench_kind`: the KINDS the generating SQL draws record types, units, models and rates from."""
+    conn.execute(
+        f"CREATE {'TEMP ' if temporary else ''}TABLE bench_kind (n int PRIMARY KEY, type text, unit text, model text, "
+        "provider text, low int, high int, credit_rate numeric, cost_rate numeric, fast int, slow int)"
+    )
+    with conn.cursor().copy("COPY bench_kind FROM STDIN") as copy:
+        for n, (kind, unit, model, provider, (low, high), credit_rate, cost_rate, (fast, slow)) in enumerate(KINDS):
+            copy.write_row((n, kind, unit, model, provider, low, high, credit_rate, cost_rate, fast, slow))
+
+
 def load(url: str, *, records: int, outlets: int, agents_per_outlet: int, days: int) -> None:
     """Outlets, agents (through the models, which open their accounts), then usage and interactions in SQL."""
     from credits.models import Agent, Outlet
@@ -100,13 +111,7 @@ def load(url: str, *, records: int, outlets: int, agents_per_outlet: int, days: 
         with conn.cursor().copy("COPY bench_agent FROM STDIN") as copy:
             for n, agent in enumerate(agents):
                 copy.write_row((n, agent.pk, agent.outlet_id))
-        conn.execute(
-            "CREATE TABLE bench_kind (n int PRIMARY KEY, type text, unit text, model text, provider text, low int, "
-            "high int, credit_rate numeric, cost_rate numeric, fast int, slow int)"
-        )
-        with conn.cursor().copy("COPY bench_kind FROM STDIN") as copy:
-            for n, (kind, unit, model, provider, (low, high), credit_rate, cost_rate, (fast, slow)) in enumerate(KINDS):
-                copy.write_row((n, kind, unit, model, provider, low, high, credit_rate, cost_rate, fast, slow))
+        create_kinds(conn)
         end = conn.execute("SELECT date_trunc('minute', now()) - interval '1 minute'").fetchone()[0]
         parameters = {"agents": len(agents), "span": days * 86400, "end": end, "batch": "00000000-0000-0000-0000-000000000001"}
         step = 1_000_000
@@ -150,11 +155,7 @@ def fresh_ingest(url: str, count: int) -> None:
             "CREATE TEMP TABLE bench_agent AS SELECT row_number() OVER (ORDER BY id) - 1 AS n, id, outlet_id "
             "FROM credits_agent"
         )
-        conn.execute("CREATE TEMP TABLE bench_kind (n int, type text, unit text, model text, provider text, low int, "
-                     "high int, credit_rate numeric, cost_rate numeric, fast int, slow int)")
-        with conn.cursor().copy("COPY bench_kind FROM STDIN") as copy:
-            for n, (kind, unit, model, provider, (low, high), credit_rate, cost_rate, (fast, slow)) in enumerate(KINDS):
-                copy.write_row((n, kind, unit, model, provider, low, high, credit_rate, cost_rate, fast, slow))
+        create_kinds(conn, temporary=True)
         agents = conn.execute("SELECT count(*) FROM bench_agent").fetchone()[0]
         first = conn.execute("SELECT count(*) FROM usage_usagerecord").fetchone()[0] * 2  # new event ids
         end = conn.execute("SELECT now()").fetchone()[0]
