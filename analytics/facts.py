@@ -71,12 +71,15 @@ class Fact:
         return Trunc(self.time_field, period, tzinfo=UTC)
 
 
-def _bucket_count(column: str, floors: tuple, index: int, **extra) -> Callable[[], Count]:
-    """Rows whose `column` falls in bucket `index` of `floors` (the last bucket is open-ended)."""
-    bounds = Q(**{f"{column}__gte": floors[index]})
-    if index + 1 < len(floors):
-        bounds &= Q(**{f"{column}__lt": floors[index + 1]})
-    return lambda: Count("pk", filter=bounds)
+def histogram_measures(column: str, floors: tuple, names: tuple[str, ...]) -> dict[str, Callable[[], Count]]:
+    """One count per bucket: rows whose `column` is from `floors[i]` to the next floor (the last is open-ended)."""
+    measures = {}
+    for index, name in enumerate(names):
+        bounds = Q(**{f"{column}__gte": floors[index]})
+        if index + 1 < len(floors):
+            bounds &= Q(**{f"{column}__lt": floors[index + 1]})
+        measures[name] = lambda bounds=bounds: Count("pk", filter=bounds)
+    return measures
 
 
 def _units_of(unit: str) -> Callable[[], models.Aggregate]:
@@ -99,10 +102,7 @@ USAGE = Fact(
         "latency_count": lambda: Count("latency_ms"),
         # Units per unit as separate measures, for rollups that do not keep the unit in their key.
         **{f"units_{unit}": _units_of(unit) for unit in UsageRecord.Unit.values},
-        **{
-            name: _bucket_count("latency_ms", LATENCY_FLOORS_MS, index)
-            for index, name in enumerate(LATENCY_COLUMNS)
-        },
+        **histogram_measures("latency_ms", LATENCY_FLOORS_MS, LATENCY_COLUMNS),
     },
     rollups=(
         Rollup(UsageDailyRollup, "day", frozenset({"type", "model", "unit"})),
@@ -125,10 +125,7 @@ INTERACTIONS = Fact(
         "calls": lambda: Count("pk"),
         "duration_sum": lambda: Coalesce(Sum("duration_seconds"), Value(0), output_field=models.DecimalField()),
         "messages": lambda: Coalesce(Sum("message_count"), Value(0), output_field=models.BigIntegerField()),
-        **{
-            name: _bucket_count("duration_seconds", DURATION_FLOORS_S, index)
-            for index, name in enumerate(DURATION_COLUMNS)
-        },
+        **histogram_measures("duration_seconds", DURATION_FLOORS_S, DURATION_COLUMNS),
     },
     rollups=(
         Rollup(InteractionStatusDailyRollup, "day", frozenset({"status", "sentiment"})),

@@ -15,7 +15,7 @@ from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from analytics.aggregation import aggregate, midnight
-from analytics.facts import INTERACTIONS, OUTLET, USAGE, _bucket_count, latency_quantile
+from analytics.facts import INTERACTIONS, OUTLET, USAGE, histogram_measures, latency_quantile
 from analytics.models import DURATION_COLUMNS, LATENCY_COLUMNS, LATENCY_FLOORS_MS, RequestLog
 from config.api.dates import DateRange
 from config.db import for_outlet
@@ -489,7 +489,7 @@ REQUEST_MEASURES = {
     "latency_sum": lambda: Sum("latency_ms"),
     "peak_in_flight": lambda: Max("in_flight"),
     # The usage histogram's buckets, so request p95 has the same (documented) error bound.
-    **{name: _bucket_count("latency_ms", LATENCY_FLOORS_MS, index) for index, name in enumerate(LATENCY_COLUMNS)},
+    **histogram_measures("latency_ms", LATENCY_FLOORS_MS, LATENCY_COLUMNS),
 }
 
 
