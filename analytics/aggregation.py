@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import reduce
 from uuid import UUID
 
-from django.db.models import Q, Sum
+from django.db.models import Q
 from django.db.models.functions import Trunc
 
 from analytics.facts import Fact, Rollup
@@ -79,7 +79,7 @@ def aggregate(
         rows = rollup.model.objects.filter(bucket__gte=date_range.start_at, bucket__lt=date_range.end_before)
         if stale:
             rows = rows.exclude(windows_filter("bucket", stale))
-        sums = {f"sum_{name}": Sum(name) for name in measures}
+        sums = {f"sum_{name}": rollup.sum_of(name, fact.slices) for name in measures}
         _add(totals, _grouped(rows, rollup, outlet_id, filters, group_by, period, sums), group_by, period, measures)
     if rollup is None or stale:
         time_range = {f"{fact.time_field}__gte": date_range.start_at, f"{fact.time_field}__lt": date_range.end_before}

@@ -9,7 +9,7 @@ row and the raw rows it came from always add up to the same numbers.
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
 
 from django.db import models
@@ -28,12 +28,22 @@ from analytics.models import (
     UsageAgentTotalsDailyRollup,
     UsageDailyRollup,
     UsageDimensionDailyRollup,
+    UsageEndUserDailyRollup,
     UsageHourlyRollup,
 )
 from usage.models import Interaction, UsageRecord
 
 # Every rollup row belongs to one outlet, so every question may group or filter by it.
 OUTLET = "outlet_id"
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A measure that is another measure where one dimension has one value: units_tokens is units where unit = tokens."""
+
+    measure: str
+    dimension: str
+    value: str
 
 
 @dataclass(frozen=True)
@@ -44,11 +54,26 @@ class Rollup:
 
     @property
     def measures(self) -> frozenset[str]:
+        """The measures it stores, one column each."""
         return frozenset(model_field.name for model_field in self.model._meta.concrete_fields)
 
-    def can_answer(self, dimensions: set[str], period: str | None, measures: set[str]) -> bool:
+    def can_sum(self, name: str, slices: dict[str, Slice]) -> bool:
+        piece = slices.get(name)
+        return name in self.measures or (piece is not None and piece.measure in self.measures and piece.dimension in self.dimensions)
+
+    def sum_of(self, name: str, slices: dict[str, Slice]) -> models.Aggregate:
+        if name in self.measures:
+            return Sum(name)
+        piece = slices[name]
+        return Sum(piece.measure, filter=Q(**{piece.dimension: piece.value}))
+
+    def can_answer(self, dimensions: set[str], period: str | None, measures: set[str], slices: dict[str, Slice]) -> bool:
         fine_enough = period != "hour" or self.grain == "hour"
-        return fine_enough and dimensions <= self.dimensions | {OUTLET} and measures <= self.measures
+        return (
+            fine_enough
+            and dimensions <= self.dimensions | {OUTLET}
+            and all(self.can_sum(name, slices) for name in measures)
+        )
 
     def period_expression(self, period: str):
         return F("bucket") if period == self.grain else Trunc("bucket", period, tzinfo=UTC)
@@ -63,9 +88,13 @@ class Fact:
     # Each measure as an aggregate over raw rows; a rollup stores the ones it has columns for.
     measures: dict[str, Callable[[], models.Aggregate]]
     rollups: tuple[Rollup, ...]  # coarsest first: the first that can answer a question does
+    # Measures a rollup without their column can still sum, from the measure and dimension they slice.
+    slices: dict[str, Slice] = field(default_factory=dict)
 
     def rollup_for(self, dimensions: set[str], period: str | None, measures: set[str]) -> Rollup | None:
-        return next((rollup for rollup in self.rollups if rollup.can_answer(dimensions, period, measures)), None)
+        return next(
+            (rollup for rollup in self.rollups if rollup.can_answer(dimensions, period, measures, self.slices)), None
+        )
 
     def period_expression(self, period: str):
         return Trunc(self.time_field, period, tzinfo=UTC)
@@ -86,6 +115,9 @@ def _units_of(unit: str) -> Callable[[], models.Aggregate]:
     return lambda: Coalesce(Sum("count", filter=Q(unit=unit)), Value(0), output_field=models.DecimalField())
 
 
+UNIT_SLICES = {f"units_{unit}": Slice("units", "unit", unit) for unit in UsageRecord.Unit.values}
+
+
 USAGE = Fact(
     name="usage",
     raw=UsageRecord,
@@ -101,7 +133,7 @@ USAGE = Fact(
         "latency_sum": lambda: Coalesce(Sum("latency_ms"), Value(0), output_field=models.BigIntegerField()),
         "latency_count": lambda: Count("latency_ms"),
         # Units per unit as separate measures, for rollups that do not keep the unit in their key.
-        **{f"units_{unit}": _units_of(unit) for unit in UsageRecord.Unit.values},
+        **{name: _units_of(piece.value) for name, piece in UNIT_SLICES.items()},
         **histogram_measures("latency_ms", LATENCY_FLOORS_MS, LATENCY_COLUMNS),
     },
     rollups=(
@@ -111,9 +143,11 @@ USAGE = Fact(
             frozenset({"type", "model", "unit", "voice", "product", "api_key_label"}),
         ),
         Rollup(UsageAgentTotalsDailyRollup, "day", frozenset({"agent_id"})),
+        Rollup(UsageEndUserDailyRollup, "day", frozenset({"end_user_id"})),
         Rollup(UsageHourlyRollup, "hour", frozenset({"type", "model", "unit"})),
         Rollup(UsageAgentDailyRollup, "day", frozenset({"agent_id", "type", "model", "unit"})),
     ),
+    slices=UNIT_SLICES,
 )
 
 INTERACTIONS = Fact(

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 
 from credits.models import Agent, ApiKey, Outlet
+from usage.models import ID_LENGTH
 
 # Lower bounds (ms) of the latency histogram's buckets: 0 alone, then three buckets per doubling
 # (a width of at most 26% of the value) up to 131,072 ms, the last bucket open-ended.
@@ -121,12 +122,11 @@ class UsageAgentDailyRollup(UsageMeasures):
         indexes = [models.Index(fields=("bucket",), name="usage_agent_rollup_bucket")]
 
 
-class UsageAgentTotalsDailyRollup(models.Model):
-    """Per outlet, day and agent, units pivoted by unit: agent-level totals over every outlet read few rows."""
+class PivotedUsageMeasures(models.Model):
+    """Usage sums with units pivoted into one column per unit, so no unit is needed in the key."""
 
     outlet = models.ForeignKey(Outlet, on_delete=models.CASCADE, related_name="+", db_index=False)
     bucket = models.DateTimeField(help_text="Start of the day (UTC).")
-    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+", db_index=False)
     records = models.BigIntegerField()
     credits = models.DecimalField(max_digits=28, decimal_places=6)
     cost = models.DecimalField(max_digits=28, decimal_places=8)
@@ -138,10 +138,31 @@ class UsageAgentTotalsDailyRollup(models.Model):
     units_requests = models.DecimalField(max_digits=28, decimal_places=3)
 
     class Meta:
+        abstract = True
+
+
+class UsageAgentTotalsDailyRollup(PivotedUsageMeasures):
+    """Per outlet, day and agent: agent-level totals over every outlet read few rows."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+", db_index=False)
+
+    class Meta:
         constraints = [
             models.UniqueConstraint(fields=("outlet", "bucket", "agent"), name="usage_agent_totals_rollup_unique")
         ]
         indexes = [models.Index(fields=("bucket",), name="usage_agent_totals_bucket")]
+
+
+class UsageEndUserDailyRollup(PivotedUsageMeasures):
+    """Per outlet, day and end user: breakdowns by user, which has as many values as an outlet has callers."""
+
+    end_user_id = models.CharField(max_length=ID_LENGTH)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("outlet", "bucket", "end_user_id"), name="usage_end_user_rollup_unique")
+        ]
+        indexes = [models.Index(fields=("bucket",), name="usage_end_user_rollup_bucket")]
 
 
 class UsageDimensionDailyRollup(UsageMeasures):

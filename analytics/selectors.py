@@ -315,21 +315,36 @@ def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: 
     `cumulative` is a running total per day.
     """
     dimension = BREAKDOWNS[question.breakdown]
-    measure = METRICS[question.metric]
-    group_by = [dimension, "unit"] if question.metric == "units" and dimension != "unit" else [dimension]
+    metric = METRICS[question.metric]
+    by_unit = question.metric == "units"
+    # A many-valued breakdown's units come pivoted (a measure per unit): the per-agent and per-user rollups keep no unit.
+    pivoted = by_unit and question.breakdown in MANY_VALUED_BREAKDOWNS
+    measures = set(UNIT_MEASURES.values()) if pivoted else {metric}
+    group_by = [dimension, "unit"] if by_unit and not pivoted else [dimension]
     filters = {BREAKDOWNS[name]: values for name, values in question.filters.items()}
-    question_of = dict(outlet_id=outlet_id, date_range=date_range, measures={measure})
+    question_of = dict(outlet_id=outlet_id, date_range=date_range, measures=measures)
     period = "hour" if question.interval == "hour" else "day"
     bucket_interval = "day" if question.interval == "cumulative" else question.interval
+
+    def values_of(row: dict, keys: list[str]) -> list[tuple[tuple, Decimal | int]]:
+        """(key, value) for each series a row adds to: the row's `keys`, then the unit for units.
+
+        A unit's series exists where it has units, pivoted or not.
+        """
+        prefix = tuple(row[name] for name in keys)
+        if pivoted:
+            return [((*prefix, unit), _number(row[name])) for unit, name in UNIT_MEASURES.items() if row[name]]
+        return [(prefix, _number(row[metric]))] if row[metric] or not by_unit else []
 
     def series_of(rows, keys) -> dict[tuple, dict]:
         series: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
         for row in rows:
-            series[tuple(row[name] for name in keys)][_period_key(row["period"], bucket_interval)] += _number(row[measure])
+            for key, value in values_of(row, keys):
+                series[key][_period_key(row["period"], bucket_interval)] += value
         return series
 
     def unit_of(key: tuple):
-        return key[1] if len(key) == 2 else None
+        return key[-1] if by_unit else None
 
     def ranked_keys(totals: dict) -> list[tuple]:
         return sorted(totals, key=lambda key: (-totals[key], [str(part) for part in key]))
@@ -339,21 +354,21 @@ def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: 
         # Rank on totals first, then ask for the points of the kept values only: a breakdown by agent
         # or user has thousands of values, each with a point per period.
         totals = {
-            tuple(row[name] for name in group_by): _number(row[measure])
+            key: value
             for row in aggregate(USAGE, **question_of, group_by=group_by, filters=filters)
+            for key, value in values_of(row, group_by)
         }
         ranked = ranked_keys(totals)
         kept, rest = ranked[: question.limit], ranked[question.limit :]
         kept_filters = {**filters, dimension: sorted({key[0] for key in kept}, key=str)} if rest else filters
         series = series_of(aggregate(USAGE, **question_of, group_by=group_by, period=period, filters=kept_filters), group_by)
         if rest:
-            unit_keys = ["unit"] if len(group_by) == 2 else []
-            everything = aggregate(USAGE, **question_of, group_by=unit_keys, period=period, filters=filters)
-            for unit_key, points in series_of(everything, unit_keys).items():
-                remaining = other[unit_key[0] if unit_key else None]
+            everything = aggregate(USAGE, **question_of, period=period, filters=filters)
+            for unit_key, points in series_of(everything, []).items():
+                remaining = other[unit_of(unit_key)]
                 remaining.update(points)
                 for key in kept:
-                    if unit_of(key) == (unit_key[0] if unit_key else None):
+                    if unit_of(key) == unit_of(unit_key):
                         for moment, value in series[key].items():
                             remaining[moment] -= value
     else:
@@ -376,8 +391,8 @@ def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: 
     items = []
     for key in kept:
         item = {"key": key[0], "total": totals[key], "points": points_of(series[key])}
-        if len(key) == 2:
-            item["unit"] = key[1]
+        if by_unit:
+            item["unit"] = unit_of(key)
         items.append(item)
     for unit, merged in sorted(other.items(), key=lambda pair: str(pair[0])):
         merged_count = sum(1 for key in rest if unit_of(key) == unit)

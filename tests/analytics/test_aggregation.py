@@ -128,19 +128,37 @@ def quantized(totals):
 
 
 UNIT_TOTALS = {f"units_{unit}" for unit in ("tokens", "characters", "seconds", "requests")}
+# (group by, period, filters, units pivoted into UNIT_TOTALS)
 QUESTIONS = [
-    ((), None, {}),
-    (("agent_id",), "day", {}),  # with UNIT_TOTALS: the per-agent totals rollup answers
-    (("outlet_id",), None, {}),
-    (("type",), "day", {}),
-    (("model", "unit"), "hour", {}),
-    (("agent_id",), None, {"type": ["TTS", "CONVERSATION"]}),
-    (("voice",), "day", {"product": ["a"]}),
-    (("end_user_id",), None, {}),  # no rollup holds it: raw only
+    ((), None, {}, False),
+    (("agent_id",), "day", {}, True),  # the per-agent totals rollup answers
+    (("outlet_id",), None, {}, True),
+    (("type",), "day", {}, False),
+    (("model", "unit"), "hour", {}, False),
+    (("type",), "hour", {}, True),  # units per unit sliced from a rollup keyed by unit
+    (("agent_id",), None, {"type": ["TTS", "CONVERSATION"]}, False),
+    (("voice",), "day", {"product": ["a"]}, False),
+    (("voice",), "day", {}, True),
+    (("end_user_id",), "day", {}, True),  # the per-end-user rollup answers
+    (("end_user_id",), None, {}, False),  # units not pivoted: no rollup holds them by end user, raw only
 ]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_each_question_is_answered_by_the_coarsest_rollup_that_holds_it():
+    def answering(dimensions, period, measures):
+        rollup = USAGE.rollup_for(set(dimensions), period, set(measures))
+        return rollup and rollup.model.__name__
+
+    assert answering({"end_user_id"}, "day", {"credits", *UNIT_TOTALS}) == "UsageEndUserDailyRollup"
+    assert answering({"end_user_id"}, "day", {"units"}) is None
+    assert answering({"voice"}, "day", UNIT_TOTALS) == "UsageDimensionDailyRollup"
+    assert answering({"type"}, "hour", UNIT_TOTALS) == "UsageHourlyRollup"
+    assert answering({"agent_id"}, "day", UNIT_TOTALS) == "UsageAgentTotalsDailyRollup"
+    assert answering({"agent_id", "type"}, "day", UNIT_TOTALS) == "UsageAgentDailyRollup"
+    assert answering({"type"}, "day", {"units_tokens", "latency_h07"}) == "UsageDailyRollup"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     question=st.sampled_from(QUESTIONS),
     start=st.integers(0, DAYS - 1),
@@ -150,7 +168,7 @@ QUESTIONS = [
     rebuild_seed=st.integers(0, 1000),
 )
 def test_usage_sums_equal_the_raw_aggregation_whatever_is_built(dataset, question, start, length, built, scope, rebuild_seed):
-    group_by, period, filters = question
+    group_by, period, filters, pivoted = question
     unbuild(dataset)  # examples share the database: start each from nothing built
     if built != "none":
         rollup_dirty_buckets()
@@ -165,7 +183,7 @@ def test_usage_sums_equal_the_raw_aggregation_whatever_is_built(dataset, questio
     date_range = DateRange(FIRST_DAY + timedelta(days=start), FIRST_DAY + timedelta(days=min(start + length, DAYS) - 1))
     outlet_id = dataset[0].pk if scope == "outlet" else None
     measures = {"records", "units", "credits", "cost", "latency_sum", "latency_count"}
-    if group_by in (("agent_id",), ("outlet_id",)):
+    if pivoted:
         measures = measures - {"units"} | UNIT_TOTALS
     if period == "hour":
         measures |= set(LATENCY_COLUMNS)

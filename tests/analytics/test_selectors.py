@@ -4,6 +4,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from analytics import selectors
 from analytics.models import DirtyBucket
@@ -347,6 +349,43 @@ def test_breakdown_other_series_of_units_count_only_their_own_unit(agent):
     assert [(item["key"], item["unit"], item.get("other"), item["total"]) for item in answer["series"]] == [
         ("alloy", "tokens", None, 100), (None, "characters", 1, 50), (None, "seconds", 1, 5), (None, "tokens", 1, 10),
     ]
+
+
+@pytest.fixture
+def callers(agent):
+    """Three end users: u1 with tokens and characters, u2 with tokens and a record of 0 seconds, u3 a little."""
+    ingest(
+        agent.outlet,
+        record(agent, "u1-a", at(D1, 9), end_user_id="u1", credits="4", count=300),
+        record(agent, "u1-b", at(D2, 9), end_user_id="u1", credits="1", type="TTS", unit="characters", count=80),
+        record(agent, "u2-a", at(D1, 9), end_user_id="u2", credits="2", count=500),
+        record(agent, "u2-b", at(D2, 9), end_user_id="u2", credits="0", type="TELEPHONY", unit="seconds", count=0),
+        record(agent, "u3-a", at(D2, 9), end_user_id="u3", credits="0.5", count=20),
+    )
+    return agent
+
+
+@pytest.mark.parametrize("built", [False, True], ids=["raw", "rollups"])
+def test_breakdown_by_user_ranks_callers_whether_or_not_the_rollup_is_built(callers, built):
+    if built:
+        rollup_dirty_buckets()
+    credits = breakdown(callers, breakdown="user", limit=2)
+    assert [(item["key"], item.get("other"), item["total"], item["points"]) for item in credits["series"]] == [
+        ("u1", None, 5, [[D1, 4], [D2, 1]]), ("u2", None, 2, [[D1, 2], [D2, 0]]), (None, 1, Decimal("0.5"), [[D1, 0], [D2, Decimal("0.5")]]),
+    ]
+    units = breakdown(callers, breakdown="user", metric="units", limit=2)
+    # A unit's series exists where it has units: u2's record of 0 seconds makes none.
+    assert [(item["key"], item["unit"], item.get("other"), item["total"]) for item in units["series"]] == [
+        ("u2", "tokens", None, 500), ("u1", "tokens", None, 300), (None, "characters", 1, 80), (None, "tokens", 1, 20),
+    ]
+
+
+def test_breakdown_by_user_is_answered_from_the_end_user_rollup(callers):
+    rollup_dirty_buckets()
+    with CaptureQueriesContext(connection) as queries:
+        breakdown(callers, breakdown="user", metric="units", limit=1)
+    read = " ".join(query["sql"] for query in queries)
+    assert "usageenduserdailyrollup" in read and "usage_usagerecord" not in read
 
 
 @pytest.mark.parametrize("question", [
