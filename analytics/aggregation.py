@@ -8,11 +8,13 @@ days, so it equals an aggregation of the raw table whether or not the worker has
 
 import operator
 from collections.abc import Iterable
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, time, timedelta
 from functools import reduce
 from uuid import UUID
 
-from django.db.models import Q
+from django.db.models import DateTimeField, F, Func, Q
 from django.db.models.functions import Trunc
 
 from analytics.facts import Fact, Rollup
@@ -21,6 +23,34 @@ from config.api.dates import DateRange
 
 # (outlet id, first instant, first instant after) of consecutive stale days
 Window = tuple[UUID, datetime, datetime]
+# Inside `one_staleness`: the stale windows read so far, per (outlet id, date range).
+_staleness: ContextVar[dict | None] = ContextVar("staleness", default=None)
+
+
+class PeriodStart(Func):
+    """The start of the UTC `period` holding a moment; on PostgreSQL, as UTC wall-clock time, without a zone.
+
+    Django reads a timestamp with a zone through a Python loader, a few microseconds a row; psycopg's C
+    loader reads one without, so an hourly month of points loads in half the time. `_add` puts UTC back.
+    """
+
+    output_field = DateTimeField()
+
+    def __init__(self, field: str, period: str, *, truncate: bool):
+        self.period, self.truncate = period, truncate
+        super().__init__(Trunc(field, period, tzinfo=UTC) if truncate else F(field))
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return compiler.compile(self.get_source_expressions()[0])
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        (moment,) = self.get_source_expressions()
+        if self.truncate:
+            (moment,) = moment.get_source_expressions()
+        sql, params = compiler.compile(moment)
+        if self.truncate:
+            return f"DATE_TRUNC(%s, {sql} AT TIME ZONE 'UTC')", (self.period, *params)
+        return f"({sql} AT TIME ZONE 'UTC')", tuple(params)
 
 
 def midnight(day: date) -> datetime:
@@ -44,6 +74,30 @@ def windows_filter(field: str, windows: list[Window]) -> Q:
         operator.or_,
         (Q(outlet_id=outlet_id, **{f"{field}__gte": start, f"{field}__lt": end}) for outlet_id, start, end in windows),
     )
+
+
+@contextmanager
+def one_staleness():
+    """Every `aggregate` inside reads the dirty queue once per outlet and range: the parts of one answer
+    see one state of the queue, and an answer of several aggregates saves a query for each after the first.
+    """
+    if _staleness.get() is not None:  # inside another: share its reads
+        yield
+        return
+    token = _staleness.set({})
+    try:
+        yield
+    finally:
+        _staleness.reset(token)
+
+
+def _stale_windows_once(outlet_id: UUID | None, date_range: DateRange) -> list[Window]:
+    read = _staleness.get()
+    if read is None:
+        return stale_windows(outlet_id, date_range)
+    if (outlet_id, date_range) not in read:
+        read[outlet_id, date_range] = stale_windows(outlet_id, date_range)
+    return read[outlet_id, date_range]
 
 
 def stale_windows(outlet_id: UUID | None, date_range: DateRange) -> list[Window]:
@@ -73,7 +127,7 @@ def aggregate(
     if unknown:
         raise ValueError(f"{fact.name} has no {', '.join(sorted(unknown))}")
     rollup = fact.rollup_for(set(group_by) | set(filters), period, measures)
-    stale = stale_windows(outlet_id, date_range) if rollup else []
+    stale = _stale_windows_once(outlet_id, date_range) if rollup else []
     totals: dict[tuple, dict] = {}
     if rollup:
         rows = rollup.model.objects.filter(bucket__gte=date_range.start_at, bucket__lt=date_range.end_before)
@@ -96,7 +150,7 @@ def _grouped(rows, source: Fact | Rollup, outlet_id, filters, group_by, period, 
         rows = rows.filter(outlet_id=outlet_id)
     rows = rows.filter(**{f"{name}__in": values for name, values in filters.items()})
     if period:
-        rows = rows.annotate(period=source.period_expression(period))
+        rows = rows.annotate(period=PeriodStart(source.time_field, period, truncate=period != source.grain))
     fields = [*group_by, "period"] if period else group_by
     if not fields:
         return [rows.aggregate(**sums)]
@@ -106,6 +160,8 @@ def _grouped(rows, source: Fact | Rollup, outlet_id, filters, group_by, period, 
 def _add(totals: dict[tuple, dict], rows: list[dict], group_by: list[str], period: str | None, measures: set[str]):
     keys = [*group_by, "period"] if period else group_by
     for row in rows:
+        if period and row["period"].tzinfo is None:
+            row["period"] = row["period"].replace(tzinfo=UTC)
         key = tuple(row[name] for name in keys)
         total = totals.get(key)
         if total is None:

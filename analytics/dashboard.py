@@ -23,7 +23,7 @@ from django.http import Http404
 from django.urls import path, reverse
 
 from analytics import charts, selectors
-from analytics.aggregation import midnight
+from analytics.aggregation import midnight, one_staleness
 from analytics.api import cached_answer
 from config.api.csv import csv_response, dict_csv_lines
 from config.api.dates import DateRange
@@ -247,6 +247,7 @@ def newest_ledger_entry(outlet_id: UUID | None) -> int | None:
     return entries.order_by(*order).values_list("id", flat=True).first()
 
 
+@one_staleness()
 def usage_answer(outlet_id: UUID | None, date_range: DateRange) -> dict:
     by_type = selectors.Breakdown(metric="credits", breakdown="type", interval="month", filters={}, limit=BY_TYPE_LIMIT)
     return {

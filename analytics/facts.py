@@ -11,9 +11,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
+from typing import ClassVar
 
 from django.db import models
-from django.db.models import Count, F, Q, Sum, Value
+from django.db.models import Count, Q, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 
 from analytics.models import (
@@ -51,6 +52,7 @@ class Rollup:
     model: type[models.Model]
     grain: str
     dimensions: frozenset[str]
+    time_field: ClassVar[str] = "bucket"
 
     @property
     def measures(self) -> frozenset[str]:
@@ -75,9 +77,6 @@ class Rollup:
             and all(self.can_sum(name, slices) for name in measures)
         )
 
-    def period_expression(self, period: str):
-        return F("bucket") if period == self.grain else Trunc("bucket", period, tzinfo=UTC)
-
 
 @dataclass(frozen=True)
 class Fact:
@@ -90,6 +89,7 @@ class Fact:
     rollups: tuple[Rollup, ...]  # coarsest first: the first that can answer a question does
     # Measures a rollup without their column can still sum, from the measure and dimension they slice.
     slices: dict[str, Slice] = field(default_factory=dict)
+    grain: ClassVar[None] = None  # raw rows: every period is a truncation
 
     def rollup_for(self, dimensions: set[str], period: str | None, measures: set[str]) -> Rollup | None:
         return next(

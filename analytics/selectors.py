@@ -14,7 +14,7 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
-from analytics.aggregation import aggregate, midnight
+from analytics.aggregation import aggregate, midnight, one_staleness
 from analytics.facts import INTERACTIONS, OUTLET, USAGE, histogram_measures, latency_quantile
 from analytics.models import DURATION_COLUMNS, LATENCY_COLUMNS, LATENCY_FLOORS_MS, RequestLog
 from config.api.dates import DateRange
@@ -87,6 +87,7 @@ def _daily_tokens_and_calls(outlet_id: UUID | None, date_range: DateRange) -> tu
     return tokens, conversations, messages
 
 
+@one_staleness()
 def usage_series(*, outlet_id: UUID | None, days: int) -> dict:
     """The last `days` days, today included: `[unix ms of midnight UTC, total]` per day, zero-filled."""
     end = today_utc()
@@ -112,6 +113,7 @@ def billing_period(outlet: Outlet, today: date) -> DateRange:
     return DateRange(start, next_start - timedelta(days=1))
 
 
+@one_staleness()
 def usage_snapshot(*, outlet: Outlet) -> dict:
     """Totals of the outlet's current billing period so far."""
     period = billing_period(outlet, today_utc())
@@ -198,6 +200,7 @@ def model_usage(*, outlet_id: UUID | None, date_range: DateRange, model_type: st
 
 # --- the spend overview --------------------------------------------------------------------------
 
+@one_staleness()
 def spend_overview(
     *, outlet_id: UUID | None, date_range: DateRange, agent_id: UUID | None = None, status: str | None = None
 ) -> dict:
@@ -309,6 +312,7 @@ class Breakdown:
     limit: int
 
 
+@one_staleness()
 def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: Breakdown) -> dict:
     """A series of `metric` per breakdown value (and unit, for units), the largest `limit` first, the rest as other.
 
@@ -410,6 +414,7 @@ def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: 
 
 # --- credit history ------------------------------------------------------------------------------
 
+@one_staleness()
 def credit_history(
     *, outlet_id: UUID | None, date_range: DateRange, interval: str, agent_id: UUID | None = None
 ) -> dict:
@@ -587,6 +592,7 @@ def request_analytics(*, outlet_id: UUID | None, date_range: DateRange, interval
 
 # --- the admin dashboard -------------------------------------------------------------------------
 
+@one_staleness()
 def usage_totals(*, outlet_id: UUID | None, date_range: DateRange) -> dict:
     """Records, credits and cost over the range, and the average and p95 latency of the records that have one."""
     measures = {"records", "credits", "cost", "latency_sum", "latency_count", *LATENCY_COLUMNS}

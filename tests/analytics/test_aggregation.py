@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.aggregation import aggregate, day_windows
+from analytics.aggregation import aggregate, day_windows, one_staleness
 from analytics.facts import INTERACTIONS, USAGE, latency_quantile
 from analytics.models import LATENCY_COLUMNS, LATENCY_FLOORS_MS, DirtyBucket, UsageHourlyRollup
 from analytics.services import rollup_dirty_buckets
@@ -249,6 +249,24 @@ def test_a_late_event_counts_before_and_after_the_next_build(dataset):
     rollup_dirty_buckets()
     assert not DirtyBucket.objects.exists()
     assert records_total() == before + 1  # from the rebuilt rollup
+
+
+def test_aggregates_of_one_answer_read_the_dirty_queue_once(dataset, django_assert_num_queries):
+    rollup_dirty_buckets()
+    outlet = dataset[0]
+    DirtyBucket.objects.create(outlet=outlet, hour=datetime.combine(FIRST_DAY, datetime.min.time(), tzinfo=UTC), marked_at=datetime.now(UTC))
+    date_range = DateRange(FIRST_DAY, FIRST_DAY + timedelta(days=DAYS - 1))
+
+    def records_and_calls():
+        usage = aggregate(USAGE, outlet_id=outlet.pk, date_range=date_range, measures={"records"})
+        calls = aggregate(INTERACTIONS, outlet_id=outlet.pk, date_range=date_range, measures={"calls"})
+        return usage[0]["records"], calls[0]["calls"]
+
+    expected = (UsageRecord.objects.filter(outlet=outlet).count(), Interaction.objects.filter(outlet=outlet).count())
+    with django_assert_num_queries(6):  # per aggregate: the queue, the rollup, the stale day's raw rows
+        assert records_and_calls() == expected
+    with django_assert_num_queries(5), one_staleness(), one_staleness():  # nested: still one read
+        assert records_and_calls() == expected
 
 
 def test_an_interaction_changed_after_a_build_counts_at_once_and_after_the_next(dataset):
