@@ -430,18 +430,16 @@ def credit_history(
     consumed_per_day = aggregate(
         USAGE, outlet_id=outlet_id, date_range=date_range, measures={"credits"}, period="day", filters=agent_filter
     )
-    consumed_per_agent = aggregate(
-        USAGE, outlet_id=outlet_id, date_range=date_range, measures={"credits"}, group_by=["agent_id"],
-        filters=agent_filter,
-    )
-    burn_range = DateRange(today - timedelta(days=BURN_DAYS - 1), today)
-    burned = {
-        row["agent_id"]: _number(row["credits"])
-        for row in aggregate(
-            USAGE, outlet_id=outlet_id, date_range=burn_range, measures={"credits"}, group_by=["agent_id"],
-            filters=agent_filter,
+
+    def credits_per_agent(over: DateRange) -> dict:
+        rows = aggregate(
+            USAGE, outlet_id=outlet_id, date_range=over, measures={"credits"}, group_by=["agent_id"], filters=agent_filter
         )
-    }
+        return {row["agent_id"]: _number(row["credits"]) for row in rows}
+
+    consumed_per_agent = credits_per_agent(date_range)
+    burn_range = DateRange(today - timedelta(days=BURN_DAYS - 1), today)
+    burned = consumed_per_agent if burn_range == date_range else credits_per_agent(burn_range)  # the last 30 days: often the range
     entries = CreditLedgerEntry.objects.filter(
         created_at__gte=date_range.start_at, created_at__lt=date_range.end_before
     ).exclude(kind=CreditLedgerEntry.Kind.CONSUME)
@@ -460,8 +458,8 @@ def credit_history(
     per_agent: dict = defaultdict(lambda: {"consumed": Decimal(0), "added": Decimal(0), "removed": Decimal(0)})
     for row in consumed_per_day:
         periods[_period_key(row["period"], interval)]["consumed"] += _number(row["credits"])
-    for row in consumed_per_agent:
-        per_agent[row["agent_id"]]["consumed"] += _number(row["credits"])
+    for agent, consumed in consumed_per_agent.items():
+        per_agent[agent]["consumed"] += consumed
     for row in changes:
         added, removed = Decimal(row["added"] or 0), -Decimal(row["removed"] or 0)
         period = periods[_period_key(row["day"], interval)]
