@@ -116,6 +116,14 @@ else:
         }
     }
 
+# Memory per sort or hash of a PostgreSQL query: analytics over every outlet group hundreds of thousands of
+# rollup rows, which the default 4 MB sorts on disk by collated text keys (twice as slow, measured).
+DATABASE_WORK_MEM_MB = env_int("DATABASE_WORK_MEM_MB", 32)
+if DATABASE_WORK_MEM_MB < 1:
+    raise ImproperlyConfigured("DATABASE_WORK_MEM_MB must be at least 1")
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = f"-c work_mem={DATABASE_WORK_MEM_MB}MB"
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -3,6 +3,7 @@ import io
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
+from django.db import connection
 
 from config.settings import env_bool, env_int, env_list
 
@@ -29,3 +30,10 @@ def test_bad_env_values_name_the_variable(monkeypatch):
 def test_env_list_splits_on_commas(monkeypatch):
     monkeypatch.setenv("HOSTS", "a.example, b.example,")
     assert env_list("HOSTS", []) == ["a.example", "b.example"]
+
+
+@pytest.mark.postgres
+def test_postgresql_connections_get_the_configured_work_mem(db, settings):
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW work_mem")
+        assert cursor.fetchone()[0] == f"{settings.DATABASE_WORK_MEM_MB}MB"
