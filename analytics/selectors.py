@@ -4,7 +4,8 @@ Selectors return plain values (Decimal, int, date); the API and the admin format
 Days are UTC days; a range is whole days, its end inclusive.
 """
 
-from collections import defaultdict
+import heapq
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -350,8 +351,11 @@ def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: 
     def unit_of(key: tuple):
         return key[-1] if by_unit else None
 
-    def ranked_keys(totals: dict) -> list[tuple]:
-        return sorted(totals, key=lambda key: (-totals[key], [str(part) for part in key]))
+    def kept_and_rest(totals: dict) -> tuple[list[tuple], list[tuple]]:
+        """The `limit` largest totals (ties by key), largest first, and the other keys in no order."""
+        kept = heapq.nsmallest(question.limit, totals, key=lambda key: (-totals[key], [str(part) for part in key]))
+        kept_keys = set(kept)
+        return kept, [key for key in totals if key not in kept_keys]
 
     other: dict = defaultdict(lambda: defaultdict(int))  # per unit: units of different kinds never add up
     if question.breakdown in MANY_VALUED_BREAKDOWNS:
@@ -362,8 +366,7 @@ def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: 
             for row in aggregate(USAGE, **question_of, group_by=group_by, filters=filters)
             for key, value in values_of(row, group_by)
         }
-        ranked = ranked_keys(totals)
-        kept, rest = ranked[: question.limit], ranked[question.limit :]
+        kept, rest = kept_and_rest(totals)
         kept_filters = {**filters, dimension: sorted({key[0] for key in kept}, key=str)} if rest else filters
         series = series_of(aggregate(USAGE, **question_of, group_by=group_by, period=period, filters=kept_filters), group_by)
         if rest:
@@ -378,8 +381,7 @@ def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: 
     else:
         series = series_of(aggregate(USAGE, **question_of, group_by=group_by, period=period, filters=filters), group_by)
         totals = {key: sum(points.values()) for key, points in series.items()}
-        ranked = ranked_keys(totals)
-        kept, rest = ranked[: question.limit], ranked[question.limit :]
+        kept, rest = kept_and_rest(totals)
         for key in rest:
             for moment, value in series[key].items():
                 other[unit_of(key)][moment] += value
@@ -398,8 +400,9 @@ def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: 
         if by_unit:
             item["unit"] = unit_of(key)
         items.append(item)
+    merged_counts = Counter(unit_of(key) for key in rest)
     for unit, merged in sorted(other.items(), key=lambda pair: str(pair[0])):
-        merged_count = sum(1 for key in rest if unit_of(key) == unit)
+        merged_count = merged_counts[unit]
         if not merged_count:  # every value of this unit kept its own series
             continue
         item = {"key": None, "other": merged_count, "total": sum(merged.values()), "points": points_of(merged)}
