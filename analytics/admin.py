@@ -10,8 +10,10 @@ from analytics.models import (
     InteractionDailyRollup,
     RequestLog,
     UsageAgentDailyRollup,
+    UsageAgentTotalsDailyRollup,
     UsageDailyRollup,
     UsageDimensionDailyRollup,
+    UsageEndUserDailyRollup,
     UsageHourlyRollup,
 )
 from credits.admin import ViewOnlyMixin
@@ -64,6 +66,25 @@ class UsageDimensionDailyRollupAdmin(RollupAdmin):
     list_display = (
         "bucket", "outlet", "type", "model", "unit", "voice", "product", "api_key_label", "records", "credits", "cost",
     )
+
+
+class PivotedRollupAdmin(RollupAdmin):
+    """Rollups with no unit in their key: one column of units per unit."""
+
+    list_filter = ("outlet",)
+    unit_columns = ("units_tokens", "units_characters", "units_seconds", "units_requests")
+
+
+@admin.register(UsageAgentTotalsDailyRollup)
+class UsageAgentTotalsDailyRollupAdmin(PivotedRollupAdmin):
+    list_display = ("bucket", "outlet", "agent", "records", *PivotedRollupAdmin.unit_columns, "credits", "cost")
+    list_select_related = ("outlet", "agent")
+
+
+@admin.register(UsageEndUserDailyRollup)
+class UsageEndUserDailyRollupAdmin(PivotedRollupAdmin):
+    list_display = ("bucket", "outlet", "end_user_id", "records", *PivotedRollupAdmin.unit_columns, "credits", "cost")
+    search_fields = ("=end_user_id",)
 
 
 @admin.register(InteractionDailyRollup)

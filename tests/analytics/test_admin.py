@@ -7,22 +7,27 @@ from analytics.models import (
     DirtyBucket,
     InteractionDailyRollup,
     UsageAgentDailyRollup,
+    UsageAgentTotalsDailyRollup,
     UsageDailyRollup,
     UsageDimensionDailyRollup,
+    UsageEndUserDailyRollup,
     UsageHourlyRollup,
 )
 from analytics.services import rollup_dirty_buckets
 from credits.services import Actor
 from usage.services import ingest_records
 
-ROLLUPS = (UsageDailyRollup, UsageHourlyRollup, UsageAgentDailyRollup, UsageDimensionDailyRollup, InteractionDailyRollup, DirtyBucket)
+ROLLUPS = (
+    UsageDailyRollup, UsageHourlyRollup, UsageAgentDailyRollup, UsageAgentTotalsDailyRollup, UsageEndUserDailyRollup,
+    UsageDimensionDailyRollup, InteractionDailyRollup, DirtyBucket,
+)
 
 
 @pytest.fixture
 def built(agent):
     records = [
         {"event_id": f"e{n}", "agent_id": str(agent.pk), "type": "TTS", "unit": "characters", "count": 10,
-         "credits": "1", "occurred_at": "2026-11-01T10:00:00Z"}
+         "credits": "1", "end_user_id": "caller-7", "occurred_at": "2026-11-01T10:00:00Z"}
         for n in range(3)
     ]
     ingest_records(outlet=agent.outlet, records=records, actor=Actor.system("tests"))
@@ -39,6 +44,14 @@ def test_rollup_lists_render_and_offer_no_add_change_or_delete(staff, built, mod
     page = staff.get(changelist(model))
     assert page.status_code == 200
     assert staff.get(reverse(f"admin:analytics_{model._meta.model_name}_add")).status_code == 403
+
+
+def test_end_user_rollup_list_shows_units_per_unit_and_finds_a_caller(staff, built):
+    page = staff.get(changelist(UsageEndUserDailyRollup), {"q": "caller-7"})
+    assert page.status_code == 200
+    assert page.context["cl"].result_count == 1
+    assert "caller-7" in page.content.decode()
+    assert staff.get(changelist(UsageEndUserDailyRollup), {"q": "caller"}).context["cl"].result_count == 0  # exact ids
 
 
 def test_recompute_rebuilds_a_wrong_rollup_row_from_raw_records(staff, built):
