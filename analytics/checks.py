@@ -17,7 +17,7 @@ from uuid import UUID
 from django.db import connection, models, transaction
 from django.db.models.functions import Trunc
 
-from analytics.facts import FACTS, Fact, Rollup
+from analytics.facts import FACTS, Fact, Rollup, rollup_rows
 from analytics.models import DirtyBucket
 from analytics.services import BUILD_WORK_MEM
 
@@ -83,18 +83,13 @@ def check_rollups() -> "CheckResult":
 def _compare(fact: Fact, rollup: Rollup, dirty_days: set) -> tuple[int, list[str]]:
     """The rollup's rows on clean days, and one line per row that differs from the raw rows (at most ROWS_SHOWN)."""
     dimensions = sorted(rollup.dimensions)
-    measures = [name for name in fact.measures if name in rollup.measures]
+    measures = fact.stored_measures(rollup)
     places = {}
     for name in measures:
         model_field = rollup.model._meta.get_field(name)
         places[name] = model_field.decimal_places if isinstance(model_field, models.DecimalField) else None
 
-    raw_rows = (
-        fact.raw.objects.annotate(rollup_bucket=fact.period_expression(rollup.grain))
-        .values("outlet_id", "rollup_bucket", *dimensions)
-        .annotate(**{f"sum_{name}": fact.measures[name]() for name in measures})
-        .order_by()
-    )
+    raw_rows = rollup_rows(fact, rollup, fact.raw.objects.all())
     expected: dict[Key, tuple] = {}
     for row in raw_rows.iterator(chunk_size=5000):
         if (row["outlet_id"], _day(row["rollup_bucket"])) not in dirty_days:

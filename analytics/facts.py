@@ -14,7 +14,7 @@ from datetime import UTC
 from typing import ClassVar
 
 from django.db import models
-from django.db.models import Count, Q, Sum, Value
+from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 
 from analytics.models import (
@@ -96,8 +96,34 @@ class Fact:
             (rollup for rollup in self.rollups if rollup.can_answer(dimensions, period, measures, self.slices)), None
         )
 
-    def period_expression(self, period: str):
-        return Trunc(self.time_field, period, tzinfo=UTC)
+    def stored_measures(self, rollup: Rollup) -> list[str]:
+        """The measures `rollup` has a column for, in the fact's order."""
+        return [name for name in self.measures if name in rollup.measures]
+
+
+def rollup_rows(fact: Fact, rollup: Rollup, rows: models.QuerySet, source: Rollup | None = None) -> models.QuerySet:
+    """`rows` of the raw table, or of `source` (a finer rollup), summed into `rollup`'s rows.
+
+    Each row: outlet_id, rollup_bucket (the start of its hour or day, UTC), the rollup's dimensions, and
+    sum_<name> for each measure it stores. A finer rollup's sums add up to the same sums.
+    """
+    measures = fact.stored_measures(rollup)
+    if source is None:
+        origin = fact
+        sums = {f"sum_{name}": fact.measures[name]() for name in measures}
+    else:
+        origin = source
+        sums = {
+            f"sum_{name}": Coalesce(source.sum_of(name, fact.slices), Value(0), output_field=rollup.model._meta.get_field(name))
+            for name in measures
+        }
+    bucket = F(origin.time_field) if rollup.grain == origin.grain else Trunc(origin.time_field, rollup.grain, tzinfo=UTC)
+    return (
+        rows.annotate(rollup_bucket=bucket)
+        .values("outlet_id", "rollup_bucket", *sorted(rollup.dimensions))
+        .annotate(**sums)
+        .order_by()
+    )
 
 
 def histogram_measures(column: str, floors: tuple, names: tuple[str, ...]) -> dict[str, Callable[[], Count]]:

@@ -11,12 +11,11 @@ from uuid import UUID
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import F, Min, Value
-from django.db.models.functions import Coalesce, Trunc
+from django.db.models import Min
 from django.utils import timezone
 
 from analytics.aggregation import day_windows, midnight, windows_filter
-from analytics.facts import FACTS, Fact, Rollup
+from analytics.facts import FACTS, Fact, Rollup, rollup_rows
 from analytics.models import DirtyBucket
 
 MARK_DIRTY_POSTGRESQL = """
@@ -91,26 +90,13 @@ def _insert_rollup(fact: Fact, rollup: Rollup, outlet_id: UUID, windows, built: 
     else from the raw rows. Sums of sums are the same sums: every measure adds up.
     """
     dimensions = sorted(rollup.dimensions)
-    measures = [name for name in fact.measures if name in rollup.measures]
+    measures = fact.stored_measures(rollup)
     source = next((finer for finer in built if finer.can_answer(rollup.dimensions, rollup.grain, set(measures), fact.slices)), None)
     if source is None:
         rows = fact.raw.objects.filter(windows_filter(fact.time_field, windows))
-        bucket = fact.period_expression(rollup.grain)
-        sums = {f"sum_{name}": fact.measures[name]() for name in measures}
     else:
-        rows = source.model.objects.filter(windows_filter("bucket", windows))
-        bucket = F("bucket") if source.grain == rollup.grain else Trunc("bucket", rollup.grain, tzinfo=UTC)
-        sums = {
-            f"sum_{name}": Coalesce(source.sum_of(name, fact.slices), Value(0), output_field=rollup.model._meta.get_field(name))
-            for name in measures
-        }
-    grouped = (
-        rows.filter(outlet_id=outlet_id)
-        .annotate(rollup_bucket=bucket)
-        .values("outlet_id", "rollup_bucket", *dimensions)
-        .annotate(**sums)
-        .order_by()
-    )
+        rows = source.model.objects.filter(windows_filter(source.time_field, windows))
+    grouped = rollup_rows(fact, rollup, rows.filter(outlet_id=outlet_id), source)
     sql, params = grouped.query.sql_with_params()
     meta, quote = rollup.model._meta, connection.ops.quote_name
     targets = ["outlet_id", "bucket", *dimensions, *measures]
