@@ -16,15 +16,15 @@ from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from analytics.aggregation import aggregate, midnight, one_staleness
-from analytics.facts import INTERACTIONS, OUTLET, USAGE, histogram_measures, latency_quantile
+from analytics.facts import INTERACTIONS, OUTLET, UNIT_SLICES, USAGE, histogram_measures, latency_quantile
 from analytics.models import DURATION_COLUMNS, LATENCY_COLUMNS, LATENCY_FLOORS_MS, RequestLog
 from config.api.dates import DateRange
 from config.db import for_outlet
 from credits.models import Agent, CreditAccount, CreditAlert, CreditLedgerEntry, Outlet
-from usage.models import Interaction, UsageRecord
+from usage.models import Interaction
 
 USAGE_SUMS = frozenset({"records", "units", "credits", "cost"})
-UNIT_MEASURES = {unit: f"units_{unit}" for unit in UsageRecord.Unit.values}
+UNIT_MEASURES = {piece.value: name for name, piece in UNIT_SLICES.items()}  # unit -> its units measure
 INTERVALS = ("hour", "day", "week", "month", "year", "cumulative")
 HISTORY_INTERVALS = ("day", "week", "month")
 BURN_DAYS = 30
