@@ -37,7 +37,7 @@ from analytics import selectors
 from analytics.models import RequestLog
 from analytics.services import ALL_OUTLETS, answers_version
 from config.api.csv import FORMATS, csv_response, dict_csv_lines, parse_format
-from config.api.dates import DATE_RANGE_PARAMETERS, DateRange, parse_date_range
+from config.api.dates import DATE_RANGE_PARAMETERS, DateRange, parse_date_range, utc_iso
 from config.api.scoping import caller_outlet, caller_outlet_id
 from config.api.views import ApiListView
 from config.db import for_outlet
@@ -254,7 +254,7 @@ class RatioField(serializers.FloatField):
 class PeriodField(serializers.Field):
     def to_representation(self, value):
         if isinstance(value, datetime):
-            return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+            return utc_iso(value)
         return value.isoformat()
 
 

@@ -12,7 +12,7 @@ events an evaluation produces are sent after commit by `credits.tasks` (email) a
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -22,6 +22,7 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from config.api.dates import utc_iso
 from credits.models import CreditAccount, CreditAlert, CreditLedgerEntry, Outlet, format_credits
 
 logger = logging.getLogger(__name__)
@@ -111,10 +112,7 @@ def alerts_evaluate(*, accounts: Sequence[CreditAccount]) -> list[dict]:
 
 
 def _timestamp(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a `Z`, as the API writes times."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None if moment is None else utc_iso(moment)
 
 
 def _credits(value: Decimal | None) -> str | None:

@@ -9,6 +9,11 @@ from rest_framework.exceptions import ValidationError
 DEFAULT_DAYS = 30
 
 
+def utc_iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`, as the API writes times."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 @dataclass(frozen=True)
 class DateRange:
     start: date
