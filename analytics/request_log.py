@@ -73,12 +73,16 @@ class RequestLogWriter:
     """Rows waiting to be stored, and the thread that stores them in batches."""
 
     def __init__(self):
+        self._exit_hook = False
+        self._reset()
+
+    def _reset(self) -> None:
+        """No rows and no thread: a new writer, or a forked child's copy of its parent's."""
         self._lock = threading.Lock()
         self._rows: list[dict] = []  # field values: the model instances are built by the writer, off the request
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._stopping = False
-        self._exit_hook = False
         self.dropped = 0  # rows refused since the last successful write, the buffer being full
 
     def add(self, row: dict) -> None:
@@ -171,12 +175,7 @@ class RequestLogWriter:
 
     def _after_fork(self) -> None:
         """A forked child (a server's worker) starts with no rows and no thread of its parent's."""
-        self._lock = threading.Lock()
-        self._rows = []
-        self._wake = threading.Event()
-        self._thread = None
-        self._stopping = False
-        self.dropped = 0
+        self._reset()
         in_flight.reset()
 
 
