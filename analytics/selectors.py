@@ -13,12 +13,11 @@ from uuid import UUID
 
 from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import Trunc
-from django.utils import timezone
 
 from analytics.aggregation import aggregate, midnight, one_staleness
 from analytics.facts import INTERACTIONS, OUTLET, UNIT_SLICES, USAGE, histogram_measures, latency_quantile
 from analytics.models import DURATION_COLUMNS, LATENCY_COLUMNS, LATENCY_FLOORS_MS, RequestLog
-from config.api.dates import DateRange
+from config.api.dates import DateRange, today_utc
 from config.db import for_outlet
 from credits.models import Agent, CreditAccount, CreditAlert, CreditLedgerEntry, Outlet
 from usage.models import Interaction
@@ -37,10 +36,6 @@ BREAKDOWNS = {
 METRICS = {"credits": "credits", "units": "units", "cost": "cost", "records": "records"}
 # Breakdowns with thousands of values: ranked on totals before their points are read.
 MANY_VALUED_BREAKDOWNS = frozenset({"agent", "user"})
-
-
-def today_utc() -> date:
-    return timezone.now().astimezone(UTC).date()
 
 
 def period_start(day: date, interval: str) -> date:

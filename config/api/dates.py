@@ -9,6 +9,10 @@ from rest_framework.exceptions import ValidationError
 DEFAULT_DAYS = 30
 
 
+def today_utc() -> date:
+    return timezone.now().astimezone(UTC).date()
+
+
 def utc_iso(moment: datetime) -> str:
     """ISO 8601 in UTC with a `Z`, as the API writes times."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -47,7 +51,7 @@ def _parse_day(params, name: str, alias: str) -> date | None:
 def parse_date_range(params, *, default_days: int = DEFAULT_DAYS, max_days: int | None = None) -> DateRange:
     """The range asked for; a missing end is today (UTC), a missing start `default_days` before the end."""
     start = _parse_day(params, "start_date", "from")
-    end = _parse_day(params, "end_date", "to") or timezone.now().astimezone(UTC).date()
+    end = _parse_day(params, "end_date", "to") or today_utc()
     if start is None:
         start = end - timedelta(days=default_days - 1)
     if start > end:

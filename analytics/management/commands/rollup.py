@@ -13,11 +13,11 @@ from datetime import UTC, date
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Max, Min
-from django.utils import timezone
 from tqdm import tqdm
 
 from analytics.facts import FACTS
 from analytics.services import rollup_dirty_buckets, rollups_rebuild_range
+from config.api.dates import today_utc
 from credits import selectors
 from credits.management.commands.create_api_key import outlet_from_option
 from credits.management.commands.reconcile import plural
@@ -96,7 +96,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{summary}.")
 
     def _rebuild(self, target: Outlet | None, since: date | None, until: date | None, started: float, progress: bool):
-        today = timezone.now().astimezone(UTC).date()
+        today = today_utc()
         plans = []
         for outlet in [target] if target is not None else selectors.outlet_list().order_by("name", "pk"):
             first, last = usage_span(outlet) if since is None or until is None else (None, None)
