@@ -40,9 +40,8 @@ from config.api.csv import FORMATS, csv_response, dict_csv_lines, parse_format
 from config.api.dates import DATE_RANGE_PARAMETERS, DateRange, parse_date_range, utc_iso
 from config.api.scoping import caller_outlet, caller_outlet_id
 from config.api.views import ApiListView
-from config.db import for_outlet
-from credits.models import CREDIT_PLACES, CreditLedgerEntry
-from credits.selectors import agent_get
+from credits.models import CREDIT_PLACES
+from credits.selectors import agent_get, ledger_entry_newest_id
 from usage.api import COST_PLACES, COUNT_PLACES
 from usage.models import TYPE_PATTERN, Interaction, UsageRecord
 
@@ -763,10 +762,7 @@ class CreditHistoryView(AnalyticsView):
         return question
 
     def cache_extra(self, outlet_id):
-        # Staff and API credit changes move balances without new usage: the newest entry tells them apart.
-        entries = for_outlet(CreditLedgerEntry.objects.all(), outlet_id)
-        order = ("-id",) if outlet_id is None else ("-created_at", "-id")  # each served by an index
-        return {"ledger": entries.order_by(*order).values_list("id", flat=True).first()}
+        return {"ledger": ledger_entry_newest_id(outlet_id=outlet_id)}
 
     def answer(self, outlet_id, question):
         return selectors.credit_history(

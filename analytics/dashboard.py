@@ -27,9 +27,8 @@ from analytics.aggregation import midnight, one_staleness
 from analytics.api import cached_answer
 from config.api.csv import csv_response, dict_csv_lines
 from config.api.dates import DateRange
-from config.db import for_outlet
-from credits.models import CREDIT_PLACES, CreditLedgerEntry, Outlet
-from credits.selectors import balance_list, outlet_list
+from credits.models import CREDIT_PLACES, Outlet
+from credits.selectors import balance_list, ledger_entry_newest_id, outlet_list
 from usage.api import COST_PLACES
 from usage.models import Interaction
 
@@ -240,13 +239,6 @@ def percent(share) -> str:
 
 # --- the numbers ---------------------------------------------------------------------------------
 
-def newest_ledger_entry(outlet_id: UUID | None) -> int | None:
-    """Balances move without new usage (staff, API): the newest entry keys the cached runway, as in the API."""
-    entries = for_outlet(CreditLedgerEntry.objects.all(), outlet_id)
-    order = ("-id",) if outlet_id is None else ("-created_at", "-id")
-    return entries.order_by(*order).values_list("id", flat=True).first()
-
-
 @one_staleness()
 def usage_answer(outlet_id: UUID | None, date_range: DateRange) -> dict:
     by_type = selectors.Breakdown(metric="credits", breakdown="type", interval="month", filters={}, limit=BY_TYPE_LIMIT)
@@ -265,7 +257,7 @@ def dashboard_numbers(filters: Filters) -> dict:
     question = {"from": date_range.start, "to": date_range.end}
     usage = cached_answer("admin-dashboard", outlet_id, question, lambda: usage_answer(outlet_id, date_range))
     history = cached_answer(
-        "admin-dashboard-credits", outlet_id, {**question, "ledger": newest_ledger_entry(outlet_id)},
+        "admin-dashboard-credits", outlet_id, {**question, "ledger": ledger_entry_newest_id(outlet_id=outlet_id)},
         lambda: selectors.credit_history(outlet_id=outlet_id, date_range=date_range, interval="day"),
     )
     accounts = balance_list(outlet_id=outlet_id).values("pk", "balance", "threshold", "is_low")

@@ -43,6 +43,12 @@ def ledger_entry_list(*, outlet_id: UUID | None = None) -> QuerySet[CreditLedger
     return for_outlet(CreditLedgerEntry.objects.select_related("account__agent"), outlet_id)
 
 
+def ledger_entry_newest_id(*, outlet_id: UUID | None = None) -> int | None:
+    """The id of the newest ledger entry (of the outlet): balances move without new usage, so caches key on it."""
+    order = ("-id",) if outlet_id is None else ("-created_at", "-id")  # each served by an index
+    return ledger_entry_list(outlet_id=outlet_id).order_by(*order).values_list("id", flat=True).first()
+
+
 def ledger_mismatches() -> list[str]:
     """Every way the ledger disagrees with itself: balances that are not the sum of their entries, broken chains."""
     # Any real difference is at least one quantum; the half-quantum margin absorbs SQLite's REAL arithmetic.
