@@ -154,7 +154,11 @@ class UsageAgentTotalsDailyRollup(PivotedUsageMeasures):
         constraints = [
             models.UniqueConstraint(fields=("outlet", "bucket", "agent"), name="usage_agent_totals_rollup_unique")
         ]
-        indexes = [models.Index(fields=("bucket",), name="usage_agent_totals_bucket")]
+        indexes = [
+            models.Index(fields=("bucket",), name="usage_agent_totals_bucket"),
+            # A breakdown by agent reads the points of the few agents it keeps.
+            models.Index(fields=("agent", "bucket"), name="usage_agent_totals_agent"),
+        ]
 
 
 class UsageEndUserDailyRollup(PivotedUsageMeasures):
@@ -166,7 +170,11 @@ class UsageEndUserDailyRollup(PivotedUsageMeasures):
         constraints = [
             models.UniqueConstraint(fields=("outlet", "bucket", "end_user_id"), name="usage_end_user_rollup_unique")
         ]
-        indexes = [models.Index(fields=("bucket",), name="usage_end_user_rollup_bucket")]
+        indexes = [
+            models.Index(fields=("bucket",), name="usage_end_user_rollup_bucket"),
+            # A breakdown by user reads the points of the few users it keeps.
+            models.Index(fields=("end_user_id", "bucket"), name="usage_end_user_rollup_user"),
+        ]
 
 
 class UsageDimensionDailyRollup(UsageMeasures):
