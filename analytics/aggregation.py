@@ -12,9 +12,11 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, date, datetime, time, timedelta
 from functools import reduce
+from typing import Any
 from uuid import UUID
 
-from django.db.models import DateTimeField, F, Func, Q
+from django.db import connection
+from django.db.models import Aggregate, DateTimeField, F, Func, Q, QuerySet
 from django.db.models.functions import Trunc
 
 from analytics.facts import Fact, Rollup
@@ -25,6 +27,8 @@ from config.api.dates import DateRange
 Window = tuple[UUID, datetime, datetime]
 # Inside `one_staleness`: the stale windows read so far, per (outlet id, date range).
 _staleness: ContextVar[dict | None] = ContextVar("staleness", default=None)
+# Every measure's sums are exact at this many decimal places (cost's): rounding there drops only SQLite's float error.
+SUM_PLACES = 8
 
 
 class PeriodStart(Func):
@@ -122,49 +126,111 @@ def aggregate(
 
     `filters` maps a dimension to the values it may take; `outlet_id` None means every outlet.
     """
-    measures, group_by, filters = set(measures), list(group_by), filters or {}
-    unknown = (set(group_by) | set(filters)) - fact.dimensions | measures - fact.measures.keys()
+    measures, group_by = set(measures), list(group_by)
+    fields = [*group_by, "period"] if period else group_by
+    totals: dict[tuple, dict] = {}
+    for source, rows in _parts(fact, outlet_id, date_range, set(group_by), period, measures, filters or {}):
+        sums = _sums(fact, source, measures)
+        if period:
+            rows = rows.annotate(period=PeriodStart(source.time_field, period, truncate=period != source.grain))
+        grouped = list(rows.order_by().values(*fields).annotate(**sums)) if fields else [rows.aggregate(**sums)]
+        _add(totals, grouped, fields, measures)
+    return list(totals.values())
+
+
+def largest(
+    fact: Fact,
+    *,
+    outlet_id: UUID | None,
+    date_range: DateRange,
+    measures: Iterable[str],
+    dimension: str,
+    filters: dict[str, list] | None = None,
+    limit: int,
+    nonzero: bool,
+) -> tuple[list[tuple[Any, str]], dict[str, int]]:
+    """The `limit` largest totals of (a value of `dimension`, one of `measures`) over the range, largest first
+    (ties by value, then measure), and how many such pairs there are per measure.
+
+    `nonzero`: a total of 0 makes no pair. One statement ranks the sums of every part of the answer (the
+    rollup's clean days and the stale days' raw rows) so that, of thousands of values, only the kept leave
+    the database.
+    """
+    measures, quote = sorted(measures), connection.ops.quote_name
+    parts = [
+        rows.order_by().values(dimension).annotate(**_sums(fact, source, measures)).query.sql_with_params()
+        for source, rows in _parts(fact, outlet_id, date_range, {dimension}, None, set(measures), filters or {})
+    ]
+    union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS part{index}" for index, (sql, _) in enumerate(parts))
+    sums = ", ".join(f"COALESCE(SUM({quote(f'sum_{name}')}), 0) AS {quote(name)}" for name in measures)
+    pairs = " UNION ALL ".join(
+        f"SELECT value, %s AS measure, ROUND({quote(name)}, {SUM_PLACES}) AS total FROM grouped"
+        + (f" WHERE {quote(name)} <> 0" if nonzero else "")
+        for name in measures
+    )
+    counts = ", ".join(f"COUNT(*) FILTER (WHERE measure = %s) OVER () AS {quote(f'count_{name}')}" for name in measures)
+    field = fact.raw._meta.get_field(dimension)
+    # Ties go by the value's characters, as Python compares strings (PostgreSQL would use the locale's order).
+    collate = ' COLLATE "C"' if connection.vendor == "postgresql" and field.get_internal_type() == "CharField" else ""
+    sql = (
+        f"WITH grouped AS (SELECT {quote(dimension)} AS value, {sums} FROM ({union}) AS parts GROUP BY {quote(dimension)}), "
+        f"pairs AS ({pairs}) "
+        f"SELECT value, measure, {counts} FROM pairs ORDER BY total DESC, value{collate}, measure LIMIT %s"
+    )
+    params = [*(param for _, part_params in parts for param in part_params), *measures, *measures, limit]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not rows:
+        return [], dict.fromkeys(measures, 0)
+    return [(field.to_python(value), measure) for value, measure, *_ in rows], dict(zip(measures, rows[0][2:]))
+
+
+def _parts(
+    fact: Fact, outlet_id: UUID | None, date_range: DateRange, dimensions: set[str], period: str | None,
+    measures: set[str], filters: dict[str, list],
+) -> list[tuple[Fact | Rollup, QuerySet]]:
+    """The rows whose sums add up to the answer, each with its source: a rollup's rows for the clean days
+    (when one can answer) and the raw rows of the stale days (of every day, when none can).
+    """
+    unknown = (dimensions | set(filters)) - fact.dimensions | measures - fact.measures.keys()
     if unknown:
         raise ValueError(f"{fact.name} has no {', '.join(sorted(unknown))}")
-    rollup = fact.rollup_for(set(group_by) | set(filters), period, measures)
+    rollup = fact.rollup_for(dimensions | set(filters), period, measures)
     stale = _stale_windows_once(outlet_id, date_range) if rollup else []
-    totals: dict[tuple, dict] = {}
+    parts: list[tuple[Fact | Rollup, QuerySet]] = []
     if rollup:
         rows = rollup.model.objects.filter(bucket__gte=date_range.start_at, bucket__lt=date_range.end_before)
         if stale:
             rows = rows.exclude(windows_filter("bucket", stale))
-        sums = {f"sum_{name}": rollup.sum_of(name, fact.slices) for name in measures}
-        _add(totals, _grouped(rows, rollup, outlet_id, filters, group_by, period, sums), group_by, period, measures)
+        parts.append((rollup, rows))
     if rollup is None or stale:
         time_range = {f"{fact.time_field}__gte": date_range.start_at, f"{fact.time_field}__lt": date_range.end_before}
         rows = fact.raw.objects.filter(**time_range)
         if stale:
             rows = rows.filter(windows_filter(fact.time_field, stale))
-        sums = {f"sum_{name}": fact.measures[name]() for name in measures}
-        _add(totals, _grouped(rows, fact, outlet_id, filters, group_by, period, sums), group_by, period, measures)
-    return list(totals.values())
-
-
-def _grouped(rows, source: Fact | Rollup, outlet_id, filters, group_by, period, sums) -> list[dict]:
+        parts.append((fact, rows))
     if outlet_id is not None:
-        rows = rows.filter(outlet_id=outlet_id)
-    rows = rows.filter(**{f"{name}__in": values for name, values in filters.items()})
-    if period:
-        rows = rows.annotate(period=PeriodStart(source.time_field, period, truncate=period != source.grain))
-    fields = [*group_by, "period"] if period else group_by
-    if not fields:
-        return [rows.aggregate(**sums)]
-    return list(rows.order_by().values(*fields).annotate(**sums))
+        parts = [(source, rows.filter(outlet_id=outlet_id)) for source, rows in parts]
+    return [(source, rows.filter(**{f"{name}__in": values for name, values in filters.items()})) for source, rows in parts]
 
 
-def _add(totals: dict[tuple, dict], rows: list[dict], group_by: list[str], period: str | None, measures: set[str]):
-    keys = [*group_by, "period"] if period else group_by
+def _sums(fact: Fact, source: Fact | Rollup, measures: Iterable[str]) -> dict[str, Aggregate]:
+    """sum_<name> of each measure over `source`'s rows: the raw aggregate, or the sum of the rollup's column."""
+    if source is fact:
+        return {f"sum_{name}": fact.measures[name]() for name in measures}
+    return {f"sum_{name}": source.sum_of(name, fact.slices) for name in measures}
+
+
+def _add(totals: dict[tuple, dict], rows: list[dict], keys: list[str], measures: set[str]):
+    sums = [(name, f"sum_{name}") for name in measures]
     for row in rows:
-        if period and row["period"].tzinfo is None:
+        if "period" in row and row["period"].tzinfo is None:
             row["period"] = row["period"].replace(tzinfo=UTC)
-        key = tuple(row[name] for name in keys)
+        key = tuple([row[name] for name in keys])
         total = totals.get(key)
         if total is None:
-            total = totals[key] = {name: row[name] for name in keys} | dict.fromkeys(measures, 0)
-        for name in measures:
-            total[name] += row[f"sum_{name}"] or 0
+            totals[key] = {**{name: row[name] for name in keys}, **{name: row[column] or 0 for name, column in sums}}
+        else:
+            for name, column in sums:
+                total[name] += row[column] or 0

@@ -14,7 +14,7 @@ from uuid import UUID
 from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import Trunc
 
-from analytics.aggregation import aggregate, midnight, one_staleness
+from analytics.aggregation import aggregate, largest, midnight, one_staleness
 from analytics.facts import INTERACTIONS, OUTLET, UNIT_SLICES, USAGE, histogram_measures, latency_quantile
 from analytics.models import DURATION_COLUMNS, LATENCY_COLUMNS, LATENCY_FLOORS_MS, RequestLog
 from config.api.dates import DateRange, today_utc
@@ -24,6 +24,7 @@ from usage.models import Interaction
 
 USAGE_SUMS = frozenset({"records", "units", "credits", "cost"})
 UNIT_MEASURES = {piece.value: name for name, piece in UNIT_SLICES.items()}  # unit -> its units measure
+UNIT_OF_MEASURE = {name: unit for unit, name in UNIT_MEASURES.items()}
 INTERVALS = ("hour", "day", "week", "month", "year", "cumulative")
 HISTORY_INTERVALS = ("day", "week", "month")
 BURN_DAYS = 30
@@ -346,25 +347,21 @@ def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: 
     def unit_of(key: tuple):
         return key[-1] if by_unit else None
 
-    def kept_and_rest(totals: dict) -> tuple[list[tuple], list[tuple]]:
-        """The `limit` largest totals (ties by key), largest first, and the other keys in no order."""
-        kept = heapq.nsmallest(question.limit, totals, key=lambda key: (-totals[key], [str(part) for part in key]))
-        kept_keys = set(kept)
-        return kept, [key for key in totals if key not in kept_keys]
-
     other: dict = defaultdict(lambda: defaultdict(int))  # per unit: units of different kinds never add up
     if question.breakdown in MANY_VALUED_BREAKDOWNS:
-        # Rank on totals first, then ask for the points of the kept values only: a breakdown by agent
+        # Rank in the database, then ask for the points of the kept values only: a breakdown by agent
         # or user has thousands of values, each with a point per period.
-        totals = {
-            key: value
-            for row in aggregate(USAGE, **question_of, group_by=group_by, filters=filters)
-            for key, value in values_of(row, group_by)
-        }
-        kept, rest = kept_and_rest(totals)
-        kept_filters = {**filters, dimension: sorted({key[0] for key in kept}, key=str)} if rest else filters
+        ranked, counts = largest(
+            USAGE, outlet_id=outlet_id, date_range=date_range, measures=measures, dimension=dimension,
+            filters=filters, limit=question.limit, nonzero=by_unit,
+        )
+        kept = [(value, UNIT_OF_MEASURE[measure]) if pivoted else (value,) for value, measure in ranked]
+        merged_counts = Counter({UNIT_OF_MEASURE.get(measure): count for measure, count in counts.items()})
+        merged_counts.subtract(unit_of(key) for key in kept)
+        kept_filters = {**filters, dimension: sorted({key[0] for key in kept}, key=str)}
         series = series_of(aggregate(USAGE, **question_of, group_by=group_by, period=period, filters=kept_filters), group_by)
-        if rest:
+        totals = {key: sum(series[key].values()) for key in kept}
+        if any(merged_counts.values()):
             everything = aggregate(USAGE, **question_of, period=period, filters=filters)
             for unit_key, points in series_of(everything, []).items():
                 remaining = other[unit_of(unit_key)]
@@ -376,10 +373,13 @@ def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: 
     else:
         series = series_of(aggregate(USAGE, **question_of, group_by=group_by, period=period, filters=filters), group_by)
         totals = {key: sum(points.values()) for key, points in series.items()}
-        kept, rest = kept_and_rest(totals)
-        for key in rest:
-            for moment, value in series[key].items():
-                other[unit_of(key)][moment] += value
+        kept = heapq.nsmallest(question.limit, totals, key=lambda key: (-totals[key], [str(part) for part in key]))
+        kept_keys = set(kept)
+        merged_counts = Counter(unit_of(key) for key in totals if key not in kept_keys)
+        for key in totals:
+            if key not in kept_keys:
+                for moment, value in series[key].items():
+                    other[unit_of(key)][moment] += value
     periods = period_starts(date_range, bucket_interval)
 
     def points_of(merged: dict) -> list:
@@ -395,7 +395,6 @@ def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: 
         if by_unit:
             item["unit"] = unit_of(key)
         items.append(item)
-    merged_counts = Counter(unit_of(key) for key in rest)
     for unit, merged in sorted(other.items(), key=lambda pair: str(pair[0])):
         merged_count = merged_counts[unit]
         if not merged_count:  # every value of this unit kept its own series

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.aggregation import aggregate, day_windows, one_staleness
+from analytics.aggregation import aggregate, day_windows, largest, one_staleness
 from analytics.facts import INTERACTIONS, USAGE, latency_quantile
 from analytics.models import LATENCY_COLUMNS, LATENCY_FLOORS_MS, DirtyBucket, UsageHourlyRollup
 from analytics.services import rollup_dirty_buckets
@@ -200,6 +200,44 @@ def test_usage_sums_equal_the_raw_aggregation_whatever_is_built(dataset, questio
     raw = raw.filter(**{f"{name}__in": values for name, values in filters.items()})
     expected = quantized(expected_usage(raw, group_by, period, measures))
     assert as_comparable(rows, group_by, period, measures) == expected
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    dimension=st.sampled_from(("end_user_id", "agent_id", "voice")),
+    pivoted=st.booleans(),
+    limit=st.integers(1, 8),
+    start=st.integers(0, DAYS - 1),
+    length=st.integers(1, DAYS),
+    built=st.sampled_from(("none", "part", "all")),
+    scope=st.sampled_from(("outlet", "all")),
+)
+def test_largest_ranks_the_raw_totals_whatever_is_built(dataset, dimension, pivoted, limit, start, length, built, scope):
+    unbuild(dataset)
+    if built != "none":
+        rollup_dirty_buckets()
+    if built == "part":  # the first outlet's middle day dirty again: its rows come from the raw table
+        middle = datetime.combine(FIRST_DAY + timedelta(days=DAYS // 2), datetime.min.time(), tzinfo=UTC)
+        DirtyBucket.objects.create(outlet=dataset[0], hour=middle, marked_at=datetime.now(UTC))
+    date_range = DateRange(FIRST_DAY + timedelta(days=start), FIRST_DAY + timedelta(days=min(start + length, DAYS) - 1))
+    outlet_id = dataset[0].pk if scope == "outlet" else None
+    measures = UNIT_TOTALS if pivoted else {"credits"}
+    ranked, counts = largest(
+        USAGE, outlet_id=outlet_id, date_range=date_range, measures=measures, dimension=dimension, limit=limit,
+        nonzero=pivoted,
+    )
+    raw = UsageRecord.objects.filter(occurred_at__gte=date_range.start_at, occurred_at__lt=date_range.end_before)
+    if outlet_id:
+        raw = raw.filter(outlet_id=outlet_id)
+    pairs = [
+        (value, name, total)
+        for (value,), row in expected_usage(raw, [dimension], None, measures).items()
+        for name, total in row.items()
+        if total or not pivoted
+    ]
+    pairs.sort(key=lambda pair: (-pair[2], str(pair[0]), pair[1]))
+    assert ranked == [(value, name) for value, name, _ in pairs[:limit]]
+    assert counts == {name: sum(1 for pair in pairs if pair[1] == name) for name in measures}
 
 
 @pytest.mark.parametrize("built", [False, True])

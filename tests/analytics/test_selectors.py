@@ -380,6 +380,25 @@ def test_breakdown_by_user_ranks_callers_whether_or_not_the_rollup_is_built(call
     ]
 
 
+@pytest.mark.parametrize("built", [False, True], ids=["raw", "rollups"])
+def test_breakdown_by_user_breaks_ties_by_the_users_characters(agent, built):
+    """0.1 + 0.2 ties with 0.3 (SQLite sums decimals as floats), and "U2" sorts before "a" and "u10", as in Python."""
+    ingest(
+        agent.outlet,
+        record(agent, "u10", at(D1), end_user_id="u10", credits="0.3"),
+        record(agent, "a-1", at(D1), end_user_id="a", credits="0.1"),
+        record(agent, "a-2", at(D2), end_user_id="a", credits="0.2"),
+        record(agent, "U2", at(D2), end_user_id="U2", credits="0.3"),
+        record(agent, "b", at(D2), end_user_id="b", credits="0.4"),
+    )
+    if built:
+        rollup_dirty_buckets()
+    answer = breakdown(agent, breakdown="user", limit=3)
+    assert [(item["key"], item.get("other"), item["total"]) for item in answer["series"]] == [
+        ("b", None, Decimal("0.4")), ("U2", None, Decimal("0.3")), ("a", None, Decimal("0.3")), (None, 1, Decimal("0.3")),
+    ]
+
+
 def test_breakdown_by_user_is_answered_from_the_end_user_rollup(callers):
     rollup_dirty_buckets()
     with CaptureQueriesContext(connection) as queries:
