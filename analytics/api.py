@@ -6,12 +6,13 @@ schema. The rendered answer is cached (`cached_answer`) and the CSV table is cut
 JSON and CSV always agree.
 """
 
+import functools
 import hashlib
 import itertools
 import json
 import re
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from uuid import UUID
 
@@ -247,30 +248,62 @@ class RatioField(serializers.FloatField):
         return round(float(value), RATIO_PLACES)
 
 
-@extend_schema_field(
-    {"type": "string", "description": "The period's start: YYYY-MM-DD, or for interval=hour an ISO 8601 UTC hour."}
-)
+PERIOD_SCHEMA = {"type": "string", "description": "The period's start: YYYY-MM-DD, or for interval=hour an ISO 8601 UTC hour."}
+
+
+@functools.lru_cache(maxsize=4096)  # every series of an answer has the same periods
+def period_text(value: date) -> str:
+    return utc_iso(value) if isinstance(value, datetime) else value.isoformat()
+
+
+@extend_schema_field(PERIOD_SCHEMA)
 class PeriodField(serializers.Field):
     def to_representation(self, value):
-        if isinstance(value, datetime):
-            return utc_iso(value)
-        return value.isoformat()
+        return period_text(value)
 
 
-@extend_schema_field(
-    {
-        "oneOf": [{"type": "string", "format": "decimal"}, {"type": "integer"}],
-        "description": "credits (6 places), cost (8) and units (3) as decimal strings; records as an integer.",
-    }
-)
+METRIC_VALUE_SCHEMA = {
+    "oneOf": [{"type": "string", "format": "decimal"}, {"type": "integer"}],
+    "description": "credits (6 places), cost (8) and units (3) as decimal strings; records as an integer.",
+}
+
+
+def metric_formatter(metric: str) -> Callable[[Decimal | int], str | int]:
+    """Formats a value of `metric`: records as an integer, the others as decimal strings at the metric's places."""
+    if metric == "records":
+        return int
+    exponent = Decimal(1).scaleb(-METRIC_PLACES[metric])
+    return lambda value: f"{Decimal(value).quantize(exponent):f}"
+
+
+@extend_schema_field(METRIC_VALUE_SCHEMA)
 class MetricValueField(serializers.Field):
     """A value of the question's metric (`context["metric"]`)."""
 
     def to_representation(self, value):
-        metric = self.context["metric"]
-        if metric == "records":
-            return int(value)
-        return f"{Decimal(value).quantize(Decimal(1).scaleb(-METRIC_PLACES[metric])):f}"
+        return metric_formatter(self.context["metric"])(value)
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {
+                "period": PERIOD_SCHEMA,
+                "value": METRIC_VALUE_SCHEMA,
+            },
+            "required": ["period", "value"],
+        },
+        "description": "One per period of the range, zero-filled.",
+    }
+)
+class PointsField(serializers.Field):
+    """A series' points as {period, value}: a hand-written loop, since an hourly month of a few series has thousands."""
+
+    def to_representation(self, points):
+        value_text = metric_formatter(self.context["metric"])
+        return [{"period": period_text(period), "value": value_text(value)} for period, value in points]
 
 
 class AnswerSerializer(serializers.Serializer):
@@ -410,21 +443,12 @@ class SpendOverviewSerializer(AnswerSerializer):
     filters = SpendFiltersSerializer()
 
 
-class PointSerializer(serializers.Serializer):
-    period = PeriodField()
-    value = MetricValueField()
-
-    def to_representation(self, instance):
-        period, value = instance
-        return super().to_representation({"period": period, "value": value})
-
-
 class BreakdownSeriesSerializer(serializers.Serializer):
     key = serializers.CharField(allow_null=True, help_text="The breakdown's value; null for the `other` series.")
     unit = serializers.CharField(required=False, help_text="metric=units only: one series per (key, unit).")
     other = serializers.IntegerField(required=False, help_text="The `other` series only: how many series it adds up.")
     total = MetricValueField()
-    points = PointSerializer(many=True, help_text="One per period of the range, zero-filled.")
+    points = PointsField()
 
 
 class UsageBreakdownSerializer(RangeAnswerSerializer):
