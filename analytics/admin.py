@@ -14,7 +14,6 @@ from analytics.models import (
     UsageDailyRollup,
     UsageDimensionDailyRollup,
     UsageEndUserDailyRollup,
-    UsageEndUserMonthlyRollup,
     UsageHourlyRollup,
 )
 from credits.admin import ViewOnlyMixin
@@ -82,8 +81,8 @@ class UsageAgentTotalsDailyRollupAdmin(PivotedRollupAdmin):
     list_select_related = ("outlet", "agent")
 
 
-@admin.register(UsageEndUserDailyRollup, UsageEndUserMonthlyRollup)
-class UsageEndUserRollupAdmin(PivotedRollupAdmin):
+@admin.register(UsageEndUserDailyRollup)
+class UsageEndUserDailyRollupAdmin(PivotedRollupAdmin):
     list_display = ("bucket", "outlet", "end_user_id", "records", *PivotedRollupAdmin.unit_columns, "credits", "cost")
     search_fields = ("=end_user_id",)
 

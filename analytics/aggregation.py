@@ -7,7 +7,7 @@ days, so it equals an aggregation of the raw table whether or not the worker has
 """
 
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, date, datetime, time, timedelta
@@ -190,9 +190,8 @@ def _parts(
     fact: Fact, outlet_id: UUID | None, date_range: DateRange, dimensions: set[str], period: str | None,
     measures: set[str], filters: dict[str, list],
 ) -> list[tuple[Fact | Rollup, QuerySet]]:
-    """The rows whose sums add up to the answer, each with its source: a monthly rollup's rows for the whole
-    months with no stale day, a daily (or hourly) rollup's rows for the other clean days, and the raw rows of
-    the stale days (of every day, when no rollup can answer).
+    """The rows whose sums add up to the answer, each with its source: a rollup's rows for the clean days
+    (when one can answer) and the raw rows of the stale days (of every day, when none can).
     """
     unknown = (dimensions | set(filters)) - fact.dimensions | measures - fact.measures.keys()
     if unknown:
@@ -200,66 +199,20 @@ def _parts(
     rollup = fact.rollup_for(dimensions | set(filters), period, measures)
     stale = _stale_windows_once(outlet_id, date_range) if rollup else []
     parts: list[tuple[Fact | Rollup, QuerySet]] = []
-    answered_by_months: Callable[[str], Q] | None = None  # the rows a monthly rollup answers, by time field
-    months = _whole_months(date_range) if rollup and rollup.grain == "month" else None
-    if months:
-        stale_months = grain_windows(stale, "month")
-
-        def answered_by_months(field: str) -> Q:
-            answered = Q(**{f"{field}__gte": months[0], f"{field}__lt": months[1]})
-            return answered & ~windows_filter(field, stale_months) if stale_months else answered
-
-        parts.append((rollup, rollup.model.objects.filter(answered_by_months("bucket"))))
-    if rollup and rollup.grain == "month":
-        rollup = fact.rollup_for(dimensions | set(filters), "day", measures)  # the days around the months
-    time_range = {f"{fact.time_field}__gte": date_range.start_at, f"{fact.time_field}__lt": date_range.end_before}
     if rollup:
         rows = rollup.model.objects.filter(bucket__gte=date_range.start_at, bucket__lt=date_range.end_before)
         if stale:
             rows = rows.exclude(windows_filter("bucket", stale))
-        if answered_by_months:
-            rows = rows.exclude(answered_by_months("bucket"))
         parts.append((rollup, rows))
-        if stale:  # never inside a month the monthly rollup answers
-            parts.append((fact, fact.raw.objects.filter(windows_filter(fact.time_field, stale), **time_range)))
-    else:
+    if rollup is None or stale:
+        time_range = {f"{fact.time_field}__gte": date_range.start_at, f"{fact.time_field}__lt": date_range.end_before}
         rows = fact.raw.objects.filter(**time_range)
-        if answered_by_months:
-            rows = rows.exclude(answered_by_months(fact.time_field))
+        if stale:
+            rows = rows.filter(windows_filter(fact.time_field, stale))
         parts.append((fact, rows))
     if outlet_id is not None:
         parts = [(source, rows.filter(outlet_id=outlet_id)) for source, rows in parts]
     return [(source, rows.filter(**{f"{name}__in": values for name, values in filters.items()})) for source, rows in parts]
-
-
-def _whole_months(date_range: DateRange) -> tuple[datetime, datetime] | None:
-    """The first instant of the range's first whole month and the first after its last, if it holds one."""
-    first = date_range.start if date_range.start.day == 1 else _next_month(date_range.start)
-    after = date_range.end + timedelta(days=1)
-    if after.day != 1:
-        after = after.replace(day=1)
-    return (midnight(first), midnight(after)) if first < after else None
-
-
-def _next_month(day: date) -> date:
-    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
-
-
-def grain_windows(windows: list[Window], grain: str) -> list[Window]:
-    """`windows` (sorted, as day_windows makes them) widened to whole buckets of `grain`: a monthly
-    rollup's row covers every day of its month, so any stale or rebuilt day is its whole month's.
-    """
-    if grain != "month":
-        return windows
-    widened: list[Window] = []
-    for outlet_id, start, end in windows:
-        first = midnight(start.date().replace(day=1))
-        after = midnight(_next_month((end - timedelta(microseconds=1)).date()))
-        if widened and widened[-1][0] == outlet_id and widened[-1][2] >= first:
-            widened[-1] = (outlet_id, widened[-1][1], max(widened[-1][2], after))
-        else:
-            widened.append((outlet_id, first, after))
-    return widened
 
 
 def _sums(fact: Fact, source: Fact | Rollup, measures: Iterable[str]) -> dict[str, Aggregate]:

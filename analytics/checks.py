@@ -1,4 +1,4 @@
-"""Reconcile's proof for the rollups: on every day (month) with no dirty mark, each rollup row holds its raw rows' sums.
+"""Reconcile's proof for the rollups: on every day with no dirty mark, each rollup row holds its raw rows' sums.
 
 A day with a dirty mark is read from raw rows (the tail) and rebuilt by the next run, so it is left
 out; on the other days a missing, extra or different rollup row would make an answer wrong. Each
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 ROWS_SHOWN = 20  # mismatching rows listed per rollup; the rest are counted
 MEASURES_SHOWN = 4  # differing measures named per row; the rest are counted
-BUCKET_FORMATS = {"hour": "%Y-%m-%d %H:00", "day": "%Y-%m-%d", "month": "%Y-%m"}
 EXACT = Context(prec=60)  # wider than any column: quantizing a sum never raises
 
 Key = tuple  # (outlet id, bucket, *dimension values in sorted dimension order)
@@ -90,16 +89,10 @@ def _compare(fact: Fact, rollup: Rollup, dirty_days: set) -> tuple[int, list[str
         model_field = rollup.model._meta.get_field(name)
         places[name] = model_field.decimal_places if isinstance(model_field, models.DecimalField) else None
 
-    def dirty(outlet_id: UUID, bucket: datetime) -> bool:
-        if rollup.grain == "month":  # a month with a dirty day is read from days
-            return (outlet_id, _day(bucket)) in dirty_months
-        return (outlet_id, _day(bucket)) in dirty_days
-
-    dirty_months = {(outlet_id, day.replace(day=1)) for outlet_id, day in dirty_days}
     raw_rows = rollup_rows(fact, rollup, fact.raw.objects.all())
     expected: dict[Key, tuple] = {}
     for row in raw_rows.iterator(chunk_size=5000):
-        if not dirty(row["outlet_id"], row["rollup_bucket"]):
+        if (row["outlet_id"], _day(row["rollup_bucket"])) not in dirty_days:
             key = (row["outlet_id"], row["rollup_bucket"], *(row[name] for name in dimensions))
             expected[key] = tuple(_exact(row[f"sum_{name}"], places[name]) for name in measures)
 
@@ -107,7 +100,7 @@ def _compare(fact: Fact, rollup: Rollup, dirty_days: set) -> tuple[int, list[str
     differing: list[tuple[Key, tuple | None, tuple | None]] = []
     stored_rows = rollup.model.objects.values("outlet_id", "bucket", *dimensions, *measures).order_by()
     for row in stored_rows.iterator(chunk_size=5000):
-        if dirty(row["outlet_id"], row["bucket"]):
+        if (row["outlet_id"], _day(row["bucket"])) in dirty_days:
             continue
         checked += 1
         key = (row["outlet_id"], row["bucket"], *(row[name] for name in dimensions))
@@ -130,7 +123,7 @@ def _compare(fact: Fact, rollup: Rollup, dirty_days: set) -> tuple[int, list[str
 def _describe(rollup: Rollup, dimensions: list[str], measures: list[str], key: Key, stored, raw) -> str:
     """One line: the rollup, the row's outlet, bucket and dimensions, and the measures that differ."""
     outlet_id, bucket, *values = key
-    when = f"{bucket.astimezone(UTC):{BUCKET_FORMATS[rollup.grain]}}"
+    when = f"{bucket.astimezone(UTC):%Y-%m-%d %H:00}" if rollup.grain == "hour" else f"{_day(bucket)}"
     where = " ".join(f"{name}={value}" if value != "" else f'{name}=""' for name, value in zip(dimensions, values))
     row = f"{rollup.model.__name__} outlet {outlet_id} {when} {where}"
     if stored is None:

@@ -30,14 +30,12 @@ from analytics.models import (
     UsageDailyRollup,
     UsageDimensionDailyRollup,
     UsageEndUserDailyRollup,
-    UsageEndUserMonthlyRollup,
     UsageHourlyRollup,
 )
 from usage.models import Interaction, UsageRecord
 
 # Every rollup row belongs to one outlet, so every question may group or filter by it.
 OUTLET = "outlet_id"
-GRAINS = ("hour", "day", "month")  # finest first
 
 
 @dataclass(frozen=True)
@@ -72,8 +70,9 @@ class Rollup:
         return Sum(piece.measure, filter=Q(**{piece.dimension: piece.value}))
 
     def can_answer(self, dimensions: set[str], period: str | None, measures: set[str], slices: dict[str, Slice]) -> bool:
+        fine_enough = period != "hour" or self.grain == "hour"
         return (
-            (period is None or GRAINS.index(self.grain) <= GRAINS.index(period))
+            fine_enough
             and dimensions <= self.dimensions | {OUTLET}
             and all(self.can_sum(name, slices) for name in measures)
         )
@@ -170,7 +169,6 @@ USAGE = Fact(
             frozenset({"type", "model", "unit", "voice", "product", "api_key_label"}),
         ),
         Rollup(UsageAgentTotalsDailyRollup, "day", frozenset({"agent_id"})),
-        Rollup(UsageEndUserMonthlyRollup, "month", frozenset({"end_user_id"})),
         Rollup(UsageEndUserDailyRollup, "day", frozenset({"end_user_id"})),
         Rollup(UsageHourlyRollup, "hour", frozenset({"type", "model", "unit"})),
         Rollup(UsageAgentDailyRollup, "day", frozenset({"agent_id", "type", "model", "unit"})),

@@ -177,23 +177,6 @@ class UsageEndUserDailyRollup(PivotedUsageMeasures):
         ]
 
 
-class UsageEndUserMonthlyRollup(PivotedUsageMeasures):
-    """Per outlet, month and end user: the whole months of a range read one row per caller, not one per call.
-
-    A caller rarely calls twice a day, so the daily rollup holds a row per call; a month holds one per caller.
-    Read only for months with no dirty day of the outlet, and rebuilt (from the daily rollup) with any of its days.
-    """
-
-    bucket = models.DateTimeField(help_text="Start of the month (UTC).")
-    end_user_id = models.CharField(max_length=ID_LENGTH)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=("outlet", "bucket", "end_user_id"), name="usage_end_user_month_unique")
-        ]
-        indexes = [models.Index(fields=("bucket",), name="usage_end_user_month_bucket")]
-
-
 class UsageDimensionDailyRollup(UsageMeasures):
     """Per outlet, day, type, model, unit, voice, product and API key: breakdowns by those."""
 

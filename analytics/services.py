@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from analytics.aggregation import day_windows, grain_windows, midnight, windows_filter
+from analytics.aggregation import day_windows, midnight, windows_filter
 from analytics.facts import FACTS, Fact, Rollup, rollup_rows
 from analytics.models import DirtyBucket
 
@@ -87,9 +87,7 @@ def _insert_rollup(fact: Fact, rollup: Rollup, outlet_id: UUID, windows, built: 
 
     From a rollup `built` already in this transaction when one holds every dimension and measure
     at a grain as fine (per agent from per agent and model: a few rows instead of every record),
-    else from the raw rows. Sums of sums are the same sums: every measure adds up. A month also
-    sums its other days, built before: one still dirty keeps the month out of answers until its
-    own build, which builds the month again.
+    else from the raw rows. Sums of sums are the same sums: every measure adds up.
     """
     dimensions = sorted(rollup.dimensions)
     measures = fact.stored_measures(rollup)
@@ -143,9 +141,8 @@ def _rebuild_days(outlet_id: UUID, days: Iterable[date], *, wait: bool) -> int |
         for fact in FACTS:
             built: list[Rollup] = []
             for rollup in reversed(fact.rollups):  # finest first, so coarser ones can sum their rows
-                buckets = grain_windows(windows, rollup.grain)  # a monthly rollup's: the days' whole months
-                rollup.model.objects.filter(windows_filter("bucket", buckets)).delete()
-                _insert_rollup(fact, rollup, outlet_id, buckets, built)
+                rollup.model.objects.filter(windows_filter("bucket", windows)).delete()
+                _insert_rollup(fact, rollup, outlet_id, windows, built)
                 built.append(rollup)
         by_marked_at = defaultdict(list)
         for pk, marked_at in claimed:

@@ -12,15 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.aggregation import aggregate, day_windows, grain_windows, largest, midnight, one_staleness
+from analytics.aggregation import aggregate, day_windows, largest, one_staleness
 from analytics.facts import INTERACTIONS, USAGE, latency_quantile
-from analytics.models import (
-    LATENCY_COLUMNS,
-    LATENCY_FLOORS_MS,
-    DirtyBucket,
-    UsageEndUserMonthlyRollup,
-    UsageHourlyRollup,
-)
+from analytics.models import LATENCY_COLUMNS, LATENCY_FLOORS_MS, DirtyBucket, UsageHourlyRollup
 from analytics.services import rollup_dirty_buckets
 from config.api.dates import DateRange
 from credits.services import Actor
@@ -82,15 +76,14 @@ def dataset(db):
     return outlets
 
 
-def unbuild(outlets, first_day: date = FIRST_DAY, days: int = DAYS) -> None:
-    """No rollup rows, and every day of the data dirty, as before the first build."""
+def unbuild(outlets) -> None:
     for fact in (USAGE, INTERACTIONS):
         for rollup in fact.rollups:
             rollup.model.objects.all().delete()
     for outlet in outlets:
-        for offset in range(days):
+        for offset in range(DAYS):
             DirtyBucket.objects.update_or_create(
-                outlet=outlet, hour=datetime.combine(first_day + timedelta(days=offset), datetime.min.time(), tzinfo=UTC),
+                outlet=outlet, hour=datetime.combine(FIRST_DAY + timedelta(days=offset), datetime.min.time(), tzinfo=UTC),
                 defaults={"marked_at": datetime.now(UTC)},
             )
 
@@ -158,7 +151,6 @@ def test_each_question_is_answered_by_the_coarsest_rollup_that_holds_it():
         rollup = USAGE.rollup_for(set(dimensions), period, set(measures))
         return rollup and rollup.model.__name__
 
-    assert answering({"end_user_id"}, None, {"credits", *UNIT_TOTALS}) == "UsageEndUserMonthlyRollup"
     assert answering({"end_user_id"}, "day", {"credits", *UNIT_TOTALS}) == "UsageEndUserDailyRollup"
     assert answering({"end_user_id"}, "day", {"units"}) is None
     assert answering({"voice"}, "day", UNIT_TOTALS) == "UsageDimensionDailyRollup"
@@ -381,110 +373,6 @@ def test_rollups_summed_from_finer_rollups_equal_rollups_summed_from_raw_rows(da
     monkeypatch.setattr(services, "_insert_rollup", lambda fact, rollup, outlet_id, windows, built: from_raw(fact, rollup, outlet_id, windows, []))
     rollup_dirty_buckets()
     assert stored() == derived
-
-
-MONTHS_FIRST_DAY, MONTHS_DAYS = date(2026, 8, 25), 75  # to November 7: September and October whole
-
-
-@pytest.fixture
-def callers_over_months(db):
-    """Two outlets whose callers call from late August into November; rollups not built yet."""
-    rng = random.Random(11)
-    outlets = [OutletFactory(), OutletFactory()]
-    for outlet in outlets:
-        agents = [AgentFactory(outlet=outlet) for _ in range(2)]
-        records = []
-        for index in range(120):
-            moment = datetime.combine(MONTHS_FIRST_DAY, datetime.min.time(), tzinfo=UTC) + timedelta(
-                seconds=rng.randrange(MONTHS_DAYS * 86400)
-            )
-            record_type, unit, models = rng.choice(TYPES)
-            records.append({
-                "event_id": f"{outlet.pk}-{index}", "agent_id": str(rng.choice(agents).pk), "type": record_type,
-                "unit": unit, "model": models[0], "end_user_id": f"user-{rng.randrange(6)}", "count": rng.randrange(1, 900),
-                "credits": f"{rng.randrange(1, 10**6) / 10**6:.6f}", "occurred_at": moment.isoformat(),
-            })
-        ingest_records(outlet=outlet, records=records, actor=ACTOR)
-    return outlets
-
-
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    start=st.integers(0, MONTHS_DAYS - 1),
-    length=st.integers(1, MONTHS_DAYS),
-    built=st.sampled_from(("none", "part", "all")),
-    dirty_day=st.integers(0, MONTHS_DAYS - 1),
-    scope=st.sampled_from(("outlet", "all")),
-)
-def test_sums_by_caller_over_whole_months_equal_the_raw_aggregation(callers_over_months, start, length, built, dirty_day, scope):
-    """Whole clean months from the monthly rollup, the other days from the daily one, dirty days from raw rows."""
-    unbuild(callers_over_months, MONTHS_FIRST_DAY, MONTHS_DAYS)
-    if built != "none":
-        rollup_dirty_buckets()
-    if built == "part":  # a late event's mark: its month is read from days again
-        moment = datetime.combine(MONTHS_FIRST_DAY + timedelta(days=dirty_day), datetime.min.time(), tzinfo=UTC)
-        DirtyBucket.objects.create(outlet=callers_over_months[0], hour=moment, marked_at=datetime.now(UTC))
-    last = MONTHS_FIRST_DAY + timedelta(days=min(start + length, MONTHS_DAYS) - 1)
-    date_range = DateRange(MONTHS_FIRST_DAY + timedelta(days=start), last)
-    outlet_id = callers_over_months[0].pk if scope == "outlet" else None
-    measures = {"records", "credits", *UNIT_TOTALS}
-    rows = aggregate(USAGE, outlet_id=outlet_id, date_range=date_range, measures=measures, group_by=["end_user_id"])
-    raw = UsageRecord.objects.filter(occurred_at__gte=date_range.start_at, occurred_at__lt=date_range.end_before)
-    if outlet_id:
-        raw = raw.filter(outlet_id=outlet_id)
-    expected = quantized(expected_usage(raw, ["end_user_id"], None, measures))
-    assert as_comparable(rows, ["end_user_id"], None, measures) == expected
-    ranked, _ = largest(
-        USAGE, outlet_id=outlet_id, date_range=date_range, measures={"credits"}, dimension="end_user_id", limit=3,
-        nonzero=False,
-    )
-    by_credits = sorted(expected.items(), key=lambda item: (-item[1]["credits"], item[0]))
-    assert ranked == [(user, "credits") for (user,), _ in by_credits[:3]]
-
-
-def test_whole_months_of_callers_are_read_from_the_monthly_rollup(callers_over_months):
-    rollup_dirty_buckets()
-    september_to_october = DateRange(date(2026, 9, 1), date(2026, 10, 31))
-    with CaptureQueriesContext(connection) as queries:
-        aggregate(USAGE, outlet_id=None, date_range=september_to_october, measures={"credits"}, group_by=["end_user_id"])
-    read = " ".join(query["sql"] for query in queries)
-    assert "usageendusermonthlyrollup" in read and "usage_usagerecord" not in read
-
-
-def test_a_late_call_rebuilds_its_month_of_the_monthly_rollup(callers_over_months):
-    outlet = callers_over_months[0]
-    rollup_dirty_buckets()
-    september = DateRange(date(2026, 9, 1), date(2026, 9, 30))
-    called = UsageRecord.objects.filter(outlet=outlet, occurred_at__gte=september.start_at, occurred_at__lt=september.end_before).first()
-
-    def credits_of_caller() -> Decimal:
-        rows = aggregate(
-            USAGE, outlet_id=outlet.pk, date_range=september, measures={"credits"}, group_by=["end_user_id"],
-            filters={"end_user_id": [called.end_user_id]},
-        )
-        return sum((row["credits"] for row in rows), Decimal(0))
-
-    before = credits_of_caller()
-    late = {  # the same caller, the same day: the day's other records must not count twice
-        "event_id": "late-call", "agent_id": str(called.agent_id), "type": "TTS", "unit": "characters", "count": 10,
-        "credits": "2.5", "end_user_id": called.end_user_id, "occurred_at": called.occurred_at.isoformat(),
-    }
-    ingest_records(outlet=outlet, records=[late], actor=ACTOR)
-    assert credits_of_caller() == before + Decimal("2.5")  # the month has a dirty day: read from days
-    rollup_dirty_buckets()
-    assert credits_of_caller() == before + Decimal("2.5")  # from the rebuilt month
-    month = UsageEndUserMonthlyRollup.objects.get(outlet=outlet, end_user_id=called.end_user_id, bucket=september.start_at)
-    assert month.credits == before + Decimal("2.5")
-
-
-def test_grain_windows_widen_days_to_their_whole_months():
-    a, b = OutletFactory.build().pk, OutletFactory.build().pk
-    windows = day_windows([(a, date(2026, 1, 31)), (a, date(2026, 2, 1)), (a, date(2026, 3, 5)), (b, date(2026, 12, 31))])
-    assert grain_windows(windows, "day") == windows
-    assert grain_windows(windows, "month") == sorted([
-        (a, midnight(date(2026, 1, 1)), midnight(date(2026, 4, 1))),
-        (b, midnight(date(2026, 12, 1)), midnight(date(2027, 1, 1))),
-    ])
 
 
 def test_day_windows_join_consecutive_days_per_outlet():
