@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import Aggregate, DateTimeField, F, Func, Q, QuerySet
+from django.db.models import DateTimeField, F, Func, Q, QuerySet
 from django.db.models.functions import Trunc
 
 from analytics.facts import Fact, Rollup
@@ -130,7 +130,7 @@ def aggregate(
     fields = [*group_by, "period"] if period else group_by
     totals: dict[tuple, dict] = {}
     for source, rows in _parts(fact, outlet_id, date_range, set(group_by), period, measures, filters or {}):
-        sums = _sums(fact, source, measures)
+        sums = fact.sums(source, measures)
         if period:
             rows = rows.annotate(period=PeriodStart(source.time_field, period, truncate=period != source.grain))
         grouped = list(rows.order_by().values(*fields).annotate(**sums)) if fields else [rows.aggregate(**sums)]
@@ -158,7 +158,7 @@ def largest(
     """
     measures, quote = sorted(measures), connection.ops.quote_name
     parts = [
-        rows.order_by().values(dimension).annotate(**_sums(fact, source, measures)).query.sql_with_params()
+        rows.order_by().values(dimension).annotate(**fact.sums(source, measures)).query.sql_with_params()
         for source, rows in _parts(fact, outlet_id, date_range, {dimension}, None, set(measures), filters or {})
     ]
     union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS part{index}" for index, (sql, _) in enumerate(parts))
@@ -213,13 +213,6 @@ def _parts(
     if outlet_id is not None:
         parts = [(source, rows.filter(outlet_id=outlet_id)) for source, rows in parts]
     return [(source, rows.filter(**{f"{name}__in": values for name, values in filters.items()})) for source, rows in parts]
-
-
-def _sums(fact: Fact, source: Fact | Rollup, measures: Iterable[str]) -> dict[str, Aggregate]:
-    """sum_<name> of each measure over `source`'s rows: the raw aggregate, or the sum of the rollup's column."""
-    if source is fact:
-        return {f"sum_{name}": fact.measures[name]() for name in measures}
-    return {f"sum_{name}": source.sum_of(name, fact.slices) for name in measures}
 
 
 def _add(totals: dict[tuple, dict], rows: list[dict], keys: list[str], measures: set[str]):

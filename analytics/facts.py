@@ -8,7 +8,7 @@ row and the raw rows it came from always add up to the same numbers.
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import ClassVar
@@ -100,6 +100,12 @@ class Fact:
         """The measures `rollup` has a column for, in the fact's order."""
         return [name for name in self.measures if name in rollup.measures]
 
+    def sums(self, source: "Fact | Rollup", measures: Iterable[str]) -> dict[str, models.Aggregate]:
+        """sum_<name> of each measure over `source`'s rows: the raw aggregate, or the sum of a rollup's column or slice."""
+        if source is self:
+            return {f"sum_{name}": self.measures[name]() for name in measures}
+        return {f"sum_{name}": source.sum_of(name, self.slices) for name in measures}
+
 
 def rollup_rows(fact: Fact, rollup: Rollup, rows: models.QuerySet, source: Rollup | None = None) -> models.QuerySet:
     """`rows` of the raw table, or of `source` (a finer rollup), summed into `rollup`'s rows.
@@ -108,13 +114,11 @@ def rollup_rows(fact: Fact, rollup: Rollup, rows: models.QuerySet, source: Rollu
     sum_<name> for each measure it stores. A finer rollup's sums add up to the same sums.
     """
     measures = fact.stored_measures(rollup)
-    if source is None:
-        origin = fact
-        sums = {f"sum_{name}": fact.measures[name]() for name in measures}
-    else:
-        origin = source
+    origin = fact if source is None else source
+    sums = fact.sums(origin, measures)
+    if source is not None:  # a slice's filtered sum is NULL where no row has its value; the rollup's columns are not
         sums = {
-            f"sum_{name}": Coalesce(source.sum_of(name, fact.slices), Value(0), output_field=rollup.model._meta.get_field(name))
+            f"sum_{name}": Coalesce(sums[f"sum_{name}"], Value(0), output_field=rollup.model._meta.get_field(name))
             for name in measures
         }
     bucket = F(origin.time_field) if rollup.grain == origin.grain else Trunc(origin.time_field, rollup.grain, tzinfo=UTC)
