@@ -158,7 +158,9 @@ def largest(
     """
     measures, quote = sorted(measures), connection.ops.quote_name
     parts = [
-        rows.order_by().values(dimension).annotate(**fact.sums(source, measures)).query.sql_with_params()
+        _sums_in_order(rows, dimension, measures)
+        if isinstance(source, Rollup) and source.ranked_in_order == dimension and set(measures) <= source.measures
+        else rows.order_by().values(dimension).annotate(**fact.sums(source, measures)).query.sql_with_params()
         for source, rows in _parts(fact, outlet_id, date_range, {dimension}, None, set(measures), filters or {})
     ]
     union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS part{index}" for index, (sql, _) in enumerate(parts))
@@ -184,6 +186,19 @@ def largest(
     if not rows:
         return [], dict.fromkeys(measures, 0)
     return [(field.to_python(value), measure) for value, measure, *_ in rows], dict(zip(measures, rows[0][2:]))
+
+
+def _sums_in_order(rows: QuerySet, dimension: str, measures: list[str]) -> tuple[str, tuple]:
+    """sum_<name> of each measure column per value of `dimension`, over `rows` taken in that value's order.
+
+    Ordered first, the rows come from an index in that order and are summed one value after another;
+    PostgreSQL's planner would rather hash each row into one of tens of thousands of groups, which
+    misses the CPU's caches and costs about twice as much.
+    """
+    quote = connection.ops.quote_name
+    ordered, params = rows.order_by(dimension).values(dimension, *measures).query.sql_with_params()
+    sums = ", ".join(f"SUM({quote(name)}) AS {quote(f'sum_{name}')}" for name in measures)
+    return f"SELECT {quote(dimension)}, {sums} FROM ({ordered}) AS ordered GROUP BY {quote(dimension)}", params
 
 
 def _parts(

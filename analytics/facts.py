@@ -52,6 +52,8 @@ class Rollup:
     model: type[models.Model]
     grain: str
     dimensions: frozenset[str]
+    # A dimension an index holds the rows in order of, with every measure: ranking by it sums in that order.
+    ranked_in_order: str | None = None
     time_field: ClassVar[str] = "bucket"
 
     @property
@@ -173,7 +175,7 @@ USAGE = Fact(
             frozenset({"type", "model", "unit", "voice", "product", "api_key_label"}),
         ),
         Rollup(UsageAgentTotalsDailyRollup, "day", frozenset({"agent_id"})),
-        Rollup(UsageEndUserDailyRollup, "day", frozenset({"end_user_id"})),
+        Rollup(UsageEndUserDailyRollup, "day", frozenset({"end_user_id"}), ranked_in_order="end_user_id"),
         Rollup(UsageHourlyRollup, "hour", frozenset({"type", "model", "unit"})),
         Rollup(UsageAgentDailyRollup, "day", frozenset({"agent_id", "type", "model", "unit"})),
     ),

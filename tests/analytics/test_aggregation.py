@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.aggregation import aggregate, day_windows, largest, one_staleness
+from analytics.aggregation import aggregate, day_windows, largest, midnight, one_staleness
 from analytics.facts import INTERACTIONS, USAGE, latency_quantile
 from analytics.models import LATENCY_COLUMNS, LATENCY_FLOORS_MS, DirtyBucket, UsageHourlyRollup
 from analytics.services import rollup_dirty_buckets
@@ -400,3 +400,30 @@ def test_a_histogram_quantile_lies_in_the_bucket_of_the_exact_one(latencies, qua
     assert bucket(estimate) == bucket(exact)
     if exact < LATENCY_FLOORS_MS[-1]:
         assert abs(estimate - exact) <= max(1, 0.13 * exact)
+
+
+@pytest.mark.postgres
+def test_ranking_callers_sums_the_covering_index_in_caller_order_without_a_hash_table(transactional_db):
+    outlet = OutletFactory()
+    with connection.cursor() as cursor:  # 40,000 rollup rows: 2,000 callers over 20 days
+        cursor.execute(
+            "INSERT INTO analytics_usageenduserdailyrollup (outlet_id, bucket, end_user_id, records, credits, cost, "
+            "latency_sum, latency_count, units_tokens, units_characters, units_seconds, units_requests) "
+            "SELECT %s, %s::timestamptz + make_interval(days => n / 2000), 'user-' || n %% 2000, 1, n %% 2000, 0, 0, 0, "
+            "0, 0, 0, 0 FROM generate_series(0, 39999) AS n",
+            [outlet.pk, midnight(FIRST_DAY)],
+        )
+        cursor.execute("VACUUM ANALYZE analytics_usageenduserdailyrollup")
+    date_range = DateRange(FIRST_DAY, FIRST_DAY + timedelta(days=19))
+    with CaptureQueriesContext(connection) as queries:
+        ranked, counts = largest(
+            USAGE, outlet_id=None, date_range=date_range, measures={"credits"}, dimension="end_user_id", limit=3,
+            nonzero=False,
+        )
+    assert counts == {"credits": 2000} and [value for value, _ in ranked] == ["user-1999", "user-1998", "user-1997"]
+    (statement,) = [query["sql"] for query in queries if query["sql"].startswith("WITH grouped")]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {statement}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Index Only Scan using usage_end_user_rollup_sums" in plan
+    assert "HashAggregate" not in plan and "Sort Key: analytics_usageenduserdailyrollup" not in plan
