@@ -232,13 +232,17 @@ def _parts(
 
 def _add(totals: dict[tuple, dict], rows: list[dict], keys: list[str], measures: set[str]):
     sums = [(name, f"sum_{name}") for name in measures]
+    aware: dict[datetime, datetime] = {}  # each period in UTC, made once: the rows of a few series share them
     for row in rows:
-        if "period" in row and row["period"].tzinfo is None:
-            row["period"] = row["period"].replace(tzinfo=UTC)
+        period = row.get("period")
+        if period is not None and period.tzinfo is None:
+            row["period"] = aware.get(period) or aware.setdefault(period, period.replace(tzinfo=UTC))
         key = tuple([row[name] for name in keys])
         total = totals.get(key)
         if total is None:
-            totals[key] = {**{name: row[name] for name in keys}, **{name: row[column] or 0 for name, column in sums}}
+            total = totals[key] = {name: row[name] for name in keys}
+            for name, column in sums:
+                total[name] = row[column] or 0
         else:
             for name, column in sums:
                 total[name] += row[column] or 0

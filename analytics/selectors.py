@@ -4,6 +4,7 @@ Selectors return plain values (Decimal, int, date); the API and the admin format
 Days are UTC days; a range is whole days, its end inclusive.
 """
 
+import functools
 import heapq
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -339,9 +340,11 @@ def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: 
 
     def series_of(rows, keys) -> dict[tuple, dict]:
         series: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
+        period_of = functools.cache(lambda moment: _period_key(moment, bucket_interval))  # rows share their periods
         for row in rows:
+            period = period_of(row["period"])
             for key, value in values_of(row, keys):
-                series[key][_period_key(row["period"], bucket_interval)] += value
+                series[key][period] += value
         return series
 
     def unit_of(key: tuple):
