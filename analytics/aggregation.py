@@ -157,9 +157,17 @@ def largest(
     the database.
     """
     measures, quote = sorted(measures), connection.ops.quote_name
+
+    def in_order(source: Fact | Rollup) -> bool:
+        """Over every outlet, from an index in the value's order; one outlet's few rows are found by outlet."""
+        return (
+            outlet_id is None and isinstance(source, Rollup) and source.ranked_in_order == dimension
+            and set(measures) <= source.measures
+        )
+
     parts = [
         _sums_in_order(rows, dimension, measures)
-        if isinstance(source, Rollup) and source.ranked_in_order == dimension and set(measures) <= source.measures
+        if in_order(source)
         else rows.order_by().values(dimension).annotate(**fact.sums(source, measures)).query.sql_with_params()
         for source, rows in _parts(fact, outlet_id, date_range, {dimension}, None, set(measures), filters or {})
     ]
@@ -213,21 +221,19 @@ def _parts(
         raise ValueError(f"{fact.name} has no {', '.join(sorted(unknown))}")
     rollup = fact.rollup_for(dimensions | set(filters), period, measures)
     stale = _stale_windows_once(outlet_id, date_range) if rollup else []
+    # One filter call a part: each call copies the query.
+    chosen = {f"{name}__in": values for name, values in filters.items()}
+    if outlet_id is not None:
+        chosen["outlet_id"] = outlet_id
     parts: list[tuple[Fact | Rollup, QuerySet]] = []
     if rollup:
-        rows = rollup.model.objects.filter(bucket__gte=date_range.start_at, bucket__lt=date_range.end_before)
-        if stale:
-            rows = rows.exclude(windows_filter("bucket", stale))
-        parts.append((rollup, rows))
+        rows = rollup.model.objects.filter(bucket__gte=date_range.start_at, bucket__lt=date_range.end_before, **chosen)
+        parts.append((rollup, rows.exclude(windows_filter("bucket", stale)) if stale else rows))
     if rollup is None or stale:
         time_range = {f"{fact.time_field}__gte": date_range.start_at, f"{fact.time_field}__lt": date_range.end_before}
-        rows = fact.raw.objects.filter(**time_range)
-        if stale:
-            rows = rows.filter(windows_filter(fact.time_field, stale))
+        rows = fact.raw.objects.filter(windows_filter(fact.time_field, stale) if stale else Q(), **time_range, **chosen)
         parts.append((fact, rows))
-    if outlet_id is not None:
-        parts = [(source, rows.filter(outlet_id=outlet_id)) for source, rows in parts]
-    return [(source, rows.filter(**{f"{name}__in": values for name, values in filters.items()})) for source, rows in parts]
+    return parts
 
 
 def _add(totals: dict[tuple, dict], rows: list[dict], keys: list[str], measures: set[str]):

@@ -52,7 +52,7 @@ class Rollup:
     model: type[models.Model]
     grain: str
     dimensions: frozenset[str]
-    # A dimension an index holds the rows in order of, with every measure: ranking by it sums in that order.
+    # A dimension an index holds every outlet's rows in order of, with every measure: ranking by it sums in that order.
     ranked_in_order: str | None = None
     time_field: ClassVar[str] = "bucket"
 

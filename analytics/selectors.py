@@ -21,7 +21,7 @@ from analytics.models import DURATION_COLUMNS, LATENCY_COLUMNS, LATENCY_FLOORS_M
 from config.api.dates import DateRange, today_utc
 from config.db import for_outlet
 from credits.models import Agent, CreditAccount, CreditAlert, CreditLedgerEntry, Outlet
-from usage.models import Interaction
+from usage.models import Interaction, UsageRecord
 
 USAGE_SUMS = frozenset({"records", "units", "credits", "cost"})
 UNIT_MEASURES = {piece.value: name for name, piece in UNIT_SLICES.items()}  # unit -> its units measure
@@ -116,18 +116,19 @@ def usage_snapshot(*, outlet: Outlet) -> dict:
     """Totals of the outlet's current billing period so far."""
     period = billing_period(outlet, today_utc())
     totals = aggregate(USAGE, outlet_id=outlet.pk, date_range=period, measures=USAGE_SUMS, group_by=["unit"])
-    tokens, conversations, messages = _daily_tokens_and_calls(outlet.pk, period)
+    (calls,) = aggregate(INTERACTIONS, outlet_id=outlet.pk, date_range=period, measures={"calls", "messages"})
+    units = {row["unit"]: _number(row["units"]) for row in totals}
     return {
         "outlet_id": outlet.pk,
         "period_start": period.start,
         "period_end": period.end,
-        "tokens": sum(tokens.values()),
-        "conversations": sum(conversations.values()),
-        "messages": sum(messages.values()),
+        "tokens": units.get(UsageRecord.Unit.TOKENS, 0),
+        "conversations": calls["calls"],
+        "messages": calls["messages"],
         "records": sum(row["records"] for row in totals),
         "credits": sum((_number(row["credits"]) for row in totals), Decimal(0)),
         "cost": sum((_number(row["cost"]) for row in totals), Decimal(0)),
-        "units": {row["unit"]: _number(row["units"]) for row in totals},
+        "units": units,
     }
 
 
