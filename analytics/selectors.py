@@ -453,8 +453,11 @@ def credit_history(
         .annotate(added=Sum("amount", filter=Q(amount__gt=0)), removed=Sum("amount", filter=Q(amount__lt=0)))
         .order_by()
     )
-    periods: dict = defaultdict(lambda: {"consumed": Decimal(0), "added": Decimal(0), "removed": Decimal(0)})
-    per_agent: dict = defaultdict(lambda: {"consumed": Decimal(0), "added": Decimal(0), "removed": Decimal(0)})
+    def no_changes() -> dict:
+        return {"consumed": Decimal(0), "added": Decimal(0), "removed": Decimal(0)}
+
+    periods: dict = defaultdict(no_changes)
+    per_agent: dict = defaultdict(no_changes)
     for row in consumed_per_day:
         periods[_period_key(row["period"], interval)]["consumed"] += _number(row["credits"])
     for agent, consumed in consumed_per_agent.items():
@@ -479,7 +482,7 @@ def credit_history(
         agents.append({
             "agent_id": pk, "agent_name": name, "outlet_id": agent_outlet_id,
             "balance": balance, "average_daily_burn": burn, "runway_days": runway(balance, burn),
-            **per_agent.get(pk, {"consumed": Decimal(0), "added": Decimal(0), "removed": Decimal(0)}),
+            **per_agent.get(pk, no_changes()),
         })
     balance = sum((agent["balance"] for agent in agents), Decimal(0))
     burn = sum(burned.values(), Decimal(0)) / BURN_DAYS
