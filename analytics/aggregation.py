@@ -171,8 +171,13 @@ def largest(
         else rows.order_by().values(dimension).annotate(**fact.sums(source, measures)).query.sql_with_params()
         for source, rows in _parts(fact, outlet_id, date_range, {dimension}, None, set(measures), filters or {})
     ]
-    union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS part{index}" for index, (sql, _) in enumerate(parts))
-    sums = ", ".join(f"COALESCE(SUM({quote(f'sum_{name}')}), 0) AS {quote(name)}" for name in measures)
+    if len(parts) == 1:  # already one row per value
+        sums = ", ".join(f"COALESCE({quote(f'sum_{name}')}, 0) AS {quote(name)}" for name in measures)
+        grouped = f"SELECT {quote(dimension)} AS value, {sums} FROM ({parts[0][0]}) AS part"
+    else:
+        union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS part{index}" for index, (sql, _) in enumerate(parts))
+        sums = ", ".join(f"COALESCE(SUM({quote(f'sum_{name}')}), 0) AS {quote(name)}" for name in measures)
+        grouped = f"SELECT {quote(dimension)} AS value, {sums} FROM ({union}) AS parts GROUP BY {quote(dimension)}"
     pairs = " UNION ALL ".join(
         f"SELECT value, %s AS measure, ROUND({quote(name)}, {SUM_PLACES}) AS total FROM grouped"
         + (f" WHERE {quote(name)} <> 0" if nonzero else "")
@@ -183,7 +188,7 @@ def largest(
     # Ties go by the value's characters, as Python compares strings (PostgreSQL would use the locale's order).
     collate = ' COLLATE "C"' if connection.vendor == "postgresql" and field.get_internal_type() == "CharField" else ""
     sql = (
-        f"WITH grouped AS (SELECT {quote(dimension)} AS value, {sums} FROM ({union}) AS parts GROUP BY {quote(dimension)}), "
+        f"WITH grouped AS ({grouped}), "
         f"pairs AS ({pairs}) "
         f"SELECT value, measure, {counts} FROM pairs ORDER BY total DESC, value{collate}, measure LIMIT %s"
     )

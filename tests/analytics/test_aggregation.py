@@ -402,18 +402,29 @@ def test_a_histogram_quantile_lies_in_the_bucket_of_the_exact_one(latencies, qua
         assert abs(estimate - exact) <= max(1, 0.13 * exact)
 
 
-@pytest.mark.postgres
-def test_ranking_callers_sums_the_covering_index_in_caller_order_without_a_hash_table(transactional_db):
-    outlet = OutletFactory()
-    with connection.cursor() as cursor:  # 40,000 rollup rows: 2,000 callers over 20 days
+def insert_caller_rollup_rows(outlet, *, callers: int, days: int) -> None:
+    """A day's rollup row per caller; caller n has n credits a day."""
+    with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO analytics_usageenduserdailyrollup (outlet_id, bucket, end_user_id, records, credits, cost, "
             "latency_sum, latency_count, units_tokens, units_characters, units_seconds, units_requests) "
-            "SELECT %s, %s::timestamptz + make_interval(days => n / 2000), 'user-' || n %% 2000, 1, n %% 2000, 0, 0, 0, "
-            "0, 0, 0, 0 FROM generate_series(0, 39999) AS n",
-            [outlet.pk, midnight(FIRST_DAY)],
+            "SELECT %s, %s::timestamptz + make_interval(days => n / %s), 'user-' || n %% %s, 1, n %% %s, 0, 0, 0, "
+            "0, 0, 0, 0 FROM generate_series(0, %s) AS n",
+            [outlet.pk, midnight(FIRST_DAY), callers, callers, callers, callers * days - 1],
         )
         cursor.execute("VACUUM ANALYZE analytics_usageenduserdailyrollup")
+
+
+def ranking_plan(queries) -> str:
+    (statement,) = [query["sql"] for query in queries if query["sql"].startswith("WITH grouped")]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {statement}")
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@pytest.mark.postgres
+def test_ranking_callers_sums_the_covering_index_in_caller_order_without_a_hash_table(transactional_db):
+    insert_caller_rollup_rows(OutletFactory(), callers=2000, days=20)
     date_range = DateRange(FIRST_DAY, FIRST_DAY + timedelta(days=19))
     with CaptureQueriesContext(connection) as queries:
         ranked, counts = largest(
@@ -421,9 +432,19 @@ def test_ranking_callers_sums_the_covering_index_in_caller_order_without_a_hash_
             nonzero=False,
         )
     assert counts == {"credits": 2000} and [value for value, _ in ranked] == ["user-1999", "user-1998", "user-1997"]
-    (statement,) = [query["sql"] for query in queries if query["sql"].startswith("WITH grouped")]
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN {statement}")
-        plan = "\n".join(row[0] for row in cursor.fetchall())
+    plan = ranking_plan(queries)
     assert "Index Only Scan using usage_end_user_rollup_sums" in plan
     assert "HashAggregate" not in plan and "Sort Key: analytics_usageenduserdailyrollup" not in plan
+
+
+@pytest.mark.postgres
+def test_ranking_a_range_with_no_stale_day_groups_the_rollup_rows_once(transactional_db):
+    outlet = OutletFactory()
+    insert_caller_rollup_rows(outlet, callers=300, days=10)
+    with CaptureQueriesContext(connection) as queries:
+        ranked, counts = largest(
+            USAGE, outlet_id=outlet.pk, date_range=DateRange(FIRST_DAY, FIRST_DAY + timedelta(days=9)),
+            measures={"credits"}, dimension="end_user_id", limit=2, nonzero=True,
+        )
+    assert counts == {"credits": 299} and [value for value, _ in ranked] == ["user-299", "user-298"]
+    assert ranking_plan(queries).count("Aggregate") == 1  # the part's GROUP BY; nothing regroups its rows
