@@ -171,13 +171,17 @@ def largest(
         else rows.order_by().values(dimension).annotate(**fact.sums(source, measures)).query.sql_with_params()
         for source, rows in _parts(fact, outlet_id, date_range, {dimension}, None, set(measures), filters or {})
     ]
-    if len(parts) == 1:  # already one row per value
-        sums = ", ".join(f"COALESCE({quote(f'sum_{name}')}, 0) AS {quote(name)}" for name in measures)
-        grouped = f"SELECT {quote(dimension)} AS value, {sums} FROM ({parts[0][0]}) AS part"
-    else:
-        union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS part{index}" for index, (sql, _) in enumerate(parts))
-        sums = ", ".join(f"COALESCE(SUM({quote(f'sum_{name}')}), 0) AS {quote(name)}" for name in measures)
-        grouped = f"SELECT {quote(dimension)} AS value, {sums} FROM ({union}) AS parts GROUP BY {quote(dimension)}"
+    one_part = len(parts) == 1  # already one row per value: nothing to add up across parts
+
+    def total(name: str) -> str:
+        column = quote(f"sum_{name}")
+        return column if one_part else f"SUM({column})"
+
+    union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS part{index}" for index, (sql, _) in enumerate(parts))
+    sums = ", ".join(f"COALESCE({total(name)}, 0) AS {quote(name)}" for name in measures)
+    grouped = f"SELECT {quote(dimension)} AS value, {sums} FROM ({union}) AS parts" + (
+        "" if one_part else f" GROUP BY {quote(dimension)}"
+    )
     pairs = " UNION ALL ".join(
         f"SELECT value, %s AS measure, ROUND({quote(name)}, {SUM_PLACES}) AS total FROM grouped"
         + (f" WHERE {quote(name)} <> 0" if nonzero else "")
