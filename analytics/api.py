@@ -47,7 +47,14 @@ from usage.api import COST_PLACES, COUNT_PLACES
 from usage.models import TYPE_PATTERN, Interaction, UsageRecord
 
 SERIES_MAX_DAYS = 90
-HOUR_MAX_DAYS = 31  # an hourly breakdown has 24 points a day per series
+# The widest range (days) each point width answers, so that an answer's points and the work behind them stay
+# bounded: a month of hours, a year of days, five years of weeks or months, ten of years.
+MAX_DAYS_BY_INTERVAL = {"hour": 31, "day": 366, "cumulative": 366, "week": 1830, "month": 1830, "year": 3660}
+
+
+def range_caps(intervals: Iterable[str]) -> str:
+    """The caps of these point widths, for the parameter's help text."""
+    return "The range spans at most " + ", ".join(f"{MAX_DAYS_BY_INTERVAL[name]} days for {name}" for name in intervals) + "."
 FILTER_VALUE_MAX_LENGTH = 255
 MINUTES_PLACES = 2
 DAYS_PLACES = 2
@@ -176,7 +183,9 @@ class UsageQuery(serializers.Serializer):
     metric = choice(selectors.METRICS, default="credits", help_text="What each series adds up.")
     breakdown = choice(selectors.BREAKDOWNS, default="type", help_text="One series per value of this dimension.")
     interval = choice(
-        selectors.INTERVALS, default="day", help_text=f"Point width; cumulative is a running daily total. hour: at most {HOUR_MAX_DAYS} days."
+        selectors.INTERVALS,
+        default="day",
+        help_text=f"Point width; cumulative is a running daily total. {range_caps(selectors.INTERVALS)}",
     )
     limit = whole_number(1, 100, 10, "The largest series kept; the rest add up to one `other` series (per unit).")
     voice = ValuesField(help_text="Only these voices (repeat or comma separate).")
@@ -189,7 +198,11 @@ class UsageQuery(serializers.Serializer):
 
 
 class HistoryQuery(serializers.Serializer):
-    interval = choice(selectors.HISTORY_INTERVALS, default="day", help_text="Period width (weeks start on Monday).")
+    interval = choice(
+        selectors.HISTORY_INTERVALS,
+        default="day",
+        help_text=f"Period width (weeks start on Monday). {range_caps(selectors.HISTORY_INTERVALS)}",
+    )
     agent_id = agent_id_field("Only this agent; another outlet's agent is a 404.")
 
 
@@ -550,6 +563,7 @@ class AnalyticsView(APIView):
     serializer_class: type[serializers.Serializer]
     query_serializer_class: type[serializers.Serializer] | None = None
     dated = True  # the question has a date range (`start_date`/`end_date`, `from`/`to`)
+    max_days = MAX_DAYS_BY_INTERVAL["day"]  # the widest range of a question without `interval`
     cached = True
 
     def get(self, request):
@@ -575,9 +589,8 @@ class AnalyticsView(APIView):
         question = read_query(self.query_serializer_class, request.query_params) if self.query_serializer_class else {}
         if not self.dated:
             return question
-        # An hourly answer has 24 points a day per series: its range is capped.
-        limits = {"max_days": HOUR_MAX_DAYS} if question.get("interval") == "hour" else {}
-        date_range = parse_date_range(request.query_params, **limits)
+        max_days = MAX_DAYS_BY_INTERVAL.get(question.get("interval"), self.max_days)
+        date_range = parse_date_range(request.query_params, max_days=max_days)
         return {**question, "from": date_range.start, "to": date_range.end}
 
     def cache_extra(self, outlet_id: UUID | None) -> dict:
@@ -675,6 +688,7 @@ class UsageSummaryView(AnalyticsView):
 
     name = "usage-summary"
     serializer_class = UsageSummarySerializer
+    max_days = MAX_DAYS_BY_INTERVAL["month"]  # totals without points: five years
     query_serializer_class = SummaryQuery
 
     def answer(self, outlet_id, question):
@@ -701,6 +715,7 @@ class ModelUsageView(AnalyticsView):
 
     name = "analytics-models"
     serializer_class = ModelUsageSerializer
+    max_days = MAX_DAYS_BY_INTERVAL["month"]  # totals without points: five years
     query_serializer_class = ModelsQuery
 
     def answer(self, outlet_id, question):
@@ -881,7 +896,7 @@ class RequestLogListView(ApiListView):
 
 class RequestsQuery(serializers.Serializer):
     interval = choice(
-        selectors.REQUEST_INTERVALS, default="day", help_text=f"Period width. hour: at most {HOUR_MAX_DAYS} days."
+        selectors.REQUEST_INTERVALS, default="day", help_text=f"Period width. {range_caps(selectors.REQUEST_INTERVALS)}"
     )
 
 

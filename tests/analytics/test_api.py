@@ -128,6 +128,42 @@ def test_each_bad_parameter_is_a_json_400_naming_it(key_client, path, params, fi
     assert body["message"].startswith(f"{field}: ") and says in body["message"]
 
 
+REQUESTS = "/api/v1/analytics/requests/"
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "cap"),
+    [
+        (USAGE, {"interval": "hour"}, 31),
+        (USAGE, {"interval": "day"}, 366),
+        (USAGE, {"interval": "cumulative"}, 366),
+        (USAGE, {"interval": "week"}, 1830),
+        (USAGE, {"interval": "month"}, 1830),
+        (USAGE, {"interval": "year"}, 3660),
+        (HISTORY, {"interval": "day"}, 366),
+        (HISTORY, {"interval": "month"}, 1830),
+        (SPEND, {}, 366),
+        (SUMMARY, {}, 1830),
+        (MODELS, {}, 1830),
+        (REQUESTS, {"interval": "hour"}, 31),
+        (REQUESTS, {"interval": "month"}, 1830),
+    ],
+)
+def test_every_range_is_capped_by_the_points_its_answer_can_have(key_client, path, params, cap):
+    client, end = key_client("read"), date(2026, 3, 31)
+    at_cap = {**params, "from": (end - timedelta(days=cap - 1)).isoformat(), "to": end.isoformat()}
+    assert client.get(path, at_cap).status_code == 200
+    response = client.get(path, {**at_cap, "from": (end - timedelta(days=cap)).isoformat()})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"start_date": [f"The range may span at most {cap} days, not {cap + 1}."]}
+
+
+@pytest.mark.parametrize("path", [SPEND, SUMMARY, HISTORY])
+def test_a_thousand_years_is_a_400_not_a_long_answer(key_client, path):
+    response = key_client("read").get(path, {"from": "2000-01-01", "to": "2999-12-31", "interval": "month"})
+    assert response.status_code == 400 and "at most" in response.json()["message"]
+
+
 @pytest.mark.parametrize("path", ENDPOINTS)
 def test_every_endpoint_refuses_a_bad_outlet_id_or_scope(staff_client, key_client, api_client, path):
     assert staff_client.get(path, {"outlet_id": "x"}).status_code == 400
