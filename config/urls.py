@@ -21,4 +21,5 @@ urlpatterns = [
     re_path(r"^api/", api_not_found),
 ]
 
+handler400 = "config.api.views.bad_request"
 handler500 = "config.api.views.server_error"

@@ -70,6 +70,22 @@ class LedgerResult:
         return self.entry.balance_after
 
 
+# Amounts and balances alike fit the ledger's columns: 14 digits before the point, 6 after.
+CREDIT_LIMIT = Decimal(10) ** (CREDIT_DIGITS - CREDIT_PLACES)
+
+
+class BalanceLimitError(DomainError):
+    """A posting would take balances past what the ledger can hold; nothing was posted."""
+
+    def __init__(self, agent_ids: list[UUID]):
+        message = f"At most {CREDIT_DIGITS - CREDIT_PLACES} digits before the decimal point, either sign."
+        super().__init__(
+            f"amount: the balance of agent {', '.join(map(str, agent_ids))} would pass the ledger's limit. {message}",
+            errors={"amount": [f"The balance would pass the ledger's limit: {message}"]},
+        )
+        self.agent_ids = agent_ids
+
+
 def parse_amount(value, *, field: str = "amount") -> Decimal:
     """A credit amount as the ledger stores it, or a DomainError naming the field."""
     try:
@@ -81,7 +97,7 @@ def parse_amount(value, *, field: str = "amount") -> Decimal:
     if amount != amount.quantize(CREDIT_QUANTUM, rounding="ROUND_DOWN"):
         message = f"At most {CREDIT_PLACES} decimal places."
         raise DomainError(f"{field}: {message}", errors={field: [message]})
-    if abs(amount) >= Decimal(10) ** (CREDIT_DIGITS - CREDIT_PLACES):
+    if abs(amount) >= CREDIT_LIMIT:
         message = f"At most {CREDIT_DIGITS - CREDIT_PLACES} digits before the decimal point."
         raise DomainError(f"{field}: {message}", errors={field: [message]})
     return amount.quantize(CREDIT_QUANTUM)
@@ -176,6 +192,8 @@ def _post(
 
     before = account.balance
     after = balance_after(kind=kind, balance=before, amount=amount)
+    if abs(after) >= CREDIT_LIMIT:
+        raise BalanceLimitError([agent.pk])
     entry = CreditLedgerEntry(
         outlet_id=outlet_id,
         account=account,
@@ -267,11 +285,15 @@ def credits_consume(
     missing = set(positive) - {account.pk for account in accounts}
     if missing:
         raise NotFoundError(f"No credit account for agents {', '.join(sorted(map(str, missing)))}.")
+    afters = {account.pk: balance_after(kind=Kind.CONSUME, balance=account.balance, amount=positive[account.pk]) for account in accounts}
+    overflowing = [agent_id for agent_id, after in afters.items() if abs(after) >= CREDIT_LIMIT]
+    if overflowing:
+        raise BalanceLimitError(overflowing)
     now = timezone.now()
     entries = []
     for account in accounts:
         amount = positive[account.pk]
-        account.balance = balance_after(kind=Kind.CONSUME, balance=account.balance, amount=amount)
+        account.balance = afters[account.pk]
         account.updated_at = now
         entries.append(
             CreditLedgerEntry(

@@ -12,7 +12,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api.auth import request_actor
-from config.api.parsers import DecimalJSONParser
 from config.api.scoping import caller_outlet, caller_outlet_id
 from config.api.views import ApiListView
 from config.errors import PayloadTooLargeError
@@ -106,7 +105,6 @@ class UsageRecordListView(ApiListView):
 
     serializer_class = UsageRecordSerializer
     filterset_class = UsageRecordFilterSet
-    parser_classes = [DecimalJSONParser]
     write_scope = "ingest"
     cursor_fields = ("occurred_at", "id")
     date_field = "occurred_at"
@@ -159,7 +157,6 @@ class InteractionListView(ApiListView):
 
     serializer_class = InteractionSerializer
     filterset_class = InteractionFilterSet
-    parser_classes = [DecimalJSONParser]
     write_scope = "ingest"
     cursor_fields = ("started_at", "id")
     date_field = "started_at"

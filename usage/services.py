@@ -14,7 +14,7 @@ import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from uuid import UUID
 
@@ -23,14 +23,15 @@ from django.db.models import Q
 from django.utils import timezone
 
 from analytics.services import buckets_mark_dirty
+from config.api.dates import EARLIEST_DAY
 from config.errors import DomainError
 from credits.models import Agent, Outlet
-from credits.services import Actor, credits_consume
+from credits.services import Actor, BalanceLimitError, credits_consume
 from usage.models import ID_LENGTH, RELATION_IDS, TYPE_PATTERN, Interaction, UsageRecord
 
 MAX_META_BYTES = 8192
 FUTURE_TOLERANCE = timedelta(minutes=10)
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+EARLIEST = datetime.combine(EARLIEST_DAY, time.min, tzinfo=UTC)
 UNITS = frozenset(UsageRecord.Unit.values)
 TEXT_FIELDS = {
     "interaction_id": ID_LENGTH, "model": 128, "provider": 64, "product": 128, "voice": 128, "api_key_label": 128,
@@ -114,20 +115,39 @@ def _amount(value, errors: dict, name: str, places: int, digits: int) -> Decimal
     return amount
 
 
-# Bodies are parsed with Decimal numbers; meta is free-form, so its numbers go back to JSON numbers. Built once:
-# json.dumps(**options) builds an encoder per call.
-encode_meta = json.JSONEncoder(separators=(",", ":"), default=float).encode
+# Bodies are parsed with Decimal numbers; meta is free-form, so its numbers go back to JSON numbers (a finite
+# float: jsonb takes no NaN or Infinity). Built once: json.dumps(**options) builds an encoder per call.
+encode_meta = json.JSONEncoder(separators=(",", ":"), default=float, allow_nan=False).encode
+NUL_MESSAGE = "Must not contain the NUL character (\\u0000)."
 
 
-def _meta(value, errors: dict) -> str:
+def _holds_nul(value) -> bool:
+    """Whether a decoded JSON value has a NUL in any key or string (its encoding may only hold an escaped backslash)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in key or _holds_nul(child) for key, child in value.items())
+    return isinstance(value, list) and any(_holds_nul(child) for child in value)
+
+
+def _meta(value, errors: dict, name: str = "meta") -> str:
     if value is None:
         return "{}"
     if not isinstance(value, dict):
-        errors["meta"] = "Must be an object."
+        errors[name] = "Must be an object."
         return "{}"
-    encoded = encode_meta(value)
+    try:
+        encoded = encode_meta(value)
+    except ValueError:
+        errors[name] = "Numbers must be finite: NaN, Infinity and numbers past 1e308 cannot be stored."
+        return "{}"
+    except RecursionError:
+        errors[name] = "Is nested too deeply."
+        return "{}"
     if len(encoded.encode()) > MAX_META_BYTES:
-        errors["meta"] = f"At most {MAX_META_BYTES} bytes of JSON."
+        errors[name] = f"At most {MAX_META_BYTES} bytes of JSON."
+    elif "\\u0000" in encoded and _holds_nul(value):
+        errors[name] = NUL_MESSAGE
     return encoded
 
 
@@ -159,6 +179,8 @@ def _validate_record(raw, now: datetime) -> tuple[list, dict]:
     event_id = raw.get("event_id")
     if not isinstance(event_id, str) or not 0 < len(event_id) <= ID_LENGTH:
         errors["event_id"] = f"Required: a string of 1 to {ID_LENGTH} characters."
+    elif "\x00" in event_id:
+        errors["event_id"] = NUL_MESSAGE
     record_type = raw.get("type")
     if not isinstance(record_type, str) or not is_upper_slug(record_type):
         errors["type"] = "Required: an upper-case slug such as CONVERSATION, TTS or TELEPHONY (at most 32)."
@@ -172,6 +194,8 @@ def _validate_record(raw, now: datetime) -> tuple[list, dict]:
             continue
         if not isinstance(value, str) or len(value) > TEXT_FIELDS[name]:
             errors[name] = f"Must be a string of at most {TEXT_FIELDS[name]} characters."
+        elif "\x00" in value:
+            errors[name] = NUL_MESSAGE
         else:
             values[name] = value
     for name, places, digits in AMOUNT_FIELDS:
@@ -202,8 +226,8 @@ def _read_agent_reference(raw: dict, values: dict, errors: dict) -> bool:
         return True
     if external_id is None:
         return False
-    if not isinstance(external_id, str) or not external_id:
-        errors["agent_id"] = "agent_external_id must be a non-empty string."
+    if not isinstance(external_id, str) or not external_id or "\x00" in external_id:
+        errors["agent_id"] = "agent_external_id must be a non-empty string without the NUL character."
     else:
         values["agent_key"] = ("external_id", external_id)
     return True
@@ -322,7 +346,10 @@ def store_records(*, outlet: Outlet, rows: list[list], actor: Actor) -> IngestRe
         debits: dict[UUID, Decimal] = defaultdict(Decimal)
         for row in stored:
             debits[row[AGENT_ID]] += row[CREDITS]
-        credits_consume(debits=debits, ingest_batch_id=batch_id, actor=actor, reason=f"Usage batch {batch_id}")
+        try:
+            credits_consume(debits=debits, ingest_batch_id=batch_id, actor=actor, reason=f"Usage batch {batch_id}")
+        except BalanceLimitError as exc:
+            raise _balance_limit_error(exc, rows) from None
         buckets_mark_dirty(outlet_id=outlet.pk, hours={row[HOUR] for row in stored})
     # The first occurrence of a stored event is the one stored; every other occurrence is a duplicate.
     first_occurrences = {event_id for _, event_id in inserted}
@@ -339,6 +366,17 @@ def store_records(*, outlet: Outlet, rows: list[list], actor: Actor) -> IngestRe
         ids=[pk for pk, _ in inserted],
         duplicate_event_ids=duplicate_event_ids,
     )
+
+
+def _balance_limit_error(exc: BalanceLimitError, rows: list[list]) -> DomainError:
+    """The batch refused as item errors: each record of an agent whose balance it would take past the limit."""
+    message = "Its credits would take the agent's balance past the ledger's limit of 14 digits."
+    errors = [
+        {"index": index, "event_id": row[EVENT_ID], "errors": {"credits": [message]}}
+        for index, row in enumerate(rows)
+        if row[AGENT_ID] in exc.agent_ids and row[CREDITS] > 0
+    ]
+    return DomainError(f"{len(errors)} of {len(rows)} records are invalid; nothing was stored.", errors={"records": errors})
 
 
 def _hour(moment: datetime) -> datetime:
@@ -387,6 +425,8 @@ def _validate_interaction(raw, now: datetime) -> tuple[dict, dict]:
     interaction_id = raw.get("interaction_id")
     if not isinstance(interaction_id, str) or not 0 < len(interaction_id) <= ID_LENGTH:
         errors["interaction_id"] = f"Required: a string of 1 to {ID_LENGTH} characters."
+    elif "\x00" in interaction_id:
+        errors["interaction_id"] = NUL_MESSAGE
     values["interaction_id"] = interaction_id
     for name, allowed in (("status", STATUSES), ("sentiment", SENTIMENTS)):
         if name in raw:
@@ -397,6 +437,8 @@ def _validate_interaction(raw, now: datetime) -> tuple[dict, dict]:
         if name in raw:
             if not isinstance(raw[name], str) or len(raw[name]) > limit:
                 errors[name] = f"Must be a string of at most {limit} characters."
+            elif "\x00" in raw[name]:
+                errors[name] = NUL_MESSAGE
             values[name] = raw[name]
     for name in ("started_at", "ended_at"):
         if name in raw:
@@ -409,7 +451,7 @@ def _validate_interaction(raw, now: datetime) -> tuple[dict, dict]:
             errors["message_count"] = "Must be a whole number, 0 or more."
         values["message_count"] = count
     if "metadata" in raw:
-        values["metadata"] = json.loads(_meta(raw["metadata"], errors))
+        values["metadata"] = json.loads(_meta(raw["metadata"], errors, "metadata"))
     _read_agent_reference(raw, values, errors)  # optional: an update may leave the agent as it is
     return values, errors
 

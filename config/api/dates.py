@@ -7,6 +7,9 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 DEFAULT_DAYS = 30
+# The days a range may name: no usage predates 2000 (ingest refuses it), and the day after the last must exist.
+EARLIEST_DAY = date(2000, 1, 1)
+LATEST_DAY = date.max - timedelta(days=1)
 
 
 def today_utc() -> date:
@@ -41,11 +44,14 @@ def _parse_day(params, name: str, alias: str) -> date | None:
     raw = params.get(name) or params.get(alias)
     if not raw:
         return None
+    shown = name if params.get(name) else alias
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
-        shown = name if params.get(name) else alias
         raise ValidationError({shown: [f"'{raw}' is not a date: use YYYY-MM-DD."]}) from None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise ValidationError({shown: [f"{day} is out of range: a day from {EARLIEST_DAY} to {LATEST_DAY}."]})
+    return day
 
 
 def parse_date_range(params, *, default_days: int = DEFAULT_DAYS, max_days: int | None = None) -> DateRange:
@@ -53,7 +59,7 @@ def parse_date_range(params, *, default_days: int = DEFAULT_DAYS, max_days: int 
     start = _parse_day(params, "start_date", "from")
     end = _parse_day(params, "end_date", "to") or today_utc()
     if start is None:
-        start = end - timedelta(days=default_days - 1)
+        start = max(end - timedelta(days=default_days - 1), EARLIEST_DAY)
     if start > end:
         raise ValidationError({"start_date": [f"start_date {start} is after end_date {end}."]})
     date_range = DateRange(start, end)

@@ -1,13 +1,15 @@
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from config.errors import DomainError
+from config.errors import DomainError, PayloadTooLargeError
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +41,9 @@ def _validation_errors(detail) -> dict:
 
 def api_exception_handler(exc, context):
     """Every API error, expected or not, as `{"success": false, "message", "errors"}`."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = PayloadTooLargeError(f"The body is over {limit} bytes (API_MAX_BODY_BYTES): send smaller batches.")
     if isinstance(exc, DomainError):
         set_rollback()
         return Response(error_body(exc.message, exc.errors), status=exc.status_code)

@@ -5,12 +5,14 @@ however deep it is, and rows inserted meanwhile neither shift nor repeat a page.
 """
 
 from django.core import signing
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import BooleanField, Expression, F
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
 CURSOR_SALT = "ledgerline.api.cursor"
+INVALID_CURSOR = "Invalid cursor: pass back the `cursor` of a previous page."
 ORDERS = ("asc", "desc")
 
 
@@ -74,8 +76,7 @@ class KeysetPagination(BasePagination):
         raw_cursor = request.query_params.get("cursor")
         if raw_cursor:
             position = self.decode_cursor(raw_cursor, fields=fields, order=order)
-            model = queryset.model
-            values = [model._meta.get_field(name).to_python(value) for name, value in zip(fields, position)]
+            values = self.position_values(queryset.model, fields, position)
             queryset = queryset.filter(RowComparison(fields, values, "<" if order == "desc" else ">"))
         prefix = "-" if order == "desc" else ""
         rows = list(queryset.order_by(*(prefix + name for name in fields))[: take + 1])
@@ -96,12 +97,30 @@ class KeysetPagination(BasePagination):
         try:
             payload = signing.loads(raw, salt=CURSOR_SALT)
         except signing.BadSignature:
-            raise ValidationError({"cursor": ["Invalid cursor: pass back the `cursor` of a previous page."]}) from None
-        if payload.get("f") != list(fields) or len(payload.get("p", [])) != len(fields):
+            raise ValidationError({"cursor": [INVALID_CURSOR]}) from None
+        if not isinstance(payload, dict):
+            raise ValidationError({"cursor": [INVALID_CURSOR]})
+        position = payload.get("p")
+        if payload.get("f") != list(fields) or not isinstance(position, list) or len(position) != len(fields):
             raise ValidationError({"cursor": ["This cursor belongs to another list."]})
         if payload.get("o") != order:
             raise ValidationError({"cursor": [f"This cursor was issued for order={payload.get('o')}; keep the same order."]})
-        return payload["p"]
+        return position
+
+    @staticmethod
+    def position_values(model, fields: tuple[str, ...], position: list) -> list:
+        """The cursor's texts as the sort key's values; a position of another shape is an invalid cursor."""
+        model_fields = [model._meta.get_field(name) for name in fields]
+        try:
+            values = [field.to_python(text) for field, text in zip(model_fields, position) if isinstance(text, str)]
+            if len(values) == len(fields):
+                # The database refuses what its column cannot hold: an id past bigint is no row's position.
+                for field, value in zip(model_fields, values):
+                    field.run_validators(value)
+                return values
+        except (DjangoValidationError, TypeError, ValueError, OverflowError):
+            pass
+        raise ValidationError({"cursor": [INVALID_CURSOR]})
 
     def get_paginated_response(self, data):
         return Response({"items": data, "cursor": self.next_cursor})

@@ -1,8 +1,10 @@
 import redis
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.db import connection
 from django.http import JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework.filters import BaseFilterBackend
@@ -69,8 +71,20 @@ class ApiListView(ListAPIView):
         return csv_response(queryset_csv_lines(ordered, self.get_serializer), self.csv_filename)
 
 
+@csrf_exempt  # whatever the method: a POST to no endpoint is a 404, not a CSRF failure
 def api_not_found(request, exception=None):
     return JsonResponse(error_body(f"No API endpoint at {request.path}."), status=404)
+
+
+def bad_request(request, exception=None):
+    """A JSON 400 under /api/ (a Host not in ALLOWED_HOSTS, a body Django refuses), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        if isinstance(exception, DisallowedHost):
+            message = "The Host header names a host this server does not serve."
+        else:
+            message = f"Bad request: {exception or 'refused'}."
+        return JsonResponse(error_body(message), status=400)
+    return defaults.bad_request(request, exception)
 
 
 def server_error(request):

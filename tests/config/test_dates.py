@@ -49,3 +49,28 @@ def test_a_range_longer_than_allowed_is_refused():
 @pytest.fixture
 def time_machine_today(monkeypatch):
     monkeypatch.setattr("config.api.dates.timezone.now", lambda: datetime(2026, 11, 21, 23, 59, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"end_date": "9999-12-31"}, "end_date"),
+        ({"to": "9999-12-31"}, "to"),
+        ({"start_date": "0001-01-01"}, "start_date"),
+        ({"end_date": "0001-01-01"}, "end_date"),
+        ({"start_date": "1999-12-31", "end_date": "2000-01-05"}, "start_date"),
+    ],
+)
+def test_days_outside_the_range_any_usage_can_have_are_a_400_naming_the_parameter(params, field):
+    with pytest.raises(ValidationError) as raised:
+        parse_date_range(params)
+    assert "out of range" in str(raised.value.detail[field][0])
+
+
+def test_the_last_and_first_days_allowed_compute_their_bounds():
+    date_range = parse_date_range({"start_date": "2000-01-01", "end_date": "9999-12-30"})
+    assert date_range.end_before == datetime(9999, 12, 31, tzinfo=UTC) and date_range.start_at.year == 2000
+
+
+def test_a_default_start_never_precedes_the_first_day():
+    assert parse_date_range({"end_date": "2000-01-05"}).start == date(2000, 1, 1)

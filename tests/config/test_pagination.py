@@ -1,7 +1,9 @@
 from decimal import Decimal
 
 import pytest
+from django.core import signing
 
+from config.api.pagination import CURSOR_SALT
 from credits import services
 from credits.models import CreditLedgerEntry
 from tests.factories import AgentFactory
@@ -79,3 +81,22 @@ def test_cursor_with_a_changed_order_is_a_400(staff_client, entries):
     response = staff_client.get(LEDGER, {"cursor": cursor, "order": "desc"})
     assert response.status_code == 400
     assert "order=asc" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        ["not", "an", "object"],
+        {"f": ["created_at", "id"], "o": "desc", "p": "2026-01-01T00:00:00Z"},
+        {"f": ["created_at", "id"], "o": "desc", "p": [["2026-01-01"], 5]},
+        {"f": ["created_at", "id"], "o": "desc", "p": [17, "5"]},
+        {"f": ["created_at", "id"], "o": "desc", "p": ["yesterday", "5"]},
+        {"f": ["created_at", "id"], "o": "desc", "p": ["2026-01-01T00:00:00Z", "five"]},
+        {"f": ["created_at", "id"], "o": "desc", "p": ["2026-01-01T00:00:00Z", "99999999999999999999999"]},
+    ],
+)
+def test_a_validly_signed_cursor_holding_a_position_of_the_wrong_shape_is_a_400(staff_client, entries, payload):
+    cursor = signing.dumps(payload, salt=CURSOR_SALT, compress=True)
+    response = staff_client.get(LEDGER, {"cursor": cursor})
+    assert response.status_code == 400, response.content
+    assert list(response.json()["errors"]) == ["cursor"]

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from credits import services
-from credits.models import CreditLedgerEntry
+from credits.models import CreditAccount, CreditLedgerEntry
 from tests.factories import AgentFactory, OutletFactory
 
 ACTOR = services.Actor.system("tests")
@@ -253,3 +253,12 @@ def test_every_list_answers_bad_parameters_with_a_json_400(staff_client, path, p
 def test_filter_values_of_the_wrong_type_are_a_json_400(staff_client, path, params):
     response = staff_client.get(path, params)
     assert response.status_code == 400 and list(params)[0] in response.json()["errors"]
+
+
+def test_an_add_past_the_ledgers_limit_is_a_400_naming_the_limit_and_changes_nothing(agent, key_client):
+    client = key_client("credits:write")
+    assert post_operation(client, agent_id=str(agent.pk), mode="add", amount="99999999999999", reason="big").status_code == 200
+    response = post_operation(client, agent_id=str(agent.pk), mode="add", amount="99999999999999", reason="bigger")
+    assert response.status_code == 400
+    assert "14 digits before the decimal point" in response.json()["errors"]["amount"][0]
+    assert CreditAccount.objects.get(pk=agent.pk).balance == Decimal("99999999999999")

@@ -119,6 +119,29 @@ def test_invalid_amount_is_refused_and_writes_nothing(agent, operation, amount):
     assert not CreditLedgerEntry.objects.exists()
 
 
+LARGEST = Decimal("99999999999999")  # whole: SQLite keeps 14 digits and 6 places only as a float
+
+
+@pytest.mark.parametrize("operation", [services.credits_add, services.credits_adjust])
+def test_a_posting_that_would_take_the_balance_past_the_ledgers_limit_is_refused(agent, operation):
+    services.credits_set(agent=agent, amount=LARGEST, actor=ACTOR, reason="as high as it goes")
+    with pytest.raises(services.BalanceLimitError) as raised:
+        operation(agent=agent, amount=Decimal(1), actor=ACTOR, reason="too far")
+    assert "14 digits" in raised.value.errors["amount"][0]
+    assert CreditLedgerEntry.objects.count() == 1 and CreditAccount.objects.get(pk=agent.pk).balance == LARGEST
+
+
+def test_consumption_past_the_ledgers_limit_names_the_agents_and_posts_nothing(outlet):
+    low, fine = AgentFactory(outlet=outlet), AgentFactory(outlet=outlet)
+    services.credits_adjust(agent=low, amount=-LARGEST + 1, actor=ACTOR, reason="deep in debt")
+    with pytest.raises(services.BalanceLimitError) as raised:
+        services.credits_consume(
+            debits={low.pk: Decimal("2"), fine.pk: Decimal("2")}, ingest_batch_id=uuid.uuid4(), actor=ACTOR, reason="usage"
+        )
+    assert raised.value.agent_ids == [low.pk]
+    assert not CreditLedgerEntry.objects.filter(kind=CreditLedgerEntry.Kind.CONSUME).exists()
+
+
 def test_blank_reason_is_refused(agent):
     with pytest.raises(DomainError) as raised:
         services.credits_add(agent=agent, amount=Decimal("1"), actor=ACTOR, reason="   ")

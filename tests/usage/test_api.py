@@ -69,9 +69,60 @@ def test_more_than_1000_records_is_a_413(agent, key_client):
 
 
 def test_a_body_over_the_limit_is_a_413(agent, key_client, settings):
-    settings.API_MAX_BODY_BYTES = 1000
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     response = post_json(key_client("ingest"), RECORDS, {"records": [record(agent, f"e{index}") for index in range(20)]})
     assert response.status_code == 413
+
+
+def full_batch_body(agent, meta_bytes: int) -> str:
+    """1000 records, each with `meta_bytes` of meta: the largest batch a platform sends."""
+    meta = {"transcript": "x" * meta_bytes}
+    return json.dumps({"records": [record(agent, f"e{index}", meta=meta) for index in range(1000)]})
+
+
+def test_a_full_batch_just_under_the_body_limit_is_stored(agent, key_client, settings):
+    body = full_batch_body(agent, 3000)
+    assert 3_000_000 < len(body) < settings.DATA_UPLOAD_MAX_MEMORY_SIZE  # over Django's 2.5 MB default
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = len(body)
+    response = key_client("ingest").post(RECORDS, data=body, content_type="application/json")
+    assert response.status_code == 200, response.content[:300]
+    assert response.json()["accepted"] == 1000
+
+
+def test_a_body_just_over_the_limit_is_a_json_413_and_stores_nothing(agent, key_client, settings):
+    body = full_batch_body(agent, 3000)
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = len(body) - 1
+    response = key_client("ingest").post(RECORDS, data=body, content_type="application/json")
+    assert response.status_code == 413
+    assert f"over {len(body) - 1} bytes" in response.json()["message"]
+    assert not UsageRecord.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('{"records": [{"meta": {"x": NaN}}]}', "NaN is not a JSON number"),
+        ('{"records": [{"meta": {"x": Infinity}}]}', "Infinity is not a JSON number"),
+        ('{"records": ' + "[" * 20_000 + "]" * 20_000 + "}", "nested too deeply"),
+    ],
+)
+def test_a_body_python_or_postgresql_cannot_take_is_a_400(key_client, body, message):
+    response = key_client("ingest").post(RECORDS, data=body, content_type="application/json")
+    assert response.status_code == 400 and message in response.json()["message"]
+
+
+def test_a_nul_in_a_record_is_a_400_naming_the_item_and_field(agent, key_client):
+    response = post_json(key_client("ingest"), RECORDS, [record(agent, "e1"), record(agent, "e2", product="a\x00b")])
+    assert response.status_code == 400
+    [item] = response.json()["errors"]["records"]
+    assert (item["index"], list(item["errors"])) == (1, ["product"])
+
+
+def test_a_huge_number_in_meta_is_a_400_naming_meta(agent, key_client):
+    body = json.dumps([record(agent, "e1", meta={"x": 1})]).replace('{"x": 1}', '{"x": 1e400}')
+    response = key_client("ingest").post(RECORDS, data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert list(response.json()["errors"]["records"][0]["errors"]) == ["meta"]
 
 
 @pytest.mark.parametrize("body", [{}, {"records": []}, {"records": "many"}, "text"])

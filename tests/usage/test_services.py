@@ -105,6 +105,64 @@ def test_one_item_with_several_problems_is_reported_once(outlet):
     assert set(item["errors"]) == {"type", "occurred_at", "agent_id"}
 
 
+NUL = "a\x00b"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"event_id": NUL}, "event_id"),
+        ({"model": NUL}, "model"),
+        ({"voice": NUL}, "voice"),
+        ({"conversation_id": NUL}, "conversation_id"),
+        ({"meta": {"note": NUL}}, "meta"),
+        ({"meta": {NUL: 1}}, "meta"),
+        ({"meta": {"deep": [{"list": [NUL]}]}}, "meta"),
+        ({"meta": {"x": Decimal("NaN")}}, "meta"),
+        ({"meta": {"x": float("inf")}}, "meta"),
+        ({"meta": {"x": Decimal("1e400")}}, "meta"),
+        ({"meta": {"x": 1e400 * 0}}, "meta"),
+    ],
+)
+def test_what_postgresql_cannot_store_is_an_item_error_naming_the_field(agent, fields, field):
+    with pytest.raises(DomainError) as raised:
+        ingest_records(outlet=agent.outlet, records=[record(agent, "ok"), {**record(agent, "bad"), **fields}], actor=ACTOR)
+    [item] = raised.value.errors["records"]
+    assert item["index"] == 1 and list(item["errors"]) == [field]
+    assert not UsageRecord.objects.exists()
+
+
+def test_an_agent_external_id_holding_a_nul_is_an_item_error(agent):
+    batch = [{**record(agent, "e1"), "agent_id": None, "agent_external_id": NUL}]
+    with pytest.raises(DomainError) as raised:
+        ingest_records(outlet=agent.outlet, records=batch, actor=ACTOR)
+    assert list(raised.value.errors["records"][0]["errors"]) == ["agent_id"]
+
+
+def test_meta_nested_deeper_than_the_encoder_goes_is_an_item_error(agent):
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(DomainError) as raised:
+        ingest_records(outlet=agent.outlet, records=[record(agent, "e1", meta={"d": deep})], actor=ACTOR)
+    assert raised.value.errors["records"][0]["errors"] == {"meta": ["Is nested too deeply."]}
+
+
+def test_meta_holding_the_text_backslash_u0000_is_stored_as_text(agent):
+    ingest_records(outlet=agent.outlet, records=[record(agent, "e1", meta={"path": "C:\\u0000"})], actor=ACTOR)
+    assert UsageRecord.objects.get().meta == {"path": "C:\\u0000"}
+
+
+def test_a_batch_that_would_take_a_balance_past_the_ledgers_limit_stores_nothing(agent):
+    ingest_records(outlet=agent.outlet, records=[record(agent, "e0", credits="99999999999990")], actor=ACTOR)
+    batch = [record(agent, "e1", credits="5"), record(AgentFactory(outlet=agent.outlet), "e2"), record(agent, "e3", credits="5")]
+    with pytest.raises(DomainError) as raised:
+        ingest_records(outlet=agent.outlet, records=batch, actor=ACTOR)
+    assert [item["index"] for item in raised.value.errors["records"]] == [0, 2]
+    assert "14 digits" in raised.value.errors["records"][0]["errors"]["credits"][0]
+    assert UsageRecord.objects.count() == 1 and balance(agent) == Decimal("-99999999999990")
+
+
 def test_ingest_marks_each_touched_hour_dirty_once(agent):
     batch = [
         record(agent, "a", occurred_at=(HOUR + timedelta(minutes=1)).isoformat()),
@@ -213,6 +271,24 @@ def test_a_bad_interaction_stores_none_of_the_batch(agent):
     with pytest.raises(DomainError) as raised:
         upsert_interactions(outlet=agent.outlet, interactions=batch)
     assert [item["index"] for item in raised.value.errors["interactions"]] == [1, 2, 3, 4]
+    assert not Interaction.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"interaction_id": NUL}, "interaction_id"),
+        ({"channel": NUL}, "channel"),
+        ({"end_user_id": NUL}, "end_user_id"),
+        ({"metadata": {"note": NUL}}, "metadata"),
+        ({"metadata": {"x": Decimal("NaN")}}, "metadata"),
+    ],
+)
+def test_an_interaction_postgresql_cannot_store_is_an_item_error_naming_the_field(agent, fields, field):
+    with pytest.raises(DomainError) as raised:
+        upsert_interactions(outlet=agent.outlet, interactions=[interaction(agent, "ok"), {**interaction(agent, "bad"), **fields}])
+    [item] = raised.value.errors["interactions"]
+    assert item["index"] == 1 and list(item["errors"]) == [field]
     assert not Interaction.objects.exists()
 
 
