@@ -5,7 +5,7 @@ INSTALLED := $(VENV)/.installed-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv worker beat bench bench-analytics
+.PHONY: run serve test venv worker beat bench bench-analytics
 
 # Re-installs only when requirements.txt changes.
 $(INSTALLED): requirements.txt
@@ -19,6 +19,11 @@ run: $(INSTALLED)
 	DEBUG=true $(BIN)/python manage.py migrate --noinput
 	DEBUG=true $(BIN)/python manage.py seed_demo --if-empty
 	DEBUG=true $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# Production: gunicorn with config/gunicorn.py (workers, timeouts from the environment); static files by WhiteNoise.
+serve: $(INSTALLED)
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/gunicorn --config config/gunicorn.py --bind $(HOST):$(PORT)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -132,9 +132,9 @@ def measure_import(env: dict, path: Path, outlet_id: str, records: int) -> dict:
 
 def start_gunicorn(env: dict, port: int) -> subprocess.Popen:
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning", "--keep-alive", "30"],
-        env=env, cwd=ROOT,
+        [sys.executable, "-m", "gunicorn", "--config", "config/gunicorn.py", "--bind", f"127.0.0.1:{port}",
+         "--log-level", "warning", "--access-logfile", "/dev/null"],
+        env={"SERVER_WORKERS": "2", "SERVER_KEEPALIVE_SECONDS": "30", **env}, cwd=ROOT,
     )
     for _ in range(100):
         try:

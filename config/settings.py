@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "analytics.request_log.RequestLogMiddleware",  # first: it times everything below it
     "config.api.middleware.RefuseNulInUrlMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # the admin's and the dashboard's static files under gunicorn
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -235,6 +236,17 @@ REST_FRAMEWORK = {
     "URL_FORMAT_OVERRIDE": None,
     "COERCE_DECIMAL_TO_STRING": True,
 }
+
+# The production server (`make serve`, config/gunicorn.py): worker processes; the seconds a request may run
+# before gunicorn replaces its worker; keep-alive; and requests after which a worker is recycled (bounding what
+# a long-lived process can grow to).
+SERVER_WORKERS = env_int("SERVER_WORKERS", 2 * (os.cpu_count() or 1) + 1)
+SERVER_TIMEOUT_SECONDS = env_int("SERVER_TIMEOUT_SECONDS", 30)
+SERVER_KEEPALIVE_SECONDS = env_int("SERVER_KEEPALIVE_SECONDS", 5)
+SERVER_MAX_REQUESTS = env_int("SERVER_MAX_REQUESTS", 10_000)
+for _name in ("SERVER_WORKERS", "SERVER_TIMEOUT_SECONDS", "SERVER_KEEPALIVE_SECONDS", "SERVER_MAX_REQUESTS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1")
 
 # The largest request body, API and admin alike: a full batch of 1000 records with their meta fits (a 413 above).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 16 * 1024 * 1024)

@@ -1,0 +1,74 @@
+"""`make serve`: gunicorn with config/gunicorn.py, started as the Makefile starts it."""
+
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(settings.BASE_DIR)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def get(port: int, path: str, headers: dict | None = None) -> tuple[int, str, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.request("GET", path, headers=headers or {})
+    response = connection.getresponse()
+    return response.status, response.getheader("Content-Type"), response.read()
+
+
+@pytest.fixture
+def server(tmp_path):
+    """gunicorn on a free port, on an SQLite file of its own, its log captured; stopped after the test."""
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings", SECRET_KEY="gunicorn-test-secret-key-of-sufficient-length",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", SERVER_WORKERS="2", SERVER_TIMEOUT_SECONDS="20",
+        REQUEST_LOG_ENABLED="false",
+    )
+    log = open(tmp_path / "gunicorn.log", "w+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", "config/gunicorn.py", "--bind", f"127.0.0.1:{port}"],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            get(port, "/healthz")
+            break
+        except OSError:
+            time.sleep(0.2)
+    try:
+        yield port, tmp_path / "gunicorn.log"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def test_the_server_starts_its_workers_from_the_settings_and_answers(server):
+    port, log_path = server
+    assert get(port, "/healthz")[0] == 200
+    status, content_type, _ = get(port, "/api/v1/outlets/")
+    assert (status, content_type) == (401, "application/json")
+    assert log_path.read_text().count("Booting worker") == 2
+
+
+def test_the_access_log_holds_no_query_string_and_no_credentials(server):
+    port, log_path = server
+    get(port, "/api/v1/usage/records/?cursor=SECRET-CURSOR", headers={"Authorization": "Basic SECRET-KEY"})
+    time.sleep(0.5)  # the access log line is written after the answer
+    log = log_path.read_text()
+    assert '"GET /api/v1/usage/records/ HTTP/1.1" 401' in log
+    assert "SECRET" not in log
