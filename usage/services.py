@@ -486,7 +486,7 @@ def _upsert_interactions(*, outlet: Outlet, interactions: list) -> UpsertResult:
     items = [_validate_interaction(raw, now) for raw in interactions]
     attach_agents(outlet, items)
     with transaction.atomic():
-        ids = {values["interaction_id"] for values, _ in items if values.get("interaction_id")}
+        ids = {values["interaction_id"] for values, errors in items if not errors}  # only valid items are applied
         current = {
             interaction.interaction_id: interaction
             for interaction in Interaction.objects.select_for_update().filter(outlet=outlet, interaction_id__in=ids)
