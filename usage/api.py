@@ -108,6 +108,8 @@ class UsageRecordListView(ApiListView):
     filterset_class = UsageRecordFilterSet
     parser_classes = [DecimalJSONParser]
     write_scope = "ingest"
+    read_permissions = ("usage.view_usagerecord",)
+    write_permissions = ("usage.add_usagerecord",)
     cursor_fields = ("occurred_at", "id")
     date_field = "occurred_at"
     csv_filename = "usage-records"
@@ -138,6 +140,8 @@ class UsageRecordListView(ApiListView):
 
 
 class UsageRecordDetailView(APIView):
+    read_permissions = ("usage.view_usagerecord",)
+
     @extend_schema(
         parameters=[
             OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The record's id.")
@@ -161,6 +165,8 @@ class InteractionListView(ApiListView):
     filterset_class = InteractionFilterSet
     parser_classes = [DecimalJSONParser]
     write_scope = "ingest"
+    read_permissions = ("usage.view_interaction",)
+    write_permissions = ("usage.add_interaction", "usage.change_interaction")  # an upsert
     cursor_fields = ("started_at", "id")
     date_field = "started_at"
     csv_filename = "interactions"
@@ -196,6 +202,8 @@ class InteractionListView(ApiListView):
 
 class InteractionDetailView(APIView):
     """One interaction with every usage record of it (oldest first) and its totals by type."""
+
+    read_permissions = ("usage.view_interaction", "usage.view_usagerecord")
 
     @extend_schema(
         parameters=[
