@@ -629,6 +629,7 @@ class UsageSeriesView(AnalyticsView):
     """The last `days` days (today included): tokens, conversations and messages per day, zero-filled."""
 
     name = "usage-series"
+    read_permissions = ("usage.view_usagerecord", "usage.view_interaction")
     serializer_class = UsageSeriesSerializer
     query_serializer_class = SeriesQuery
     dated = False  # `days`, ending today
@@ -658,6 +659,7 @@ class UsageSnapshotView(AnalyticsView):
     """One outlet's current billing period (from its billing_cycle_day) so far."""
 
     name = "usage-snapshot"
+    read_permissions = ("usage.view_usagerecord", "usage.view_interaction")
     serializer_class = UsageSnapshotSerializer
     dated = False  # the current billing period
 
@@ -687,6 +689,7 @@ class UsageSummaryView(AnalyticsView):
     """Records, units per unit, credits and cost per outlet or per agent over the range."""
 
     name = "usage-summary"
+    read_permissions = ("usage.view_usagerecord",)
     serializer_class = UsageSummarySerializer
     max_days = MAX_DAYS_BY_INTERVAL["month"]  # totals without points: five years
     query_serializer_class = SummaryQuery
@@ -714,6 +717,7 @@ class ModelUsageView(AnalyticsView):
     """Per (type, model, unit): calls, units, credits, cost and latency average and percentiles."""
 
     name = "analytics-models"
+    read_permissions = ("usage.view_usagerecord",)
     serializer_class = ModelUsageSerializer
     max_days = MAX_DAYS_BY_INTERVAL["month"]  # totals without points: five years
     query_serializer_class = ModelsQuery
@@ -738,6 +742,7 @@ class SpendOverviewView(AnalyticsView):
     """Calls, minutes, outcomes and spend over the range."""
 
     name = "analytics-spend"
+    read_permissions = ("usage.view_usagerecord", "usage.view_interaction")
     serializer_class = SpendOverviewSerializer
     query_serializer_class = SpendQuery
 
@@ -763,6 +768,7 @@ class UsageBreakdownView(AnalyticsView):
     """A series of `metric` per value of `breakdown`, at `interval`: the largest `limit`, the rest as `other`."""
 
     name = "analytics-usage"
+    read_permissions = ("usage.view_usagerecord",)
     serializer_class = UsageBreakdownSerializer
     query_serializer_class = UsageQuery
 
@@ -792,6 +798,7 @@ class CreditHistoryView(AnalyticsView):
     """Credits consumed and added or removed per period, the average daily burn and the runway, per agent too."""
 
     name = "credits-history"
+    read_permissions = ("credits.view_creditledgerentry",)
     serializer_class = CreditHistorySerializer
     query_serializer_class = HistoryQuery
 
@@ -884,6 +891,8 @@ class RequestLogSerializer(serializers.ModelSerializer):
 class RequestLogListView(ApiListView):
     """The caller's logged API requests, newest first: an outlet's key sees its outlet's; staff see all."""
 
+    read_permissions = ("analytics.view_requestlog",)
+
     serializer_class = RequestLogSerializer
     filterset_class = RequestLogFilterSet
     cursor_fields = ("time", "id")
@@ -947,6 +956,7 @@ class RequestAnalyticsView(AnalyticsView):
     """API requests per period and per route: count, success rate, errors, latency average and p95, peak in flight."""
 
     name = "analytics-requests"
+    read_permissions = ("analytics.view_requestlog",)
     serializer_class = RequestAnalyticsSerializer
     query_serializer_class = RequestsQuery
     cached = False  # every API request (this one too) adds a row: a cached answer would be stale at once

@@ -73,6 +73,7 @@ class CreditOperationSerializer(serializers.Serializer):
 
 
 class OutletListView(ApiListView):
+    read_permissions = ("credits.view_outlet",)
     serializer_class = OutletSerializer
     csv_filename = "outlets"
 
@@ -81,6 +82,7 @@ class OutletListView(ApiListView):
 
 
 class AgentListView(ApiListView):
+    read_permissions = ("credits.view_agent",)
     serializer_class = AgentSerializer
     filterset_class = AgentFilterSet
     csv_filename = "agents"
@@ -90,6 +92,7 @@ class AgentListView(ApiListView):
 
 
 class BalanceListView(ApiListView):
+    read_permissions = ("credits.view_creditaccount",)
     serializer_class = BalanceSerializer
     filterset_class = BalanceFilterSet
     cursor_fields = ("created_at", "agent_id")
@@ -104,6 +107,7 @@ class BalanceListView(ApiListView):
 
 
 class LedgerEntryListView(ApiListView):
+    read_permissions = ("credits.view_creditledgerentry",)
     serializer_class = LedgerEntrySerializer
     filterset_class = LedgerEntryFilterSet
     date_field = "created_at"
@@ -117,6 +121,7 @@ class CreditOperationView(APIView):
     """Add to, set or clear an agent's balance; retries with the same `Idempotency-Key` apply once."""
 
     write_scope = "credits:write"
+    write_permissions = ("credits.change_creditaccount",)  # what the admin's Add / Set / Clear ask
 
     @extend_schema(
         request=CreditOperationSerializer,

@@ -78,6 +78,12 @@ def test_staff_log_in_read_the_dashboard_and_add_credits_to_an_agent(live_server
             context = browser.new_context(viewport={"width": 1440, "height": 900})
             page = context.new_page()
             page.set_default_timeout(TIMEOUT_MS)
+            # A script or style the Content-Security-Policy refuses is a console error: there must be none
+            # (the browser's own request for /favicon.ico, which the admin does not serve, aside).
+            console_errors = []
+            page.on("console", lambda message: message.type == "error"
+                    and not message.location.get("url", "").endswith("/favicon.ico")
+                    and console_errors.append(f"{message.text} ({message.location.get('url')})"))
 
             # A newcomer opens the admin and logs in with the demo's admin / admin.
             page.goto(f"{live_server.url}/admin/")
@@ -108,6 +114,7 @@ def test_staff_log_in_read_the_dashboard_and_add_credits_to_an_agent(live_server
             assert "api/v1/usage/records/" in page.locator("#table-failed_requests").inner_text()
             assert page.locator("#table-runway tbody tr").count() > 0
             page.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)
+            assert console_errors == []
 
             # With JavaScript off the numbers are all there: the charts are SVG from the server.
             no_js = browser.new_context(java_script_enabled=False, storage_state=context.storage_state())
@@ -146,6 +153,13 @@ def test_staff_log_in_read_the_dashboard_and_add_credits_to_an_agent(live_server
             page.goto(f"{live_server.url}/admin/")
             row = page.locator("#table-runway tbody tr", has_text=agent_name)
             assert f"{after:,.2f}" in row.inner_text()
+
+            # The API's Swagger UI draws every operation under the same policy.
+            page.goto(f"{live_server.url}/api/docs/")
+            page.wait_for_selector(".opblock-summary-path")
+            assert page.locator(".opblock-summary-path", has_text="/api/v1/credits/set/").count() == 1
+            page.screenshot(path=ARTIFACTS / "swagger-ui.png", full_page=True)
+            assert console_errors == []
         finally:
             browser.close()
 

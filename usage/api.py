@@ -106,6 +106,8 @@ class UsageRecordListView(ApiListView):
     serializer_class = UsageRecordSerializer
     filterset_class = UsageRecordFilterSet
     write_scope = "ingest"
+    read_permissions = ("usage.view_usagerecord",)
+    write_permissions = ("usage.add_usagerecord",)
     cursor_fields = ("occurred_at", "id")
     date_field = "occurred_at"
     csv_filename = "usage-records"
@@ -136,6 +138,8 @@ class UsageRecordListView(ApiListView):
 
 
 class UsageRecordDetailView(APIView):
+    read_permissions = ("usage.view_usagerecord",)
+
     @extend_schema(
         parameters=[
             OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The record's id.")
@@ -158,6 +162,8 @@ class InteractionListView(ApiListView):
     serializer_class = InteractionSerializer
     filterset_class = InteractionFilterSet
     write_scope = "ingest"
+    read_permissions = ("usage.view_interaction",)
+    write_permissions = ("usage.add_interaction", "usage.change_interaction")  # an upsert
     cursor_fields = ("started_at", "id")
     date_field = "started_at"
     csv_filename = "interactions"
@@ -193,6 +199,8 @@ class InteractionListView(ApiListView):
 
 class InteractionDetailView(APIView):
     """One interaction with every usage record of it (oldest first) and its totals by type."""
+
+    read_permissions = ("usage.view_interaction", "usage.view_usagerecord")
 
     @extend_schema(
         parameters=[
