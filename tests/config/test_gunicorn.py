@@ -22,7 +22,8 @@ def free_port() -> int:
 
 def get(port: int, path: str, headers: dict | None = None) -> tuple[int, str, bytes]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    connection.request("GET", path, headers=headers or {})
+    # As behind the TLS-ending proxy production has: plain http would be redirected to https.
+    connection.request("GET", path, headers={"X-Forwarded-Proto": "https", **(headers or {})})
     response = connection.getresponse()
     return response.status, response.getheader("Content-Type"), response.read()
 
@@ -35,7 +36,7 @@ def server(tmp_path):
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings", SECRET_KEY="gunicorn-test-secret-key-of-sufficient-length",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", SERVER_WORKERS="2", SERVER_TIMEOUT_SECONDS="20",
-        REQUEST_LOG_ENABLED="false",
+        REQUEST_LOG_ENABLED="false", SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto",
     )
     log = open(tmp_path / "gunicorn.log", "w+")
     process = subprocess.Popen(
