@@ -19,6 +19,7 @@ from uuid import UUID
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import quote
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.http import Http404
 from django.urls import path, reverse
 
@@ -26,7 +27,7 @@ from analytics import charts, selectors
 from analytics.aggregation import midnight, one_staleness
 from analytics.api import cached_answer
 from config.api.csv import csv_response, dict_csv_lines
-from config.api.dates import DateRange
+from config.api.dates import EARLIEST_DAY, LATEST_DAY, DateRange
 from credits.models import CREDIT_PLACES, Outlet
 from credits.selectors import balance_list, ledger_entry_newest_id, outlet_list
 from usage.api import COST_PLACES
@@ -37,6 +38,7 @@ PRESET_DAYS = {"7d": 7, "30d": 30, "90d": 90}
 DEFAULT_PRESET = "month"
 CUSTOM_DEFAULT_DAYS = 30
 MAX_DAYS = 366
+OUT_OF_RANGE = f"That date is out of range. Pick a day from {EARLIEST_DAY} to {LATEST_DAY}."
 SHOWN = 10  # rows of a ranked table on the page; its CSV has them all
 ALERTS_SHOWN = 20
 FAILED_SHOWN = 10
@@ -98,16 +100,17 @@ class DashboardFilters(forms.Form):
         self.outlets = {str(outlet.pk): outlet for outlet in outlets}
         choices = [(pk, outlet.name) for pk, outlet in self.outlets.items()]
         self.fields["outlet"].choices = [("", "All outlets"), *choices]
-        self.fields["from"] = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-        self.fields["to"] = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+        for name in ("from", "to"):
+            self.fields[name] = forms.DateField(
+                required=False,
+                widget=forms.DateInput(attrs={"type": "date", "min": EARLIEST_DAY, "max": LATEST_DAY}),
+                validators=[MinValueValidator(EARLIEST_DAY, OUT_OF_RANGE), MaxValueValidator(LATEST_DAY, OUT_OF_RANGE)],
+            )
 
     def clean(self):
         data = super().clean()
         if data.get("from") or data.get("to"):
-            try:
-                start, end = custom_range(data.get("from"), data.get("to"))
-            except OverflowError:
-                raise forms.ValidationError("That date is out of range.") from None
+            start, end = custom_range(data.get("from"), data.get("to"))
             if start > end:
                 raise forms.ValidationError(f"The range starts ({start}) after it ends ({end}).")
             if DateRange(start, end).days > MAX_DAYS:

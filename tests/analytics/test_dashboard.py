@@ -187,6 +187,8 @@ def test_this_month_is_the_chosen_outlets_billing_period(staff, today):
         ({"from": "2024-01-01", "to": "2026-01-01"}, f"A range may span at most {MAX_DAYS} days."),
         ({"from": "yesterday"}, "Enter a valid date."),
         ({"to": "0001-01-01"}, "That date is out of range."),
+        ({"to": "9999-12-31"}, "That date is out of range."),
+        ({"from": "9999-12-31"}, "That date is out of range."),
         ({"outlet": "not-an-outlet"}, "Select a valid choice."),
     ],
 )
