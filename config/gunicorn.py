@@ -7,7 +7,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 from django.conf import settings  # noqa: E402
 
 wsgi_app = "config.wsgi:application"
+# Threaded workers: the worker's main thread keeps telling the master it is alive while a request streams, so
+# a long CSV export is not killed at `timeout` as a sync worker's would be; a request's own work is bounded by the
+# API's range caps and API_STATEMENT_TIMEOUT_MS, and `timeout` replaces only a worker that stopped answering at all.
+worker_class = "gthread"
 workers = settings.SERVER_WORKERS
+threads = settings.SERVER_THREADS
 timeout = settings.SERVER_TIMEOUT_SECONDS
 graceful_timeout = settings.SERVER_TIMEOUT_SECONDS
 keepalive = settings.SERVER_KEEPALIVE_SECONDS

@@ -298,14 +298,15 @@ REST_FRAMEWORK = {
     "COERCE_DECIMAL_TO_STRING": True,
 }
 
-# The production server (`make serve`, config/gunicorn.py): worker processes; the seconds a request may run
-# before gunicorn replaces its worker; keep-alive; and requests after which a worker is recycled (bounding what
-# a long-lived process can grow to).
+# The production server (`make serve`, config/gunicorn.py): worker processes and threads in each; the seconds
+# after which a worker that stopped answering is replaced; keep-alive; and requests after which a worker is
+# recycled (bounding what a long-lived process can grow to).
 SERVER_WORKERS = env_int("SERVER_WORKERS", 2 * (os.cpu_count() or 1) + 1)
+SERVER_THREADS = env_int("SERVER_THREADS", 1)
 SERVER_TIMEOUT_SECONDS = env_int("SERVER_TIMEOUT_SECONDS", 30)
 SERVER_KEEPALIVE_SECONDS = env_int("SERVER_KEEPALIVE_SECONDS", 5)
 SERVER_MAX_REQUESTS = env_int("SERVER_MAX_REQUESTS", 10_000)
-for _name in ("SERVER_WORKERS", "SERVER_TIMEOUT_SECONDS", "SERVER_KEEPALIVE_SECONDS", "SERVER_MAX_REQUESTS"):
+for _name in ("SERVER_WORKERS", "SERVER_THREADS", "SERVER_TIMEOUT_SECONDS", "SERVER_KEEPALIVE_SECONDS", "SERVER_MAX_REQUESTS"):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1")
 

@@ -2,6 +2,7 @@
 
 import http.client
 import os
+import runpy
 import socket
 import subprocess
 import sys
@@ -73,3 +74,8 @@ def test_the_access_log_holds_no_query_string_and_no_credentials(server):
     log = log_path.read_text()
     assert '"GET /api/v1/usage/records/ HTTP/1.1" 401' in log
     assert "SECRET" not in log
+
+
+def test_workers_are_threaded_so_a_long_export_is_not_killed_at_the_timeout():
+    config = runpy.run_path(str(ROOT / "config" / "gunicorn.py"))
+    assert config["worker_class"] == "gthread" and config["threads"] == settings.SERVER_THREADS
