@@ -103,7 +103,8 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     try:
-        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+        # Health checks: a pooled connection that a PostgreSQL restart killed is replaced before a request uses it.
+        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
 else:
@@ -127,12 +128,21 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Seconds a Redis command (cache or broker publish) may take before Redis counts as unavailable: the cache
+# then answers a miss and a request publishing a task goes on without it (config/cache.py).
+REDIS_TIMEOUT_MS = env_int("REDIS_TIMEOUT_MS", 500)
+if REDIS_TIMEOUT_MS < 1:
+    raise ImproperlyConfigured("REDIS_TIMEOUT_MS must be at least 1")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.DegradingRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "ledgerline",
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_TIMEOUT_MS / 1000,
+                "socket_timeout": REDIS_TIMEOUT_MS / 1000,
+            },
         }
     }
 else:
@@ -148,6 +158,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker outage: the worker reconnects for as long as it lasts (Celery's default gives up after 100 tries,
+# about an hour), and a publish gives up after REDIS_TIMEOUT_MS per socket operation instead of hanging.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT_MS / 1000
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": REDIS_TIMEOUT_MS / 1000,
+    "socket_timeout": REDIS_TIMEOUT_MS / 1000,
+}
 
 # Rollups: with a broker, an ingest schedules a build after its commit, at most once per interval
 # (seconds); the beat runs one every minute regardless. Analytics answers are cached per outlet
