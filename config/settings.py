@@ -73,6 +73,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "analytics.request_log.RequestLogMiddleware",  # first: it times everything below it
+    "config.api.middleware.ApiStatementTimeoutMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -255,6 +256,12 @@ REST_FRAMEWORK = {
 }
 
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 16 * 1024 * 1024)
+# PostgreSQL's statement_timeout for API requests only (0: none): a statement running longer is cancelled and
+# the request answered 503 with Retry-After. Keep it below the server's worker timeout. Celery, commands and
+# migrations keep the database's own setting.
+API_STATEMENT_TIMEOUT_MS = env_int("API_STATEMENT_TIMEOUT_MS", 20_000)
+if API_STATEMENT_TIMEOUT_MS < 0:
+    raise ImproperlyConfigured("API_STATEMENT_TIMEOUT_MS must be 0 (none) or more")
 API_JWT_LIFETIME = timedelta(seconds=env_int("API_JWT_LIFETIME_SECONDS", 900))
 API_JWT_SIGNING_KEY = os.environ.get("API_JWT_SIGNING_KEY", SECRET_KEY)
 if len(API_JWT_SIGNING_KEY.encode()) < 32:
