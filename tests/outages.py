@@ -96,8 +96,12 @@ class RedisServer:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        """SIGKILL, as a crash: clients see their connections reset."""
+        """SIGTERM, as `systemctl stop redis` or a restart: the server closes its clients' connections and exits."""
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=TIMEOUT)
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=TIMEOUT)
         self.process = None
