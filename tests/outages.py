@@ -39,12 +39,13 @@ def redis_cache_settings(url: str) -> dict:
 
 @contextlib.contextmanager
 def broker_at(url: str):
-    """The Celery app publishes to `url` (not eagerly) meanwhile; its pools are dropped before and after."""
+    """The Celery app publishes to `url` (not eagerly) meanwhile; it looks its pools up again before and after.
+
+    kombu keeps one pool per broker in a registry of its own: the usual broker's stays open for afterwards.
+    """
     saved = {name: app.conf[name] for name in ("broker_url", "task_always_eager")}
 
     def drop_pools():
-        if app._pool is not None:
-            app._pool.force_close_all()
         app._pool = None
         app.amqp._producer_pool = None
 
