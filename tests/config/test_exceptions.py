@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api.throttling import CallerRateThrottle
+from config.urls import handler500 as project_handler500
 from config.urls import urlpatterns as project_urlpatterns
 from tests.outages import free_port
 
@@ -27,6 +28,10 @@ class DatabaseDownView(APIView):
         raise OperationalError("connection to server at 127.0.0.1 failed: Connection refused")
 
 
+def plain_database_down_view(request):
+    raise OperationalError("connection to server at 127.0.0.1 failed: Connection refused")
+
+
 class EchoView(APIView):
     permission_classes = []
     authentication_classes = []
@@ -38,9 +43,11 @@ class EchoView(APIView):
 urlpatterns = [
     path("api/v1/test/explode/", ExplodingView.as_view()),
     path("api/v1/test/database-down/", DatabaseDownView.as_view()),
+    path("api/v1/test/plain-database-down/", plain_database_down_view),
     path("api/v1/test/echo/", EchoView.as_view()),
 ]
 urlpatterns += project_urlpatterns
+handler500 = project_handler500
 
 
 def assert_json_error(response, status: int) -> dict:
@@ -61,6 +68,14 @@ def test_unexpected_exception_is_a_json_500(client):
 @override_settings(ROOT_URLCONF=__name__)
 def test_a_database_error_in_a_view_is_a_json_503_with_retry_after(client):
     response = client.get("/api/v1/test/database-down/")
+    assert assert_json_error(response, 503)["message"] == "The database is unavailable; try again shortly."
+    assert int(response["Retry-After"]) > 0
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_a_database_error_outside_drf_under_api_is_a_json_503_too(client):
+    client.raise_request_exception = False  # as a server: Django's handler500 answers it
+    response = client.get("/api/v1/test/plain-database-down/")
     assert assert_json_error(response, 503)["message"] == "The database is unavailable; try again shortly."
     assert int(response["Retry-After"]) > 0
 
