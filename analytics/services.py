@@ -1,5 +1,6 @@
 """Writes of the analytics app: the dirty-bucket queue, rollup builds, and the answer cache's version."""
 
+import logging
 import time
 import uuid
 from collections import defaultdict
@@ -17,6 +18,7 @@ from django.utils import timezone
 from analytics.aggregation import day_windows, midnight, windows_filter
 from analytics.facts import FACTS, Fact, Rollup, rollup_rows
 from analytics.models import DirtyBucket
+from config.cache import OncePerInterval
 
 MARK_DIRTY_POSTGRESQL = """
 INSERT INTO analytics_dirtybucket (outlet_id, hour, marked_at)
@@ -28,6 +30,9 @@ DAYS_PER_BUILD = 31
 BUILD_WORK_MEM = "256MB"
 ROLLUP_SCHEDULED_KEY = "analytics:rollup-scheduled"
 ALL_OUTLETS = "all"
+
+logger = logging.getLogger(__name__)
+_broker_unavailable = OncePerInterval(60)
 
 
 def answers_version_key(outlet_id: UUID | str) -> str:
@@ -50,11 +55,20 @@ def _answers_changed(outlet_id: UUID) -> None:
 
 
 def _schedule_rollup() -> None:
-    """Enqueues one rollup run per interval, however many batches arrive: the beat catches the rest."""
+    """Enqueues one rollup run per interval, however many batches arrive: the beat catches the rest.
+
+    Runs after a commit, so it never raises: with the broker down the marks stay and the beat's next run takes them.
+    """
     if cache.add(ROLLUP_SCHEDULED_KEY, True, timeout=settings.ROLLUP_SCHEDULE_INTERVAL):
         from analytics.tasks import rollup_dirty_buckets  # the tasks module imports this one
 
-        rollup_dirty_buckets.apply_async(expires=settings.ROLLUP_SCHEDULE_INTERVAL * 6)
+        try:
+            rollup_dirty_buckets.apply_async(expires=settings.ROLLUP_SCHEDULE_INTERVAL * 6, retry=False)
+        except Exception as exc:  # kombu's OperationalError, or whatever else a broker in trouble raises
+            _broker_unavailable.warn(
+                logger, "Could not schedule a rollup (%s: %s): the beat's next run builds the dirty buckets.",
+                type(exc).__name__, exc,
+            )
 
 
 def buckets_mark_dirty(*, outlet_id: UUID, hours: Iterable[datetime]) -> None:
@@ -76,10 +90,11 @@ def buckets_mark_dirty(*, outlet_id: UUID, hours: Iterable[datetime]) -> None:
             unique_fields=["outlet", "hour"],
             update_fields=["marked_at"],
         )
-    transaction.on_commit(lambda: _answers_changed(outlet_id))
+    # Robust: what runs after the commit never turns the committed write into an error.
+    transaction.on_commit(lambda: _answers_changed(outlet_id), robust=True)
     # Without a broker (eager Celery) a build would run inside the ingest request: reads stay exact via the tail.
     if settings.ROLLUP_ON_INGEST and not settings.CELERY_TASK_ALWAYS_EAGER:
-        transaction.on_commit(_schedule_rollup)
+        transaction.on_commit(_schedule_rollup, robust=True)
 
 
 def _insert_rollup(fact: Fact, rollup: Rollup, outlet_id: UUID, windows, built: list[Rollup]) -> None:

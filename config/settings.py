@@ -76,6 +76,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "analytics.request_log.RequestLogMiddleware",  # first: it times everything below it
     "config.api.middleware.RefuseNulInUrlMiddleware",
+    "config.api.middleware.ApiStatementTimeoutMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # the admin's and the dashboard's static files under gunicorn
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -112,7 +113,8 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     try:
-        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+        # Health checks: a pooled connection that a PostgreSQL restart killed is replaced before a request uses it.
+        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
 else:
@@ -136,12 +138,21 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Seconds a Redis command (cache or broker publish) may take before Redis counts as unavailable: the cache
+# then answers a miss and a request publishing a task goes on without it (config/cache.py).
+REDIS_TIMEOUT_MS = env_int("REDIS_TIMEOUT_MS", 500)
+if REDIS_TIMEOUT_MS < 1:
+    raise ImproperlyConfigured("REDIS_TIMEOUT_MS must be at least 1")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.DegradingRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "ledgerline",
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_TIMEOUT_MS / 1000,
+                "socket_timeout": REDIS_TIMEOUT_MS / 1000,
+            },
         }
     }
 else:
@@ -149,6 +160,8 @@ else:
 
 # Celery: a Redis broker when REDIS_URL is set, otherwise tasks run eagerly in-process.
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+# kombu's Redis transport, made to ride out a broker outage with a task in flight (config/broker.py).
+CELERY_BROKER_TRANSPORT = "config.broker:Transport" if REDIS_URL else None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
@@ -157,6 +170,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker outage: the worker reconnects for as long as it lasts (Celery's default gives up after 100 tries,
+# about an hour), and a publish gives up after REDIS_TIMEOUT_MS per socket operation instead of hanging.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT_MS / 1000
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": REDIS_TIMEOUT_MS / 1000,
+    "socket_timeout": REDIS_TIMEOUT_MS / 1000,
+}
 
 # Rollups: with a broker, an ingest schedules a build after its commit, at most once per interval
 # (seconds); the beat runs one every minute regardless. Analytics answers are cached per outlet
@@ -312,6 +334,12 @@ for _name in ("SERVER_WORKERS", "SERVER_THREADS", "SERVER_TIMEOUT_SECONDS", "SER
 
 # The largest request body, API and admin alike: a full batch of 1000 records with their meta fits (a 413 above).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 16 * 1024 * 1024)
+# PostgreSQL's statement_timeout for API requests only (0: none): a statement running longer is cancelled and
+# the request answered 503 with Retry-After. Celery, commands and
+# migrations keep the database's own setting.
+API_STATEMENT_TIMEOUT_MS = env_int("API_STATEMENT_TIMEOUT_MS", 20_000)
+if API_STATEMENT_TIMEOUT_MS < 0:
+    raise ImproperlyConfigured("API_STATEMENT_TIMEOUT_MS must be 0 (none) or more")
 API_JWT_LIFETIME = timedelta(seconds=env_int("API_JWT_LIFETIME_SECONDS", 900))
 API_JWT_SIGNING_KEY = os.environ.get("API_JWT_SIGNING_KEY", SECRET_KEY)
 if len(API_JWT_SIGNING_KEY.encode()) < 32:

@@ -169,7 +169,7 @@ def _replay(*, outlet_id: UUID, idempotency_key: str, fingerprint: str) -> Ledge
 
 def _locked_account(agent_id: UUID) -> CreditAccount:
     try:
-        return CreditAccount.objects.select_for_update().select_related("agent").get(pk=agent_id)
+        return CreditAccount.objects.select_for_update(of=("self",)).select_related("agent").get(pk=agent_id)
     except CreditAccount.DoesNotExist:
         raise NotFoundError("Agent not found.") from None
 
@@ -279,8 +279,10 @@ def credits_consume(
     if not positive:
         return []
     reason = _clean_reason(reason)
+    # The accounts' rows only: locking the joined agent rows too blocked the foreign-key checks of a rollup
+    # build's commit (its rows reference the agents) while this transaction waited on the build's dirty marks.
     accounts = list(
-        CreditAccount.objects.select_for_update().select_related("agent").filter(pk__in=positive).order_by("pk")
+        CreditAccount.objects.select_for_update(of=("self",)).select_related("agent").filter(pk__in=positive).order_by("pk")
     )
     missing = set(positive) - {account.pk for account in accounts}
     if missing:

@@ -343,6 +343,9 @@ def store_records(*, outlet: Outlet, rows: list[list], actor: Actor) -> IngestRe
     with transaction.atomic():
         inserted = insert(list(unique_rows.values()), (outlet.pk, batch_id, timezone.now())) if unique_rows else []
         stored = [unique_rows[event_id] for _, event_id in inserted]
+        # Marks first, accounts last: a mark may wait for a rollup build holding its hour, and the accounts
+        # (which every ledger write locks) are then held only for the debit itself. Always in this order.
+        buckets_mark_dirty(outlet_id=outlet.pk, hours={row[HOUR] for row in stored})
         debits: dict[UUID, Decimal] = defaultdict(Decimal)
         for row in stored:
             debits[row[AGENT_ID]] += row[CREDITS]
@@ -350,7 +353,6 @@ def store_records(*, outlet: Outlet, rows: list[list], actor: Actor) -> IngestRe
             credits_consume(debits=debits, ingest_batch_id=batch_id, actor=actor, reason=f"Usage batch {batch_id}")
         except BalanceLimitError as exc:
             raise _balance_limit_error(exc, rows) from None
-        buckets_mark_dirty(outlet_id=outlet.pk, hours={row[HOUR] for row in stored})
     # The first occurrence of a stored event is the one stored; every other occurrence is a duplicate.
     first_occurrences = {event_id for _, event_id in inserted}
     duplicate_event_ids = []

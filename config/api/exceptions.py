@@ -4,14 +4,21 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from config.cache import OncePerInterval
 from config.errors import DomainError, PayloadTooLargeError
 
 logger = logging.getLogger(__name__)
+
+# PostgreSQL's "query_canceled": the statement ran past API_STATEMENT_TIMEOUT_MS.
+QUERY_CANCELED = "57014"
+RETRY_AFTER_SECONDS = 5
+_database_unavailable = OncePerInterval(60)
 
 
 def error_body(message: str, errors: dict | None = None) -> dict:
@@ -37,6 +44,25 @@ def _validation_errors(detail) -> dict:
     if isinstance(detail, dict):
         return detail
     return {"non_field_errors": detail if isinstance(detail, list) else [detail]}
+
+
+def unavailable_answer(exc: BaseException | None, where: str) -> tuple[dict, dict] | None:
+    """The body and headers of a 503 when `exc` is the database's to blame (unreachable, or a statement timeout), else None.
+
+    A retry may well succeed: the database is back, or less is asked of it; a 500 would say the request was at fault.
+    """
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return None
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if getattr(exc.__cause__, "sqlstate", None) == QUERY_CANCELED:
+        logger.warning("Statement timeout in %s: %s", where, exc)
+        message = (
+            f"The request took longer than the API allows ({settings.API_STATEMENT_TIMEOUT_MS} ms of database time): "
+            "ask for less, e.g. a shorter date range, or try again later."
+        )
+        return error_body(message), headers
+    _database_unavailable.warn(logger, "Database unavailable in %s (%s: %s): answering 503.", where, type(exc).__name__, exc)
+    return error_body("The database is unavailable; try again shortly."), headers
 
 
 def api_exception_handler(exc, context):
@@ -67,6 +93,11 @@ def api_exception_handler(exc, context):
         set_rollback()
         return Response(body, status=exc.status_code, headers=headers)
 
-    logger.exception("Unhandled error in %s", context.get("view").__class__.__name__, exc_info=exc)
+    view_name = context.get("view").__class__.__name__
+    if unavailable := unavailable_answer(exc, view_name):
+        set_rollback()
+        body, headers = unavailable
+        return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
+    logger.exception("Unhandled error in %s", view_name, exc_info=exc)
     set_rollback()
     return Response(error_body("Internal server error."), status=status.HTTP_500_INTERNAL_SERVER_ERROR)

@@ -2,7 +2,10 @@ from rest_framework.throttling import SimpleRateThrottle
 
 
 class CallerRateThrottle(SimpleRateThrottle):
-    """One budget per API key, per staff user, or per address for anonymous callers."""
+    """One budget per API key, per staff user, or per address for anonymous callers.
+
+    Counted in the cache: while Redis is down nobody is throttled (config/cache.py says why, and warns).
+    """
 
     scope = "caller"
 

@@ -1,3 +1,5 @@
+import sys
+
 import redis
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
@@ -13,7 +15,7 @@ from rest_framework.generics import ListAPIView
 from config.api import schema  # noqa: F401 - registers the auth schemes with drf-spectacular
 from config.api.csv import FORMAT_PARAMETER, csv_response, parse_format, queryset_csv_lines
 from config.api.dates import DATE_RANGE_PARAMETERS, parse_date_range
-from config.api.exceptions import error_body
+from config.api.exceptions import error_body, unavailable_answer
 from config.api.pagination import KeysetPagination, parse_order
 from config.api.scoping import caller_outlet_id
 
@@ -88,8 +90,11 @@ def bad_request(request, exception=None):
 
 
 def server_error(request):
-    """A JSON 500 under /api/, Django's page elsewhere."""
+    """A JSON 500 under /api/ (a 503 when the database is to blame, as in a view), Django's page elsewhere."""
     if request.path.startswith("/api/"):
+        if unavailable := unavailable_answer(sys.exc_info()[1], request.path):  # Django calls this inside its except
+            body, headers = unavailable
+            return JsonResponse(body, status=503, headers=headers)
         return JsonResponse(error_body("Internal server error."), status=500)
     return defaults.server_error(request)
 

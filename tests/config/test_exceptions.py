@@ -1,12 +1,15 @@
 import pytest
 from django.core.cache import cache
+from django.db import OperationalError, connection
 from django.test import override_settings
 from django.urls import path
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api.throttling import CallerRateThrottle
+from config.urls import handler500 as project_handler500
 from config.urls import urlpatterns as project_urlpatterns
+from tests.outages import free_port
 
 
 class ExplodingView(APIView):
@@ -17,6 +20,18 @@ class ExplodingView(APIView):
         raise RuntimeError("boom")
 
 
+class DatabaseDownView(APIView):
+    permission_classes = []
+    authentication_classes = []
+
+    def get(self, request):
+        raise OperationalError("connection to server at 127.0.0.1 failed: Connection refused")
+
+
+def plain_database_down_view(request):
+    raise OperationalError("connection to server at 127.0.0.1 failed: Connection refused")
+
+
 class EchoView(APIView):
     permission_classes = []
     authentication_classes = []
@@ -25,8 +40,14 @@ class EchoView(APIView):
         return Response({"echo": True})
 
 
-urlpatterns = [path("api/v1/test/explode/", ExplodingView.as_view()), path("api/v1/test/echo/", EchoView.as_view())]
+urlpatterns = [
+    path("api/v1/test/explode/", ExplodingView.as_view()),
+    path("api/v1/test/database-down/", DatabaseDownView.as_view()),
+    path("api/v1/test/plain-database-down/", plain_database_down_view),
+    path("api/v1/test/echo/", EchoView.as_view()),
+]
 urlpatterns += project_urlpatterns
+handler500 = project_handler500
 
 
 def assert_json_error(response, status: int) -> dict:
@@ -42,6 +63,39 @@ def assert_json_error(response, status: int) -> dict:
 def test_unexpected_exception_is_a_json_500(client):
     body = assert_json_error(client.get("/api/v1/test/explode/"), 500)
     assert body["message"] == "Internal server error."
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_a_database_error_in_a_view_is_a_json_503_with_retry_after(client):
+    response = client.get("/api/v1/test/database-down/")
+    assert assert_json_error(response, 503)["message"] == "The database is unavailable; try again shortly."
+    assert int(response["Retry-After"]) > 0
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_a_database_error_outside_drf_under_api_is_a_json_503_too(client):
+    client.raise_request_exception = False  # as a server: Django's handler500 answers it
+    response = client.get("/api/v1/test/plain-database-down/")
+    assert assert_json_error(response, 503)["message"] == "The database is unavailable; try again shortly."
+    assert int(response["Retry-After"]) > 0
+
+
+@pytest.mark.postgres
+def test_a_database_outage_is_a_json_503_with_retry_after_not_a_500(transactional_db, key_client):
+    client = key_client("read")
+    client.raise_request_exception = False  # as a server: what reaches Django's handler is answered, not raised
+    real_port = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = free_port()  # refused, as while PostgreSQL restarts
+    try:
+        responses = [client.get(path) for path in ("/api/v1/outlets/", "/api/v1/usage/records/", "/api/v1/analytics/spend/")]
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = real_port
+    for response in responses:
+        assert assert_json_error(response, 503)["message"] == "The database is unavailable; try again shortly."
+        assert int(response["Retry-After"]) > 0
+    assert client.get("/api/v1/outlets/").status_code == 200  # and back once it is
 
 
 @override_settings(ROOT_URLCONF=__name__)

@@ -1,11 +1,14 @@
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 
+from analytics.checks import check_rollups
 from analytics.models import DirtyBucket
+from analytics.services import rollup_dirty_buckets
 from config.errors import DomainError
 from credits.models import CreditAccount, CreditLedgerEntry
 from credits.services import Actor
@@ -330,3 +333,43 @@ def test_a_batch_racing_an_uncommitted_copy_of_one_event_stores_only_the_rest():
     assert (result.accepted, result.duplicate_event_ids) == (1, ["e1"])
     assert sorted(UsageRecord.objects.values_list("event_id", flat=True)) == ["e1", "e2"]
     assert balance(agent) == Decimal("-3")
+
+
+# Ingest beside the rollup builds
+
+INGEST_BESIDE_BUILDS_SECONDS = 10
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_steady_ingest_on_one_outlet_while_rollups_build_never_deadlocks():
+    """Two ingesting threads and one building thread, on one outlet's agents and hours, for a fixed time.
+
+    Each batch touches every agent and a day of hours, which the builds claim and rebuild meanwhile:
+    locking the agents' rows with their accounts deadlocked against a build's foreign-key checks.
+    """
+    outlet = OutletFactory()
+    agents = [AgentFactory(outlet=outlet) for _ in range(3)]
+    deadline = time.monotonic() + INGEST_BESIDE_BUILDS_SECONDS
+    batches, builds = [], []
+
+    def ingest_or_build(index: int) -> None:
+        while time.monotonic() < deadline:
+            if index == 0:
+                builds.append(rollup_dirty_buckets())
+                continue
+            batch = [
+                record(agents[n % len(agents)], f"t{index}-b{len(batches)}-e{n}", occurred_at=(HOUR + timedelta(hours=n)).isoformat())
+                for n in range(24)
+            ]
+            batches.append(ingest_records(outlet=outlet, records=batch, actor=ACTOR))
+
+    errors = run_in_threads(3, ingest_or_build)
+    assert errors == [], f"{len(errors)} failed of {len(batches)} batches and {len(builds)} builds: {errors[0]!r}"
+    print(f"ingest beside builds: {len(batches)} batches, {len(builds)} builds in {INGEST_BESIDE_BUILDS_SECONDS} s")
+    assert len(batches) > 20 and sum(run.buckets for run in builds) > 0
+    last = rollup_dirty_buckets()
+    assert not DirtyBucket.objects.exists(), last
+    assert check_rollups().problems == []
+    for agent in agents:
+        assert balance(agent) == -Decimal("1.5") * UsageRecord.objects.filter(agent=agent).count()
