@@ -3,7 +3,6 @@
 import http.client
 import os
 import runpy
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +11,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.outages import free_port
+
 ROOT = Path(settings.BASE_DIR)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def get(port: int, path: str, headers: dict | None = None) -> tuple[int, str, bytes]:
