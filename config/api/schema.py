@@ -28,7 +28,7 @@ ERROR_COMPONENT = ResolvedComponent(
 )
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}}
 ERROR_DESCRIPTIONS = {
-    "400": "A bad parameter or body: `errors` names each field.",
+    "400": "A bad request (a parameter, the body, the URL): `errors` names each field.",
     "401": "No credentials, or credentials that are not valid.",
     "403": "The credentials do not allow this operation (a missing scope, or staff only).",
     "404": "No such object for the caller.",
@@ -57,19 +57,16 @@ class ApiAutoSchema(AutoSchema):
                     response["content"]["text/csv"] = {"schema": {"type": "string"}}
         for code in self._error_codes(parameters, has_body="requestBody" in operation):
             response = responses.setdefault(code, {"description": ERROR_DESCRIPTIONS[code]})
-            response["content"] = {"application/json": {"schema": ERROR_COMPONENT.ref}}
             if code in ("429", "503"):
                 response["headers"] = {**response.get("headers", {}), **RETRY_AFTER}
-        for code, response in responses.items():  # a status a view names by hand has the same body
-            if code >= "400" and "content" not in response:
-                response["content"] = {"application/json": {"schema": ERROR_COMPONENT.ref}}
+        for code, response in responses.items():  # a status a view names by hand too
+            if code >= "400":
+                response.setdefault("content", {"application/json": {"schema": ERROR_COMPONENT.ref}})
         operation["responses"] = dict(sorted(responses.items()))
         return operation
 
     def _error_codes(self, parameters: list[dict], *, has_body: bool) -> list[str]:
-        codes = ["503"]
-        if parameters or has_body:
-            codes.append("400")
+        codes = ["400", "503"]  # any request can be a bad one: a NUL in its URL, a Host not allowed
         if not all(isinstance(permission, AllowAny) for permission in self.view.get_permissions()):
             codes += ["401", "403"]
         if any(parameter["in"] == "path" for parameter in parameters):

@@ -17,7 +17,7 @@ def operations(client, db) -> dict[tuple[str, str], dict]:
 def test_every_error_status_of_every_operation_is_the_error_envelope_as_json(operations):
     for key, operation in operations.items():
         errors = {code: response for code, response in operation["responses"].items() if code >= "400"}
-        assert {"401", "403", "429", "503"} <= set(errors), key
+        assert {"400", "401", "403", "429", "503"} <= set(errors), key
         for code, response in errors.items():
             assert response["content"] == {"application/json": {"schema": ERROR_REF}}, (key, code)
             assert response["description"], (key, code)
@@ -36,7 +36,7 @@ def test_statuses_follow_from_what_an_operation_takes(operations):
     assert {"400", "413", "415"} <= codes("POST", RECORDS) and "409" not in codes("POST", RECORDS)
     assert {"400", "404", "409", "413", "415"} <= codes("POST", "/api/v1/credits/set/")  # an Idempotency-Key
     assert "404" in codes("GET", "/api/v1/usage/records/{id}/") and "404" not in codes("GET", RECORDS)
-    assert not {"400", "404", "413", "415"} & codes("POST", "/api/v1/auth/token/")  # no parameter, no body
+    assert not {"404", "409", "413", "415"} & codes("POST", "/api/v1/auth/token/")  # no parameter, no body
 
 
 def test_throttled_and_unavailable_answers_document_retry_after(operations):
