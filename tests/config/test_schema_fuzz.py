@@ -16,6 +16,7 @@ from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
 from analytics import request_log
@@ -31,6 +32,7 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
     max_response_time,
+    unsupported_method,
 ]
 
 schema = schemathesis.openapi.from_wsgi(
