@@ -310,7 +310,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["config.api.envelope.EnvelopeJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["config.api.parsers.ApiJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.api.schema.ApiAutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["config.api.throttling.CallerRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"caller": os.environ.get("API_THROTTLE_RATE", "6000/minute")},
     "EXCEPTION_HANDLER": "config.api.exceptions.api_exception_handler",

@@ -144,7 +144,7 @@ class CreditOperationView(APIView):
                     "replayed": serializers.BooleanField(),
                 },
             ),
-            409: OpenApiResponse(description="Idempotency-Key reused with a different request."),
+            404: OpenApiResponse(description="No such agent in the caller's outlet."),
         },
     )
     def post(self, request):

@@ -185,7 +185,7 @@ def _validate_record(raw, now: datetime) -> tuple[list, dict]:
     if not isinstance(record_type, str) or not is_upper_slug(record_type):
         errors["type"] = "Required: an upper-case slug such as CONVERSATION, TTS or TELEPHONY (at most 32)."
     unit = raw.get("unit")
-    if unit not in UNITS:
+    if not isinstance(unit, str) or unit not in UNITS:  # a list or an object cannot be looked up in a set
         errors["unit"] = f"Required: one of {', '.join(sorted(UNITS))}."
     values = {**TEXT_DEFAULTS, "event_id": event_id, "type": record_type, "unit": unit}
     for name in raw.keys() & TEXT_FIELDS.keys():
@@ -432,7 +432,7 @@ def _validate_interaction(raw, now: datetime) -> tuple[dict, dict]:
     values["interaction_id"] = interaction_id
     for name, allowed in (("status", STATUSES), ("sentiment", SENTIMENTS)):
         if name in raw:
-            if raw[name] not in allowed:
+            if not isinstance(raw[name], str) or raw[name] not in allowed:
                 errors[name] = f"Must be one of {', '.join(sorted(allowed))}."
             values[name] = raw[name]
     for name, limit in (("channel", 32), ("end_user_id", ID_LENGTH)):

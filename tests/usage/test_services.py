@@ -101,6 +101,14 @@ def test_a_bad_batch_stores_nothing_debits_nothing_and_names_each_bad_item(agent
     assert not DirtyBucket.objects.exists()
 
 
+@pytest.mark.parametrize("unit", [["tokens"], {"tokens": 1}])
+def test_a_unit_that_is_a_list_or_an_object_is_its_items_error(agent, unit):
+    with pytest.raises(DomainError) as raised:
+        ingest_records(outlet=agent.outlet, records=[record(agent, "e1", unit=unit)], actor=ACTOR)
+    [item] = raised.value.errors["records"]
+    assert set(item["errors"]) == {"unit"}
+
+
 def test_one_item_with_several_problems_is_reported_once(outlet):
     with pytest.raises(DomainError) as raised:
         ingest_records(outlet=outlet, records=[{"event_id": "x", "agent_external_id": "nobody", "unit": "tokens"}], actor=ACTOR)
@@ -261,6 +269,15 @@ def test_status_only_moves_forward(agent, first, then):
     [item] = raised.value.errors["interactions"]
     assert "only moves forward" in item["errors"]["status"][0]
     assert Interaction.objects.get().status == first
+
+
+@pytest.mark.parametrize("field", ["status", "sentiment"])
+@pytest.mark.parametrize("value", [["completed"], {"completed": True}])
+def test_a_status_or_sentiment_that_is_a_list_or_an_object_is_its_items_error(agent, field, value):
+    with pytest.raises(DomainError) as raised:
+        upsert_interactions(outlet=agent.outlet, interactions=[interaction(agent, "call-1", **{field: value})])
+    [item] = raised.value.errors["interactions"]
+    assert set(item["errors"]) == {field}
 
 
 def test_a_bad_interaction_stores_none_of_the_batch(agent):
