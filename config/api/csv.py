@@ -1,6 +1,7 @@
 """`?format=csv` on lists: the whole filtered list, streamed, never held in memory."""
 
 import csv
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
@@ -105,7 +106,12 @@ def queryset_csv_lines(queryset: QuerySet, serializer_for: Callable) -> Iterator
 
 
 def csv_response(lines: Iterable[str], filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    """The lines streamed as a CSV file. The first chunk is taken before the answer starts: it runs the query (on
+    PostgreSQL a held cursor computes its rows when declared), so a failure there, a statement timeout say, is
+    still a JSON error rather than a 200 cut short."""
+    lines = iter(lines)
+    first = next(lines, "")
+    response = StreamingHttpResponse(itertools.chain([first], lines), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
     return response
 
