@@ -835,7 +835,9 @@ class StatusField(forms.Field):
         values = [part.strip().lower() for item in value or [] for part in str(item).split(",") if part.strip()]
         for item in values:
             if not STATUS_VALUE.match(item):
-                raise forms.ValidationError(f"'{item}' is not a status: use a code such as 404 or a class such as 4xx.")
+                raise forms.ValidationError(
+                    "'%(value)s' is not a status: use a code such as 404 or a class such as 4xx.", params={"value": item}
+                )
         return sorted(set(values))
 
 

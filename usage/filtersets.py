@@ -64,11 +64,15 @@ class MetaField(forms.Field):
             match = META_KEY.match(name)
             if match is None:
                 raise forms.ValidationError(
-                    f"'{name}' is not a meta filter: use meta[key]=value, e.g. meta[channel]=web.", code="malformed"
+                    "'%(name)s' is not a meta filter: use meta[key]=value, e.g. meta[channel]=web.",
+                    code="malformed",
+                    params={"name": name},
                 )
             if len(values) > 1:
                 raise forms.ValidationError(
-                    f"'{name}' is given {len(values)} times: give each key once.", code="repeated"
+                    "'%(name)s' is given %(times)s times: give each key once.",
+                    code="repeated",
+                    params={"name": name, "times": len(values)},
                 )
             pairs[match.group(1)] = values[0]
         if len(pairs) > MAX_META_FILTERS:

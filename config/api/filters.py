@@ -16,7 +16,8 @@ class StrictBooleanField(forms.Field):
             return True
         if lowered in FALSE_VALUES:
             return False
-        raise forms.ValidationError(f"'{value}' is not a boolean: use true or false.")
+        # The value goes in as a parameter: django-filter %-formats the message, so a '%' in it must not be text.
+        raise forms.ValidationError("'%(value)s' is not a boolean: use true or false.", params={"value": value})
 
 
 class StrictBooleanFilter(django_filters.BooleanFilter):

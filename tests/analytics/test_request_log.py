@@ -455,3 +455,9 @@ def test_the_admin_lists_requests_read_only_with_filters_and_search(logged, clie
 
 def test_the_middleware_runs_first():
     assert settings.MIDDLEWARE[0] == "analytics.request_log.RequestLogMiddleware"
+
+
+def test_a_status_filter_holding_a_percent_sign_is_a_400_quoting_it(key_client):
+    response = key_client("read").get(LOG, {"status": "5%"})
+    assert response.status_code == 400
+    assert response.json()["errors"]["status"] == ["'5%' is not a status: use a code such as 404 or a class such as 4xx."]

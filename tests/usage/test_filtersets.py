@@ -106,3 +106,9 @@ def test_an_unknown_status_or_sentiment_is_an_error(db):
     filterset = InteractionFilterSet(QueryDict("status=paused&sentiment=angry"), queryset=Interaction.objects.all())
     assert not filterset.is_valid()
     assert set(filterset.errors) == {"status", "sentiment"}
+
+
+@pytest.mark.parametrize("query", ["meta[%s=1", "meta[%]=1&meta[%]=2"])
+def test_a_meta_filter_holding_a_percent_sign_is_a_400_not_a_crash(key_client, query):
+    response = key_client("read").get(f"/api/v1/usage/records/?{query.replace('%', '%25')}")
+    assert response.status_code == 400 and "meta" in response.json()["message"]
