@@ -69,11 +69,12 @@ COST_PLACES = UsageRecord._meta.get_field("cost_usd").decimal_places
 class UsageTotalsSerializer(serializers.Serializer):
     unit = serializers.CharField(allow_null=True, help_text="The records' unit; null overall when they mix units.")
     records = serializers.IntegerField()
+    # Sums of many records: as many digits as they need (one record's columns are bounded, their sum is not).
     count = serializers.DecimalField(
-        max_digits=20, decimal_places=COUNT_PLACES, allow_null=True, help_text="Units summed; null when units differ."
+        max_digits=None, decimal_places=COUNT_PLACES, allow_null=True, help_text="Units summed; null when units differ."
     )
-    credits = serializers.DecimalField(max_digits=20, decimal_places=CREDIT_PLACES)
-    cost_usd = serializers.DecimalField(max_digits=20, decimal_places=COST_PLACES)
+    credits = serializers.DecimalField(max_digits=None, decimal_places=CREDIT_PLACES)
+    cost_usd = serializers.DecimalField(max_digits=None, decimal_places=COST_PLACES)
     latency_ms_avg = serializers.FloatField(allow_null=True, help_text="Over the records that report a latency.")
 
 

@@ -480,6 +480,17 @@ def test_interactions_csv_streams_every_matching_row(agent, key_client):
     assert [row["interaction_id"] for row in rows] == [f"c{index:03}" for index in range(60)]
 
 
+@pytest.mark.postgres  # SQLite keeps a column's largest values only as floats, too coarse to read back
+def test_interaction_totals_past_one_records_digits_are_answered_in_full(agent, key_client):
+    open_interactions(agent, {"interaction_id": "big"})
+    largest = {"count": "99999999999999999.999", "cost_usd": "999999999999.99999999", "credits": "0"}
+    ingest(agent, *(usage(agent, f"big-{index}", interaction_id="big", **largest) for index in range(2)))
+    response = key_client("read").get(f"{INTERACTIONS}big/")
+    assert response.status_code == 200, response.content
+    overall = response.json()["totals"]["overall"]
+    assert (overall["count"], overall["cost_usd"]) == ("199999999999999999.998", "1999999999999.99999998")
+
+
 def test_interaction_drill_down_has_every_record_oldest_first_and_totals_by_type(agent, key_client):
     open_interactions(agent, {"interaction_id": "call/1", "status": "completed"})
     start = TODAY_NOON - timedelta(days=45)  # older than the lists' default range: the drill-down shows it all
