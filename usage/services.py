@@ -290,7 +290,9 @@ def _insert_postgresql(rows: list[list], batch_values: tuple) -> list[tuple[int,
             "CREATE TEMP TABLE IF NOT EXISTS usage_ingest_staging ON COMMIT DELETE ROWS "
             f"AS SELECT {columns} FROM usage_usagerecord WITH NO DATA"
         )
-        with cursor.cursor.copy(f"COPY usage_ingest_staging ({columns}) FROM STDIN") as copy:
+        # The raw cursor's COPY, wrapped as Django wraps its own: a lost connection is an OperationalError (a 503).
+        copy_sql = f"COPY usage_ingest_staging ({columns}) FROM STDIN"
+        with connection.wrap_database_errors, cursor.cursor.copy(copy_sql) as copy:
             copy.write("".join([f"{row[AGENT_ID]}\t{row[COPY_LINE]}\n" for row in rows]))
         cursor.execute(
             f"INSERT INTO usage_usagerecord ({', '.join(BATCH_COLUMNS)}, {columns}) "

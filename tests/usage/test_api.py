@@ -3,7 +3,9 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from unittest import mock
 
+import psycopg
 import pytest
 
 from credits.models import CreditAccount, CreditLedgerEntry
@@ -628,3 +630,12 @@ def test_numbers_in_meta_and_metadata_stay_numbers(agent, key_client):
     )
     assert response.status_code == 200, response.content
     assert Interaction.objects.get().metadata == {"csat": 4.5}
+
+
+@pytest.mark.postgres
+def test_a_connection_lost_during_the_copy_is_a_json_503_and_stores_nothing(agent, key_client):
+    lost = psycopg.errors.AdminShutdown("terminating connection due to administrator command")
+    with mock.patch.object(psycopg.Cursor, "copy", side_effect=lost):
+        response = post_json(key_client("ingest"), RECORDS, [record(agent, "e1")])
+    assert response.status_code == 503 and response["Retry-After"]
+    assert not UsageRecord.objects.exists()
