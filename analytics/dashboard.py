@@ -17,8 +17,9 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import quote
+from django.core.exceptions import PermissionDenied
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.http import Http404
 from django.urls import path, reverse
@@ -28,6 +29,7 @@ from analytics.aggregation import midnight, one_staleness
 from analytics.api import cached_answer
 from config.api.csv import csv_response, dict_csv_lines
 from config.api.dates import EARLIEST_DAY, LATEST_DAY, DateRange
+from config.api.permissions import has_model_permission
 from credits.models import CREDIT_PLACES, Outlet
 from credits.selectors import balance_list, ledger_entry_newest_id, outlet_list
 from usage.api import COST_PLACES
@@ -504,7 +506,21 @@ def build_kpis(numbers: dict, tables: dict[str, Table], date_range: DateRange) -
 
 # --- the view ------------------------------------------------------------------------------------
 
+# What the dashboard shows, each guarded in the admin by its model's view permission: usage and calls, balances
+# and their ledger, alerts, the request log. Staff without all of them get the admin's plain index.
+DASHBOARD_PERMISSIONS = (
+    "usage.view_usagerecord", "usage.view_interaction", "credits.view_creditaccount",
+    "credits.view_creditledgerentry", "credits.view_creditalert", "analytics.view_requestlog",
+)
+
+
 def dashboard(request):
+    missing = [name for name in DASHBOARD_PERMISSIONS if not has_model_permission(request.user, name)]
+    if missing:
+        if request.GET.get("format") == "csv":
+            raise PermissionDenied
+        messages.info(request, f"The dashboard needs the permissions {', '.join(missing)}: ask an administrator.")
+        return admin.site.index(request)
     outlets = list(outlet_list().order_by("name"))
     form = DashboardFilters(request.GET, outlets=outlets)
     filters = form.filters()

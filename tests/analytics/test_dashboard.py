@@ -7,17 +7,18 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from analytics import charts, selectors
-from analytics.dashboard import MAX_DAYS
+from analytics.dashboard import DASHBOARD_PERMISSIONS, MAX_DAYS
 from analytics.models import RequestLog
 from analytics.services import rollup_dirty_buckets
 from config.api.dates import DateRange
 from credits import services as credit_services
 from credits.models import CreditAlert
 from tests.analytics.test_selectors import ACTOR, D1, D3, TODAY, at, call, ingest, record
-from tests.factories import AgentFactory, OutletFactory, UserFactory
+from tests.factories import AgentFactory, OutletFactory, StaffFactory, UserFactory
 from usage.services import upsert_interactions
 
 INDEX = "/admin/"
@@ -300,3 +301,31 @@ def test_charts_escape_their_text_and_draw_without_data():
     empty = charts.column_chart(chart_id="e", title="Nothing", labels=[], values=[], name="credits", fmt=str)
     assert empty.startswith('<svg class="ll-chart" id="e" role="img"') and empty.endswith("</svg>")
     assert "No data" in charts.bar_list(chart_id="n", title="Nothing", bars=[])
+
+
+@pytest.fixture
+def staff_with(client, db):
+    """A staff client holding only the given permissions."""
+
+    def login(*names: str):
+        user = StaffFactory(is_superuser=False)
+        for name in names:
+            app_label, codename = name.split(".")
+            user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        client.force_login(user)
+        return client
+
+    return login
+
+
+def test_staff_without_the_view_permissions_get_the_plain_index_and_no_numbers(staff_with, today):
+    client = staff_with("credits.view_creditaccount")
+    page = client.get(INDEX)
+    assert page.status_code == 200 and "dashboard" not in page.context
+    assert "The dashboard needs the permissions usage.view_usagerecord" in page.content.decode()
+    assert client.get(INDEX, {"format": "csv", "table": "failed_requests"}).status_code == 403
+
+
+def test_staff_with_every_view_permission_see_the_dashboard(staff_with, today):
+    page = staff_with(*DASHBOARD_PERMISSIONS).get(INDEX)
+    assert page.status_code == 200 and page.context["dashboard"]["kpis"]
