@@ -80,8 +80,8 @@ class BalanceLimitError(DomainError):
     def __init__(self, agent_ids: list[UUID]):
         message = f"At most {CREDIT_DIGITS - CREDIT_PLACES} digits before the decimal point, either sign."
         super().__init__(
-            f"amount: the balance of agent {', '.join(map(str, agent_ids))} would pass the ledger's limit. {message}",
-            errors={"amount": [f"The balance would pass the ledger's limit: {message}"]},
+            f"amount: the posting to agent {', '.join(map(str, agent_ids))} would pass the ledger's limit. {message}",
+            errors={"amount": [f"The posting or the balance it leads to would pass the ledger's limit: {message}"]},
         )
         self.agent_ids = agent_ids
 
@@ -275,7 +275,7 @@ def credits_consume(
     *, debits: Mapping[UUID, Decimal], ingest_batch_id: UUID, actor: Actor, reason: str
 ) -> list[CreditLedgerEntry]:
     """One CONSUME entry per agent for a batch's new usage; balances may go below zero (usage already happened)."""
-    positive = {agent_id: parse_amount(amount) for agent_id, amount in debits.items() if amount > 0}
+    positive = {agent_id: amount for agent_id, amount in debits.items() if amount > 0}
     if not positive:
         return []
     reason = _clean_reason(reason)
@@ -288,13 +288,14 @@ def credits_consume(
     if missing:
         raise NotFoundError(f"No credit account for agents {', '.join(sorted(map(str, missing)))}.")
     afters = {account.pk: balance_after(kind=Kind.CONSUME, balance=account.balance, amount=positive[account.pk]) for account in accounts}
-    overflowing = [agent_id for agent_id, after in afters.items() if abs(after) >= CREDIT_LIMIT]
+    # A debit, like a balance, must fit the ledger's columns: a batch of many records can add up past them.
+    overflowing = [pk for pk, after in afters.items() if max(abs(after), positive[pk]) >= CREDIT_LIMIT]
     if overflowing:
         raise BalanceLimitError(overflowing)
     now = timezone.now()
     entries = []
     for account in accounts:
-        amount = positive[account.pk]
+        amount = parse_amount(positive[account.pk])
         account.balance = afters[account.pk]
         account.updated_at = now
         entries.append(

@@ -20,7 +20,7 @@ LINES_PER_WRITE = 500  # lines joined per chunk of the response, so the server w
 
 
 def parse_format(params) -> str:
-    fmt = params.get("format", "json")
+    fmt = params.get("format") or "json"  # blank is absent, as for every parameter
     if fmt not in FORMATS:
         raise ValidationError({"format": [f"Must be 'json' or 'csv', not '{fmt}'."]})
     return fmt

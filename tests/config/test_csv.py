@@ -21,3 +21,8 @@ def test_the_first_chunk_is_streamed_with_the_rest():
     response = csv_response(iter(["a,b\r\n", "1,2\r\n"]), "export")
     assert b"".join(response.streaming_content) == b"a,b\r\n1,2\r\n"
     assert response["Content-Disposition"] == 'attachment; filename="export.csv"'
+
+
+def test_a_blank_format_is_json_like_any_blank_parameter(staff_client):
+    response = staff_client.get("/api/v1/usage/records/", {"format": ""})
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"

@@ -390,3 +390,11 @@ def test_steady_ingest_on_one_outlet_while_rollups_build_never_deadlocks():
     assert check_rollups().problems == []
     for agent in agents:
         assert balance(agent) == -Decimal("1.5") * UsageRecord.objects.filter(agent=agent).count()
+
+
+def test_a_batch_whose_credits_for_one_agent_add_up_past_the_ledgers_limit_is_refused_item_by_item(agent):
+    batch = [record(agent, "e1", credits="90000000000000"), record(agent, "e2", credits="90000000000000")]
+    with pytest.raises(DomainError) as raised:
+        ingest_records(outlet=agent.outlet, records=batch, actor=ACTOR)
+    assert [item["index"] for item in raised.value.errors["records"]] == [0, 1]
+    assert not UsageRecord.objects.exists() and balance(agent) == 0
