@@ -134,7 +134,8 @@ def start_gunicorn(env: dict, port: int) -> subprocess.Popen:
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", "config/gunicorn.py", "--bind", f"127.0.0.1:{port}",
          "--log-level", "warning", "--access-logfile", "/dev/null"],
-        env={"SERVER_WORKERS": "2", "SERVER_KEEPALIVE_SECONDS": "30", **env}, cwd=ROOT,
+        # Plain http on loopback: production's redirect to https is off here.
+        env={"SERVER_WORKERS": "2", "SECURE_SSL_REDIRECT": "false", **env}, cwd=ROOT,
     )
     for _ in range(100):
         try:

@@ -74,3 +74,4 @@ def test_the_access_log_holds_no_query_string_and_no_credentials(server):
 def test_workers_are_threaded_so_a_long_export_is_not_killed_at_the_timeout():
     config = runpy.run_path(str(ROOT / "config" / "gunicorn.py"))
     assert config["worker_class"] == "gthread" and config["threads"] == settings.SERVER_THREADS
+    assert config["keepalive"] == 0  # kept-alive clients would crowd the worker that accepted them
