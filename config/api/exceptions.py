@@ -18,6 +18,9 @@ logger = logging.getLogger(__name__)
 # PostgreSQL's "query_canceled": the statement ran past API_STATEMENT_TIMEOUT_MS.
 QUERY_CANCELED = "57014"
 RETRY_AFTER_SECONDS = 5
+# SQLSTATEs a retry may get past: the connection (class 08), the server shutting down or starting (57P01-57P03),
+# too many connections (53300), a deadlock or serialization failure (40001, 40P01), the statement timeout.
+TRANSIENT_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300", "40001", "40P01", QUERY_CANCELED)
 _database_unavailable = OncePerInterval(60)
 
 
@@ -46,12 +49,26 @@ def _validation_errors(detail) -> dict:
     return {"non_field_errors": detail if isinstance(detail, list) else [detail]}
 
 
+def _transient(exc: OperationalError | InterfaceError) -> bool:
+    """Whether a retry may succeed: the connection or the server failed, a lock or the timeout gave way.
+
+    Other operational errors (a program limit, SQLite's too many variables) are bugs: a 500, logged whole.
+    """
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate.startswith(TRANSIENT_SQLSTATES)
+    if type(cause).__module__ == "sqlite3":
+        return "locked" in str(cause)
+    return True  # no SQLSTATE: the server never answered (refused, lost), or Django's own connection error
+
+
 def unavailable_answer(exc: BaseException | None, where: str) -> tuple[dict, dict] | None:
     """The body and headers of a 503 when `exc` is the database's to blame (unreachable, or a statement timeout), else None.
 
     A retry may well succeed: the database is back, or less is asked of it; a 500 would say the request was at fault.
     """
-    if not isinstance(exc, OperationalError | InterfaceError):
+    if not isinstance(exc, OperationalError | InterfaceError) or not _transient(exc):
         return None
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     if getattr(exc.__cause__, "sqlstate", None) == QUERY_CANCELED:

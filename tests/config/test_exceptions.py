@@ -1,3 +1,5 @@
+import sqlite3
+
 import pytest
 from django.core.cache import cache
 from django.db import OperationalError, connection
@@ -28,6 +30,17 @@ class DatabaseDownView(APIView):
         raise OperationalError("connection to server at 127.0.0.1 failed: Connection refused")
 
 
+class DatabaseBugView(APIView):
+    """An operational error a retry cannot get past: a query past one of the database's limits."""
+
+    permission_classes = []
+    authentication_classes = []
+
+    def get(self, request):
+        message = self.request.query_params["message"]
+        raise OperationalError(message) from sqlite3.OperationalError(message)
+
+
 def plain_database_down_view(request):
     raise OperationalError("connection to server at 127.0.0.1 failed: Connection refused")
 
@@ -43,6 +56,7 @@ class EchoView(APIView):
 urlpatterns = [
     path("api/v1/test/explode/", ExplodingView.as_view()),
     path("api/v1/test/database-down/", DatabaseDownView.as_view()),
+    path("api/v1/test/database-bug/", DatabaseBugView.as_view()),
     path("api/v1/test/plain-database-down/", plain_database_down_view),
     path("api/v1/test/echo/", EchoView.as_view()),
 ]
@@ -70,6 +84,12 @@ def test_a_database_error_in_a_view_is_a_json_503_with_retry_after(client):
     response = client.get("/api/v1/test/database-down/")
     assert assert_json_error(response, 503)["message"] == "The database is unavailable; try again shortly."
     assert int(response["Retry-After"]) > 0
+
+
+@override_settings(ROOT_URLCONF=__name__)
+@pytest.mark.parametrize(("message", "status"), [("too many SQL variables", 500), ("database is locked", 503)])
+def test_only_a_database_error_a_retry_may_get_past_is_a_503(client, message, status):
+    assert_json_error(client.get("/api/v1/test/database-bug/", {"message": message}), status)
 
 
 @override_settings(ROOT_URLCONF=__name__)
