@@ -21,16 +21,16 @@ class HasScope(BasePermission):
     An API key needs `read` to read and the view's `write_scope` to write. Staff (the admin session) need the
     Django permissions the admin asks for the same thing: every one of the view's `read_permissions` to read,
     of its `write_permissions` to write; a view that names none is closed to staff, superusers included.
-    For a method the view has no handler for, any authenticated caller passes, so that DRF answers 405 with
-    `Allow` rather than 403 (the anonymous still get 401).
+    For OPTIONS, and for a method the view has no handler for, any authenticated caller passes, so that DRF
+    describes the endpoint or answers 405 with `Allow` rather than 403 (the anonymous still get 401).
     """
 
     def has_permission(self, request, view) -> bool:
         user = request.user
         if not user or not user.is_authenticated:
             return False
-        if not answers(view, request.method):
-            return True
+        if request.method == "OPTIONS" or not answers(view, request.method):
+            return True  # OPTIONS describes the endpoint and touches no data
         safe = request.method in SAFE_METHODS
         if user.is_staff:
             return self.staff_may(user, getattr(view, "read_permissions" if safe else "write_permissions", None))

@@ -206,3 +206,10 @@ def test_a_method_the_endpoint_does_not_answer_is_a_json_405_with_allow(outlet, 
 @pytest.mark.parametrize("name, method", UNANSWERED)
 def test_a_method_the_endpoint_does_not_answer_without_credentials_is_401_first(db, name, method):
     assert call(APIClient(), name, method).status_code == 401
+
+
+@pytest.mark.parametrize("name", sorted(ROUTES))
+def test_options_describes_every_endpoint_to_staff_whatever_their_permissions(db, name):
+    response = call(staff_with(), name, "options")
+    assert response.status_code == 200, response.content
+    assert response["Allow"]
