@@ -295,7 +295,7 @@ def credits_consume(
     now = timezone.now()
     entries = []
     for account in accounts:
-        amount = parse_amount(positive[account.pk])
+        amount = positive[account.pk].quantize(CREDIT_QUANTUM)  # sums of stored credits: checked above, 6 places
         account.balance = afters[account.pk]
         account.updated_at = now
         entries.append(

@@ -374,7 +374,7 @@ def store_records(*, outlet: Outlet, rows: list[list], actor: Actor) -> IngestRe
 
 def _balance_limit_error(exc: BalanceLimitError, rows: list[list]) -> DomainError:
     """The batch refused as item errors: each record of an agent whose balance it would take past the limit."""
-    message = "Its credits would take the agent's balance past the ledger's limit of 14 digits."
+    [message] = exc.errors["amount"]
     errors = [
         {"index": index, "event_id": row[EVENT_ID], "errors": {"credits": [message]}}
         for index, row in enumerate(rows)

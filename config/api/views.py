@@ -16,6 +16,7 @@ from config.api import schema  # noqa: F401 - registers the auth schemes with dr
 from config.api.csv import FORMAT_PARAMETER, csv_response, parse_format, queryset_csv_lines
 from config.api.dates import DATE_RANGE_PARAMETERS, parse_date_range
 from config.api.exceptions import error_body, unavailable_answer
+from config.api.middleware import API_PREFIX
 from config.api.pagination import KeysetPagination, parse_order
 from config.api.scoping import caller_outlet_id
 
@@ -80,7 +81,7 @@ def api_not_found(request, exception=None):
 
 def bad_request(request, exception=None):
     """A JSON 400 under /api/ (a Host not in ALLOWED_HOSTS, a body Django refuses), Django's page elsewhere."""
-    if request.path.startswith("/api/"):
+    if request.path.startswith(API_PREFIX):
         if isinstance(exception, DisallowedHost):
             message = "The Host header names a host this server does not serve."
         else:
@@ -91,7 +92,7 @@ def bad_request(request, exception=None):
 
 def server_error(request):
     """A JSON 500 under /api/ (a 503 when the database is to blame, as in a view), Django's page elsewhere."""
-    if request.path.startswith("/api/"):
+    if request.path.startswith(API_PREFIX):
         if unavailable := unavailable_answer(sys.exc_info()[1], request.path):  # Django calls this inside its except
             body, headers = unavailable
             return JsonResponse(body, status=503, headers=headers)
