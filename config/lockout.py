@@ -1,4 +1,4 @@
-"""What the admin's login page answers to a username and address that django-axes has locked out."""
+"""The admin login's lockout (django-axes): whose address an attempt came from, and what a locked one is answered."""
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -6,6 +6,17 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.template.response import TemplateResponse
 
 LOCKED_STATUS = 429
+
+
+def client_address(request) -> str | None:
+    """The address a login attempt came from (AXES_CLIENT_IP_CALLABLE). Behind TRUSTED_PROXY_COUNT proxies that
+    each append to X-Forwarded-For, the entry the outermost of them wrote: entries before it are the client's own
+    say, and the proxy's address alone would make every lock one per username, for anyone to trigger."""
+    count = settings.TRUSTED_PROXY_COUNT
+    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    if count and len(hops) >= count:
+        return hops[-count]
+    return request.META.get("REMOTE_ADDR")
 
 
 def lockout_message(username: str) -> str:

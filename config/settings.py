@@ -277,6 +277,12 @@ AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES) if AXES_COOLOFF_MINU
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "config.lockout.admin_login_locked"
+AXES_CLIENT_IP_CALLABLE = "config.lockout.client_address"
+# Proxies in front of the server that append the client's address to X-Forwarded-For (0: none, the address is
+# the connection's): the lockout counts per client, not per proxy.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more")
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -71,3 +71,19 @@ def test_api_keys_are_not_affected_by_the_lockout(client, staff, outlet, setting
     assert api.get("/api/v1/outlets/").status_code == 200
     call_command("axes_reset_username", "ops", stdout=StringIO())
     assert log_in(client, PASSWORD).status_code == 302  # and the failed keys counted for no login
+
+
+def test_behind_a_trusted_proxy_the_lock_is_per_client_address_not_per_proxy(client, staff, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    proxy = "10.0.0.2"
+
+    def via_proxy(password: str, forwarded_for: str):
+        return client.post(
+            LOGIN, {"username": "ops", "password": password, "next": "/admin/"},
+            REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=forwarded_for,
+        )
+
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        via_proxy("wrong", f"198.51.100.1, {ADDRESS}")  # a forged first entry does not change whose attempt it is
+    assert via_proxy(PASSWORD, ADDRESS).status_code == LOCKED_STATUS
+    assert via_proxy(PASSWORD, "198.51.100.9").status_code == 302  # another client behind the same proxy
