@@ -380,7 +380,12 @@ def _balance_limit_error(exc: BalanceLimitError, rows: list[list]) -> DomainErro
         for index, row in enumerate(rows)
         if row[AGENT_ID] in exc.agent_ids and row[CREDITS] > 0
     ]
-    return DomainError(f"{len(errors)} of {len(rows)} records are invalid; nothing was stored.", errors={"records": errors})
+    return records_invalid(errors, len(rows))
+
+
+def records_invalid(errors: list[dict], total: int) -> DomainError:
+    """A batch refused for its items' errors: the one answer of ingest, whatever found them."""
+    return DomainError(f"{len(errors)} of {total} records are invalid; nothing was stored.", errors={"records": errors})
 
 
 def _hour(moment: datetime) -> datetime:
@@ -392,9 +397,7 @@ def ingest_records(*, outlet: Outlet, records: list, actor: Actor) -> IngestResu
     """Validates the whole batch, then stores it; a batch with any bad record stores nothing."""
     rows, errors = validate_records(outlet, records)
     if errors:
-        raise DomainError(
-            f"{len(errors)} of {len(records)} records are invalid; nothing was stored.", errors={"records": errors}
-        )
+        raise records_invalid(errors, len(records))
     return store_records(outlet=outlet, rows=rows, actor=actor)
 
 
