@@ -1,0 +1,240 @@
+"""The demo data set of `manage.py seed_demo`: small, realistic, repeatable, for a first look at the admin and API.
+
+Outlets and agents are plain rows; everything else goes through the services the API uses:
+balance changes through `credits.services`, calls and chats through
+`usage.services.upsert_interactions`, their usage through `usage.services.ingest_records`
+(which posts one CONSUME entry per agent per batch). So the demo is what production would have
+written and `reconcile` passes on it. Random choices come from `random.Random(SEED)`: the same
+arguments give the same names, amounts and balances on every run; dates count back 90 days from
+the current hour. `--if-empty` (what `make run` uses) leaves a database that already has outlets alone.
+"""
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_CEILING, Decimal
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from analytics.demo.usage import AgentSetup, UsageGenerator
+from credits import services
+from credits.models import Agent, ApiKey, CreditLedgerEntry, Outlet
+from usage import services as usage_services
+
+SEED = 7
+ADMIN_URL = "http://127.0.0.1:8000/admin/"
+DEMO_ADMIN_USERNAME = "admin"
+DEMO_ADMIN_PASSWORD = "admin"
+SEED_ACTOR = services.Actor.system("seed")
+MILLI = Decimal("0.001")
+DEFAULT_RECORDS = 20_000
+INGEST_BATCH = 1000  # the API's largest batch
+
+
+@dataclass(frozen=True)
+class OutletSpec:
+    name: str
+    timezone: str
+    currency: str
+    billing_cycle_day: int
+    threshold: Decimal
+    lang: str = "en"
+
+
+OUTLETS = (
+    OutletSpec("Northgate Property Management", "America/Chicago", "USD", 1, Decimal("75")),
+    OutletSpec("Casa Verde Trattoria", "Europe/Rome", "EUR", 5, Decimal("40"), "it"),
+    OutletSpec("Harbourview Dental Clinic", "Australia/Sydney", "AUD", 15, Decimal("100")),
+    OutletSpec("Lindqvist Auto Service", "Europe/Stockholm", "SEK", 20, Decimal("60"), "sv"),
+    OutletSpec("Sakura Travel Desk", "Asia/Tokyo", "JPY", 25, Decimal("80"), "ja"),
+    OutletSpec("Maple Leaf Veterinary", "America/Toronto", "CAD", 10, Decimal("50")),
+    OutletSpec("Thames Valley Plumbing", "Europe/London", "GBP", 28, Decimal("30")),
+    OutletSpec("Bayside Fitness Club", "America/Los_Angeles", "USD", 1, Decimal("45")),
+)
+ROLES = (
+    "Front Desk", "Appointments", "After-hours Line", "Billing Support",
+    "Outbound Reminders", "Sales Qualifier", "Reservations", "Customer Feedback",
+)
+PERSONAS = ("Ava", "Leo", "Maya", "Noah", "Iris", "Felix", "Zara", "Omar", "Nina", "Hugo", "Lena", "Theo")
+AGENT_THRESHOLDS = (Decimal("25"), Decimal("50"), Decimal("150"))
+TOP_UPS = (Decimal("500"), Decimal("1000"), Decimal("2000"), Decimal("5000"))
+ALLOWANCES = (Decimal("250"), Decimal("500"), Decimal("750"), Decimal("1000"))
+
+# How each agent's story ends. Exactly one agent (the third one seeded) is "depleted" instead.
+HEALTHY, LOW, ALLOWANCE, DEPLETED = "healthy", "low", "allowance", "depleted"
+PROFILE_CYCLE = (HEALTHY, LOW, HEALTHY, ALLOWANCE, HEALTHY, LOW)
+DEPLETED_AGENT_INDEX = 2
+
+@dataclass
+class SeedReport:
+    outlets: int = 0
+    agents: int = 0
+    entries: int = 0
+    interactions: int = 0
+    records: int = 0
+    api_keys: list[tuple[Outlet, str]] = field(default_factory=list)
+
+
+def _fraction(rng: random.Random, low: float, high: float) -> Decimal:
+    """A random share between low and high, to three places."""
+    return Decimal(rng.randint(round(low * 1000), round(high * 1000))) * MILLI
+
+
+def ensure_superuser() -> None:
+    """The demo `admin` / `admin`, only when there is no superuser at all: an installation with admins is left alone."""
+    User = get_user_model()
+    if User._default_manager.filter(is_superuser=True).exists():
+        return
+    if User._default_manager.filter(username=DEMO_ADMIN_USERNAME).exists():
+        return  # a non-superuser named admin: not ours to promote; the login line says what to do
+    User._default_manager.create_superuser(
+        username=DEMO_ADMIN_USERNAME, email="admin@example.com", password=DEMO_ADMIN_PASSWORD
+    )
+
+
+def login_line() -> str:
+    User = get_user_model()
+    demo = User._default_manager.filter(username=DEMO_ADMIN_USERNAME, is_superuser=True, is_active=True).first()
+    if demo is not None and demo.check_password(DEMO_ADMIN_PASSWORD):
+        return f"Admin: {ADMIN_URL}  login: {DEMO_ADMIN_USERNAME} / {DEMO_ADMIN_PASSWORD}"
+    if User._default_manager.filter(is_superuser=True).exists():
+        return f"Admin: {ADMIN_URL}  login: your existing superuser (no demo admin was created)"
+    return f"Admin: {ADMIN_URL}  no superuser yet: run `manage.py createsuperuser`"
+
+
+def _seed_outlets(count: int) -> list[Outlet]:
+    outlets = []
+    for index in range(count):
+        spec = OUTLETS[index % len(OUTLETS)]
+        round_ = index // len(OUTLETS)
+        outlet = Outlet(
+            name=spec.name if round_ == 0 else f"{spec.name} {round_ + 1}",
+            timezone=spec.timezone,
+            currency=spec.currency,
+            billing_cycle_day=spec.billing_cycle_day,
+            low_balance_threshold=spec.threshold,
+        )
+        outlet.full_clean()
+        outlet.save()
+        outlets.append(outlet)
+    return outlets
+
+
+def _seed_agents(rng: random.Random, outlet: Outlet, count: int) -> list[Agent]:
+    agents, external_ids = [], set()
+    personas = rng.sample(PERSONAS, min(count, len(PERSONAS)))
+    for index in range(count):
+        role = ROLES[index % len(ROLES)]
+        if index >= len(ROLES):
+            role = f"{role} {index // len(ROLES) + 1}"
+        persona = personas[index % len(personas)]
+        external_id = f"agt_{rng.getrandbits(48):012x}"
+        while external_id in external_ids:
+            external_id = f"agt_{rng.getrandbits(48):012x}"
+        external_ids.add(external_id)
+        agent = Agent(
+            outlet=outlet,
+            name=f"{role} ({persona})",
+            external_id=external_id,
+            low_balance_threshold=rng.choice(AGENT_THRESHOLDS) if rng.random() < 0.3 else None,
+        )
+        agent.full_clean()
+        agent.save()
+        agents.append(agent)
+    return agents
+
+
+def _profile(agent_index: int) -> str:
+    if agent_index == DEPLETED_AGENT_INDEX:
+        return DEPLETED
+    return PROFILE_CYCLE[agent_index % len(PROFILE_CYCLE)]
+
+
+def _week(item: tuple[dict, list[dict]] | None) -> tuple[int, int] | None:
+    return None if item is None else datetime.fromisoformat(item[0]["started_at"]).isocalendar()[:2]
+
+
+def _seed_usage(setup: AgentSetup, usage: list[tuple[dict, list[dict]]], report: SeedReport) -> None:
+    """Posts the agent's interactions and their records through the API's services: a batch a week, of at most 1000."""
+    outlet = setup.agent.outlet
+    batch: list[tuple[dict, list[dict]]] = []
+    size = 0
+    for item in [*usage, None]:
+        if item is None or size + len(item[1]) > INGEST_BATCH or (batch and _week(item) != _week(batch[0])):
+            if batch:
+                interactions = usage_services.upsert_interactions(outlet=outlet, interactions=[i for i, _ in batch])
+                records = [record for _, batch_records in batch for record in batch_records]
+                result = usage_services.ingest_records(outlet=outlet, records=records, actor=SEED_ACTOR)
+                report.interactions += interactions.created
+                report.records += result.accepted
+            batch, size = [], 0
+        if item is not None:
+            batch.append(item)
+            size += len(item[1])
+
+
+def _seed_history(
+    rng: random.Random, generator: UsageGenerator, outlet_index: int, agents: list[Agent],
+    first_agent_index: int, records_per_agent: list[int], report: SeedReport,
+) -> None:
+    """An outlet's history: a top-up each, 90 days of usage (its CONSUME entries), then a set or a clear for some.
+
+    Each top-up covers the agent's usage and leaves it where its profile ends: healthy agents above
+    their threshold, low ones between 0 and it, one agent cleared to 0.
+    """
+    spec = OUTLETS[outlet_index % len(OUTLETS)]
+    profiles = {agent.pk: _profile(first_agent_index + index) for index, agent in enumerate(agents)}
+    for agent, records in zip(agents, records_per_agent):
+        setup = generator.setup(agent, agent.name, spec.lang)
+        usage = generator.interactions(setup, records)
+        consumed = sum(record["credits"] for _, usage_records in usage for record in usage_records)
+        threshold = agent.effective_threshold
+        if profiles[agent.pk] == HEALTHY:
+            end = threshold + rng.choice(TOP_UPS) * _fraction(rng, 0.35, 0.85)
+        elif profiles[agent.pk] == LOW:
+            end = threshold * _fraction(rng, 0.10, 0.75)
+        else:
+            end = rng.choice(TOP_UPS) * _fraction(rng, 0.05, 0.60)
+        # Whole credits, as a customer buys them: the balance ends at most one credit above `end`.
+        top_up = (consumed + end).to_integral_value(rounding=ROUND_CEILING)
+        services.credits_add(agent=agent, amount=top_up, actor=SEED_ACTOR, reason="Initial top-up")
+        _seed_usage(setup, usage, report)
+
+    for agent in agents:
+        if profiles[agent.pk] == ALLOWANCE:
+            allowance = rng.choice(ALLOWANCES)
+            reason = f"New billing cycle: monthly allowance of {allowance}"
+            services.credits_set(agent=agent, amount=allowance, actor=SEED_ACTOR, reason=reason)
+        elif profiles[agent.pk] == DEPLETED:
+            services.credits_clear(agent=agent, actor=SEED_ACTOR, reason="Trial ended: remaining credits cleared")
+
+
+def _seed_api_keys(outlets: list[Outlet]) -> list[tuple[Outlet, str]]:
+    keys = []
+    for outlet in outlets:
+        _, raw_key = services.api_key_create(outlet=outlet, name="Demo integration", scopes=ApiKey.Scope.values)
+        keys.append((outlet, raw_key))
+    return keys
+
+
+def seed(outlet_count: int, agents_per_outlet: int, records: int) -> SeedReport:
+    """Outlets with their agents, each agent's history, and an API key per outlet: all through the services."""
+    rng = random.Random(SEED)
+    report = SeedReport()
+    # Usage draws from its own generator, so that --records changes no name, threshold or profile.
+    generator = UsageGenerator(random.Random(SEED + 1), base=timezone.now().replace(minute=0, second=0, microsecond=0))
+    total_agents = outlet_count * agents_per_outlet
+    budgets = [records // total_agents + (1 if index < records % total_agents else 0) for index in range(total_agents)]
+    outlets = _seed_outlets(outlet_count)
+    for outlet_index, outlet in enumerate(outlets):
+        agents = _seed_agents(rng, outlet, agents_per_outlet)
+        _seed_history(
+            rng, generator, outlet_index, agents, report.agents,
+            budgets[report.agents : report.agents + len(agents)], report,
+        )
+        report.agents += len(agents)
+    report.outlets = len(outlets)
+    report.entries = CreditLedgerEntry.objects.filter(outlet__in=outlets).count()
+    report.api_keys = _seed_api_keys(outlets)
+    return report
