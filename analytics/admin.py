@@ -16,8 +16,7 @@ from analytics.models import (
     UsageEndUserDailyRollup,
     UsageHourlyRollup,
 )
-from credits.admin import ViewOnlyMixin
-from usage.admin import BigTableMixin, EstimatedCountPaginator
+from config.admin import BigTableMixin, EstimatedCountPaginator, ViewOnlyMixin
 
 
 @admin.action(description="Recompute the selected rows' outlet days from raw records")

@@ -39,11 +39,9 @@ from analytics.models import RequestLog
 from analytics.services import ALL_OUTLETS, answers_version
 from config.api.csv import FORMATS, csv_response, dict_csv_lines, parse_format
 from config.api.dates import DATE_RANGE_PARAMETERS, DateRange, parse_date_range, utc_iso
-from config.api.scoping import caller_outlet, caller_outlet_id
-from config.api.views import ApiListView
-from credits.models import CREDIT_PLACES
+from config.money import COST_PLACES, COUNT_PLACES, CREDIT_PLACES, PLACES, fixed
+from credits.scoping import ScopedListView, caller_outlet, caller_outlet_id
 from credits.selectors import agent_get, ledger_entry_newest_id
-from usage.api import COST_PLACES, COUNT_PLACES
 from usage.models import TYPE_PATTERN, Interaction, UsageRecord
 
 SERIES_MAX_DAYS = 90
@@ -59,7 +57,6 @@ FILTER_VALUE_MAX_LENGTH = 255
 MINUTES_PLACES = 2
 DAYS_PLACES = 2
 RATIO_PLACES = 4
-METRIC_PLACES = {"credits": CREDIT_PLACES, "cost": COST_PLACES, "units": COUNT_PLACES}
 UNITS = tuple(UsageRecord.Unit.values)
 
 
@@ -285,8 +282,8 @@ def metric_formatter(metric: str) -> Callable[[Decimal | int], str | int]:
     """Formats a value of `metric`: records as an integer, the others as decimal strings at the metric's places."""
     if metric == "records":
         return int
-    exponent = Decimal(1).scaleb(-METRIC_PLACES[metric])
-    return lambda value: f"{Decimal(value).quantize(exponent):f}"
+    places = PLACES[metric]
+    return lambda value: fixed(value, places)
 
 
 @extend_schema_field(METRIC_VALUE_SCHEMA)
@@ -618,7 +615,7 @@ def check_agent(outlet_id: UUID | None, agent_id: UUID | None) -> None:
 
 
 def units_columns(units: dict) -> dict:
-    return {f"units_{unit}": units.get(unit, f"{Decimal(0):.{COUNT_PLACES}f}") for unit in UNITS}
+    return {f"units_{unit}": units.get(unit, fixed(0, COUNT_PLACES)) for unit in UNITS}
 
 
 UNITS_COLUMNS = [f"units_{unit}" for unit in UNITS]
@@ -890,7 +887,7 @@ class RequestLogSerializer(serializers.ModelSerializer):
         ]
 
 
-class RequestLogListView(ApiListView):
+class RequestLogListView(ScopedListView):
     """The caller's logged API requests, newest first: an outlet's key sees its outlet's; staff see all."""
 
     read_permissions = ("analytics.view_requestlog",)

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Context, Decimal
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 from django.db import connection, models, transaction
@@ -20,9 +19,8 @@ from django.db.models.functions import Trunc
 from analytics.facts import FACTS, Fact, Rollup, rollup_rows
 from analytics.models import DirtyBucket
 from analytics.services import BUILD_WORK_MEM
-
-if TYPE_CHECKING:
-    from credits.management.commands.reconcile import CheckResult
+from config.checks import CheckResult
+from config.commands import plural
 
 ROWS_SHOWN = 20  # mismatching rows listed per rollup; the rest are counted
 MEASURES_SHOWN = 4  # differing measures named per row; the rest are counted
@@ -61,10 +59,8 @@ def _day(bucket: datetime) -> date:
     return bucket.astimezone(UTC).date()
 
 
-def check_rollups() -> "CheckResult":
+def check_rollups() -> CheckResult:
     """Every rollup row of a clean day equals the raw aggregation of its bucket and dimensions, and none is missing."""
-    from credits.management.commands.reconcile import CheckResult, plural  # reconcile imports this module
-
     problems: list[str] = []
     rows = 0
     with _snapshot():

@@ -30,9 +30,9 @@ from analytics.api import cached_answer
 from config.api.csv import csv_response, dict_csv_lines
 from config.api.dates import EARLIEST_DAY, LATEST_DAY, DateRange
 from config.api.permissions import has_model_permission
-from credits.models import CREDIT_PLACES, Outlet
+from config.money import COST_PLACES, CREDIT_PLACES, fixed
+from credits.models import Outlet
 from credits.selectors import balance_list, ledger_entry_newest_id, outlet_list
-from usage.api import COST_PLACES
 from usage.models import Interaction
 
 PRESETS = {"7d": "Last 7 days", "30d": "Last 30 days", "month": "This month", "90d": "Last 90 days"}
@@ -154,10 +154,10 @@ DISPLAY: dict[str, Callable] = {
     "time": lambda value: value.strftime("%H:%M:%S"),
 }
 CSV: dict[str, Callable] = {
-    "credits": lambda value: f"{Decimal(value):.{CREDIT_PLACES}f}",
-    "usd": lambda value: f"{Decimal(value):.{COST_PLACES}f}",
+    "credits": lambda value: fixed(value, CREDIT_PLACES),
+    "usd": lambda value: fixed(value, COST_PLACES),
     "pct": lambda value: f"{value:.4f}",
-    "days": lambda value: f"{Decimal(value):.2f}",
+    "days": lambda value: fixed(value, 2),
     "datetime": lambda value: value.isoformat(),
     "time": lambda value: value.isoformat(),
 }

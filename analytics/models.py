@@ -10,6 +10,7 @@ import math
 from django.conf import settings
 from django.db import models
 
+from config.money import COST_PLACES, COUNT_PLACES, CREDIT_PLACES
 from credits.models import Agent, ApiKey, Outlet
 from usage.models import ID_LENGTH
 
@@ -59,9 +60,9 @@ class UsageMeasures(models.Model):
     type = models.CharField(max_length=32)
     unit = models.CharField(max_length=16)
     records = models.BigIntegerField()
-    units = models.DecimalField(max_digits=28, decimal_places=3)
-    credits = models.DecimalField(max_digits=28, decimal_places=6)
-    cost = models.DecimalField(max_digits=28, decimal_places=8)
+    units = models.DecimalField(max_digits=28, decimal_places=COUNT_PLACES)
+    credits = models.DecimalField(max_digits=28, decimal_places=CREDIT_PLACES)
+    cost = models.DecimalField(max_digits=28, decimal_places=COST_PLACES)
     latency_sum = models.BigIntegerField()
     latency_count = models.BigIntegerField()
 
@@ -132,14 +133,14 @@ class PivotedUsageMeasures(models.Model):
     outlet = models.ForeignKey(Outlet, on_delete=models.CASCADE, related_name="+", db_index=False)
     bucket = models.DateTimeField(help_text="Start of the day (UTC).")
     records = models.BigIntegerField()
-    credits = models.DecimalField(max_digits=28, decimal_places=6)
-    cost = models.DecimalField(max_digits=28, decimal_places=8)
+    credits = models.DecimalField(max_digits=28, decimal_places=CREDIT_PLACES)
+    cost = models.DecimalField(max_digits=28, decimal_places=COST_PLACES)
     latency_sum = models.BigIntegerField()
     latency_count = models.BigIntegerField()
-    units_tokens = models.DecimalField(max_digits=28, decimal_places=3)
-    units_characters = models.DecimalField(max_digits=28, decimal_places=3)
-    units_seconds = models.DecimalField(max_digits=28, decimal_places=3)
-    units_requests = models.DecimalField(max_digits=28, decimal_places=3)
+    units_tokens = models.DecimalField(max_digits=28, decimal_places=COUNT_PLACES)
+    units_characters = models.DecimalField(max_digits=28, decimal_places=COUNT_PLACES)
+    units_seconds = models.DecimalField(max_digits=28, decimal_places=COUNT_PLACES)
+    units_requests = models.DecimalField(max_digits=28, decimal_places=COUNT_PLACES)
 
     class Meta:
         abstract = True
@@ -220,7 +221,7 @@ class InteractionMeasures(models.Model):
     outlet = models.ForeignKey(Outlet, on_delete=models.CASCADE, related_name="+", db_index=False)
     bucket = models.DateTimeField(help_text="Start of the day (UTC).")
     calls = models.BigIntegerField()
-    duration_sum = models.DecimalField(max_digits=20, decimal_places=3)
+    duration_sum = models.DecimalField(max_digits=20, decimal_places=COUNT_PLACES)
     messages = models.BigIntegerField()
 
     class Meta:

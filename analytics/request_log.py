@@ -28,8 +28,8 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject, empty
 
 from analytics.models import RequestLog
-from config.api.auth import ApiPrincipal
 from config.api.views import api_not_found
+from credits.auth import ApiPrincipal
 
 logger = logging.getLogger(__name__)
 

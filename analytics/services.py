@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -29,6 +30,7 @@ ON CONFLICT (outlet_id, hour) DO UPDATE SET marked_at = EXCLUDED.marked_at
 DAYS_PER_BUILD = 31
 BUILD_WORK_MEM = "256MB"
 ROLLUP_SCHEDULED_KEY = "analytics:rollup-scheduled"
+ROLLUP_DIRTY_BUCKETS_TASK = "analytics.tasks.rollup_dirty_buckets"  # by name: the tasks module imports this one
 ALL_OUTLETS = "all"
 
 logger = logging.getLogger(__name__)
@@ -60,10 +62,9 @@ def _schedule_rollup() -> None:
     Runs after a commit, so it never raises: with the broker down the marks stay and the beat's next run takes them.
     """
     if cache.add(ROLLUP_SCHEDULED_KEY, True, timeout=settings.ROLLUP_SCHEDULE_INTERVAL):
-        from analytics.tasks import rollup_dirty_buckets  # the tasks module imports this one
-
         try:
-            rollup_dirty_buckets.apply_async(expires=settings.ROLLUP_SCHEDULE_INTERVAL * 6, retry=False)
+            rollup_task = current_app.tasks[ROLLUP_DIRTY_BUCKETS_TASK]
+            rollup_task.apply_async(expires=settings.ROLLUP_SCHEDULE_INTERVAL * 6, retry=False)
         except Exception as exc:  # kombu's OperationalError, or whatever else a broker in trouble raises
             _broker_unavailable.warn(
                 logger, "Could not schedule a rollup (%s: %s): the beat's next run builds the dirty buckets.",
@@ -95,6 +96,11 @@ def buckets_mark_dirty(*, outlet_id: UUID, hours: Iterable[datetime]) -> None:
     # Without a broker (eager Celery) a build would run inside the ingest request: reads stay exact via the tail.
     if settings.ROLLUP_ON_INGEST and not settings.CELERY_TASK_ALWAYS_EAGER:
         transaction.on_commit(_schedule_rollup, robust=True)
+
+
+def mark_hours_dirty(sender, *, outlet_id: UUID, hours: set[datetime], **kwargs) -> None:
+    """`usage.signals.hours_changed`, inside the ingest transaction: the marks commit with the records they cover."""
+    buckets_mark_dirty(outlet_id=outlet_id, hours=hours)
 
 
 def _insert_rollup(fact: Fact, rollup: Rollup, outlet_id: UUID, windows, built: list[Rollup]) -> None:

@@ -310,7 +310,7 @@ LOGGING = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "config.api.auth.BearerAuthentication",
+        "credits.auth.BearerAuthentication",
         "config.api.auth.StaffSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["config.api.permissions.HasScope"],

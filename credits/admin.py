@@ -14,19 +14,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from config.admin import ViewOnlyMixin
 from config.errors import DomainError
+from config.money import format_credits
 from credits import selectors, services, webhooks
 from credits.forms import ApiKeyCreateForm, BalanceChangeForm, ReasonForm, add_domain_errors
-from credits.models import (
-    Agent,
-    ApiKey,
-    CreditAccount,
-    CreditAlert,
-    CreditLedgerEntry,
-    Outlet,
-    WebhookDelivery,
-    format_credits,
-)
+from credits.models import Agent, ApiKey, CreditAccount, CreditAlert, CreditLedgerEntry, Outlet, WebhookDelivery
 
 Kind = CreditLedgerEntry.Kind
 BALANCE_OPERATIONS = {
@@ -48,19 +41,6 @@ def render_page(model_admin, request, template, *, title, form=None, **context):
         context["media"] = model_admin.media + form.media
     context = {**model_admin.admin_site.each_context(request), "opts": model_admin.opts, "title": title, **context}
     return TemplateResponse(request, template, context)
-
-
-class ViewOnlyMixin:
-    """Staff may look but not add, change or delete, superusers included; writes go through services."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.display(description="balance", ordering="account__balance")

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
+from celery import current_app
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -23,7 +24,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from config.api.dates import utc_iso
-from credits.models import CreditAccount, CreditAlert, CreditLedgerEntry, Outlet, format_credits
+from config.money import format_credits
+from credits.models import CreditAccount, CreditAlert, CreditLedgerEntry, Outlet
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,10 @@ EVENTS = (EVENT_OPENED, EVENT_DEPLETED, EVENT_RESOLVED)
 
 # The safety net locks and evaluates this many accounts per transaction.
 CHECK_CHUNK_SIZE = 500
+
+# Enqueued by name: the tasks module imports this one.
+SEND_ALERT_EMAIL_TASK = "credits.tasks.send_alert_email"
+DELIVER_ALERT_WEBHOOK_TASK = "credits.tasks.deliver_alert_webhook"
 
 
 def alert_kind(*, balance: Decimal, threshold: Decimal) -> str | None:
@@ -147,17 +153,15 @@ def _event(event_type: str, alert: CreditAlert, account: CreditAccount, outlet: 
 
 def _send_after_commit(event: dict, outlet: Outlet) -> None:
     """Enqueues the event's email and webhook once the transaction commits, only where someone listens."""
-    from credits import tasks  # the tasks module imports this one
-
     if outlet.billing_contacts:
-        _on_commit(tasks.send_alert_email, event)
+        _on_commit(SEND_ALERT_EMAIL_TASK, event)
     if outlet.webhook_url:
-        _on_commit(tasks.deliver_alert_webhook, event)
+        _on_commit(DELIVER_ALERT_WEBHOOK_TASK, event)
 
 
-def _on_commit(task, event: dict) -> None:
+def _on_commit(task_name: str, event: dict) -> None:
     def enqueue():
-        task.delay(event)
+        current_app.tasks[task_name].delay(event)
 
     # Robust: the change is committed either way; a broker that is down must not turn it into an error.
     transaction.on_commit(enqueue, robust=True)

@@ -6,12 +6,12 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api.auth import ApiPrincipal, mint_access_token, request_actor
-from config.api.scoping import caller_outlet_id
-from config.api.views import ApiListView
+from config.money import CREDIT_DIGITS, CREDIT_PLACES, format_credits
 from credits import selectors, services
+from credits.auth import ApiPrincipal, mint_access_token, request_actor
 from credits.filtersets import AgentFilterSet, BalanceFilterSet, LedgerEntryFilterSet
-from credits.models import CREDIT_DIGITS, CREDIT_PLACES, Agent, CreditAccount, CreditLedgerEntry, Outlet, format_credits
+from credits.models import Agent, CreditAccount, CreditLedgerEntry, Outlet
+from credits.scoping import ScopedListView, caller_outlet_id
 
 
 def credit_amount(**kwargs) -> serializers.DecimalField:
@@ -72,7 +72,7 @@ class CreditOperationSerializer(serializers.Serializer):
         return attrs
 
 
-class OutletListView(ApiListView):
+class OutletListView(ScopedListView):
     read_permissions = ("credits.view_outlet",)
     serializer_class = OutletSerializer
     csv_filename = "outlets"
@@ -81,7 +81,7 @@ class OutletListView(ApiListView):
         return selectors.outlet_list(outlet_id=outlet_id)
 
 
-class AgentListView(ApiListView):
+class AgentListView(ScopedListView):
     read_permissions = ("credits.view_agent",)
     serializer_class = AgentSerializer
     filterset_class = AgentFilterSet
@@ -91,7 +91,7 @@ class AgentListView(ApiListView):
         return selectors.agent_list(outlet_id=outlet_id)
 
 
-class BalanceListView(ApiListView):
+class BalanceListView(ScopedListView):
     read_permissions = ("credits.view_creditaccount",)
     serializer_class = BalanceSerializer
     filterset_class = BalanceFilterSet
@@ -106,7 +106,7 @@ class BalanceListView(ApiListView):
         return {"totals": {**totals, "balance": format_credits(totals["balance"])}}
 
 
-class LedgerEntryListView(ApiListView):
+class LedgerEntryListView(ScopedListView):
     read_permissions = ("credits.view_creditledgerentry",)
     serializer_class = LedgerEntrySerializer
     filterset_class = LedgerEntryFilterSet

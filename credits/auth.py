@@ -1,11 +1,11 @@
-"""API authentication: outlet API keys and outlet JWTs as Bearer credentials, staff sessions."""
+"""API authentication: outlet API keys and outlet JWTs as Bearer credentials, and the principal they give."""
 
 from dataclasses import dataclass, field
 from datetime import timedelta
 from uuid import UUID
 
 from django.utils import timezone
-from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
@@ -109,13 +109,3 @@ def request_actor(request) -> Actor:
     if isinstance(request.user, ApiPrincipal):
         return Actor.for_api_key(request.user.api_key)
     return Actor.for_user(request.user)
-
-
-class StaffSessionAuthentication(SessionAuthentication):
-    """The admin session, for staff only: other users are anonymous to the API."""
-
-    def authenticate(self, request):
-        result = super().authenticate(request)
-        if result is None or not result[0].is_staff:
-            return None
-        return result

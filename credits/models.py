@@ -18,16 +18,9 @@ from django.db.models import Q
 from rest_framework_api_key.models import AbstractAPIKey
 
 from config.db import ImmutableModel
+from config.money import CREDIT_DIGITS, CREDIT_PLACES
 
-CREDIT_DIGITS = 20
-CREDIT_PLACES = 6
 ZERO = Decimal("0")
-CREDIT_QUANTUM = Decimal(1).scaleb(-CREDIT_PLACES)
-
-
-def format_credits(value) -> str:
-    """Credits as the API, admin and commands show them: always six places."""
-    return f"{Decimal(value):.{CREDIT_PLACES}f}"
 
 
 def credit_field(**kwargs) -> models.DecimalField:

@@ -4,6 +4,7 @@ from uuid import UUID
 
 from rest_framework.exceptions import NotFound, ValidationError
 
+from config.api.views import ApiListView
 from credits.models import Outlet
 
 
@@ -40,3 +41,19 @@ def caller_outlet(request) -> Outlet:
     if outlet is None:
         raise NotFound("Outlet not found.")
     return outlet
+
+
+class ScopedListView(ApiListView):
+    """A scoped, filtered list: a cursor page as JSON, or the whole list as streamed CSV."""
+
+    # The docstring above is each list endpoint's description in the OpenAPI schema. Scoped to the
+    # caller's outlet, or for staff to every outlet or the one `outlet_id` asks for.
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no caller to scope to
+            return self.get_serializer_class().Meta.model.objects.none()
+        return self.scoped_queryset(caller_outlet_id(self.request))
+
+    def scoped_queryset(self, outlet_id):
+        """The view's rows for one outlet (None: every outlet, staff only); every list is scoped here."""
+        raise TypeError(f"{type(self).__name__} must define scoped_queryset()")

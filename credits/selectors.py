@@ -6,7 +6,8 @@ from django.db.models import BooleanField, Case, Count, F, Q, QuerySet, Sum, Val
 from django.db.models.functions import Abs, Coalesce, Lag
 
 from config.db import for_outlet, get_or_not_found
-from credits.models import CREDIT_QUANTUM, ZERO, Agent, CreditAccount, CreditLedgerEntry, Outlet
+from config.money import CREDIT_QUANTUM
+from credits.models import ZERO, Agent, CreditAccount, CreditLedgerEntry, Outlet
 
 
 def outlet_list(*, outlet_id: UUID | None = None) -> QuerySet[Outlet]:

@@ -16,19 +16,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from config.commands import cli_label
 from config.errors import ConflictError, DomainError, NotFoundError
+from config.money import CREDIT_DIGITS, CREDIT_PLACES, CREDIT_QUANTUM
 from credits import alerts
-from credits.models import (
-    CREDIT_DIGITS,
-    CREDIT_PLACES,
-    CREDIT_QUANTUM,
-    ZERO,
-    Agent,
-    ApiKey,
-    CreditAccount,
-    CreditLedgerEntry,
-    Outlet,
-)
+from credits.models import ZERO, Agent, ApiKey, CreditAccount, CreditLedgerEntry, Outlet
 
 Kind = CreditLedgerEntry.Kind
 MAX_REASON_LENGTH = 1000
@@ -50,6 +42,11 @@ class Actor:
     @classmethod
     def for_api_key(cls, api_key: ApiKey) -> "Actor":
         return cls(label=f"api_key:{api_key.prefix}", api_key=api_key)
+
+    @classmethod
+    def for_operator(cls, *via: str) -> "Actor":
+        """The operator at the shell: `cli:<user>`, or `cli:<command>:<user>`."""
+        return cls(label=cli_label(*via))
 
     @classmethod
     def system(cls, name: str) -> "Actor":

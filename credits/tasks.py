@@ -1,4 +1,7 @@
-"""Celery tasks of the credits app: low-balance notifications and their safety net."""
+"""Celery tasks of the credits app: low-balance notifications and their safety net.
+
+Each task is named explicitly (its first module's dotted path): a queued task or a beat entry outlives a move.
+"""
 
 import logging
 
@@ -24,7 +27,7 @@ def _retry_later(task, *, countdown: int, max_retries: int, exc: Exception | Non
     raise retry
 
 
-@shared_task(bind=True, acks_late=True, ignore_result=True)
+@shared_task(name=alerts.SEND_ALERT_EMAIL_TASK, bind=True, acks_late=True, ignore_result=True)
 def send_alert_email(self, event: dict):
     """Emails an alert event to the outlet's billing contacts; retried with backoff while the mail server fails."""
     try:
@@ -36,7 +39,7 @@ def send_alert_email(self, event: dict):
         )
 
 
-@shared_task(bind=True, acks_late=True, ignore_result=True)
+@shared_task(name=alerts.DELIVER_ALERT_WEBHOOK_TASK, bind=True, acks_late=True, ignore_result=True)
 def deliver_alert_webhook(self, event: dict):
     """POSTs an alert event to the outlet's webhook; a failed attempt is recorded and retried with backoff."""
     attempt = self.request.retries + 1
@@ -52,7 +55,7 @@ def deliver_alert_webhook(self, event: dict):
     )
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(name="credits.tasks.check_low_balances", acks_late=True, ignore_result=True)
 def check_low_balances() -> dict:
     """The safety net behind the alerts every balance change evaluates: opens missing ones, resolves stale ones."""
     return alerts.alerts_check()

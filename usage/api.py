@@ -11,11 +11,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api.auth import request_actor
-from config.api.scoping import caller_outlet, caller_outlet_id
-from config.api.views import ApiListView
 from config.errors import PayloadTooLargeError
-from credits.models import CREDIT_PLACES
+from config.money import COST_PLACES, COUNT_PLACES, CREDIT_PLACES
+from credits.auth import request_actor
+from credits.scoping import ScopedListView, caller_outlet, caller_outlet_id
 from usage import selectors, services
 from usage.filtersets import META_PARAMETERS, InteractionFilterSet, UsageRecordFilterSet
 from usage.models import Interaction, UsageRecord
@@ -62,10 +61,6 @@ class InteractionSerializer(serializers.ModelSerializer):
         ]
 
 
-COUNT_PLACES = UsageRecord._meta.get_field("count").decimal_places
-COST_PLACES = UsageRecord._meta.get_field("cost_usd").decimal_places
-
-
 class UsageTotalsSerializer(serializers.Serializer):
     unit = serializers.CharField(allow_null=True, help_text="The records' unit; null overall when they mix units.")
     records = serializers.IntegerField()
@@ -101,7 +96,7 @@ INGEST_RESULT = inline_serializer(
 
 
 @extend_schema_view(get=extend_schema(parameters=META_PARAMETERS))
-class UsageRecordListView(ApiListView):
+class UsageRecordListView(ScopedListView):
     """GET: the outlet's usage records. POST: ingest a batch (scope `ingest`)."""
 
     serializer_class = UsageRecordSerializer
@@ -157,7 +152,7 @@ class UsageRecordDetailView(APIView):
         return Response({"record": UsageRecordSerializer(record).data})
 
 
-class InteractionListView(ApiListView):
+class InteractionListView(ScopedListView):
     """GET: the outlet's interactions. POST: upsert a batch by `interaction_id` (scope `ingest`)."""
 
     serializer_class = InteractionSerializer

@@ -3,6 +3,7 @@ from django.db.models import Q
 from django.db.models.functions import Now
 
 from config.db import ImmutableModel
+from config.money import COST_PLACES, COUNT_PLACES
 from credits.models import Agent, Outlet, credit_field
 
 ID_LENGTH = 255
@@ -88,10 +89,10 @@ class UsageRecord(ImmutableModel):
     voice = models.CharField(max_length=128, blank=True, default="")
     api_key_label = models.CharField(max_length=128, blank=True, default="")
     end_user_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
-    count = models.DecimalField(max_digits=20, decimal_places=3, default=0)
+    count = models.DecimalField(max_digits=20, decimal_places=COUNT_PLACES, default=0)
     unit = models.CharField(max_length=16, choices=Unit.choices)
     credits = credit_field(default=0)
-    cost_usd = models.DecimalField(max_digits=20, decimal_places=8, default=0)
+    cost_usd = models.DecimalField(max_digits=20, decimal_places=COST_PLACES, default=0)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     conversation_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
     message_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")

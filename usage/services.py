@@ -22,12 +22,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from analytics.services import buckets_mark_dirty
 from config.api.dates import EARLIEST_DAY
 from config.errors import DomainError
 from credits.models import Agent, Outlet
 from credits.services import Actor, BalanceLimitError, credits_consume
 from usage.models import ID_LENGTH, RELATION_IDS, TYPE_PATTERN, Interaction, UsageRecord
+from usage.signals import hours_changed
 
 MAX_META_BYTES = 8192
 FUTURE_TOLERANCE = timedelta(minutes=10)
@@ -347,7 +347,7 @@ def store_records(*, outlet: Outlet, rows: list[list], actor: Actor) -> IngestRe
         stored = [unique_rows[event_id] for _, event_id in inserted]
         # Marks first, accounts last: a mark may wait for a rollup build holding its hour, and the accounts
         # (which every ledger write locks) are then held only for the debit itself. Always in this order.
-        buckets_mark_dirty(outlet_id=outlet.pk, hours={row[HOUR] for row in stored})
+        hours_changed.send(sender=UsageRecord, outlet_id=outlet.pk, hours={row[HOUR] for row in stored})
         debits: dict[UUID, Decimal] = defaultdict(Decimal)
         for row in stored:
             debits[row[AGENT_ID]] += row[CREDITS]
@@ -526,5 +526,5 @@ def _upsert_interactions(*, outlet: Outlet, interactions: list) -> UpsertResult:
             interaction.updated_at = now
         Interaction.objects.bulk_update(updated, [*INTERACTION_MUTABLE, "updated_at"])
         touched_hours.update(_hour(interaction.started_at) for interaction in current.values())
-        buckets_mark_dirty(outlet_id=outlet.pk, hours=touched_hours)
+        hours_changed.send(sender=Interaction, outlet_id=outlet.pk, hours=touched_hours)
     return UpsertResult(created=len(created), updated=len(updated), interaction_ids=list(current))

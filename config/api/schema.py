@@ -85,7 +85,7 @@ def _offers_csv(parameter: dict) -> bool:
 
 
 class BearerAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "config.api.auth.BearerAuthentication"
+    target_class = "credits.auth.BearerAuthentication"
     name = "BearerAuth"
 
     def get_security_definition(self, auto_schema):

@@ -18,7 +18,6 @@ from config.api.dates import DATE_RANGE_PARAMETERS, parse_date_range
 from config.api.exceptions import error_body, unavailable_answer
 from config.api.middleware import API_PREFIX
 from config.api.pagination import KeysetPagination, parse_order
-from config.api.scoping import caller_outlet_id
 
 
 class DateRangeFilterBackend(BaseFilterBackend):
@@ -36,22 +35,13 @@ class DateRangeFilterBackend(BaseFilterBackend):
 
 
 class ApiListView(ListAPIView):
-    """A scoped, filtered list: a cursor page as JSON, or the whole list as streamed CSV."""
+    """A filtered list: a cursor page as JSON, or the whole list as streamed CSV (scoped by `credits.scoping`)."""
 
     pagination_class = KeysetPagination
     filter_backends = [DjangoFilterBackend, DateRangeFilterBackend]
     cursor_fields: tuple[str, ...] = ("created_at", "id")
     date_field: str | None = None
     csv_filename = "export"
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation has no caller to scope to
-            return self.get_serializer_class().Meta.model.objects.none()
-        return self.scoped_queryset(caller_outlet_id(self.request))
-
-    def scoped_queryset(self, outlet_id):
-        """The view's rows for one outlet (None: every outlet, staff only); every list is scoped here."""
-        raise TypeError(f"{type(self).__name__} must define scoped_queryset()")
 
     def extra_payload(self, queryset) -> dict:
         """Anything the JSON page carries besides `items` and `cursor`, computed over the whole filter."""

@@ -15,7 +15,7 @@ from django.db.models import F
 from analytics.checks import ROWS_SHOWN, _exact, check_rollups
 from analytics.facts import FACTS
 from analytics.models import DirtyBucket, InteractionDailyRollup, UsageDimensionDailyRollup, UsageHourlyRollup
-from credits.management.commands.reconcile import CheckResult
+from config.checks import CheckResult
 from credits.services import Actor
 from tests.factories import AgentFactory, OutletFactory
 from usage.services import ingest_records, upsert_interactions

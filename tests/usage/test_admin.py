@@ -9,11 +9,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from config.admin import EstimatedCountPaginator
 from credits.services import Actor
 from tests.conftest import ON_POSTGRES
 from tests.factories import AgentFactory, OutletFactory
 from usage import admin as usage_admin
-from usage.admin import CSV_COLUMNS, EstimatedCountPaginator
+from usage.admin import CSV_COLUMNS
 from usage.models import Interaction, UsageRecord
 from usage.services import ingest_records, upsert_interactions
 

@@ -18,9 +18,9 @@ from tqdm import tqdm
 from analytics.facts import FACTS
 from analytics.services import rollup_dirty_buckets, rollups_rebuild_range
 from config.api.dates import today_utc
+from config.commands import plural
 from credits import selectors
-from credits.management.commands.create_api_key import outlet_from_option
-from credits.management.commands.reconcile import plural
+from credits.management.options import outlet_from_option
 from credits.models import Outlet
 
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -1,25 +1,14 @@
 """`manage.py create_api_key`: mint an outlet's API key and show its secret, this once."""
 
-import uuid
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from config.errors import DomainError
-from credits import selectors, services
-from credits.models import ApiKey, Outlet
-
-
-def outlet_from_option(value: str) -> Outlet:
-    try:
-        outlet_id = uuid.UUID(value)
-    except ValueError:
-        raise CommandError(f"Outlet '{value}' not found: --outlet must be a UUID.") from None
-    outlet = selectors.outlet_list(outlet_id=outlet_id).first()
-    if outlet is None:
-        raise CommandError(f"Outlet {outlet_id} not found.")
-    return outlet
+from credits import services
+from credits.management.options import outlet_from_option
+from credits.models import ApiKey
 
 
 class Command(BaseCommand):

@@ -1,35 +1,13 @@
 """`manage.py credits add|set|clear`: the operator's door to the ledger, through the service the API and admin use."""
 
-import getpass
-import uuid
-
 from django.core.management.base import BaseCommand, CommandError
 
-from config.errors import DomainError, NotFoundError
-from credits import selectors, services
-from credits.models import Agent, format_credits
+from config.errors import DomainError
+from config.money import format_credits
+from credits import services
+from credits.management.options import agent_from_option
 
 MODES = ("add", "set", "clear")
-
-
-def cli_actor() -> services.Actor:
-    """The operator at the shell, named by their OS account."""
-    try:
-        user = getpass.getuser()
-    except Exception:  # no USER/LOGNAME and no passwd entry (e.g. a container running as an unnamed uid)
-        user = ""
-    return services.Actor(label=f"cli:{user or 'unknown'}"[:200])
-
-
-def agent_from_option(value: str) -> Agent:
-    try:
-        agent_id = uuid.UUID(value)
-    except ValueError:
-        raise CommandError(f"Agent '{value}' not found: --agent must be a UUID.") from None
-    try:
-        return selectors.agent_get(outlet_id=None, agent_id=agent_id)
-    except NotFoundError:
-        raise CommandError(f"Agent {agent_id} not found.") from None
 
 
 class Command(BaseCommand):
@@ -58,7 +36,7 @@ class Command(BaseCommand):
                 agent=target,
                 kind=mode.upper(),
                 amount=parsed_amount,
-                actor=cli_actor(),
+                actor=services.Actor.for_operator(),
                 reason=reason,
                 idempotency_key=idempotency_key,
             )

@@ -1,42 +1,12 @@
 """`manage.py reconcile`: prove the stored numbers agree with the records they cache; exit 1 on any mismatch.
 
-Each check is a function returning a `CheckResult`: what it looked at (for the summary) and
-one line per problem. Other apps add theirs to `CHECKS`: analytics checks its rollups against raw records.
+It runs every check the apps registered in `config.checks`: the ledger (credits), the rollups (analytics).
 """
-
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from django.core.management.base import BaseCommand, CommandError
 
-from analytics.checks import check_rollups
-from credits import selectors
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    checked: str  # what was verified, for the summary line: "12 accounts, 340 ledger entries"
-    problems: list[str] = field(default_factory=list)
-
-
-def plural(count: int, singular: str, plural_form: str | None = None) -> str:
-    return f"{count} {singular}" if count == 1 else f"{count:,} {plural_form or singular + 's'}"
-
-
-def check_ledger() -> CheckResult:
-    """Every balance equals the sum of its account's entries, and each entry's balance_after follows the previous."""
-    accounts = selectors.balance_list().count()
-    entries = selectors.ledger_entry_list().count()
-    return CheckResult(
-        checked=f"{plural(accounts, 'account')}, {plural(entries, 'ledger entry', 'ledger entries')}",
-        problems=selectors.ledger_mismatches(),
-    )
-
-
-CHECKS: list[tuple[str, Callable[[], CheckResult]]] = [
-    ("ledger", check_ledger),
-    ("rollups", check_rollups),
-]
+from config import checks
+from config.commands import plural
 
 
 class Command(BaseCommand):
@@ -44,7 +14,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         checked, problems = [], []
-        for name, check in CHECKS:
+        for name, check in checks.registered():
             result = check()
             checked.append(result.checked)
             problems.extend(f"{name}: {problem}" for problem in result.problems)

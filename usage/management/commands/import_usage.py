@@ -30,8 +30,7 @@ from django.db import reset_queries
 from django.utils import timezone
 from tqdm import tqdm
 
-from credits.management.commands.create_api_key import outlet_from_option
-from credits.management.commands.credits import cli_actor
+from credits.management.options import outlet_from_option
 from credits.models import Outlet
 from credits.services import Actor
 from usage.services import RECORD_FIELDS, check_records, resolve_records, store_records
@@ -203,10 +202,6 @@ def has_descriptor(stream) -> bool:
     return True
 
 
-def import_actor() -> Actor:
-    return Actor(label=f"cli:import_usage:{cli_actor().label.removeprefix('cli:')}"[:200])
-
-
 class Command(BaseCommand):
     help = (
         "Import usage records from a JSONL or CSV file (- reads stdin), batch by batch through the ingest service. "
@@ -234,7 +229,7 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot tell the format of {name}: pass --format jsonl or --format csv.")
         target = outlet_from_option(outlet)
         stream = self._open(file, format)
-        actor = import_actor()
+        actor = Actor.for_operator("import_usage")
         totals = Totals()
         bar = self._progress_bar(stream) if not no_progress and self.stderr.isatty() else None
         started = time.monotonic()

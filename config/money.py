@@ -1,0 +1,24 @@
+"""Exact amounts: how many decimal places each kind keeps (its columns'), and how one is written out.
+
+Every column, serializer, CSV cell and command line that carries credits, US dollars or units
+takes its places from here, so that the API, the admin and the exports never disagree.
+"""
+
+from decimal import Decimal
+
+CREDIT_DIGITS = 20
+CREDIT_PLACES = 6
+COST_PLACES = 8  # US dollars: a fraction of a cent per token
+COUNT_PLACES = 3  # units: tokens, characters, seconds, requests
+PLACES = {"credits": CREDIT_PLACES, "cost": COST_PLACES, "units": COUNT_PLACES}
+CREDIT_QUANTUM = Decimal(1).scaleb(-CREDIT_PLACES)
+
+
+def fixed(value, places: int) -> str:
+    """An exact amount as the API, CSV and commands write it: always `places` places, never an exponent."""
+    return f"{Decimal(value):.{places}f}"
+
+
+def format_credits(value) -> str:
+    """Credits as the API, admin and commands show them: always six places."""
+    return fixed(value, CREDIT_PLACES)
