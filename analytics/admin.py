@@ -7,7 +7,9 @@ from django.contrib import admin, messages
 from analytics import services
 from analytics.models import (
     DirtyBucket,
+    InteractionAgentDailyRollup,
     InteractionDailyRollup,
+    InteractionStatusDailyRollup,
     RequestLog,
     UsageAgentDailyRollup,
     UsageAgentTotalsDailyRollup,
@@ -86,10 +88,29 @@ class UsageEndUserDailyRollupAdmin(PivotedRollupAdmin):
     search_fields = ("=end_user_id",)
 
 
+class InteractionRollupAdmin(RollupAdmin):
+    """Rollups of interactions: calls, seconds and messages by the day they started."""
+
+    measures = ("calls", "duration_sum", "messages")
+
+
 @admin.register(InteractionDailyRollup)
-class InteractionDailyRollupAdmin(RollupAdmin):
-    list_display = ("bucket", "outlet", "agent", "status", "sentiment", "calls", "duration_sum", "messages")
+class InteractionDailyRollupAdmin(InteractionRollupAdmin):
+    list_display = ("bucket", "outlet", "agent", "status", "sentiment", *InteractionRollupAdmin.measures)
     list_filter = ("outlet", "status", "sentiment")
+    list_select_related = ("outlet", "agent")
+
+
+@admin.register(InteractionStatusDailyRollup)
+class InteractionStatusDailyRollupAdmin(InteractionRollupAdmin):
+    list_display = ("bucket", "outlet", "status", "sentiment", *InteractionRollupAdmin.measures)
+    list_filter = ("outlet", "status", "sentiment")
+
+
+@admin.register(InteractionAgentDailyRollup)
+class InteractionAgentDailyRollupAdmin(InteractionRollupAdmin):
+    list_display = ("bucket", "outlet", "agent", *InteractionRollupAdmin.measures)
+    list_filter = ("outlet",)
     list_select_related = ("outlet", "agent")
 
 

@@ -1,15 +1,14 @@
 from decimal import Decimal
 
 import pytest
+from django.contrib import admin
 from django.urls import reverse
 
+from analytics.facts import FACTS
 from analytics.models import (
     DirtyBucket,
-    InteractionDailyRollup,
-    UsageAgentDailyRollup,
-    UsageAgentTotalsDailyRollup,
-    UsageDailyRollup,
-    UsageDimensionDailyRollup,
+    InteractionAgentDailyRollup,
+    InteractionStatusDailyRollup,
     UsageEndUserDailyRollup,
     UsageHourlyRollup,
 )
@@ -17,10 +16,8 @@ from analytics.services import rollup_dirty_buckets
 from credits.services import Actor
 from usage.services import ingest_records
 
-ROLLUPS = (
-    UsageDailyRollup, UsageHourlyRollup, UsageAgentDailyRollup, UsageAgentTotalsDailyRollup, UsageEndUserDailyRollup,
-    UsageDimensionDailyRollup, InteractionDailyRollup, DirtyBucket,
-)
+BUILT_ROLLUPS = tuple(rollup.model for fact in FACTS for rollup in fact.rollups)
+ROLLUPS = (*BUILT_ROLLUPS, DirtyBucket)
 
 
 @pytest.fixture
@@ -33,6 +30,11 @@ def built(agent):
     ingest_records(outlet=agent.outlet, records=records, actor=Actor.system("tests"))
     rollup_dirty_buckets()
     return agent
+
+
+def test_every_rollup_the_facts_build_has_an_admin_list():
+    assert [model for model in BUILT_ROLLUPS if not admin.site.is_registered(model)] == []
+    assert {InteractionStatusDailyRollup, InteractionAgentDailyRollup} <= set(BUILT_ROLLUPS)
 
 
 def changelist(model) -> str:
