@@ -21,7 +21,7 @@ RECORDS_ON_INTERACTION_PAGE = 200
 CSV_COLUMNS = [field.attname for field in UsageRecord._meta.concrete_fields]
 
 
-def parse_uuid(value) -> UUID | None:
+def uuid_or_none(value) -> UUID | None:
     try:
         return UUID(value)
     except (TypeError, ValueError):
@@ -66,7 +66,7 @@ class AgentFilter(admin.SimpleListFilter):
     outlet_parameter = "outlet__id__exact"
 
     def lookups(self, request, model_admin):
-        outlet_id, agent_id = parse_uuid(request.GET.get(self.outlet_parameter)), parse_uuid(self.value())
+        outlet_id, agent_id = uuid_or_none(request.GET.get(self.outlet_parameter)), uuid_or_none(self.value())
         if not (outlet_id or agent_id):
             return []
         return Agent.objects.filter(Q(outlet_id=outlet_id) | Q(pk=agent_id)).values_list("pk", "name")
@@ -77,7 +77,7 @@ class AgentFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() is None:
             return queryset
-        if (agent_id := parse_uuid(self.value())) is None:
+        if (agent_id := uuid_or_none(self.value())) is None:
             raise IncorrectLookupParameters(f"'{self.value()}' is not an agent id.")
         return queryset.filter(agent_id=agent_id)
 

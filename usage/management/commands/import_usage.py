@@ -33,7 +33,8 @@ from tqdm import tqdm
 from credits.management.options import outlet_from_option
 from credits.models import Outlet
 from credits.services import Actor
-from usage.services import RECORD_FIELDS, check_records, resolve_records, store_records
+from usage.services import resolve_records, store_records
+from usage.validation import RECORD_FIELDS, check_records
 
 FORMATS = ("jsonl", "csv")
 EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}

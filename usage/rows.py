@@ -1,0 +1,38 @@
+"""A checked usage record as a row, and its stored columns as one line of PostgreSQL COPY text.
+
+A checked record is a list [agent_id, event_id, credits, hour, copy_line], `copy_line` holding its
+COPY_COLUMNS as one line of COPY text. A few objects per record, so the import's reader process sends rows
+cheaply and PostgreSQL's COPY takes the text as it is; the other four are what storing reads.
+"""
+
+import operator
+import re
+
+from usage.models import RELATION_IDS
+
+AGENT_ID, EVENT_ID, CREDITS, HOUR, COPY_LINE = range(5)
+COPY_COLUMNS = (
+    "event_id", "interaction_id", "type", "model", "provider", "product", "voice", "api_key_label", "end_user_id",
+    "count", "unit", "credits", "cost_usd", "latency_ms", *RELATION_IDS, "meta", "occurred_at",
+)
+copy_column_values = operator.itemgetter(*COPY_COLUMNS)
+COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+COPY_UNESCAPES = {"t": "\t", "n": "\n", "r": "\r"}
+has_copy_escape = re.compile(r"[\\\n\r]").search
+
+
+def copy_text(values: tuple) -> str:
+    """Values as one line of COPY text, without its newline: tab-separated, None as \\N, special characters escaped."""
+    line = "\t".join(["\\N" if value is None else str(value) for value in values])
+    if line.count("\t") >= len(values) or has_copy_escape(line):  # rare: a value holds a tab, newline or backslash
+        line = "\t".join(["\\N" if value is None else str(value).translate(COPY_ESCAPES) for value in values])
+    return line
+
+
+def from_copy_text(line: str) -> list[str | None]:
+    """The values of a `copy_text` line, as text (None for \\N)."""
+    return [None if text == "\\N" else _copy_unescape(text) if "\\" in text else text for text in line.split("\t")]
+
+
+def _copy_unescape(text: str) -> str:
+    return re.sub(r"\\(.)", lambda match: COPY_UNESCAPES.get(match[1], match[1]), text)
