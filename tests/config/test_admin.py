@@ -1,0 +1,48 @@
+"""The admin kit: view-only screens and changelists that stay cheap on big tables."""
+
+import pytest
+from django.contrib import admin
+from django.test import RequestFactory
+
+from config.admin import BigTableMixin, EstimatedCountPaginator, ViewOnlyMixin, table_row_estimate
+from credits.models import Outlet
+from tests.conftest import ON_POSTGRES
+from tests.factories import OutletFactory
+
+pytestmark = pytest.mark.django_db
+
+
+class OutletViewOnlyAdmin(ViewOnlyMixin, admin.ModelAdmin):
+    pass
+
+
+def test_a_view_only_screen_refuses_add_change_and_delete_even_to_a_superuser(django_user_model):
+    request = RequestFactory().get("/")
+    request.user = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    screen = OutletViewOnlyAdmin(Outlet, admin.site)
+
+    assert not screen.has_add_permission(request)
+    assert not screen.has_change_permission(request)
+    assert not screen.has_delete_permission(request)
+    assert screen.has_view_permission(request)
+
+
+def test_a_big_table_changelist_never_counts_the_whole_table_or_its_facets():
+    assert BigTableMixin.paginator is EstimatedCountPaginator
+    assert BigTableMixin.show_full_result_count is False
+    assert BigTableMixin.show_facets is admin.ShowFacets.NEVER
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="SQLite has no row estimate")
+def test_without_a_row_estimate_the_paginator_counts_exactly():
+    OutletFactory.create_batch(3)
+
+    assert table_row_estimate(Outlet.objects.all()) == -1
+    assert EstimatedCountPaginator(Outlet.objects.all(), 2).count == 3
+
+
+def test_a_filtered_list_is_always_counted_exactly(monkeypatch):
+    OutletFactory.create_batch(3)
+    monkeypatch.setattr(EstimatedCountPaginator, "estimate_above", -2)  # any estimate, even "unknown", would do
+
+    assert EstimatedCountPaginator(Outlet.objects.filter(name__startswith=""), 2).count == 3
