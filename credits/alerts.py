@@ -94,15 +94,7 @@ def alerts_evaluate(*, accounts: Sequence[CreditAccount]) -> list[dict]:
             alert.kind, alert.depleted_at = Kind.DEPLETED, now
             escalated.append((alert, account))
 
-    if opened:
-        CreditAlert.objects.bulk_create([alert for alert, _ in opened])
-    if escalated:
-        CreditAlert.objects.filter(pk__in=[alert.pk for alert, _ in escalated]).update(kind=Kind.DEPLETED, depleted_at=now)
-    if resolved:
-        CreditAlert.objects.bulk_update(
-            [alert for alert, _ in resolved], ["status", "resolved_at", "resolution_balance"]
-        )
-
+    _save_changes(opened, escalated, resolved, now)
     changes = [
         *((EVENT_DEPLETED if alert.kind == Kind.DEPLETED else EVENT_OPENED, alert, account) for alert, account in opened),
         *((EVENT_DEPLETED, alert, account) for alert, account in escalated),
@@ -115,6 +107,18 @@ def alerts_evaluate(*, accounts: Sequence[CreditAccount]) -> list[dict]:
         _send_after_commit(event, outlet)
         events.append(event)
     return events
+
+
+def _save_changes(opened: list, escalated: list, resolved: list, now: datetime) -> None:
+    """One write per kind of change, whatever the number of accounts."""
+    if opened:
+        CreditAlert.objects.bulk_create([alert for alert, _ in opened])
+    if escalated:
+        CreditAlert.objects.filter(pk__in=[alert.pk for alert, _ in escalated]).update(kind=Kind.DEPLETED, depleted_at=now)
+    if resolved:
+        CreditAlert.objects.bulk_update(
+            [alert for alert, _ in resolved], ["status", "resolved_at", "resolution_balance"]
+        )
 
 
 def _timestamp(moment: datetime | None) -> str | None:
