@@ -216,17 +216,19 @@ def measure_pages(port: int, key: str, outlet_id: str, depth: int) -> dict:
     return {"page_first_ms": first, "page_deep_ms": deep, "page_depth": depth}
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000, help="records for the ceilings and import_usage")
     parser.add_argument("--http-records", type=int, default=200_000, help="records sent over HTTP (multiple of 1000)")
     parser.add_argument("--database", default="ledgerline_bench")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
-    args = parser.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
+    return parser.parse_args()
 
-    url = recreate_database(args.database)
+
+def prepare(database: str) -> tuple[str, dict, str, list[str], str]:
+    """A migrated scratch database with one outlet, 40 agents and an ingest key: its URL, env, outlet, agents, key."""
+    url = recreate_database(database)
     env = {
         **os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "false",
         "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret-key-0123456789abcdef"),
@@ -234,7 +236,7 @@ def main() -> None:
     }
     env.pop("REDIS_URL", None)
     os.environ.update(env)
-    log(f"migrating {args.database}")
+    log(f"migrating {database}")
     manage(env, "migrate", "--noinput", "-v", "0")
 
     import django
@@ -246,42 +248,51 @@ def main() -> None:
     outlet = Outlet.objects.create(name="Bench outlet")
     agent_ids = [str(Agent.objects.create(outlet=outlet, name=f"Agent {n}", external_id=f"agent-{n}").pk) for n in range(40)]
     _, key = api_key_create(outlet=outlet, name="bench", scopes=["read", "ingest"])
+    return url, env, str(outlet.pk), agent_ids, key
 
-    log(f"generating {args.records:,} records")
-    records = list(generate(count=args.records, agent_ids=agent_ids))
-    path = OUT / "records.jsonl"
-    with path.open("w") as handle:
-        for record in records:
-            handle.write(json.dumps(record, separators=(",", ":")) + "\n")
 
-    results: dict = {"records": args.records, "http_records": args.http_records, "cpus": os.cpu_count()}
-    log("ceilings: COPY and batched INSERT ... ON CONFLICT into a copy of the usage table")
-    results |= measure_ceilings(url, records, str(outlet.pk))
-    del records
-    log("import_usage")
-    results |= measure_import(env, path, str(outlet.pk), args.records)
-    path.unlink()
-
-    bodies = []
-    # Live traffic: events of the last two hours, as a platform sends them.
-    http_records = generate(count=args.http_records, agent_ids=agent_ids, hours=2, seed=7, prefix="http")
-    batch = []
-    for record in http_records:
+def live_batches(count: int, agent_ids: list[str]) -> list[bytes]:
+    """Bodies of 1000 records each: events of the last two hours, as a platform sends them."""
+    bodies, batch = [], []
+    for record in generate(count=count, agent_ids=agent_ids, hours=2, seed=7, prefix="http"):
         batch.append(record)
         if len(batch) == 1000:
             bodies.append(json.dumps({"records": batch}, separators=(",", ":")).encode())
             batch = []
-    server = start_gunicorn(env, args.port)
+    return bodies
+
+
+def measure_files(url: str, env: dict, outlet_id: str, agent_ids: list[str], count: int) -> dict:
+    """The COPY and INSERT ceilings, then import_usage over the same records written as JSON lines."""
+    log(f"generating {count:,} records")
+    records = list(generate(count=count, agent_ids=agent_ids))
+    path = OUT / "records.jsonl"
+    with path.open("w") as handle:
+        for record in records:
+            handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+    log("ceilings: COPY and batched INSERT ... ON CONFLICT into a copy of the usage table")
+    results = measure_ceilings(url, records, outlet_id)
+    del records
+    log("import_usage")
+    results |= measure_import(env, path, outlet_id, count)
+    path.unlink()
+    return results
+
+
+def measure_server(env: dict, port: int, key: str, outlet_id: str, bodies: list[bytes], records: int) -> dict:
+    server = start_gunicorn(env, port)
     try:
         log(f"HTTP ingest: {len(bodies)} batches of 1000, 4 clients, gunicorn with 2 workers")
-        results |= measure_http_ingest(args.port, key, bodies)
-        depth = min(500_000, args.records // 2)
+        results = measure_http_ingest(port, key, bodies)
+        depth = min(500_000, records // 2)
         log(f"records page: first, and at a cursor {depth:,} records deep")
-        results |= measure_pages(args.port, key, str(outlet.pk), depth)
+        return results | measure_pages(port, key, outlet_id, depth)
     finally:
         server.terminate()
         server.wait(timeout=30)
 
+
+def report(results: dict) -> None:
     results["import_vs_copy"] = results["import_records_per_s"] / results["copy_rows_per_s"]
     results["http_vs_insert"] = results["http_records_per_s"] / results["insert_rows_per_s"]
     results["deep_vs_first_page"] = results["page_deep_ms"] / results["page_first_ms"]
@@ -296,6 +307,17 @@ def main() -> None:
     print(f"records page, first        {results['page_first_ms']:>12.1f} ms")
     print(f"records page, {results['page_depth']:,} deep {results['page_deep_ms']:>8.1f} ms  "
           f"{results['deep_vs_first_page']:.2f}x the first page")
+
+
+def main() -> None:
+    args = parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    url, env, outlet_id, agent_ids, key = prepare(args.database)
+    results: dict = {"records": args.records, "http_records": args.http_records, "cpus": os.cpu_count()}
+    results |= measure_files(url, env, outlet_id, agent_ids, args.records)
+    bodies = live_batches(args.http_records, agent_ids)
+    results |= measure_server(env, args.port, key, outlet_id, bodies, args.records)
+    report(results)
     if not args.keep:
         from django.db import connections
 
