@@ -1,0 +1,32 @@
+from decimal import Decimal
+
+import pytest
+
+from config.money import CREDIT_PLACES, PLACES, fixed, format_credits
+from credits.models import CreditAccount
+from usage.models import UsageRecord
+
+
+@pytest.mark.parametrize(
+    "value, places, text",
+    [
+        (Decimal("1.5"), 6, "1.500000"),
+        (Decimal("1E+3"), 2, "1000.00"),  # never an exponent
+        (Decimal("0.123456789"), 8, "0.12345679"),
+        (7, 3, "7.000"),
+        (Decimal("-0.0000001"), 6, "-0.000000"),
+    ],
+)
+def test_an_amount_is_written_with_exactly_its_places(value, places, text):
+    assert fixed(value, places) == text
+
+
+def test_credits_are_written_with_the_ledgers_six_places():
+    assert format_credits(Decimal("12")) == "12.000000"
+    assert CreditAccount._meta.get_field("balance").decimal_places == CREDIT_PLACES
+
+
+def test_the_places_of_each_metric_are_its_columns():
+    assert PLACES["cost"] == UsageRecord._meta.get_field("cost_usd").decimal_places
+    assert PLACES["units"] == UsageRecord._meta.get_field("count").decimal_places
+    assert PLACES["credits"] == UsageRecord._meta.get_field("credits").decimal_places
