@@ -10,8 +10,9 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from analytics import charts, selectors
-from analytics.dashboard import DASHBOARD_PERMISSIONS, MAX_DAYS
+from analytics import selectors
+from analytics.dashboard import svg as charts
+from analytics.dashboard.views import DASHBOARD_PERMISSIONS, MAX_DAYS
 from analytics.models import RequestLog
 from analytics.services import rollup_dirty_buckets
 from config.api.dates import DateRange

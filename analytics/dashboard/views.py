@@ -24,9 +24,10 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.http import Http404
 from django.urls import path, reverse
 
-from analytics import charts, selectors
+from analytics import selectors
 from analytics.aggregation import midnight, one_staleness
 from analytics.api import cached_answer
+from analytics.dashboard import svg
 from config.api.csv import csv_response, dict_csv_lines
 from config.api.dates import EARLIEST_DAY, LATEST_DAY, DateRange
 from config.api.permissions import has_model_permission
@@ -416,46 +417,46 @@ def build_charts(tables: dict[str, Table], date_range: DateRange) -> dict:
     label_format = "%b %d" if date_range.days > 1 else "%Y-%m-%d"
     status_rows, sentiment_rows = tables["status"].rows, tables["sentiment"].rows
 
-    def shares(rows: list[dict], name: str, colours: dict) -> list[charts.Bar]:
+    def shares(rows: list[dict], name: str, colours: dict) -> list[svg.Bar]:
         return [
-            charts.Bar(
+            svg.Bar(
                 row[name], row["calls"], f"{row['calls']:,} ({percent(row['share'])})",
-                colours.get(row["key"], charts.BAR_COLOUR),
+                colours.get(row["key"], svg.BAR_COLOUR),
             )
             for row in rows
         ]
 
     return {
-        "daily": charts.column_chart(
+        "daily": svg.column_chart(
             chart_id="chart-daily", title="Credits consumed and spend per day",
             labels=[row["date"].strftime(label_format) for row in daily], values=[row["credits"] for row in daily],
             name="credits", fmt=DISPLAY["credits"],
-            line=charts.Line("USD spend", [row["cost"] for row in daily], _usd, axis_prefix="$"),
+            line=svg.Line("USD spend", [row["cost"] for row in daily], _usd, axis_prefix="$"),
             summary=f"{DISPLAY['credits'](total_credits)} credits and {_usd(total_cost)} over {len(daily)} days"
             + (f"; the busiest day {peak['date']} with {DISPLAY['credits'](peak['credits'])} credits" if peak else ""),
         ),
-        "by_type": charts.bar_list(
+        "by_type": svg.bar_list(
             chart_id="chart-by-type", title="Credits by usage type",
             bars=[
-                charts.Bar(
+                svg.Bar(
                     row["type"], row["credits"], f"{DISPLAY['credits'](row['credits'])} ({percent(row['share'])})"
                 )
                 for row in tables["by_type"].rows
             ],
             summary=", ".join(f"{row['type']} {percent(row['share'])}" for row in tables["by_type"].rows),
         ),
-        "top_agents": charts.bar_list(
+        "top_agents": svg.bar_list(
             chart_id="chart-top-agents", title="Top agents by credits",
-            bars=[charts.Bar(row["agent"], row["credits"], DISPLAY["credits"](row["credits"]))
+            bars=[svg.Bar(row["agent"], row["credits"], DISPLAY["credits"](row["credits"]))
                   for row in tables["top_agents"].rows[:SHOWN]],
             summary=", ".join(
                 f"{row['agent']} {DISPLAY['credits'](row['credits'])}" for row in tables["top_agents"].rows[:3]
             ),
         ),
-        "models": charts.bar_list(
+        "models": svg.bar_list(
             chart_id="chart-models", title="Cost by model", width=1000,
             bars=[
-                charts.Bar(
+                svg.Bar(
                     f"{row['model']} · {row['type']}", row["cost"],
                     _usd(row["cost"]) + (f" · p95 {row['p95_ms']:,} ms" if row["p95_ms"] is not None else ""),
                 )
@@ -463,16 +464,16 @@ def build_charts(tables: dict[str, Table], date_range: DateRange) -> dict:
             ],
             summary=", ".join(f"{row['model']} {_usd(row['cost'])}" for row in tables["models"].rows[:3]),
         ),
-        "status": charts.bar_list(
+        "status": svg.bar_list(
             chart_id="chart-status", title="Calls by status", bars=shares(status_rows, "status", STATUS_COLOURS),
             width=340, summary=", ".join(f"{row['status']} {row['calls']:,}" for row in status_rows),
         ),
-        "sentiment": charts.bar_list(
+        "sentiment": svg.bar_list(
             chart_id="chart-sentiment", title="Calls by sentiment",
             bars=shares(sentiment_rows, "sentiment", SENTIMENT_COLOURS), width=340,
             summary=", ".join(f"{row['sentiment']} {row['calls']:,}" for row in sentiment_rows),
         ),
-        "drop_off": charts.column_chart(
+        "drop_off": svg.column_chart(
             chart_id="chart-drop-off", title="Call length (where calls end)",
             labels=[row["bucket"] for row in tables["drop_off"].rows],
             values=[row["calls"] for row in tables["drop_off"].rows], name="calls", fmt=DISPLAY["int"],
