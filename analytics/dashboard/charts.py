@@ -1,4 +1,4 @@
-"""The dashboard's charts: each draws its table's rows as SVG, with a summary of the headline numbers for screen readers."""
+"""The dashboard's charts: each draws its table's rows as SVG, summing up the headline numbers for screen readers."""
 
 from decimal import Decimal
 

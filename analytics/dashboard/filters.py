@@ -59,7 +59,10 @@ def preset_range(preset: str, outlet: Outlet | None, today: date) -> DateRange:
 
 
 def custom_range(start: date | None, end: date | None) -> tuple[date, date]:
-    """from/to as given; a missing end is today, a missing start 30 days before it (as in the API, but not held at EARLIEST_DAY)."""
+    """from/to as given; a missing end is today, a missing start 30 days before it.
+
+    As in the API, except that the API holds a default start at EARLIEST_DAY and this does not.
+    """
     end = end or selectors.today_utc()
     return start or end - timedelta(days=DEFAULT_DAYS - 1), end
 

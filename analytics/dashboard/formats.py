@@ -1,4 +1,4 @@
-"""How a value of each kind is written: on the page (for reading) and in a CSV download (exact, as the API writes it)."""
+"""How a value of each kind is written: on the page for reading, in a CSV download exact (as the API writes it)."""
 
 from collections.abc import Callable
 from decimal import Decimal

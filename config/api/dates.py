@@ -40,7 +40,7 @@ class DateRange:
         return (self.end - self.start).days + 1
 
 
-# The one rule for a range of days, whoever asks (the API's parameters, the dashboard's filters); each words its refusal.
+# One rule for a range of days, whoever asks (the API's parameters, the dashboard's filters): each words its refusal.
 
 class StartsAfterEnd(ValueError):
     def __init__(self, start: date, end: date):
