@@ -11,7 +11,7 @@ admin.site.site_title = "Ledgerline admin"
 admin.site.index_title = "Dashboard"
 
 urlpatterns = [
-    path("admin/", include("analytics.dashboard")),  # the admin index is the dashboard: before the admin
+    path("admin/", include("analytics.dashboard.urls")),  # the admin index is the dashboard: before the admin
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -40,6 +40,35 @@ class DateRange:
         return (self.end - self.start).days + 1
 
 
+# One rule for a range of days, whoever asks (the API's parameters, the dashboard's filters): each words its refusal.
+
+class StartsAfterEnd(ValueError):
+    def __init__(self, start: date, end: date):
+        super().__init__(f"{start} is after {end}.")
+        self.start, self.end = start, end
+
+
+class SpansTooLong(ValueError):
+    def __init__(self, days: int, max_days: int):
+        super().__init__(f"{days} days, more than {max_days}.")
+        self.days, self.max_days = days, max_days
+
+
+def day_allowed(day: date) -> bool:
+    """A day a range may name: from EARLIEST_DAY to LATEST_DAY."""
+    return EARLIEST_DAY <= day <= LATEST_DAY
+
+
+def valid_range(start: date, end: date, *, max_days: int | None = None) -> DateRange:
+    """start..end inclusive; StartsAfterEnd if it starts after it ends, SpansTooLong if over `max_days` days."""
+    if start > end:
+        raise StartsAfterEnd(start, end)
+    date_range = DateRange(start, end)
+    if max_days is not None and date_range.days > max_days:
+        raise SpansTooLong(date_range.days, max_days)
+    return date_range
+
+
 def _parse_day(params, name: str, alias: str) -> date | None:
     raw = params.get(name) or params.get(alias)
     if not raw:
@@ -49,7 +78,7 @@ def _parse_day(params, name: str, alias: str) -> date | None:
         day = date.fromisoformat(raw)
     except ValueError:
         raise ValidationError({shown: [f"'{raw}' is not a date: use YYYY-MM-DD."]}) from None
-    if not EARLIEST_DAY <= day <= LATEST_DAY:
+    if not day_allowed(day):
         raise ValidationError({shown: [f"{day} is out of range: a day from {EARLIEST_DAY} to {LATEST_DAY}."]})
     return day
 
@@ -60,12 +89,14 @@ def parse_date_range(params, *, default_days: int = DEFAULT_DAYS, max_days: int 
     end = _parse_day(params, "end_date", "to") or today_utc()
     if start is None:
         start = max(end - timedelta(days=default_days - 1), EARLIEST_DAY)
-    if start > end:
-        raise ValidationError({"start_date": [f"start_date {start} is after end_date {end}."]})
-    date_range = DateRange(start, end)
-    if max_days is not None and date_range.days > max_days:
-        raise ValidationError({"start_date": [f"The range may span at most {max_days} days, not {date_range.days}."]})
-    return date_range
+    try:
+        return valid_range(start, end, max_days=max_days)
+    except StartsAfterEnd:
+        raise ValidationError({"start_date": [f"start_date {start} is after end_date {end}."]}) from None
+    except SpansTooLong as error:
+        raise ValidationError(
+            {"start_date": [f"The range may span at most {max_days} days, not {error.days}."]}
+        ) from None
 
 
 DATE_RANGE_PARAMETERS = [

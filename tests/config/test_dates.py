@@ -3,7 +3,7 @@ from datetime import UTC, date, datetime
 import pytest
 from rest_framework.exceptions import ValidationError
 
-from config.api.dates import parse_date_range
+from config.api.dates import DateRange, SpansTooLong, StartsAfterEnd, day_allowed, parse_date_range, valid_range
 
 
 def test_range_is_end_inclusive_in_utc():
@@ -74,3 +74,31 @@ def test_the_last_and_first_days_allowed_compute_their_bounds():
 
 def test_a_default_start_never_precedes_the_first_day():
     assert parse_date_range({"end_date": "2000-01-05"}).start == date(2000, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("day", "allowed"),
+    [
+        (date(1999, 12, 31), False), (date(2000, 1, 1), True), (date(2026, 3, 1), True),
+        (date(9999, 12, 30), True), (date(9999, 12, 31), False),
+    ],
+)
+def test_a_day_is_allowed_from_the_first_day_to_the_day_before_the_last(day, allowed):
+    assert day_allowed(day) is allowed
+
+
+def test_a_valid_range_runs_from_start_to_end_inclusive():
+    assert valid_range(date(2026, 3, 1), date(2026, 3, 1)) == DateRange(date(2026, 3, 1), date(2026, 3, 1))
+    assert valid_range(date(2026, 1, 1), date(2026, 3, 31), max_days=90).days == 90
+
+
+def test_a_range_that_starts_after_it_ends_says_both_days():
+    with pytest.raises(StartsAfterEnd) as raised:
+        valid_range(date(2026, 3, 2), date(2026, 3, 1))
+    assert (raised.value.start, raised.value.end) == (date(2026, 3, 2), date(2026, 3, 1))
+
+
+def test_a_range_over_its_days_says_how_many_it_spans():
+    with pytest.raises(SpansTooLong) as raised:
+        valid_range(date(2026, 1, 1), date(2026, 4, 1), max_days=90)
+    assert (raised.value.days, raised.value.max_days) == (91, 90)

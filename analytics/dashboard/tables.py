@@ -1,0 +1,193 @@
+"""The dashboard's ten tables, built from its numbers: the rows the page formats and the CSV downloads stream."""
+
+from decimal import Decimal
+
+from analytics.dashboard.links import account_url
+from analytics.dashboard.table import Column, Table
+from usage.models import Interaction
+
+SHOWN = 10  # rows of a ranked table on the page; its CSV has them all
+ALERTS_SHOWN = 20
+RUNWAY_WARNING_DAYS = 7
+STATUS_LABELS = dict(Interaction.Status.choices)
+SENTIMENT_LABELS = dict(Interaction.Sentiment.choices)
+
+
+def build_tables(numbers: dict, outlet_names: dict) -> dict[str, Table]:
+    """Every table by name, in the page's order: usage, calls, balances, failed API calls."""
+    spend, history = numbers["spend"], numbers["history"]
+    tables = [
+        daily_table(spend, history),
+        by_type_table(numbers["by_type"]),
+        top_agents_table(numbers["agents"], outlet_names),
+        models_table(numbers["models"]),
+        status_table(spend),
+        sentiment_table(spend),
+        drop_off_table(spend),
+        runway_table(history, numbers["balances"], outlet_names),
+        alerts_table(numbers["alerts"]),
+        failed_requests_table(numbers["failed"]),
+    ]
+    return {table.name: table for table in tables}
+
+
+# --- usage ---------------------------------------------------------------------------------------
+
+def daily_table(spend: dict, history: dict) -> Table:
+    """One row a day: the spend overview's cost and calls beside the credit history's consumed and added."""
+    credits_by_day = {period["period"]: period for period in history["periods"]}
+    daily = [
+        {
+            "date": day["date"], "credits": credits_by_day.get(day["date"], {}).get("consumed", Decimal(0)),
+            "cost": day["cost"], "calls": day["calls"],
+            "added": credits_by_day.get(day["date"], {}).get("added", Decimal(0)),
+        }
+        for day in spend["time_series"]
+    ]
+    return Table("daily", "Credits and spend per day", [
+        Column("date", "Day (UTC)", "date"), Column("credits", "Credits consumed", "credits"),
+        Column("cost", "Spend (USD)", "usd"), Column("calls", "Calls", "int"),
+        Column("added", "Credits added", "credits"),
+    ], daily)
+
+
+def by_type_table(series: list[dict]) -> Table:
+    total = sum((one["total"] for one in series), Decimal(0))
+    by_type = [
+        {
+            "type": one["key"] if one["key"] is not None else f"{one['other']} other types",
+            "credits": one["total"], "share": one["total"] / total if total else 0,
+        }
+        for one in series
+    ]
+    return Table("by_type", "Credits by usage type", [
+        Column("type", "Type"), Column("credits", "Credits", "credits"), Column("share", "Share", "pct"),
+    ], by_type)
+
+
+def top_agents_table(summary: list[dict], outlet_names: dict) -> Table:
+    agents = [
+        {
+            "agent": item["agent_name"], "outlet": outlet_names.get(item["outlet_id"], ""), "credits": item["credits"],
+            "cost": item["cost"], "records": item["records"], "agent_id": item["agent_id"],
+            "url": account_url(item["agent_id"]),
+        }
+        for item in summary
+    ]
+    return Table("top_agents", "Top agents by credits", [
+        Column("agent", "Agent", link="url"), Column("outlet", "Outlet"), Column("credits", "Credits", "credits"),
+        Column("cost", "Spend (USD)", "usd"), Column("records", "Usage records", "int"),
+        Column("agent_id", "Agent id", csv_only=True),
+    ], agents, shown=SHOWN)
+
+
+def models_table(model_usage: list[dict]) -> Table:
+    models = [
+        {
+            "type": item["type"], "model": item["model"] or "(none)", "unit": item["unit"], "calls": item["calls"],
+            "credits": item["credits"], "cost": item["cost"], "avg_ms": item["latency"]["avg_ms"],
+            "p95_ms": item["latency"]["p95_ms"],
+        }
+        for item in model_usage
+    ]
+    return Table("models", "Models: cost and latency", [
+        Column("type", "Type"), Column("model", "Model"), Column("unit", "Unit"), Column("calls", "Calls", "int"),
+        Column("credits", "Credits", "credits"), Column("cost", "Cost (USD)", "usd"),
+        Column("avg_ms", "Avg latency", "ms"), Column("p95_ms", "p95 latency", "ms"),
+    ], models, shown=SHOWN)
+
+
+# --- calls ---------------------------------------------------------------------------------------
+
+def status_table(spend: dict) -> Table:
+    return _calls_by("status", "Calls by status", "Status", spend["status_distribution"], STATUS_LABELS, spend)
+
+
+def sentiment_table(spend: dict) -> Table:
+    return _calls_by(
+        "sentiment", "Calls by sentiment", "Sentiment", spend["sentiment_distribution"], SENTIMENT_LABELS, spend
+    )
+
+
+def _calls_by(key: str, title: str, label: str, distribution: dict, labels: dict, spend: dict) -> Table:
+    """Calls counted by one of their fields (status, sentiment), each with its share of all calls."""
+    total_calls = spend["total_calls"]
+    rows = [
+        {key: labels.get(name, name), "key": name, "calls": count, "share": count / total_calls if total_calls else 0}
+        for name, count in distribution.items()
+    ]
+    return Table(key, title, [
+        Column(key, label), Column("calls", "Calls", "int"), Column("share", "Share", "pct"),
+    ], rows)
+
+
+def drop_off_table(spend: dict) -> Table:
+    drop_off = [{"bucket": point["bucket"], "calls": point["count"]} for point in spend["drop_off_points"]]
+    return Table("drop_off", "Call length (drop-off)", [
+        Column("bucket", "Length"), Column("calls", "Calls", "int"),
+    ], drop_off)
+
+
+# --- balances ------------------------------------------------------------------------------------
+
+def runway_table(history: dict, balances: dict, outlet_names: dict) -> Table:
+    """The credit history's burn and runway per agent, with the live balance, threshold and state."""
+    runway = []
+    for agent in history["agents"]:
+        live = balances.get(agent["agent_id"], {})
+        balance = live.get("balance", agent["balance"])
+        runway.append({
+            "agent": agent["agent_name"], "outlet": outlet_names.get(agent["outlet_id"], ""),
+            "balance": balance, "threshold": live.get("threshold"),
+            "burn": agent["average_daily_burn"], "runway_days": agent["runway_days"],
+            "state": "depleted" if balance <= 0 else "low" if live.get("is_low") else "ok",
+            "agent_id": agent["agent_id"], "url": account_url(agent["agent_id"]),
+        })
+    return Table("runway", "Lowest runway", [
+        Column("agent", "Agent", link="url"), Column("outlet", "Outlet"), Column("balance", "Balance", "credits"),
+        Column("threshold", "Threshold", "credits"), Column("burn", "Burn / day (30 d)", "credits"),
+        Column("runway_days", "Runway (days)", "days", empty="no burn"), Column("state", "State"),
+        Column("agent_id", "Agent id", csv_only=True),
+    ], runway, shown=SHOWN, empty="No agents.", row_class=runway_class)
+
+
+def runway_class(row: dict) -> str:
+    if row["state"] == "depleted" or (row["runway_days"] is not None and row["runway_days"] < RUNWAY_WARNING_DAYS):
+        return "ll-danger"
+    return "ll-warning" if row["state"] == "low" else ""
+
+
+def alerts_table(open_alerts: list) -> Table:
+    alerts = [
+        {
+            "opened_at": alert.opened_at, "agent": alert.account.agent.name, "outlet": alert.outlet.name,
+            "kind": alert.get_kind_display(), "threshold": alert.threshold, "opening_balance": alert.opening_balance,
+            "balance": alert.account.balance, "agent_id": alert.account_id, "url": account_url(alert.account_id),
+        }
+        for alert in open_alerts
+    ]
+    return Table("alerts", "Open low-balance alerts", [
+        Column("agent", "Agent", link="url"), Column("outlet", "Outlet", csv_only=True), Column("kind", "Kind"),
+        Column("balance", "Balance now", "credits"), Column("threshold", "Threshold", "credits", csv_only=True),
+        Column("opened_at", "Opened (UTC)", "datetime"),
+        Column("opening_balance", "Opening balance", "credits", csv_only=True),
+        Column("agent_id", "Agent id", csv_only=True),
+    ], alerts, shown=ALERTS_SHOWN, empty="No open alerts: every balance is above its threshold.")
+
+
+# --- failed API calls ----------------------------------------------------------------------------
+
+def failed_requests_table(failed: list) -> Table:
+    rows = [
+        {
+            "time": row.time, "method": row.method, "route": row.route, "status": row.status,
+            "key_prefix": row.key_prefix or None, "outlet": row.outlet.name if row.outlet else None,
+            "latency_ms": row.latency_ms,
+        }
+        for row in failed
+    ]
+    return Table("failed_requests", "API calls that failed today", [
+        Column("time", "Time (UTC)", "time"), Column("method", "Method"), Column("route", "Route"),
+        Column("status", "Status"), Column("key_prefix", "Key prefix"), Column("outlet", "Outlet"),
+        Column("latency_ms", "Latency", "ms", csv_only=True),
+    ], rows, empty="No failed API calls today.")
