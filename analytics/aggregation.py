@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from functools import reduce
 from typing import Any
 from uuid import UUID
@@ -55,6 +56,11 @@ class PeriodStart(Func):
         if self.truncate:
             return f"DATE_TRUNC(%s, {sql} AT TIME ZONE 'UTC')", (self.period, *params)
         return f"({sql} AT TIME ZONE 'UTC')", tuple(params)
+
+
+def number(total) -> Decimal | int:
+    """A sum as the questions report it: a count stays an int, any other sum is a Decimal."""
+    return total if isinstance(total, int) else Decimal(total)
 
 
 def midnight(day: date) -> datetime:
@@ -243,7 +249,7 @@ def _parts(
     """The rows whose sums add up to the answer, each with its source: a rollup's rows for the clean days
     (when one can answer) and the raw rows of the stale days (of every day, when none can).
     """
-    unknown = (dimensions | set(filters)) - fact.dimensions | measures - fact.measures.keys()
+    unknown = (dimensions | set(filters)) - fact.dimension_columns | measures - fact.measures.keys()
     if unknown:
         raise ValueError(f"{fact.name} has no {', '.join(sorted(unknown))}")
     rollup = fact.rollup_for(dimensions | set(filters), period, measures)

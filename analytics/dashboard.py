@@ -27,6 +27,13 @@ from django.urls import path, reverse
 from analytics import charts, selectors
 from analytics.aggregation import midnight, one_staleness
 from analytics.api import cached_answer
+from analytics.periods import billing_period
+from analytics.questions.alerts import open_alert_list
+from analytics.questions.breakdown import Breakdown, usage_breakdown
+from analytics.questions.credit_history import credit_history
+from analytics.questions.spend import spend_overview
+from analytics.questions.summary import model_usage, usage_summary, usage_totals
+from config.api import dates  # read as dates.today_utc(): the tests fix "today" there
 from config.api.csv import csv_response, dict_csv_lines
 from config.api.dates import EARLIEST_DAY, LATEST_DAY, DateRange
 from config.api.permissions import has_model_permission
@@ -80,14 +87,14 @@ class Filters:
 def preset_range(preset: str, outlet: Outlet | None, today: date) -> DateRange:
     """The preset's days up to today; this month is the outlet's billing period so far (the calendar month for all)."""
     if preset == "month":
-        start = selectors.billing_period(outlet, today).start if outlet else today.replace(day=1)
+        start = billing_period(outlet, today).start if outlet else today.replace(day=1)
         return DateRange(start, today)
     return DateRange(today - timedelta(days=PRESET_DAYS[preset] - 1), today)
 
 
 def custom_range(start: date | None, end: date | None) -> tuple[date, date]:
     """from/to as given; a missing end is today, a missing start 30 days before the end (as in the API)."""
-    end = end or selectors.today_utc()
+    end = end or dates.today_utc()
     return start or end - timedelta(days=CUSTOM_DEFAULT_DAYS - 1), end
 
 
@@ -127,7 +134,7 @@ class DashboardFilters(forms.Form):
         if valid and (data.get("from") or data.get("to")):
             return Filters(outlet, None, DateRange(*custom_range(data.get("from"), data.get("to"))))
         preset = data.get("range") or DEFAULT_PRESET
-        return Filters(outlet, preset, preset_range(preset, outlet, selectors.today_utc()))
+        return Filters(outlet, preset, preset_range(preset, outlet, dates.today_utc()))
 
 
 # --- tables: the rows of the page and of its CSV downloads ---------------------------------------
@@ -246,13 +253,13 @@ def percent(share) -> str:
 
 @one_staleness()
 def usage_answer(outlet_id: UUID | None, date_range: DateRange) -> dict:
-    by_type = selectors.Breakdown(metric="credits", breakdown="type", interval="month", filters={}, limit=BY_TYPE_LIMIT)
+    by_type = Breakdown(metric="credits", breakdown="type", interval="month", filters={}, limit=BY_TYPE_LIMIT)
     return {
-        "totals": selectors.usage_totals(outlet_id=outlet_id, date_range=date_range),
-        "spend": selectors.spend_overview(outlet_id=outlet_id, date_range=date_range),
-        "by_type": selectors.usage_breakdown(outlet_id=outlet_id, date_range=date_range, question=by_type)["series"],
-        "agents": selectors.usage_summary(outlet_id=outlet_id, date_range=date_range, group_by="AGENT"),
-        "models": selectors.model_usage(outlet_id=outlet_id, date_range=date_range),
+        "totals": usage_totals(outlet_id=outlet_id, date_range=date_range),
+        "spend": spend_overview(outlet_id=outlet_id, date_range=date_range),
+        "by_type": usage_breakdown(outlet_id=outlet_id, date_range=date_range, question=by_type)["series"],
+        "agents": usage_summary(outlet_id=outlet_id, date_range=date_range, group_by="AGENT"),
+        "models": model_usage(outlet_id=outlet_id, date_range=date_range),
     }
 
 
@@ -263,12 +270,12 @@ def dashboard_numbers(filters: Filters) -> dict:
     usage = cached_answer("admin-dashboard", outlet_id, question, lambda: usage_answer(outlet_id, date_range))
     history = cached_answer(
         "admin-dashboard-credits", outlet_id, {**question, "ledger": ledger_entry_newest_id(outlet_id=outlet_id)},
-        lambda: selectors.credit_history(outlet_id=outlet_id, date_range=date_range, interval="day"),
+        lambda: credit_history(outlet_id=outlet_id, date_range=date_range, interval="day"),
     )
     accounts = balance_list(outlet_id=outlet_id).values("pk", "balance", "threshold", "is_low")
     balances = {row["pk"]: row for row in accounts}
-    alerts = list(selectors.open_alert_list(outlet_id=outlet_id))
-    failed = selectors.failed_request_list(outlet_id=outlet_id, since=midnight(selectors.today_utc()))
+    alerts = list(open_alert_list(outlet_id=outlet_id))
+    failed = selectors.failed_request_list(outlet_id=outlet_id, since=midnight(dates.today_utc()))
     return {
         **usage, "history": history, "balances": balances, "alerts": alerts,
         "failed_count": failed.count(), "failed": list(failed[:FAILED_SHOWN]),
@@ -534,7 +541,7 @@ def dashboard(request):
         return csv_response(table.csv_lines(), name)
     for table in tables.values():
         table.csv_url = filters.url(format="csv", table=table.name)
-    today = selectors.today_utc()
+    today = dates.today_utc()
     context = {
         "title": "Dashboard",
         "dashboard": {

@@ -10,14 +10,16 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from analytics import charts, selectors
+from analytics import charts
 from analytics.dashboard import DASHBOARD_PERMISSIONS, MAX_DAYS
 from analytics.models import RequestLog
+from analytics.questions.summary import usage_summary
 from analytics.services import rollup_dirty_buckets
+from config.api import dates
 from config.api.dates import DateRange
 from credits import services as credit_services
 from credits.models import CreditAlert
-from tests.analytics.test_selectors import ACTOR, D1, D3, TODAY, at, call, ingest, record
+from tests.analytics.handbuilt import ACTOR, D1, D3, TODAY, at, call, ingest, record
 from tests.factories import AgentFactory, OutletFactory, StaffFactory, UserFactory
 from usage.services import upsert_interactions
 
@@ -104,7 +106,7 @@ def test_other_outlets_stay_out_of_one_outlets_dashboard(staff, spend):
 
 def test_the_runway_table_links_each_agent_to_its_account_and_its_add_credits_button(staff, agent):
     credit_services.credits_add(agent=agent, amount=Decimal("100"), actor=ACTOR, reason="opening balance")
-    ingest(agent.outlet, record(agent, "r1", at(selectors.today_utc() - timedelta(days=1)), credits="30"))
+    ingest(agent.outlet, record(agent, "r1", at(dates.today_utc() - timedelta(days=1)), credits="30"))
     page = staff.get(INDEX)
 
     rows = csv_rows(staff.get(INDEX, {"format": "csv", "table": "runway"}))
@@ -228,7 +230,7 @@ def test_the_csv_holds_the_selectors_values(staff, spend):
         ("2026-03-03", "1.000000", "0.10550000", "3"),
         ("2026-03-04", "0.000000", "0.00000000", "0"),
     ]
-    summary = selectors.usage_summary(outlet_id=spend["outlet"].pk, date_range=DateRange(D1, D3), group_by="AGENT")
+    summary = usage_summary(outlet_id=spend["outlet"].pk, date_range=DateRange(D1, D3), group_by="AGENT")
     assert [(row["agent"], Decimal(row["credits"])) for row in agents] == [
         (item["agent_name"], item["credits"]) for item in summary
     ]
@@ -245,7 +247,7 @@ def test_an_unknown_table_is_a_404(staff):
 
 def grow(outlets: int, agents: int) -> None:
     """More outlets, agents, calls and usage: the dashboard's query count must not follow."""
-    day = selectors.today_utc() - timedelta(days=2)
+    day = dates.today_utc() - timedelta(days=2)
     for _ in range(outlets):
         outlet = OutletFactory()
         for index in range(agents):
@@ -278,7 +280,7 @@ def test_the_dashboard_runs_a_bounded_number_of_queries_whatever_the_data(staff,
 def test_new_usage_shows_at_the_next_view(staff, agent, django_capture_on_commit_callbacks):
     assert kpis(staff.get(INDEX, {"range": "7d"}))["credits-consumed"] == "0.00"  # cached
     with django_capture_on_commit_callbacks(execute=True):
-        ingest(agent.outlet, record(agent, "new", at(selectors.today_utc() - timedelta(days=1)), credits="4"))
+        ingest(agent.outlet, record(agent, "new", at(dates.today_utc() - timedelta(days=1)), credits="4"))
     assert kpis(staff.get(INDEX, {"range": "7d"}))["credits-consumed"] == "4.00"
 
 
