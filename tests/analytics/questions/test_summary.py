@@ -1,9 +1,11 @@
 """Usage summaries per outlet, agent and model on hand-built data."""
 
+from datetime import timedelta
 from decimal import Decimal
 
-from analytics.questions.summary import model_usage, usage_summary
+from analytics.questions.summary import model_usage, usage_summary, usage_totals
 from tests.analytics.handbuilt import D1, SPEND_RANGE, at, ingest, record
+from tests.factories import OutletFactory
 
 
 def test_usage_summary_groups_by_outlet_or_agent(spend):
@@ -35,3 +37,21 @@ def test_model_usage_is_per_type_model_and_unit_with_latency(agent):
     only_tts = model_usage(outlet_id=agent.outlet_id, date_range=SPEND_RANGE, model_type="TTS")
     assert [item["model"] for item in only_tts] == ["tts-1"]
 
+
+def test_usage_totals_add_up_the_range_and_the_latency_of_the_records_that_have_one(agent):
+    ingest(
+        agent.outlet,
+        record(agent, "a", at(D1), credits="1.5", cost="0.25", latency_ms=100),
+        record(agent, "b", at(D1), credits="0.5", cost="0.5", latency_ms=300),
+        record(agent, "c", at(D1), credits="1", cost="0.25"),  # no latency
+        record(agent, "later", at(D1 + timedelta(days=30)), credits="100", latency_ms=9000),
+    )
+    totals = usage_totals(outlet_id=agent.outlet_id, date_range=SPEND_RANGE)
+    assert (totals["records"], totals["credits"], totals["cost"]) == (3, Decimal("3"), Decimal("1"))
+    assert totals["avg_latency_ms"] == 200.0
+    assert abs(totals["p95_latency_ms"] - 300) <= 0.13 * 300  # within the histogram's bucket of 300
+
+
+def test_usage_totals_without_records_are_zero_and_no_latency(db):
+    totals = usage_totals(outlet_id=OutletFactory().pk, date_range=SPEND_RANGE)
+    assert totals == {"records": 0, "credits": 0, "cost": 0, "avg_latency_ms": None, "p95_latency_ms": None}
