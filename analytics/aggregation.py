@@ -11,12 +11,13 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from functools import reduce
 from typing import Any
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import DateTimeField, F, Func, Q, QuerySet
+from django.db.models import DateTimeField, F, Field, Func, Q, QuerySet
 from django.db.models.functions import Trunc
 
 from analytics.facts import Fact, Rollup
@@ -55,6 +56,11 @@ class PeriodStart(Func):
         if self.truncate:
             return f"DATE_TRUNC(%s, {sql} AT TIME ZONE 'UTC')", (self.period, *params)
         return f"({sql} AT TIME ZONE 'UTC')", tuple(params)
+
+
+def number(total) -> Decimal | int:
+    """A sum as the questions report it: a count stays an int, any other sum is a Decimal."""
+    return total if isinstance(total, int) else Decimal(total)
 
 
 def midnight(day: date) -> datetime:
@@ -156,7 +162,24 @@ def largest(
     rollup's clean days and the stale days' raw rows) so that, of thousands of values, only the kept leave
     the database.
     """
-    measures, quote = sorted(measures), connection.ops.quote_name
+    measures = sorted(measures)
+    parts = _sums_per_value(fact, outlet_id, date_range, dimension, measures, filters or {})
+    field = fact.raw._meta.get_field(dimension)
+    sql = _ranking_sql(parts, dimension, measures, field, nonzero)
+    params = [*(param for _, part_params in parts for param in part_params), *measures, *measures, limit]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not rows:
+        return [], dict.fromkeys(measures, 0)
+    return [(field.to_python(value), measure) for value, measure, *_ in rows], dict(zip(measures, rows[0][2:]))
+
+
+def _sums_per_value(
+    fact: Fact, outlet_id: UUID | None, date_range: DateRange, dimension: str, measures: list[str],
+    filters: dict[str, list],
+) -> list[tuple[str, tuple]]:
+    """Each part's statement and parameters: sum_<name> of each measure per value of `dimension`."""
 
     def in_order(source: Fact | Rollup) -> bool:
         """Over every outlet, from an index in the value's order; one outlet's few rows are found by outlet."""
@@ -165,12 +188,21 @@ def largest(
             and set(measures) <= source.measures
         )
 
-    parts = [
+    return [
         _sums_in_order(rows, dimension, measures)
         if in_order(source)
         else rows.order_by().values(dimension).annotate(**fact.sums(source, measures)).query.sql_with_params()
-        for source, rows in _parts(fact, outlet_id, date_range, {dimension}, None, set(measures), filters or {})
+        for source, rows in _parts(fact, outlet_id, date_range, {dimension}, None, set(measures), filters)
     ]
+
+
+def _ranking_sql(parts: list[tuple[str, tuple]], dimension: str, measures: list[str], field: Field, nonzero: bool) -> str:
+    """One statement: the parts' sums added up per value, a (value, measure) pair per value and measure ranked by
+    its total, the largest first, each row with how many pairs every measure has.
+
+    Its parameters: the parts', the measures twice (naming the pairs, then counting them), the limit.
+    """
+    quote = connection.ops.quote_name
     one_part = len(parts) == 1  # already one row per value: nothing to add up across parts
 
     def total(name: str) -> str:
@@ -188,21 +220,13 @@ def largest(
         for name in measures
     )
     counts = ", ".join(f"COUNT(*) FILTER (WHERE measure = %s) OVER () AS {quote(f'count_{name}')}" for name in measures)
-    field = fact.raw._meta.get_field(dimension)
     # Ties go by the value's characters, as Python compares strings (PostgreSQL would use the locale's order).
     collate = ' COLLATE "C"' if connection.vendor == "postgresql" and field.get_internal_type() == "CharField" else ""
-    sql = (
+    return (
         f"WITH grouped AS ({grouped}), "
         f"pairs AS ({pairs}) "
         f"SELECT value, measure, {counts} FROM pairs ORDER BY total DESC, value{collate}, measure LIMIT %s"
     )
-    params = [*(param for _, part_params in parts for param in part_params), *measures, *measures, limit]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    if not rows:
-        return [], dict.fromkeys(measures, 0)
-    return [(field.to_python(value), measure) for value, measure, *_ in rows], dict(zip(measures, rows[0][2:]))
 
 
 def _sums_in_order(rows: QuerySet, dimension: str, measures: list[str]) -> tuple[str, tuple]:
@@ -225,7 +249,7 @@ def _parts(
     """The rows whose sums add up to the answer, each with its source: a rollup's rows for the clean days
     (when one can answer) and the raw rows of the stale days (of every day, when none can).
     """
-    unknown = (dimensions | set(filters)) - fact.dimensions | measures - fact.measures.keys()
+    unknown = (dimensions | set(filters)) - fact.dimension_columns | measures - fact.measures.keys()
     if unknown:
         raise ValueError(f"{fact.name} has no {', '.join(sorted(unknown))}")
     rollup = fact.rollup_for(dimensions | set(filters), period, measures)

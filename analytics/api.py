@@ -35,8 +35,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics import selectors
+from analytics.facts import BREAKDOWNS
 from analytics.models import RequestLog
+from analytics.periods import HISTORY_INTERVALS, INTERVALS
+from analytics.questions.breakdown import METRICS, Breakdown, usage_breakdown
+from analytics.questions.credit_history import credit_history
+from analytics.questions.series import usage_series
+from analytics.questions.snapshot import usage_snapshot
+from analytics.questions.spend import DROP_OFF_BUCKETS, spend_overview
+from analytics.questions.summary import model_usage, usage_summary
 from analytics.services import ALL_OUTLETS, answers_version
+from config.api import dates  # read as dates.today_utc(): the tests fix "today" there
 from config.api.csv import FORMATS, csv_response, dict_csv_lines, parse_format
 from config.api.dates import DATE_RANGE_PARAMETERS, DateRange, parse_date_range, utc_iso
 from config.money import COST_PLACES, COUNT_PLACES, CREDIT_PLACES, PLACES, fixed
@@ -77,7 +86,7 @@ def cached_answer(name: str, outlet_id: UUID | None, question: dict, compute: Ca
     """
     if settings.ANALYTICS_CACHE_SECONDS <= 0:
         return compute()
-    key = answer_cache_key(name, outlet_id, {**question, "today": selectors.today_utc()})
+    key = answer_cache_key(name, outlet_id, {**question, "today": dates.today_utc()})
     answer = cache.get(key)
     if answer is None:
         answer = compute()
@@ -177,12 +186,12 @@ class SpendQuery(serializers.Serializer):
 
 
 class UsageQuery(serializers.Serializer):
-    metric = choice(selectors.METRICS, default="credits", help_text="What each series adds up.")
-    breakdown = choice(selectors.BREAKDOWNS, default="type", help_text="One series per value of this dimension.")
+    metric = choice(METRICS, default="credits", help_text="What each series adds up.")
+    breakdown = choice(BREAKDOWNS, default="type", help_text="One series per value of this dimension.")
     interval = choice(
-        selectors.INTERVALS,
+        INTERVALS,
         default="day",
-        help_text=f"Point width; cumulative is a running daily total. {range_caps(selectors.INTERVALS)}",
+        help_text=f"Point width; cumulative is a running daily total. {range_caps(INTERVALS)}",
     )
     limit = whole_number(1, 100, 10, "The largest series kept; the rest add up to one `other` series (per unit).")
     voice = ValuesField(help_text="Only these voices (repeat or comma separate).")
@@ -196,9 +205,9 @@ class UsageQuery(serializers.Serializer):
 
 class HistoryQuery(serializers.Serializer):
     interval = choice(
-        selectors.HISTORY_INTERVALS,
+        HISTORY_INTERVALS,
         default="day",
-        help_text=f"Period width (weeks start on Monday). {range_caps(selectors.HISTORY_INTERVALS)}",
+        help_text=f"Period width (weeks start on Monday). {range_caps(HISTORY_INTERVALS)}",
     )
     agent_id = agent_id_field("Only this agent; another outlet's agent is a 404.")
 
@@ -433,7 +442,7 @@ class AgentSpendSerializer(serializers.Serializer):
 
 
 class DropOffSerializer(serializers.Serializer):
-    bucket = serializers.ChoiceField(choices=selectors.DROP_OFF_BUCKETS)
+    bucket = serializers.ChoiceField(choices=DROP_OFF_BUCKETS)
     count = serializers.IntegerField(help_text="Calls whose duration falls in the bucket.")
 
 
@@ -632,7 +641,7 @@ class UsageSeriesView(AnalyticsView):
     dated = False  # `days`, ending today
 
     def answer(self, outlet_id, question):
-        return selectors.usage_series(outlet_id=outlet_id, days=question["days"])
+        return usage_series(outlet_id=outlet_id, days=question["days"])
 
     def csv_table(self, data):
         rows = (
@@ -668,7 +677,7 @@ class UsageSnapshotView(AnalyticsView):
         return {"billing_cycle_day": self.outlet.billing_cycle_day}
 
     def answer(self, outlet_id, question):
-        return selectors.usage_snapshot(outlet=self.outlet)
+        return usage_snapshot(outlet=self.outlet)
 
     def csv_table(self, data):
         columns = [
@@ -692,7 +701,7 @@ class UsageSummaryView(AnalyticsView):
     query_serializer_class = SummaryQuery
 
     def answer(self, outlet_id, question):
-        items = selectors.usage_summary(
+        items = usage_summary(
             outlet_id=outlet_id, date_range=date_range_of(question), group_by=question["group_by"]
         )
         return {"from": question["from"], "to": question["to"], "group_by": question["group_by"], "items": items}
@@ -720,7 +729,7 @@ class ModelUsageView(AnalyticsView):
     query_serializer_class = ModelsQuery
 
     def answer(self, outlet_id, question):
-        items = selectors.model_usage(
+        items = model_usage(
             outlet_id=outlet_id, date_range=date_range_of(question), model_type=question["model_type"]
         )
         return {"from": question["from"], "to": question["to"], "model_type": question["model_type"], "items": items}
@@ -749,7 +758,7 @@ class SpendOverviewView(AnalyticsView):
         return question
 
     def answer(self, outlet_id, question):
-        return selectors.spend_overview(
+        return spend_overview(
             outlet_id=outlet_id, date_range=date_range_of(question), agent_id=question["agent_id"],
             status=question["status"],
         )
@@ -770,14 +779,14 @@ class UsageBreakdownView(AnalyticsView):
     query_serializer_class = UsageQuery
 
     def answer(self, outlet_id, question):
-        breakdown = selectors.Breakdown(
+        breakdown = Breakdown(
             metric=question["metric"],
             breakdown=question["breakdown"],
             interval=question["interval"],
-            filters={name: question[name] for name in selectors.BREAKDOWNS if question[name]},
+            filters={name: question[name] for name in BREAKDOWNS if question[name]},
             limit=question["limit"],
         )
-        return selectors.usage_breakdown(outlet_id=outlet_id, date_range=date_range_of(question), question=breakdown)
+        return usage_breakdown(outlet_id=outlet_id, date_range=date_range_of(question), question=breakdown)
 
     def csv_table(self, data):
         rows = (
@@ -808,7 +817,7 @@ class CreditHistoryView(AnalyticsView):
         return {"ledger": ledger_entry_newest_id(outlet_id=outlet_id)}
 
     def answer(self, outlet_id, question):
-        return selectors.credit_history(
+        return credit_history(
             outlet_id=outlet_id, date_range=date_range_of(question), interval=question["interval"],
             agent_id=question["agent_id"],
         )

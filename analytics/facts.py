@@ -1,13 +1,16 @@
-"""What can be added up: the raw tables, their measures, and the rollups that hold them.
+"""What can be added up: the raw tables, their dimensions and measures, and the rollups that hold them.
 
 A fact is a raw table (usage records, interactions) with a time field, the dimensions a
 question may group or filter by, and each measure as an aggregate over raw rows. Every
 rollup stores those same measures, under the same names, for a time grain and a subset of
 the dimensions; it is built with the raw aggregates and read with plain sums, so a rollup
 row and the raw rows it came from always add up to the same numbers.
+
+A dimension is one entry in its fact: its column and, where the usage API breaks down and
+filters by it, its name and help text there; the API's breakdowns are derived from those
+entries. A rollup that holds a dimension names it and has its column.
 """
 
-import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -17,6 +20,7 @@ from django.db import models
 from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 
+from analytics.histograms import histogram_measures
 from analytics.models import (
     DURATION_COLUMNS,
     DURATION_FLOORS_S,
@@ -36,6 +40,21 @@ from usage.models import Interaction, UsageRecord
 
 # Every rollup row belongs to one outlet, so every question may group or filter by it.
 OUTLET = "outlet_id"
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """A column of a fact's raw rows that a question may group or filter by.
+
+    `api_name`: the usage API offers it as a breakdown and as a filter of that name, described by `help_text`.
+    """
+
+    column: str
+    api_name: str | None = None
+    help_text: str = ""
+    # Thousands of values (agents, end users): a breakdown ranks their totals before it reads any points.
+    many_valued: bool = False
+    agent_ids: bool = False  # its values are agent UUIDs (an API filter parses them as such)
 
 
 @dataclass(frozen=True)
@@ -85,13 +104,18 @@ class Fact:
     name: str
     raw: type[models.Model]
     time_field: str
-    dimensions: frozenset[str]
+    dimensions: tuple[Dimension, ...]
     # Each measure as an aggregate over raw rows; a rollup stores the ones it has columns for.
     measures: dict[str, Callable[[], models.Aggregate]]
     rollups: tuple[Rollup, ...]  # coarsest first: the first that can answer a question does
     # Measures a rollup without their column can still sum, from the measure and dimension they slice.
     slices: dict[str, Slice] = field(default_factory=dict)
     grain: ClassVar[None] = None  # raw rows: every period is a truncation
+
+    @property
+    def dimension_columns(self) -> frozenset[str]:
+        """The dimensions' columns: what a question may group or filter by."""
+        return frozenset(dimension.column for dimension in self.dimensions)
 
     def rollup_for(self, dimensions: set[str], period: str | None, measures: set[str]) -> Rollup | None:
         return next(
@@ -132,30 +156,32 @@ def rollup_rows(fact: Fact, rollup: Rollup, rows: models.QuerySet, source: Rollu
     )
 
 
-def histogram_measures(column: str, floors: tuple, names: tuple[str, ...]) -> dict[str, Callable[[], Count]]:
-    """One count per bucket: rows whose `column` is from `floors[i]` to the next floor (the last is open-ended)."""
-    measures = {}
-    for index, name in enumerate(names):
-        bounds = Q(**{f"{column}__gte": floors[index]})
-        if index + 1 < len(floors):
-            bounds &= Q(**{f"{column}__lt": floors[index + 1]})
-        measures[name] = lambda bounds=bounds: Count("pk", filter=bounds)
-    return measures
-
-
 def _units_of(unit: str) -> Callable[[], models.Aggregate]:
     return lambda: Coalesce(Sum("count", filter=Q(unit=unit)), Value(0), output_field=models.DecimalField())
 
 
 UNIT_SLICES = {f"units_{unit}": Slice("units", "unit", unit) for unit in UsageRecord.Unit.values}
+UNIT_MEASURES = {piece.value: name for name, piece in UNIT_SLICES.items()}  # unit -> its units measure
 
 
 USAGE = Fact(
     name="usage",
     raw=UsageRecord,
     time_field="occurred_at",
-    dimensions=frozenset(
-        {OUTLET, "type", "model", "unit", "agent_id", "voice", "product", "api_key_label", "end_user_id", "provider"}
+    dimensions=(
+        Dimension(OUTLET),
+        # The usage API's breakdowns, in the order it lists them.
+        Dimension("voice", api_name="voice", help_text="Only these voices (repeat or comma separate)."),
+        Dimension("product", api_name="product", help_text="Only these products."),
+        Dimension("api_key_label", api_name="api_key", help_text="Only these API key labels."),
+        Dimension("end_user_id", api_name="user", help_text="Only these end users.", many_valued=True),
+        Dimension(
+            "agent_id", api_name="agent", help_text="Only these agents (UUIDs).", many_valued=True, agent_ids=True
+        ),
+        Dimension("model", api_name="model", help_text="Only these models."),
+        Dimension("type", api_name="type", help_text="Only these record types."),
+        Dimension("unit"),
+        Dimension("provider"),
     ),
     measures={
         "records": lambda: Count("pk"),
@@ -186,7 +212,12 @@ INTERACTIONS = Fact(
     name="interactions",
     raw=Interaction,
     time_field="started_at",
-    dimensions=frozenset({OUTLET, "agent_id", "status", "sentiment"}),
+    dimensions=(
+        Dimension(OUTLET),
+        Dimension("agent_id", many_valued=True, agent_ids=True),
+        Dimension("status"),
+        Dimension("sentiment"),
+    ),
     measures={
         "calls": lambda: Count("pk"),
         "duration_sum": lambda: Coalesce(Sum("duration_seconds"), Value(0), output_field=models.DecimalField()),
@@ -202,25 +233,10 @@ INTERACTIONS = Fact(
 
 FACTS = (USAGE, INTERACTIONS)
 
-LATENCY_MEASURES = frozenset({"latency_sum", "latency_count", *LATENCY_COLUMNS})
+# The usage totals most answers report.
+USAGE_SUMS = frozenset({"records", "units", "credits", "cost"})
 
-
-def latency_quantile(histogram: list[int], quantile: float) -> int | None:
-    """The nearest-rank quantile from a latency histogram: the middle of the bucket that holds it.
-
-    The exact value lies in the same bucket, so the error is at most half a bucket's width:
-    exact below 4 ms, and within 13% of the value above it (the last bucket, from 131,072 ms,
-    reports its floor).
-    """
-    total = sum(histogram)
-    if not total:
-        return None
-    rank = max(1, math.ceil(quantile * total))
-    seen = 0
-    for index, count in enumerate(histogram):
-        seen += count
-        if seen >= rank:
-            if index + 1 == len(LATENCY_FLOORS_MS):
-                return LATENCY_FLOORS_MS[index]
-            return (LATENCY_FLOORS_MS[index] + LATENCY_FLOORS_MS[index + 1] - 1) // 2
-    raise AssertionError("unreachable: the ranks add up to the total")
+# The usage API's breakdowns (and its filters of the same names), in the order it lists them.
+BREAKDOWN_DIMENSIONS = tuple(dimension for dimension in USAGE.dimensions if dimension.api_name)
+BREAKDOWNS = {dimension.api_name: dimension.column for dimension in BREAKDOWN_DIMENSIONS}  # name in the API -> column
+MANY_VALUED_BREAKDOWNS = frozenset(dimension.api_name for dimension in BREAKDOWN_DIMENSIONS if dimension.many_valued)

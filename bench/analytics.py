@@ -270,6 +270,41 @@ def staff_session_cookie() -> str:
     return f"sessionid={session.session_key}"
 
 
+def selector_calls(outlet, outlet_id, date_range, dates: dict, staff: bool) -> dict:
+    """The selector behind each endpoint, by the endpoint's name in `questions`, asked as the endpoint asks it."""
+    from analytics.questions.breakdown import Breakdown, usage_breakdown
+    from analytics.questions.credit_history import credit_history
+    from analytics.questions.series import usage_series
+    from analytics.questions.snapshot import usage_snapshot
+    from analytics.questions.spend import spend_overview
+    from analytics.questions.summary import model_usage, usage_summary
+    from config.api.dates import DateRange
+
+    calls = {
+        "series": lambda: usage_series(outlet_id=outlet_id, days=date_range.days),
+        "snapshot": lambda: usage_snapshot(outlet=outlet),
+        "credit history": lambda: credit_history(
+            outlet_id=outlet_id, date_range=date_range, interval="week" if staff else "day"
+        ),
+        "usage by type, hourly": lambda: usage_breakdown(
+            outlet_id=outlet.pk, date_range=DateRange(dates["start30"], dates["end"]),
+            question=Breakdown("units", "type", "hour", {}, 10),
+        ),
+        "summary by agent": lambda: usage_summary(outlet_id=outlet_id, date_range=date_range, group_by="AGENT"),
+        "summary by outlet": lambda: usage_summary(outlet_id=outlet_id, date_range=date_range, group_by="OUTLET"),
+        "models": lambda: model_usage(outlet_id=outlet_id, date_range=date_range),
+        "spend": lambda: spend_overview(outlet_id=outlet_id, date_range=date_range),
+    }
+    for breakdown in ("model", "voice", "product", "api_key", "agent", "type"):
+        calls[f"usage by {breakdown}"] = lambda breakdown=breakdown: usage_breakdown(
+            outlet_id=outlet_id, date_range=date_range, question=Breakdown("credits", breakdown, "day", {}, 10)
+        )
+    calls["usage by user"] = lambda: usage_breakdown(
+        outlet_id=outlet_id, date_range=date_range, question=Breakdown("credits", "user", "month", {}, 10)
+    )
+    return calls
+
+
 def raw_ratio(name: str, outlet, staff: bool, dates: dict) -> dict:
     """The selector behind an endpoint, in process: answered from rollups, then from the raw table alone.
 
@@ -277,33 +312,12 @@ def raw_ratio(name: str, outlet, staff: bool, dates: dict) -> dict:
     by half; best of 3 over every outlet, where the raw side takes seconds.
     """
     repeat = 3 if staff else 5
-    from analytics import facts, selectors
+    from analytics import facts
     from config.api.dates import DateRange
 
     outlet_id = None if staff else outlet.pk
     date_range = DateRange(dates["start90" if staff else "start30"], dates["end"])
-    calls = {
-        "series": lambda: selectors.usage_series(outlet_id=outlet_id, days=date_range.days),
-        "snapshot": lambda: selectors.usage_snapshot(outlet=outlet),
-        "credit history": lambda: selectors.credit_history(
-            outlet_id=outlet_id, date_range=date_range, interval="week" if staff else "day"
-        ),
-        "usage by type, hourly": lambda: selectors.usage_breakdown(
-            outlet_id=outlet.pk, date_range=DateRange(dates["start30"], dates["end"]),
-            question=selectors.Breakdown("units", "type", "hour", {}, 10),
-        ),
-        "summary by agent": lambda: selectors.usage_summary(outlet_id=outlet_id, date_range=date_range, group_by="AGENT"),
-        "summary by outlet": lambda: selectors.usage_summary(outlet_id=outlet_id, date_range=date_range, group_by="OUTLET"),
-        "models": lambda: selectors.model_usage(outlet_id=outlet_id, date_range=date_range),
-        "spend": lambda: selectors.spend_overview(outlet_id=outlet_id, date_range=date_range),
-    }
-    for breakdown in ("model", "voice", "product", "api_key", "agent", "type"):
-        calls[f"usage by {breakdown}"] = lambda breakdown=breakdown: selectors.usage_breakdown(
-            outlet_id=outlet_id, date_range=date_range, question=selectors.Breakdown("credits", breakdown, "day", {}, 10)
-        )
-    calls["usage by user"] = lambda: selectors.usage_breakdown(
-        outlet_id=outlet_id, date_range=date_range, question=selectors.Breakdown("credits", "user", "month", {}, 10)
-    )
+    calls = selector_calls(outlet, outlet_id, date_range, dates, staff)
     if name not in calls:
         return {}
 

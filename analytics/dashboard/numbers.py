@@ -6,6 +6,12 @@ from analytics import selectors
 from analytics.aggregation import midnight, one_staleness
 from analytics.api import cached_answer
 from analytics.dashboard.filters import Filters
+from analytics.questions.alerts import open_alert_list
+from analytics.questions.breakdown import Breakdown, usage_breakdown
+from analytics.questions.credit_history import credit_history
+from analytics.questions.spend import spend_overview
+from analytics.questions.summary import model_usage, usage_summary, usage_totals
+from config.api import dates  # read as dates.today_utc(): the tests fix "today" there
 from config.api.dates import DateRange
 from credits.selectors import balance_list, ledger_entry_newest_id
 
@@ -15,13 +21,13 @@ FAILED_SHOWN = 10
 
 @one_staleness()
 def usage_answer(outlet_id: UUID | None, date_range: DateRange) -> dict:
-    by_type = selectors.Breakdown(metric="credits", breakdown="type", interval="month", filters={}, limit=BY_TYPE_LIMIT)
+    by_type = Breakdown(metric="credits", breakdown="type", interval="month", filters={}, limit=BY_TYPE_LIMIT)
     return {
-        "totals": selectors.usage_totals(outlet_id=outlet_id, date_range=date_range),
-        "spend": selectors.spend_overview(outlet_id=outlet_id, date_range=date_range),
-        "by_type": selectors.usage_breakdown(outlet_id=outlet_id, date_range=date_range, question=by_type)["series"],
-        "agents": selectors.usage_summary(outlet_id=outlet_id, date_range=date_range, group_by="AGENT"),
-        "models": selectors.model_usage(outlet_id=outlet_id, date_range=date_range),
+        "totals": usage_totals(outlet_id=outlet_id, date_range=date_range),
+        "spend": spend_overview(outlet_id=outlet_id, date_range=date_range),
+        "by_type": usage_breakdown(outlet_id=outlet_id, date_range=date_range, question=by_type)["series"],
+        "agents": usage_summary(outlet_id=outlet_id, date_range=date_range, group_by="AGENT"),
+        "models": model_usage(outlet_id=outlet_id, date_range=date_range),
     }
 
 
@@ -32,12 +38,12 @@ def dashboard_numbers(filters: Filters) -> dict:
     usage = cached_answer("admin-dashboard", outlet_id, question, lambda: usage_answer(outlet_id, date_range))
     history = cached_answer(
         "admin-dashboard-credits", outlet_id, {**question, "ledger": ledger_entry_newest_id(outlet_id=outlet_id)},
-        lambda: selectors.credit_history(outlet_id=outlet_id, date_range=date_range, interval="day"),
+        lambda: credit_history(outlet_id=outlet_id, date_range=date_range, interval="day"),
     )
     accounts = balance_list(outlet_id=outlet_id).values("pk", "balance", "threshold", "is_low")
     balances = {row["pk"]: row for row in accounts}
-    alerts = list(selectors.open_alert_list(outlet_id=outlet_id))
-    failed = selectors.failed_request_list(outlet_id=outlet_id, since=midnight(selectors.today_utc()))
+    alerts = list(open_alert_list(outlet_id=outlet_id))
+    failed = selectors.failed_request_list(outlet_id=outlet_id, since=midnight(dates.today_utc()))
     return {
         **usage, "history": history, "balances": balances, "alerts": alerts,
         "failed_count": failed.count(), "failed": list(failed[:FAILED_SHOWN]),

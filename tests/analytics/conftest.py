@@ -1,7 +1,7 @@
 import pytest
 
-from analytics import selectors
-from tests.analytics.test_selectors import TODAY, spend_data
+from config.api import dates
+from tests.analytics.handbuilt import TODAY, spend_data
 
 
 @pytest.fixture
@@ -14,7 +14,7 @@ def staff(client, staff_user):
 @pytest.fixture
 def today(monkeypatch):
     """A fixed "today" for the series, snapshot and dashboard: records may then fall on it."""
-    monkeypatch.setattr(selectors, "today_utc", lambda: TODAY)
+    monkeypatch.setattr(dates, "today_utc", lambda: TODAY)
     return TODAY
 
 

@@ -1,6 +1,5 @@
 """The query layer equals an aggregation of the raw rows, with rollups built, partly built or not at all."""
 
-import math
 import random
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
@@ -13,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analytics.aggregation import aggregate, day_windows, largest, midnight, one_staleness
-from analytics.facts import INTERACTIONS, USAGE, latency_quantile
+from analytics.facts import INTERACTIONS, USAGE
 from analytics.models import LATENCY_COLUMNS, LATENCY_FLOORS_MS, DirtyBucket, UsageHourlyRollup
 from analytics.services import rollup_dirty_buckets
 from config.api.dates import DateRange
@@ -384,22 +383,6 @@ def test_day_windows_join_consecutive_days_per_outlet():
         (a, midnight(date(2026, 1, 4)), midnight(date(2026, 1, 5))),
         (b, midnight(date(2026, 1, 2)), midnight(date(2026, 1, 3))),
     }
-
-
-@given(st.lists(st.integers(0, 300000), min_size=1, max_size=300), st.sampled_from((0.5, 0.95, 0.99)))
-def test_a_histogram_quantile_lies_in_the_bucket_of_the_exact_one(latencies, quantile):
-    histogram = [0] * len(LATENCY_FLOORS_MS)
-    for value in latencies:
-        histogram[max(index for index, floor in enumerate(LATENCY_FLOORS_MS) if value >= floor)] += 1
-    exact = sorted(latencies)[max(1, math.ceil(len(latencies) * quantile)) - 1]
-    estimate = latency_quantile(histogram, quantile)
-
-    def bucket(value):
-        return max(index for index, floor in enumerate(LATENCY_FLOORS_MS) if value >= floor)
-
-    assert bucket(estimate) == bucket(exact)
-    if exact < LATENCY_FLOORS_MS[-1]:
-        assert abs(estimate - exact) <= max(1, 0.13 * exact)
 
 
 def insert_caller_rollup_rows(outlet, *, callers: int, days: int) -> None:

@@ -9,10 +9,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from analytics import selectors
 from analytics.services import rollup_dirty_buckets
+from config.api import dates
 from credits import services as credit_services
-from tests.analytics.test_selectors import ACTOR, D1, TODAY, at, call, ingest, record
+from tests.analytics.handbuilt import ACTOR, D1, TODAY, at, call, ingest, record
 from tests.factories import AgentFactory, OutletFactory
 from usage.services import upsert_interactions
 
@@ -273,7 +273,7 @@ def test_usage_breakdown_renders_points_per_metric(spend, client_a):
 
 def test_credit_history_renders_balances_and_runway(agent, key_client):
     credit_services.credits_add(agent=agent, amount=Decimal("10"), actor=ACTOR, reason="top-up")
-    ingest(agent.outlet, record(agent, "u", at(selectors.today_utc() - timedelta(days=2)), credits="3"))
+    ingest(agent.outlet, record(agent, "u", at(dates.today_utc() - timedelta(days=2)), credits="3"))
     body = key_client("read").get(HISTORY, {"interval": "week"}).json()
     assert (body["interval"], body["balance"], body["average_daily_burn"], body["runway_days"]) == (
         "week", "7.000000", "0.100000", "70.00",

@@ -4,7 +4,7 @@ import csv
 import io
 import re
 
-from tests.analytics.test_selectors import D1, D3
+from tests.analytics.handbuilt import D1, D3
 
 INDEX = "/admin/"
 SPEND_RANGE = {"from": D1.isoformat(), "to": D3.isoformat()}

@@ -7,7 +7,7 @@ import pytest
 from analytics.dashboard.filters import MAX_DAYS
 from config.api.dates import DateRange
 from tests.analytics.dashboard.pages import INDEX
-from tests.analytics.test_selectors import TODAY
+from tests.analytics.handbuilt import TODAY
 from tests.factories import OutletFactory
 
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 from credits import services as credit_services
 from credits.models import CreditAlert
 from tests.analytics.dashboard.pages import INDEX, csv_rows, kpis
-from tests.analytics.test_selectors import ACTOR
+from tests.analytics.handbuilt import ACTOR
 
 
 def test_open_alerts_and_agents_below_threshold(staff, agent):

@@ -5,12 +5,12 @@ from decimal import Decimal
 
 import pytest
 
-from analytics import selectors
 from analytics.models import RequestLog
 from analytics.services import rollup_dirty_buckets
+from config.api import dates
 from credits import services as credit_services
 from tests.analytics.dashboard.pages import INDEX, SPEND_RANGE, csv_rows, kpis
-from tests.analytics.test_selectors import ACTOR, TODAY, at, call, ingest, record
+from tests.analytics.handbuilt import ACTOR, TODAY, at, call, ingest, record
 from tests.factories import AgentFactory, OutletFactory
 from usage.services import upsert_interactions
 
@@ -52,7 +52,7 @@ def test_failed_api_calls_today_count_and_list_the_latest(staff, outlet, today):
 
 def grow(outlets: int, agents: int) -> None:
     """More outlets, agents, calls and usage: the dashboard's query count must not follow."""
-    day = selectors.today_utc() - timedelta(days=2)
+    day = dates.today_utc() - timedelta(days=2)
     for _ in range(outlets):
         outlet = OutletFactory()
         for index in range(agents):
@@ -87,5 +87,5 @@ def test_the_dashboard_runs_a_bounded_number_of_queries_whatever_the_data(staff,
 def test_new_usage_shows_at_the_next_view(staff, agent, django_capture_on_commit_callbacks):
     assert kpis(staff.get(INDEX, {"range": "7d"}))["credits-consumed"] == "0.00"  # cached
     with django_capture_on_commit_callbacks(execute=True):
-        ingest(agent.outlet, record(agent, "new", at(selectors.today_utc() - timedelta(days=1)), credits="4"))
+        ingest(agent.outlet, record(agent, "new", at(dates.today_utc() - timedelta(days=1)), credits="4"))
     assert kpis(staff.get(INDEX, {"range": "7d"}))["credits-consumed"] == "4.00"

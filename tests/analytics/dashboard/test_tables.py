@@ -5,16 +5,17 @@ from decimal import Decimal
 
 from django.urls import reverse
 
-from analytics import selectors
+from analytics.questions.summary import usage_summary
+from config.api import dates
 from config.api.dates import DateRange
 from credits import services as credit_services
 from tests.analytics.dashboard.pages import INDEX, SPEND_RANGE, csv_rows
-from tests.analytics.test_selectors import ACTOR, D1, D3, at, ingest, record
+from tests.analytics.handbuilt import ACTOR, D1, D3, at, ingest, record
 
 
 def test_the_runway_table_links_each_agent_to_its_account_and_its_add_credits_button(staff, agent):
     credit_services.credits_add(agent=agent, amount=Decimal("100"), actor=ACTOR, reason="opening balance")
-    ingest(agent.outlet, record(agent, "r1", at(selectors.today_utc() - timedelta(days=1)), credits="30"))
+    ingest(agent.outlet, record(agent, "r1", at(dates.today_utc() - timedelta(days=1)), credits="30"))
     page = staff.get(INDEX)
 
     rows = csv_rows(staff.get(INDEX, {"format": "csv", "table": "runway"}))
@@ -38,7 +39,7 @@ def test_the_csv_holds_the_selectors_values(staff, spend):
         ("2026-03-03", "1.000000", "0.10550000", "3"),
         ("2026-03-04", "0.000000", "0.00000000", "0"),
     ]
-    summary = selectors.usage_summary(outlet_id=spend["outlet"].pk, date_range=DateRange(D1, D3), group_by="AGENT")
+    summary = usage_summary(outlet_id=spend["outlet"].pk, date_range=DateRange(D1, D3), group_by="AGENT")
     assert [(row["agent"], Decimal(row["credits"])) for row in agents] == [
         (item["agent_name"], item["credits"]) for item in summary
     ]

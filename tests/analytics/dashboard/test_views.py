@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from analytics.dashboard.views import DASHBOARD_PERMISSIONS
 from tests.analytics.dashboard.pages import INDEX, SPEND_RANGE, csv_rows, kpis
-from tests.analytics.test_selectors import D1, D3
+from tests.analytics.handbuilt import D1, D3
 from tests.factories import StaffFactory, UserFactory
 
 TABLES = (

@@ -1,0 +1,195 @@
+"""Usage by breakdown: a series of a metric per value of a dimension, the largest kept, the rest as `other`."""
+
+import functools
+import heapq
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from uuid import UUID
+
+from analytics.aggregation import aggregate, largest, number, one_staleness
+from analytics.facts import BREAKDOWNS, MANY_VALUED_BREAKDOWNS, UNIT_MEASURES, USAGE
+from analytics.periods import period_key, period_starts
+from config.api.dates import DateRange
+
+METRICS = {"credits": "credits", "units": "units", "cost": "cost", "records": "records"}
+UNIT_OF_MEASURE = {name: unit for unit, name in UNIT_MEASURES.items()}
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    metric: str
+    breakdown: str
+    interval: str
+    filters: dict  # breakdown name -> values
+    limit: int
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What a breakdown asks `aggregate` for, and how the rows it gets back become series."""
+
+    dimension: str
+    by_unit: bool  # units: a series per value and unit, as units of different kinds never add up
+    pivoted: bool  # units come as a measure per unit
+    measures: set[str]
+    group_by: list[str]
+    filters: dict[str, list]  # dimension -> values
+    period: str  # the points' grain in the database
+    bucket_interval: str  # the points' width: the interval, or days for a running total
+    series_of: Callable[[Iterable[dict], list[str]], dict[tuple, dict]]
+
+    def unit_of(self, key: tuple):
+        return key[-1] if self.by_unit else None
+
+
+@dataclass
+class _Kept:
+    """The series kept, largest first, with their points and totals; per unit, the others' points and count."""
+
+    keys: list[tuple]
+    series: dict[tuple, dict]
+    totals: dict[tuple, Decimal | int]
+    other: dict  # unit -> period -> value
+    merged_counts: Counter
+
+
+@one_staleness()
+def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: Breakdown) -> dict:
+    """A series of `metric` per breakdown value (and unit, for units), the largest `limit` first, the rest as other.
+
+    `cumulative` is a running total per day.
+    """
+    reading = _reading_of(question)
+    scope = dict(outlet_id=outlet_id, date_range=date_range, measures=reading.measures)
+    if question.breakdown in MANY_VALUED_BREAKDOWNS:
+        kept = _kept_by_ranking_in_the_database(reading, scope, question.limit)
+    else:
+        kept = _kept_by_ranking_every_series(reading, scope, question.limit)
+    periods = period_starts(date_range, reading.bucket_interval)
+    return {
+        "metric": question.metric, "breakdown": question.breakdown, "interval": question.interval,
+        "from": date_range.start, "to": date_range.end,
+        "series": _series_items(reading, kept, periods, cumulative=question.interval == "cumulative"),
+    }
+
+
+def _reading_of(question: Breakdown) -> _Reading:
+    dimension = BREAKDOWNS[question.breakdown]
+    metric = METRICS[question.metric]
+    by_unit = question.metric == "units"
+    # A many-valued breakdown's units come pivoted (a measure per unit): the per-agent and per-user rollups keep no unit.
+    pivoted = by_unit and question.breakdown in MANY_VALUED_BREAKDOWNS
+    bucket_interval = "day" if question.interval == "cumulative" else question.interval
+    return _Reading(
+        dimension=dimension,
+        by_unit=by_unit,
+        pivoted=pivoted,
+        measures=set(UNIT_MEASURES.values()) if pivoted else {metric},
+        group_by=[dimension, "unit"] if by_unit and not pivoted else [dimension],
+        filters={BREAKDOWNS[name]: values for name, values in question.filters.items()},
+        period="hour" if question.interval == "hour" else "day",
+        bucket_interval=bucket_interval,
+        series_of=_series_reader(metric, by_unit, pivoted, bucket_interval),
+    )
+
+
+def _series_reader(metric: str, by_unit: bool, pivoted: bool, bucket_interval: str) -> Callable:
+    """Rows into series: per key (the rows' `keys`, then the unit for units), the sum per period."""
+
+    def values_of(row: dict, keys: list[str]) -> list[tuple[tuple, Decimal | int]]:
+        """(key, value) for each series a row adds to: the row's `keys`, then the unit for units.
+
+        A unit's series exists where it has units, pivoted or not.
+        """
+        prefix = tuple(row[name] for name in keys)
+        if pivoted:
+            return [((*prefix, unit), number(row[name])) for unit, name in UNIT_MEASURES.items() if row[name]]
+        return [(prefix, number(row[metric]))] if row[metric] or not by_unit else []
+
+    def series_of(rows, keys) -> dict[tuple, dict]:
+        series: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
+        period_of = functools.cache(lambda moment: period_key(moment, bucket_interval))  # rows share their periods
+        for row in rows:
+            period = period_of(row["period"])
+            for key, value in values_of(row, keys):
+                series[key][period] += value
+        return series
+
+    return series_of
+
+
+def _kept_by_ranking_in_the_database(reading: _Reading, scope: dict, limit: int) -> _Kept:
+    """Rank in the database, then ask for the points of the kept values only: a breakdown by agent
+    or user has thousands of values, each with a point per period.
+    """
+    ranked, counts = largest(
+        USAGE, **scope, dimension=reading.dimension, filters=reading.filters, limit=limit, nonzero=reading.by_unit,
+    )
+    kept = [(value, UNIT_OF_MEASURE[measure]) if reading.pivoted else (value,) for value, measure in ranked]
+    merged_counts = Counter({UNIT_OF_MEASURE.get(measure): count for measure, count in counts.items()})
+    merged_counts.subtract(reading.unit_of(key) for key in kept)
+    kept_filters = {**reading.filters, reading.dimension: sorted({key[0] for key in kept}, key=str)}
+    rows = aggregate(USAGE, **scope, group_by=reading.group_by, period=reading.period, filters=kept_filters)
+    series = reading.series_of(rows, reading.group_by)
+    totals = {key: sum(series[key].values()) for key in kept}
+    other: dict = defaultdict(lambda: defaultdict(int))  # per unit: units of different kinds never add up
+    if any(merged_counts.values()):
+        _add_everything_but_the_kept(other, reading, scope, kept, series)
+    return _Kept(kept, series, totals, other, merged_counts)
+
+
+def _add_everything_but_the_kept(other: dict, reading: _Reading, scope: dict, kept: list[tuple], series: dict) -> None:
+    """`other` per unit: the points of every value, less the kept values' points."""
+    everything = aggregate(USAGE, **scope, period=reading.period, filters=reading.filters)
+    for unit_key, points in reading.series_of(everything, []).items():
+        remaining = other[reading.unit_of(unit_key)]
+        remaining.update(points)
+        for key in kept:
+            if reading.unit_of(key) == reading.unit_of(unit_key):
+                for moment, value in series[key].items():
+                    remaining[moment] -= value
+
+
+def _kept_by_ranking_every_series(reading: _Reading, scope: dict, limit: int) -> _Kept:
+    """Read every value's points, keep the largest totals, and add the rest up as `other`."""
+    rows = aggregate(USAGE, **scope, group_by=reading.group_by, period=reading.period, filters=reading.filters)
+    series = reading.series_of(rows, reading.group_by)
+    totals = {key: sum(points.values()) for key, points in series.items()}
+    kept = heapq.nsmallest(limit, totals, key=lambda key: (-totals[key], [str(part) for part in key]))
+    kept_keys = set(kept)
+    merged_counts = Counter(reading.unit_of(key) for key in totals if key not in kept_keys)
+    other: dict = defaultdict(lambda: defaultdict(int))  # per unit: units of different kinds never add up
+    for key in totals:
+        if key not in kept_keys:
+            for moment, value in series[key].items():
+                other[reading.unit_of(key)][moment] += value
+    return _Kept(kept, series, totals, other, merged_counts)
+
+
+def _series_items(reading: _Reading, kept: _Kept, periods: list, *, cumulative: bool) -> list[dict]:
+    """The kept series, then an `other` series per unit that merges any, each with a point per period."""
+
+    def points_of(merged: dict) -> list:
+        values, running = [], 0
+        for period in periods:
+            running = running + merged.get(period, 0) if cumulative else merged.get(period, 0)
+            values.append([period, running])
+        return values
+
+    items = []
+    for key in kept.keys:
+        item = {"key": key[0], "total": kept.totals[key], "points": points_of(kept.series[key])}
+        if reading.by_unit:
+            item["unit"] = reading.unit_of(key)
+        items.append(item)
+    for unit, merged in sorted(kept.other.items(), key=lambda pair: str(pair[0])):
+        merged_count = kept.merged_counts[unit]
+        if not merged_count:  # every value of this unit kept its own series
+            continue
+        item = {"key": None, "other": merged_count, "total": sum(merged.values()), "points": points_of(merged)}
+        if unit is not None:
+            item["unit"] = unit
+        items.append(item)
+    return items

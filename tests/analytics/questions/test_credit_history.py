@@ -1,0 +1,63 @@
+"""The credit history on hand-built usage and ledger changes."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from analytics.questions.credit_history import credit_history
+from config.api import dates
+from config.api.dates import DateRange
+from credits import services as credit_services
+from credits.models import CreditAccount
+from tests.analytics.handbuilt import ACTOR, at, ingest, record
+from tests.factories import AgentFactory, OutletFactory
+
+
+def test_credit_history_adds_consumption_ledger_changes_burn_and_runway(db):
+    today = dates.today_utc()
+    outlet = OutletFactory()
+    rich, spent, idle = (AgentFactory(outlet=outlet, name=name) for name in ("rich", "spent", "idle"))
+    credit_services.credits_add(agent=rich, amount=Decimal("200"), actor=ACTOR, reason="top-up")
+    ingest(
+        outlet,
+        record(rich, "recent", at(today - timedelta(days=3)), credits="6"),
+        record(rich, "old", at(today - timedelta(days=40)), credits="99"),  # before the range and the 30-day burn
+        record(spent, "spent", at(today - timedelta(days=1)), credits="3"),
+    )
+    credit_services.credits_set(agent=rich, amount=Decimal("50"), actor=ACTOR, reason="correction")  # -45
+    credit_services.credits_add(agent=rich, amount=Decimal("10"), actor=ACTOR, reason="top-up")
+    credit_services.credits_add(agent=idle, amount=Decimal("5"), actor=ACTOR, reason="top-up")
+    credit_services.credits_clear(agent=idle, actor=ACTOR, reason="closed")  # -5
+    AgentFactory()  # another outlet's agent
+    ledger_day = CreditAccount.objects.get(pk=rich.pk).entries.latest("id").created_at.date()
+
+    history = credit_history(outlet_id=outlet.pk, date_range=DateRange(today - timedelta(days=29), today), interval="day")
+    assert (history["balance"], history["average_daily_burn"]) == (Decimal("57"), Decimal("0.3"))  # 60 - 3; 9 / 30
+    assert history["runway_days"] == Decimal("190")
+    assert len(history["periods"]) == 30
+    by_day = {period["period"]: period for period in history["periods"]}
+    assert by_day[today - timedelta(days=3)]["consumed"] == Decimal("6")
+    assert by_day[today - timedelta(days=1)]["consumed"] == Decimal("3")
+    assert (by_day[ledger_day]["added"], by_day[ledger_day]["removed"]) == (Decimal("215"), Decimal("50"))
+    agents = {row["agent_name"]: row for row in history["agents"]}
+    assert [row["agent_name"] for row in history["agents"]] == ["spent", "rich", "idle"]  # runway 0, 300, none
+    assert (agents["rich"]["balance"], agents["rich"]["average_daily_burn"], agents["rich"]["runway_days"]) == (
+        Decimal("60"), Decimal("0.2"), Decimal("300"),
+    )
+    assert (agents["rich"]["consumed"], agents["rich"]["added"], agents["rich"]["removed"]) == (6, 210, 45)
+    assert (agents["spent"]["balance"], agents["spent"]["runway_days"]) == (Decimal("-3"), 0)
+    assert (agents["idle"]["balance"], agents["idle"]["runway_days"], agents["idle"]["removed"]) == (0, None, 5)
+
+    idle_only = credit_history(
+        outlet_id=outlet.pk, date_range=DateRange(today, today), interval="month", agent_id=idle.pk
+    )
+    assert (idle_only["balance"], idle_only["average_daily_burn"], idle_only["runway_days"]) == (0, 0, None)
+    assert [row["agent_name"] for row in idle_only["agents"]] == ["idle"]
+    assert idle_only["periods"] == [{"period": today.replace(day=1), "consumed": 0, "added": 5, "removed": 5}]
+
+
+def test_credit_history_weeks_start_on_monday(db):
+    history = credit_history(
+        outlet_id=OutletFactory().pk, date_range=DateRange(date(2026, 3, 4), date(2026, 3, 17)), interval="week"
+    )
+    assert [period["period"] for period in history["periods"]] == [date(2026, 3, 2), date(2026, 3, 9), date(2026, 3, 16)]
+    assert history["runway_days"] is None and history["agents"] == []
