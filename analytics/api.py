@@ -8,19 +8,14 @@ JSON and CSV always agree.
 
 import functools
 import hashlib
-import itertools
 import json
-import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from uuid import UUID
 
-import django_filters
-from django import forms
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Q
 from django.http import QueryDict
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -35,12 +30,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics import selectors
-from analytics.models import RequestLog
 from analytics.services import ALL_OUTLETS, answers_version
 from config.api.csv import FORMATS, csv_response, dict_csv_lines, parse_format
 from config.api.dates import DATE_RANGE_PARAMETERS, DateRange, parse_date_range, utc_iso
 from config.money import COST_PLACES, COUNT_PLACES, CREDIT_PLACES, PLACES, fixed
-from credits.scoping import ScopedListView, caller_outlet, caller_outlet_id
+from credits.scoping import caller_outlet, caller_outlet_id
 from credits.selectors import agent_get, ledger_entry_newest_id
 from usage.models import TYPE_PATTERN, Interaction, UsageRecord
 
@@ -815,157 +809,3 @@ class CreditHistoryView(AnalyticsView):
 
     def csv_table(self, data):
         return ["period", "consumed", "added", "removed"], data["periods"]
-
-
-# --- the API request log -------------------------------------------------------------------------
-
-STATUS_VALUE = re.compile(r"\A(?:[1-5][0-9][0-9]|[1-5]xx)\Z")
-HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-
-
-class StatusField(forms.Field):
-    """`status`: codes (`404`) or classes (`4xx`), repeated or comma separated; any of them matches."""
-
-    widget = forms.MultipleHiddenInput
-
-    def to_python(self, value) -> list[str]:
-        values = [part.strip().lower() for item in value or [] for part in str(item).split(",") if part.strip()]
-        for item in values:
-            if not STATUS_VALUE.match(item):
-                raise forms.ValidationError(
-                    "'%(value)s' is not a status: use a code such as 404 or a class such as 4xx.", params={"value": item}
-                )
-        return sorted(set(values))
-
-
-class StatusFilter(django_filters.Filter):
-    field_class = StatusField
-
-    def filter(self, qs, value):
-        if not value:
-            return qs
-        condition = Q()
-        for item in value:
-            if item.endswith("xx"):
-                floor = int(item[0]) * 100
-                condition |= Q(status__gte=floor, status__lt=floor + 100)
-            else:
-                condition |= Q(status=int(item))
-        return qs.filter(condition)
-
-
-class RouteFilter(django_filters.CharFilter):
-    """The route pattern exactly, with or without its leading slash."""
-
-    def filter(self, qs, value):
-        return super().filter(qs, value.lstrip("/") if value else value)
-
-
-class RequestLogFilterSet(django_filters.FilterSet):
-    status = StatusFilter(help_text="A code (404) or a class (2xx, 4xx, 5xx); repeat or comma separate for any of several.")
-    method = django_filters.MultipleChoiceFilter(
-        choices=[(method, method) for method in HTTP_METHODS], help_text="Repeat to match any of several methods."
-    )
-    route = RouteFilter(
-        field_name="route", help_text="The URL pattern exactly, e.g. api/v1/usage/records/<int:pk>/, or <unmatched>."
-    )
-    key = django_filters.CharFilter(field_name="key_prefix", help_text="The API key's prefix.")
-
-    class Meta:
-        model = RequestLog
-        fields = ["status", "method", "route", "key"]
-
-
-class RequestLogSerializer(serializers.ModelSerializer):
-    outlet_id = serializers.UUIDField(read_only=True, allow_null=True)
-    user_id = serializers.IntegerField(read_only=True, allow_null=True, help_text="Staff calls: the admin user.")
-
-    class Meta:
-        model = RequestLog
-        fields = [
-            "id", "time", "outlet_id", "key_prefix", "user_id", "method", "route", "status", "latency_ms", "in_flight",
-        ]
-
-
-class RequestLogListView(ScopedListView):
-    """The caller's logged API requests, newest first: an outlet's key sees its outlet's; staff see all."""
-
-    read_permissions = ("analytics.view_requestlog",)
-
-    serializer_class = RequestLogSerializer
-    filterset_class = RequestLogFilterSet
-    cursor_fields = ("time", "id")
-    date_field = "time"
-    csv_filename = "request-log"
-
-    def scoped_queryset(self, outlet_id):
-        return selectors.request_log_list(outlet_id=outlet_id)
-
-
-class RequestsQuery(serializers.Serializer):
-    interval = choice(
-        selectors.REQUEST_INTERVALS, default="day", help_text=f"Period width. {range_caps(selectors.REQUEST_INTERVALS)}"
-    )
-
-
-def request_figures() -> dict:
-    return {
-        "count": serializers.IntegerField(help_text="Requests."),
-        "success_rate": RatioField(allow_null=True, help_text="Share with a 2xx or 3xx status, 4 places; null without requests."),
-        "errors_4xx": serializers.IntegerField(),
-        "errors_5xx": serializers.IntegerField(),
-        "avg_latency_ms": serializers.FloatField(allow_null=True),
-        "p95_latency_ms": serializers.IntegerField(allow_null=True, help_text="From a log-scale histogram: within 13%."),
-        "peak_in_flight": serializers.IntegerField(
-            help_text="The most requests one server process was serving when one of these arrived (0 without requests)."
-        ),
-    }
-
-
-RequestPeriodSerializer = type(
-    "RequestPeriodSerializer", (serializers.Serializer,), {"period": PeriodField(), **request_figures()}
-)
-RequestRouteSerializer = type(
-    "RequestRouteSerializer",
-    (serializers.Serializer,),
-    {
-        "route": serializers.CharField(),
-        **request_figures(),
-        "periods": RequestPeriodSerializer(many=True, help_text="Only the periods the route was called in."),
-    },
-)
-RequestAnalyticsSerializer = type(
-    "RequestAnalyticsSerializer",
-    (RangeAnswerSerializer,),
-    {
-        "interval": serializers.CharField(),
-        **request_figures(),
-        "periods": RequestPeriodSerializer(many=True, help_text="Every period of the range."),
-        "routes": RequestRouteSerializer(many=True, help_text="The most called first."),
-    },
-)
-REQUEST_FIGURES = list(request_figures())
-
-
-@answer_schema(
-    csv=f"one row per period (route empty: every route) and per (route, period) called: period, route, "
-    f"{', '.join(REQUEST_FIGURES)}.",
-)
-class RequestAnalyticsView(AnalyticsView):
-    """API requests per period and per route: count, success rate, errors, latency average and p95, peak in flight."""
-
-    name = "analytics-requests"
-    read_permissions = ("analytics.view_requestlog",)
-    serializer_class = RequestAnalyticsSerializer
-    query_serializer_class = RequestsQuery
-    cached = False  # every API request (this one too) adds a row: a cached answer would be stale at once
-
-    def answer(self, outlet_id, question):
-        return selectors.request_analytics(
-            outlet_id=outlet_id, date_range=date_range_of(question), interval=question["interval"]
-        )
-
-    def csv_table(self, data):
-        overall = ({"route": None, **period} for period in data["periods"])
-        by_route = ({"route": route["route"], **period} for route in data["routes"] for period in route["periods"])
-        return ["period", "route", *REQUEST_FIGURES], itertools.chain(overall, by_route)

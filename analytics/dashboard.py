@@ -27,6 +27,7 @@ from django.urls import path, reverse
 from analytics import charts, selectors
 from analytics.aggregation import midnight, one_staleness
 from analytics.api import cached_answer
+from analytics.requestlog.selectors import failed_request_list
 from config.api.csv import csv_response, dict_csv_lines
 from config.api.dates import EARLIEST_DAY, LATEST_DAY, DateRange
 from config.api.permissions import has_model_permission
@@ -268,7 +269,7 @@ def dashboard_numbers(filters: Filters) -> dict:
     accounts = balance_list(outlet_id=outlet_id).values("pk", "balance", "threshold", "is_low")
     balances = {row["pk"]: row for row in accounts}
     alerts = list(selectors.open_alert_list(outlet_id=outlet_id))
-    failed = selectors.failed_request_list(outlet_id=outlet_id, since=midnight(selectors.today_utc()))
+    failed = failed_request_list(outlet_id=outlet_id, since=midnight(selectors.today_utc()))
     return {
         **usage, "history": history, "balances": balances, "alerts": alerts,
         "failed_count": failed.count(), "failed": list(failed[:FAILED_SHOWN]),

@@ -12,12 +12,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Trunc
 
 from analytics.aggregation import aggregate, largest, midnight, one_staleness
-from analytics.facts import INTERACTIONS, OUTLET, UNIT_SLICES, USAGE, histogram_measures, latency_quantile
-from analytics.models import DURATION_COLUMNS, LATENCY_COLUMNS, LATENCY_FLOORS_MS, RequestLog
+from analytics.facts import INTERACTIONS, OUTLET, UNIT_SLICES, USAGE, latency_quantile
+from analytics.models import DURATION_COLUMNS, LATENCY_COLUMNS
 from config.api.dates import DateRange, today_utc
 from config.db import for_outlet
 from credits.models import Agent, CreditAccount, CreditAlert, CreditLedgerEntry, Outlet
@@ -498,99 +498,6 @@ def credit_history(
     }
 
 
-# --- the API request log -------------------------------------------------------------------------
-
-REQUEST_INTERVALS = ("hour", "day", "month")
-SUCCESS_BELOW_STATUS = 400  # 2xx and 3xx are successes; 4xx and 5xx are failures
-REQUEST_MEASURES = {
-    "count": lambda: Count("pk"),
-    "successes": lambda: Count("pk", filter=Q(status__lt=SUCCESS_BELOW_STATUS)),
-    "errors_4xx": lambda: Count("pk", filter=Q(status__gte=400, status__lt=500)),
-    "errors_5xx": lambda: Count("pk", filter=Q(status__gte=500)),
-    "latency_sum": lambda: Sum("latency_ms"),
-    "peak_in_flight": lambda: Max("in_flight"),
-    # The usage histogram's buckets, so request p95 has the same (documented) error bound.
-    **histogram_measures("latency_ms", LATENCY_FLOORS_MS, LATENCY_COLUMNS),
-}
-
-
-def request_log_list(*, outlet_id: UUID | None) -> QuerySet:
-    """The logged API requests of one outlet (its keys' calls), or of every caller (None: staff)."""
-    return for_outlet(RequestLog.objects.all(), outlet_id)
-
-
-class _RequestTotals:
-    """Request figures that add up: counts, the latency sum and histogram, and the peak."""
-
-    def __init__(self):
-        self.count = self.successes = self.errors_4xx = self.errors_5xx = self.latency_sum = self.peak_in_flight = 0
-        self.histogram = [0] * len(LATENCY_COLUMNS)
-
-    def add(self, row: dict) -> None:
-        self.count += row["count"]
-        self.successes += row["successes"]
-        self.errors_4xx += row["errors_4xx"]
-        self.errors_5xx += row["errors_5xx"]
-        self.latency_sum += row["latency_sum"] or 0
-        self.peak_in_flight = max(self.peak_in_flight, row["peak_in_flight"] or 0)
-        for index, name in enumerate(LATENCY_COLUMNS):
-            self.histogram[index] += row[name]
-
-    def figures(self) -> dict:
-        return {
-            "count": self.count,
-            "success_rate": self.successes / self.count if self.count else None,
-            "errors_4xx": self.errors_4xx,
-            "errors_5xx": self.errors_5xx,
-            "avg_latency_ms": round(self.latency_sum / self.count, 1) if self.count else None,
-            "p95_latency_ms": latency_quantile(self.histogram, 0.95),
-            "peak_in_flight": self.peak_in_flight,
-        }
-
-
-def request_analytics(*, outlet_id: UUID | None, date_range: DateRange, interval: str) -> dict:
-    """API requests per period and per route: count, success rate, errors, average and p95 latency, peak in flight.
-
-    One grouped query over the log (per period and route); the overall, per-period and per-route
-    figures add those groups up, merging latency histograms for p95 (within 13%, as for usage).
-    `periods` has every period of the range; a route's `periods` only those it was called in.
-    """
-    rows = (
-        request_log_list(outlet_id=outlet_id)
-        .filter(time__gte=date_range.start_at, time__lt=date_range.end_before)
-        .annotate(period=Trunc("time", interval, tzinfo=UTC))
-        .values("period", "route")
-        .annotate(**{name: measure() for name, measure in REQUEST_MEASURES.items()})
-        .order_by()
-    )
-    total = _RequestTotals()
-    periods: dict = defaultdict(_RequestTotals)
-    routes: dict[str, _RequestTotals] = defaultdict(_RequestTotals)
-    route_periods: dict[str, dict] = defaultdict(lambda: defaultdict(_RequestTotals))
-    for row in rows:
-        period = _period_key(row["period"], interval)
-        for totals in (total, periods[period], routes[row["route"]], route_periods[row["route"]][period]):
-            totals.add(row)
-    route_items = [
-        {
-            "route": route,
-            **totals.figures(),
-            "periods": [
-                {"period": period, **route_periods[route][period].figures()} for period in sorted(route_periods[route])
-            ],
-        }
-        for route, totals in routes.items()
-    ]
-    return {
-        "from": date_range.start,
-        "to": date_range.end,
-        "interval": interval,
-        **total.figures(),
-        "periods": [{"period": period, **periods[period].figures()} for period in period_starts(date_range, interval)],
-        "routes": sorted(route_items, key=lambda item: (-item["count"], item["route"])),
-    }
-
-
 # --- the admin dashboard -------------------------------------------------------------------------
 
 @one_staleness()
@@ -614,8 +521,3 @@ def open_alert_list(*, outlet_id: UUID | None) -> QuerySet[CreditAlert]:
     alerts = CreditAlert.objects.filter(status=CreditAlert.Status.OPEN).select_related("account__agent", "outlet")
     return for_outlet(alerts, outlet_id).order_by("-opened_at", "-id")
 
-
-def failed_request_list(*, outlet_id: UUID | None, since: datetime) -> QuerySet[RequestLog]:
-    """Logged API requests that failed (4xx and 5xx) since `since`, the newest first."""
-    failed = request_log_list(outlet_id=outlet_id).filter(time__gte=since, status__gte=SUCCESS_BELOW_STATUS)
-    return failed.select_related("outlet").order_by("-time", "-id")
