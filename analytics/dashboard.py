@@ -26,7 +26,7 @@ from django.urls import path, reverse
 
 from analytics import charts, selectors
 from analytics.aggregation import midnight, one_staleness
-from analytics.api import cached_answer
+from analytics.cache import cached_answer
 from analytics.requestlog.selectors import failed_request_list
 from config.api.csv import csv_response, dict_csv_lines
 from config.api.dates import EARLIEST_DAY, LATEST_DAY, DateRange

@@ -4,16 +4,9 @@ import itertools
 
 from rest_framework import serializers
 
-from analytics.api import (
-    AnalyticsView,
-    PeriodField,
-    RangeAnswerSerializer,
-    RatioField,
-    answer_schema,
-    choice,
-    date_range_of,
-    range_caps,
-)
+from analytics.api.params import choice, range_caps
+from analytics.api.serializers import PeriodField, RangeAnswerSerializer, RatioField
+from analytics.api.views import AnalyticsView, answer_schema, date_range_of
 from analytics.models import RequestLog
 from analytics.requestlog.filtersets import RequestLogFilterSet
 from analytics.requestlog.selectors import REQUEST_INTERVALS, request_analytics, request_log_list
