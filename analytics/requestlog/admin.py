@@ -3,6 +3,7 @@
 from django.contrib import admin
 
 from analytics.models import RequestLog
+from analytics.requestlog.filtersets import HTTP_METHODS, status_class
 from config.admin import BigTableMixin, ViewOnlyMixin
 
 
@@ -16,8 +17,7 @@ class StatusClassFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() not in {str(digit) for digit in range(2, 6)}:
             return queryset
-        floor = int(self.value()) * 100
-        return queryset.filter(status__gte=floor, status__lt=floor + 100)
+        return queryset.filter(status_class(int(self.value())))
 
 
 class MethodFilter(admin.SimpleListFilter):
@@ -26,7 +26,7 @@ class MethodFilter(admin.SimpleListFilter):
     title = parameter_name = "method"
 
     def lookups(self, request, model_admin):
-        return [(method, method) for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")]
+        return [(method, method) for method in HTTP_METHODS]
 
     def queryset(self, request, queryset):
         return queryset if self.value() is None else queryset.filter(method=self.value())

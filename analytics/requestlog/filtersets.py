@@ -1,4 +1,7 @@
-"""The request log list's filters: status codes or classes, methods, the route pattern, the key's prefix."""
+"""The request log list's filters: status codes or classes, methods, the route pattern, the key's prefix.
+
+What a status class is and which methods there are, the admin's list filters take from here too.
+"""
 
 import re
 
@@ -10,6 +13,12 @@ from analytics.models import RequestLog
 
 STATUS_VALUE = re.compile(r"\A(?:[1-5][0-9][0-9]|[1-5]xx)\Z")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+def status_class(digit: int) -> Q:
+    """The statuses of one class: 4 is 4xx, 400 to 499."""
+    floor = digit * 100
+    return Q(status__gte=floor, status__lt=floor + 100)
 
 
 class StatusField(forms.Field):
@@ -36,8 +45,7 @@ class StatusFilter(django_filters.Filter):
         condition = Q()
         for item in value:
             if item.endswith("xx"):
-                floor = int(item[0]) * 100
-                condition |= Q(status__gte=floor, status__lt=floor + 100)
+                condition |= status_class(int(item[0]))
             else:
                 condition |= Q(status=int(item))
         return qs.filter(condition)

@@ -1,8 +1,11 @@
 """The request log list's filters: status codes and classes, methods, the route, the key's prefix."""
 
 import pytest
+from django.urls import reverse
 
-from tests.analytics.requestlog.conftest import LOG, RANGE, RECORD, ids
+from analytics.models import RequestLog
+from analytics.requestlog.filtersets import status_class
+from tests.analytics.requestlog.conftest import LOG, RANGE, RECORD, at, ids, log_row
 
 
 @pytest.mark.parametrize(
@@ -39,3 +42,13 @@ def test_a_status_filter_holding_a_percent_sign_is_a_400_quoting_it(key_client):
     response = key_client("read").get(LOG, {"status": "5%"})
     assert response.status_code == 400
     assert response.json()["errors"]["status"] == ["'5%' is not a status: use a code such as 404 or a class such as 4xx."]
+
+
+def test_a_status_class_is_its_hundred_statuses_for_the_api_and_the_admin_alike(outlet, key_client, client, staff_user):
+    RequestLog.objects.bulk_create([log_row(outlet, time=at(3), status=status) for status in (399, 400, 499, 500)])
+    assert sorted(RequestLog.objects.filter(status_class(4)).values_list("status", flat=True)) == [400, 499]
+    listed = key_client("read").get(LOG, {**RANGE, "status": "4xx"}).json()["items"]
+    assert sorted(item["status"] for item in listed) == [400, 499]
+    client.force_login(staff_user)
+    admin_list = client.get(reverse("admin:analytics_requestlog_changelist"), {"status_class": "4"}).context["cl"]
+    assert sorted(row.status for row in admin_list.result_list) == [400, 499]
