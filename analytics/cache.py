@@ -1,4 +1,4 @@
-"""The answer cache: an analytics answer is kept per endpoint, outlet scope and question until the scope's usage changes.
+"""The answer cache: an analytics answer, kept per endpoint, outlet and question until the outlet's usage changes.
 
 The API's views and the admin dashboard both cache their rendered answers here.
 """

@@ -1,4 +1,4 @@
-"""The API request log's reads: the log of an outlet or of everyone, its figures per period and route, today's failures."""
+"""The API request log's reads: an outlet's log or everyone's, its figures per period and route, the failures."""
 
 from collections import defaultdict
 from datetime import UTC, datetime

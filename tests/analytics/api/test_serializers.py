@@ -45,7 +45,10 @@ def test_a_breakdown_series_renders_its_total_and_points_in_the_questions_metric
     assert BreakdownSeriesSerializer(series, context={"metric": "credits"}).data == {
         "key": "TTS",
         "total": "1.500000",
-        "points": [{"period": "2026-03-02", "value": "1.500000"}, {"period": "2026-03-02T09:00:00Z", "value": "0.000000"}],
+        "points": [
+            {"period": "2026-03-02", "value": "1.500000"},
+            {"period": "2026-03-02T09:00:00Z", "value": "0.000000"},
+        ],
     }  # no unit and no other: those belong to metric=units and to the `other` series
     assert BreakdownSeriesSerializer(series, context={"metric": "records"}).data["points"][0]["value"] == 1
 
