@@ -1,4 +1,7 @@
-"""Rollups and the dirty-bucket queue, read-only, with a "Recompute" action that rebuilds from raw rows; the request log."""
+"""Rollups and the dirty-bucket queue, read-only, with a "Recompute" action that rebuilds from raw rows.
+
+The request log's admin is its own (analytics.requestlog.admin), imported here so that autodiscovery registers it.
+"""
 
 from datetime import UTC
 
@@ -10,7 +13,6 @@ from analytics.models import (
     InteractionAgentDailyRollup,
     InteractionDailyRollup,
     InteractionStatusDailyRollup,
-    RequestLog,
     UsageAgentDailyRollup,
     UsageAgentTotalsDailyRollup,
     UsageDailyRollup,
@@ -18,7 +20,8 @@ from analytics.models import (
     UsageEndUserDailyRollup,
     UsageHourlyRollup,
 )
-from config.admin import BigTableMixin, EstimatedCountPaginator, ViewOnlyMixin
+from analytics.requestlog import admin as requestlog_admin  # noqa: F401 - registers the request log's admin
+from config.admin import EstimatedCountPaginator, ViewOnlyMixin
 
 
 @admin.action(description="Recompute the selected rows' outlet days from raw records")
@@ -121,42 +124,3 @@ class DirtyBucketAdmin(ViewOnlyMixin, admin.ModelAdmin):
     list_filter = ("outlet",)
     list_select_related = ("outlet",)
     ordering = ("marked_at",)
-
-
-class StatusClassFilter(admin.SimpleListFilter):
-    title = "status"
-    parameter_name = "status_class"
-
-    def lookups(self, request, model_admin):
-        return [(str(digit), f"{digit}xx") for digit in range(2, 6)]
-
-    def queryset(self, request, queryset):
-        if self.value() not in {str(digit) for digit in range(2, 6)}:
-            return queryset
-        floor = int(self.value()) * 100
-        return queryset.filter(status__gte=floor, status__lt=floor + 100)
-
-
-class MethodFilter(admin.SimpleListFilter):
-    """A fixed list: Django's own would DISTINCT the whole table on every page view."""
-
-    title = parameter_name = "method"
-
-    def lookups(self, request, model_admin):
-        return [(method, method) for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")]
-
-    def queryset(self, request, queryset):
-        return queryset if self.value() is None else queryset.filter(method=self.value())
-
-
-@admin.register(RequestLog)
-class RequestLogAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
-    list_display = ("time", "method", "route", "status", "latency_ms", "in_flight", "outlet", "key_prefix", "user")
-    list_filter = (StatusClassFilter, MethodFilter, "outlet")
-    # The key's prefix exactly; a route by any part of its pattern (e.g. usage/records).
-    search_fields = ("key_prefix__exact", "route__contains")
-    search_help_text = "An API key prefix, or part of a route pattern such as usage/records."
-    date_hierarchy = "time"
-    sortable_by = ("time",)  # the only order an index serves
-    ordering = ("-time", "-id")
-    list_select_related = ("outlet", "user")

@@ -272,7 +272,7 @@ class InteractionDailyRollup(InteractionMeasures, DurationHistogram):
 class RequestLog(models.Model):
     """One API request: who called, which route, how it ended, how long it took, how busy the process was.
 
-    Written in batches by `analytics.request_log` (never in the request). The outlet, key and
+    Written in batches by `analytics.requestlog.writer` (never in the request). The outlet, key and
     user columns carry no database constraint: a row must not be lost because its key or
     outlet went away between the request and the batch's write (the ORM still cascades).
     """

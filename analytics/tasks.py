@@ -1,4 +1,4 @@
-"""Celery tasks of the analytics app: the rollup builds and the request log's retention.
+"""Celery tasks of the analytics app: the rollup builds (the request log's purge is in analytics.requestlog.purge).
 
 Each task is named explicitly (its first module's dotted path): a queued task or a beat entry outlives a move.
 """
@@ -7,7 +7,7 @@ from datetime import date
 
 from celery import shared_task
 
-from analytics import request_log, services
+from analytics import services
 
 # A run stops starting new builds after this long, so beat's next run (a minute later) takes over.
 RUN_TIME_BUDGET_SECONDS = 50
@@ -26,9 +26,3 @@ def rebuild_rollups(outlet_id: str, start: str, end: str) -> int:
     return services.rollups_rebuild_range(
         outlet_id=outlet_id, start=date.fromisoformat(start), end=date.fromisoformat(end)
     )
-
-
-@shared_task(name="analytics.tasks.purge_request_log", acks_late=True, ignore_result=True)
-def purge_request_log() -> int:
-    """Deletes request log rows older than REQUEST_LOG_RETENTION_DAYS, in batches; safe to run twice or at once."""
-    return request_log.request_log_purge()

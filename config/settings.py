@@ -74,7 +74,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "analytics.request_log.RequestLogMiddleware",  # first: it times everything below it
+    "analytics.requestlog.middleware.RequestLogMiddleware",  # first: it times everything below it
     "config.api.middleware.RefuseNulInUrlMiddleware",
     "config.api.middleware.ApiStatementTimeoutMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -211,10 +211,11 @@ for _name in ("EMAIL_TIMEOUT", "ALERT_EMAIL_MAX_ATTEMPTS", "WEBHOOK_TIMEOUT_SECO
 if WEBHOOK_RETRY_BASE_SECONDS < 0:
     raise ImproperlyConfigured("WEBHOOK_RETRY_BASE_SECONDS must be 0 or more")
 
-# API request log (analytics.request_log): each process buffers its rows and a thread writes them every
+# API request log (analytics.requestlog): each process buffers its rows and a thread writes them every
 # REQUEST_LOG_FLUSH_SECONDS, or as soon as REQUEST_LOG_FLUSH_ROWS wait; past REQUEST_LOG_MAX_BUFFERED
 # waiting rows (the database unreachable) new rows are dropped. 0 seconds: no thread, rows wait for
-# request_log.flush() (the tests' setting). The daily purge deletes rows older than REQUEST_LOG_RETENTION_DAYS.
+# analytics.requestlog.writer.flush() (the tests' setting). The daily purge deletes rows older than
+# REQUEST_LOG_RETENTION_DAYS.
 REQUEST_LOG_ENABLED = env_bool("REQUEST_LOG_ENABLED", True)
 REQUEST_LOG_FLUSH_SECONDS = env_int("REQUEST_LOG_FLUSH_SECONDS", 2)
 REQUEST_LOG_FLUSH_ROWS = env_int("REQUEST_LOG_FLUSH_ROWS", 500)

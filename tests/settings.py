@@ -7,7 +7,8 @@ os.environ.setdefault("SECRET_KEY", "ledgerline-tests-only-secret-key-of-suffici
 from config.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-# No writer thread: its own connection would race each test's transaction; tests call request_log.flush().
+# No writer thread: its own connection would race each test's transaction; tests call
+# analytics.requestlog.writer.flush().
 REQUEST_LOG_FLUSH_SECONDS = 0
 # The test client and pytest-django's live_server speak plain http.
 SECURE_SSL_REDIRECT = False

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from analytics import request_log
+from analytics.requestlog.writer import flush, writer
 from credits.models import CreditAccount, CreditLedgerEntry
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -52,14 +52,14 @@ def need_chromium():
 
 def fail_an_api_call(base_url: str) -> None:
     """A call with a wrong key: the request log records a 401 for the dashboard's failed-calls panel."""
-    request_log.writer.discard()  # rows earlier tests left in this process's buffer
+    writer.discard()  # rows earlier tests left in this process's buffer
     request = urllib.request.Request(
         f"{base_url}/api/v1/usage/records/", headers={"Authorization": "Bearer Wrong123.not-a-real-secret"}
     )
     with pytest.raises(urllib.error.HTTPError) as failure:
         urllib.request.urlopen(request, timeout=10)
     assert failure.value.code == 401
-    request_log.flush()  # the server buffered the row; tests write it when they say so
+    flush()  # the server buffered the row; tests write it when they say so
 
 
 def number(text: str) -> Decimal:

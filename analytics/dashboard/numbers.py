@@ -2,15 +2,15 @@
 
 from uuid import UUID
 
-from analytics import selectors
 from analytics.aggregation import midnight, one_staleness
-from analytics.api import cached_answer
+from analytics.cache import cached_answer
 from analytics.dashboard.filters import Filters
 from analytics.questions.alerts import open_alert_list
 from analytics.questions.breakdown import Breakdown, usage_breakdown
 from analytics.questions.credit_history import credit_history
 from analytics.questions.spend import spend_overview
 from analytics.questions.summary import model_usage, usage_summary, usage_totals
+from analytics.requestlog.selectors import failed_request_list
 from config.api import dates  # read as dates.today_utc(): the tests fix "today" there
 from config.api.dates import DateRange
 from credits.selectors import balance_list, ledger_entry_newest_id
@@ -43,7 +43,7 @@ def dashboard_numbers(filters: Filters) -> dict:
     accounts = balance_list(outlet_id=outlet_id).values("pk", "balance", "threshold", "is_low")
     balances = {row["pk"]: row for row in accounts}
     alerts = list(open_alert_list(outlet_id=outlet_id))
-    failed = selectors.failed_request_list(outlet_id=outlet_id, since=midnight(dates.today_utc()))
+    failed = failed_request_list(outlet_id=outlet_id, since=midnight(dates.today_utc()))
     return {
         **usage, "history": history, "balances": balances, "alerts": alerts,
         "failed_count": failed.count(), "failed": list(failed[:FAILED_SHOWN]),

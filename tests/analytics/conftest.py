@@ -21,3 +21,8 @@ def today(monkeypatch):
 @pytest.fixture
 def spend(db):
     return spend_data()
+
+
+@pytest.fixture
+def client_a(spend, key_client):
+    return key_client("read", for_outlet=spend["outlet"])

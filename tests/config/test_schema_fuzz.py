@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 
-from analytics import request_log
+from analytics.requestlog.writer import flush, writer
 from tests.factories import AgentFactory, OutletFactory, create_api_key
 
 pytestmark = pytest.mark.postgres
@@ -57,10 +57,10 @@ def every_scope_key(db, connection_kept_open):
     outlet = OutletFactory()
     AgentFactory.create_batch(2, outlet=outlet)
     _, raw_key = create_api_key(outlet=outlet, scopes=("read", "ingest", "credits:write"))
-    request_log.writer.discard()
+    writer.discard()
     yield raw_key
-    pending = request_log.writer.pending()
-    assert request_log.flush() == pending  # the request log stores whatever the fuzzer sent
+    pending = writer.pending()
+    assert flush() == pending  # the request log stores whatever the fuzzer sent
 
 
 @schema.parametrize()

@@ -1,7 +1,4 @@
-"""The API request log's reads: the logged requests, their analytics per period and route, and the failures.
-
-Days are UTC days; a range is whole days, its end inclusive.
-"""
+"""The API request log's reads: an outlet's log or everyone's, its figures per period and route, the failures."""
 
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -15,8 +12,6 @@ from analytics.models import LATENCY_COLUMNS, LATENCY_FLOORS_MS, RequestLog
 from analytics.periods import period_key, period_starts
 from config.api.dates import DateRange
 from config.db import for_outlet
-
-# --- the API request log -------------------------------------------------------------------------
 
 REQUEST_INTERVALS = ("hour", "day", "month")
 SUCCESS_BELOW_STATUS = 400  # 2xx and 3xx are successes; 4xx and 5xx are failures
@@ -104,7 +99,9 @@ def request_analytics(*, outlet_id: UUID | None, date_range: DateRange, interval
         "to": date_range.end,
         "interval": interval,
         **total.figures(),
-        "periods": [{"period": period, **periods[period].figures()} for period in period_starts(date_range, interval)],
+        "periods": [
+            {"period": period, **periods[period].figures()} for period in period_starts(date_range, interval)
+        ],
         "routes": sorted(route_items, key=lambda item: (-item["count"], item["route"])),
     }
 

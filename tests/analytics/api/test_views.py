@@ -1,48 +1,34 @@
-"""The analytics endpoints: parameters, rendering, CSV, scoping and the answer cache."""
+"""The analytics endpoints: each one's JSON and CSV, its scope and its schema."""
 
-import csv
-import io
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from analytics.services import rollup_dirty_buckets
 from config.api import dates
 from credits import services as credit_services
-from tests.analytics.handbuilt import ACTOR, D1, TODAY, at, call, ingest, record
+from tests.analytics.api.conftest import (
+    ENDPOINTS,
+    HISTORY,
+    MODELS,
+    RANGE,
+    SERIES,
+    SNAPSHOT,
+    SPEND,
+    SUMMARY,
+    USAGE,
+    csv_rows,
+)
+from tests.analytics.handbuilt import ACTOR, TODAY, at, ingest, record
 from tests.factories import AgentFactory, OutletFactory
-from usage.services import upsert_interactions
-
-SERIES = "/api/v1/usage/series/"
-SNAPSHOT = "/api/v1/usage/snapshot/"
-SUMMARY = "/api/v1/usage/summary/"
-MODELS = "/api/v1/analytics/models/"
-SPEND = "/api/v1/analytics/spend/"
-USAGE = "/api/v1/analytics/usage/"
-HISTORY = "/api/v1/credits/history/"
-ENDPOINTS = (SERIES, SNAPSHOT, SUMMARY, MODELS, SPEND, USAGE, HISTORY)
-RANGE = {"from": "2026-03-02", "to": "2026-03-04"}
-
-
-@pytest.fixture
-def client_a(spend, key_client):
-    return key_client("read", for_outlet=spend["outlet"])
-
-
-def csv_rows(response) -> list[list[str]]:
-    assert response.status_code == 200, response.content
-    assert response["Content-Type"] == "text/csv; charset=utf-8"
-    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
 
 
 def midnight_ms(day: date) -> int:
     return int(datetime.combine(day, time.min, tzinfo=UTC).timestamp() * 1000)
 
 
-# --- the spend overview --------------------------------------------------------------------------
+# --- the spend overview ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("built", [False, True], ids=["raw", "rollups"])
 def test_spend_overview_renders_exactly_the_contracts_fields(spend, client_a, built):
@@ -92,77 +78,7 @@ def test_spend_overview_of_another_outlets_agent_is_a_404(spend, client_a):
     assert response.json() == {"success": False, "message": "Agent not found.", "errors": {}}
 
 
-# --- bad parameters ------------------------------------------------------------------------------
-
-@pytest.mark.parametrize(
-    ("path", "params", "field", "says"),
-    [
-        (SUMMARY, {"group_by": "TEAM"}, "group_by", "OUTLET, AGENT"),
-        (SUMMARY, {"group_by": "outlet"}, "group_by", "OUTLET, AGENT"),
-        (USAGE, {"interval": "minute"}, "interval", "hour, day, week, month, year, cumulative"),
-        (USAGE, {"metric": "dollars"}, "metric", "credits, units, cost, records"),
-        (USAGE, {"breakdown": "country"}, "breakdown", "voice, product, api_key, user, agent, model, type"),
-        (USAGE, {"limit": "0"}, "limit", "1 to 100"),
-        (USAGE, {"limit": "101"}, "limit", "1 to 100"),
-        (USAGE, {"limit": "ten"}, "limit", "1 to 100"),
-        (USAGE, {"agent": "7,nope"}, "agent", "'7' is not a valid UUID"),
-        (USAGE, {"interval": "hour", "from": "2026-01-01", "to": "2026-02-01"}, "start_date", "at most 31 days"),
-        (HISTORY, {"interval": "year"}, "interval", "day, week, month"),
-        (HISTORY, {"agent_id": "12"}, "agent_id", "UUID"),
-        (MODELS, {"model_type": "tts"}, "model_type", "upper-case"),
-        (SPEND, {"status": "done"}, "status", "in_progress, completed, failed"),
-        (SPEND, {"agent_id": "nope"}, "agent_id", "UUID"),
-        (SPEND, {"from": "2026-13-01"}, "from", "YYYY-MM-DD"),
-        (SPEND, {"start_date": "2026-03-05", "end_date": "2026-03-01"}, "start_date", "after end_date"),
-        (SERIES, {"days": "0"}, "days", "1 to 90"),
-        (SERIES, {"days": "91"}, "days", "1 to 90"),
-        (SERIES, {"days": "a week"}, "days", "1 to 90"),
-        (SUMMARY, {"format": "xml"}, "format", "'json' or 'csv'"),
-    ],
-)
-def test_each_bad_parameter_is_a_json_400_naming_it(key_client, path, params, field, says):
-    response = key_client("read").get(path, params)
-    assert response.status_code == 400, response.content
-    body = response.json()
-    assert body["success"] is False and field in body["errors"]
-    assert body["message"].startswith(f"{field}: ") and says in body["message"]
-
-
-REQUESTS = "/api/v1/analytics/requests/"
-
-
-@pytest.mark.parametrize(
-    ("path", "params", "cap"),
-    [
-        (USAGE, {"interval": "hour"}, 31),
-        (USAGE, {"interval": "day"}, 366),
-        (USAGE, {"interval": "cumulative"}, 366),
-        (USAGE, {"interval": "week"}, 1830),
-        (USAGE, {"interval": "month"}, 1830),
-        (USAGE, {"interval": "year"}, 3660),
-        (HISTORY, {"interval": "day"}, 366),
-        (HISTORY, {"interval": "month"}, 1830),
-        (SPEND, {}, 366),
-        (SUMMARY, {}, 1830),
-        (MODELS, {}, 1830),
-        (REQUESTS, {"interval": "hour"}, 31),
-        (REQUESTS, {"interval": "month"}, 1830),
-    ],
-)
-def test_every_range_is_capped_by_the_points_its_answer_can_have(key_client, path, params, cap):
-    client, end = key_client("read"), date(2026, 3, 31)
-    at_cap = {**params, "from": (end - timedelta(days=cap - 1)).isoformat(), "to": end.isoformat()}
-    assert client.get(path, at_cap).status_code == 200
-    response = client.get(path, {**at_cap, "from": (end - timedelta(days=cap)).isoformat()})
-    assert response.status_code == 400
-    assert response.json()["errors"] == {"start_date": [f"The range may span at most {cap} days, not {cap + 1}."]}
-
-
-@pytest.mark.parametrize("path", [SPEND, SUMMARY, HISTORY])
-def test_a_thousand_years_is_a_400_not_a_long_answer(key_client, path):
-    response = key_client("read").get(path, {"from": "2000-01-01", "to": "2999-12-31", "interval": "month"})
-    assert response.status_code == 400 and "at most" in response.json()["message"]
-
+# --- scoping ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", ENDPOINTS)
 def test_every_endpoint_refuses_a_bad_outlet_id_or_scope(staff_client, key_client, api_client, path):
@@ -172,17 +88,10 @@ def test_every_endpoint_refuses_a_bad_outlet_id_or_scope(staff_client, key_clien
     assert api_client.get(path).status_code == 401
 
 
-def test_a_blank_parameter_is_an_absent_one(spend, client_a):
-    body = client_a.get(SPEND, {**RANGE, "status": "", "agent_id": ""}).json()
-    assert body["total_calls"] == 6
-
-
 def test_snapshot_needs_an_outlet_for_staff(staff_client):
     response = staff_client.get(SNAPSHOT)
     assert response.status_code == 400 and "outlet_id" in response.json()["errors"]
 
-
-# --- scoping -------------------------------------------------------------------------------------
 
 def test_an_outlet_key_sees_only_its_outlet(spend, client_a, key_client):
     stranger = spend["stranger"]
@@ -206,7 +115,7 @@ def test_staff_see_one_outlet_with_outlet_id_and_every_outlet_without(spend, sta
     assert staff_client.get(SPEND, RANGE).json()["total_calls"] == 7
 
 
-# --- every endpoint's JSON and CSV ---------------------------------------------------------------
+# --- every endpoint's JSON and CSV -----------------------------------------------------------
 
 def test_series_points_are_midnight_ms_and_totals_zero_filled(agent, key_client, today):
     ingest(agent.outlet, record(agent, "t", at(TODAY - timedelta(days=1)), count=100))
@@ -331,63 +240,7 @@ def test_every_endpoint_answers_csv(spend, client_a, today, path, params, header
     assert client_a.get(path, params).json()["success"] is True
 
 
-# --- the answer cache ----------------------------------------------------------------------------
-
-def test_a_repeated_question_is_answered_from_the_cache_until_the_outlets_usage_changes(
-    spend, client_a, django_assert_num_queries, django_capture_on_commit_callbacks
-):
-    first = client_a.get(SPEND, RANGE).json()
-    with django_assert_num_queries(1):  # the key's lookup: no aggregate runs
-        assert client_a.get(SPEND, RANGE).json() == first
-    with django_assert_num_queries(1):  # the CSV is cut from the same cached answer
-        assert csv_rows(client_a.get(SPEND, {**RANGE, "format": "csv"}))[1][3] == "0.01634567"
-    assert client_a.get(SPEND, {**RANGE, "status": "completed"}).json() != first  # another question
-
-    stranger = spend["stranger"]
-    with django_capture_on_commit_callbacks(execute=True):
-        ingest(stranger.outlet, record(stranger, "elsewhere", at(D1), cost="5"))
-    with django_assert_num_queries(1):  # another outlet's usage leaves this outlet's answers cached
-        client_a.get(SPEND, RANGE)
-
-    with django_capture_on_commit_callbacks(execute=True):
-        ingest(spend["outlet"], record(spend["a1"], "late", at(D1), cost="1"))
-    assert client_a.get(SPEND, RANGE).json()["total_spent"] == "1.12184567"
-
-
-def test_a_new_call_drops_the_outlets_cached_answers(spend, client_a, django_capture_on_commit_callbacks):
-    assert client_a.get(SPEND, RANGE).json()["total_calls"] == 6
-    with django_capture_on_commit_callbacks(execute=True):
-        upsert_interactions(
-            outlet=spend["outlet"], interactions=[call(spend["a1"], "late", at(D1), status="completed", duration=10)]
-        )
-    assert client_a.get(SPEND, RANGE).json()["total_calls"] == 7
-
-
-def test_every_outlets_answer_is_dropped_when_any_outlet_stores_usage(spend, staff_client, django_capture_on_commit_callbacks):
-    assert staff_client.get(SPEND, RANGE).json()["total_spent"] == "9.12184567"
-    stranger = spend["stranger"]
-    with django_capture_on_commit_callbacks(execute=True):
-        ingest(stranger.outlet, record(stranger, "more", at(D1), cost="1"))
-    assert staff_client.get(SPEND, RANGE).json()["total_spent"] == "10.12184567"
-
-
-def test_credit_history_is_not_served_stale_after_a_credit_change(agent, key_client):
-    client = key_client("read")
-    assert client.get(HISTORY).json()["balance"] == "0.000000"
-    assert client.get(HISTORY).json()["balance"] == "0.000000"
-    credit_services.credits_add(agent=agent, amount=Decimal("4"), actor=ACTOR, reason="top-up")  # no usage: same version
-    assert client.get(HISTORY).json()["balance"] == "4.000000"
-
-
-def test_without_a_cache_lifetime_every_request_computes(spend, client_a, settings):
-    settings.ANALYTICS_CACHE_SECONDS = 0
-    client_a.get(SPEND, RANGE)
-    with CaptureQueriesContext(connection) as queries:
-        client_a.get(SPEND, RANGE)
-    assert len(queries) > 1
-
-
-# --- the schema ----------------------------------------------------------------------------------
+# --- the schema ------------------------------------------------------------------------------
 
 def test_schema_documents_every_analytics_endpoint_with_its_parameters(client, db):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()

@@ -1,11 +1,10 @@
-"""The API request log: a middleware that records every `/api/` request, off the request's path.
+"""The API request log's per-process state: the requests in flight and the buffer of rows with its writer thread.
 
-The middleware takes one row per request once its response is complete (produced; for a
-streamed response, closed by the server after its last chunk) and hands it to the
-process's `RequestLogWriter`, an in-memory buffer. A writer thread stores the buffer with one
-`bulk_create` every `REQUEST_LOG_FLUSH_SECONDS`, or sooner once `REQUEST_LOG_FLUSH_ROWS`
-rows wait, and once more when the process exits. A request never waits for the database,
-and a failed write is logged, never raised: the rows of that batch are lost.
+The middleware hands each row to the process's `RequestLogWriter`, an in-memory buffer. A
+writer thread stores the buffer with one `bulk_create` every `REQUEST_LOG_FLUSH_SECONDS`, or
+sooner once `REQUEST_LOG_FLUSH_ROWS` rows wait, and once more when the process exits. A
+request never waits for the database, and a failed write is logged, never raised: the rows of
+that batch are lost.
 
 With `REQUEST_LOG_FLUSH_SECONDS = 0` there is no thread: rows wait for `flush()` (tests do
 this, since a thread's own database connection would race the test's transaction).
@@ -18,27 +17,13 @@ import atexit
 import logging
 import os
 import threading
-import time
-from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.exceptions import MiddlewareNotUsed
 from django.db import close_old_connections, connections
-from django.utils import timezone
-from django.utils.functional import SimpleLazyObject, empty
 
 from analytics.models import RequestLog
-from config.api.views import api_not_found
-from credits.auth import ApiPrincipal
 
 logger = logging.getLogger(__name__)
-
-API_PREFIX = "/api/"
-PURGE_BATCH = 10_000
-_PREFIX_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_KEY_PREFIX_LENGTH = RequestLog._meta.get_field("key_prefix").max_length
-_ROUTE_LENGTH = RequestLog._meta.get_field("route").max_length
-_METHOD_LENGTH = RequestLog._meta.get_field("method").max_length
 
 
 # --- requests in flight --------------------------------------------------------------------------
@@ -186,99 +171,3 @@ os.register_at_fork(after_in_child=writer._after_fork)
 def flush() -> int:
     """Stores every waiting row now; how many were stored."""
     return writer.flush()
-
-
-# --- the middleware ------------------------------------------------------------------------------
-
-def _route(request) -> str:
-    """The URL pattern that matched, e.g. `api/v1/usage/records/<int:pk>/`; a fixed label when none did."""
-    match = getattr(request, "resolver_match", None)
-    if match is None or match.func is api_not_found:  # config.urls' JSON 404 for anything else under /api/
-        return RequestLog.UNMATCHED_ROUTE
-    return match.route[:_ROUTE_LENGTH]
-
-
-def _claimed_prefix(request) -> str:
-    """For a rejected key, the prefix its `Authorization: Bearer prefix.secret` claimed (letters and digits only)."""
-    parts = request.headers.get("Authorization", "").split()
-    if len(parts) != 2 or parts[0].lower() != "bearer" or parts[1].count(".") != 1:
-        return ""
-    prefix = parts[1].partition(".")[0]
-    return prefix if 0 < len(prefix) <= _KEY_PREFIX_LENGTH and set(prefix) <= _PREFIX_CHARS else ""
-
-
-def _caller(request) -> dict:
-    """Outlet, key and staff user of the request, without a query (an unread session stays unread)."""
-    user = request.__dict__.get("user")
-    if isinstance(user, SimpleLazyObject):
-        user = None if user._wrapped is empty else user._wrapped
-    if isinstance(user, ApiPrincipal):
-        key = user.api_key
-        return {"outlet_id": key.outlet_id, "api_key_id": key.pk, "key_prefix": key.prefix}
-    if user is not None and getattr(user, "is_staff", False):
-        return {"user_id": user.pk}
-    return {"key_prefix": _claimed_prefix(request)}
-
-
-def _row(request, response, *, arrived: datetime, started: float, concurrency: int) -> dict:
-    """The row's field values (a dict costs a microsecond; a model instance ten)."""
-    return {
-        "time": arrived,
-        "method": request.method[:_METHOD_LENGTH],
-        "route": _route(request),
-        "status": response.status_code,
-        "latency_ms": round((time.perf_counter() - started) * 1000),
-        "in_flight": concurrency,
-        **_caller(request),
-    }
-
-
-class RequestLogMiddleware:
-    """Records every request under /api/ once its response is complete; see the module's docstring."""
-
-    def __init__(self, get_response):
-        if not settings.REQUEST_LOG_ENABLED:
-            raise MiddlewareNotUsed("REQUEST_LOG_ENABLED is off.")
-        self.get_response = get_response
-
-    def __call__(self, request):
-        if not request.path_info.startswith(API_PREFIX):
-            return self.get_response(request)
-        arrived, started = timezone.now(), time.perf_counter()
-        concurrency = in_flight.enter()
-        try:
-            response = self.get_response(request)  # Django turns a view's exception into a response
-        except BaseException:
-            in_flight.leave()
-            raise
-
-        def record():
-            in_flight.leave()
-            try:
-                writer.add(_row(request, response, arrived=arrived, started=started, concurrency=concurrency))
-            except Exception:
-                logger.exception("Request log: could not record %s %s.", request.method, request.path)
-
-        if response.streaming:
-            # Once the server has sent the last chunk and closes the response: a CSV's whole export.
-            response._resource_closers.append(record)
-        else:
-            record()
-        return response
-
-
-# --- retention -----------------------------------------------------------------------------------
-
-def request_log_purge(*, before: datetime | None = None, batch_size: int = PURGE_BATCH) -> int:
-    """Deletes rows older than `before` (default: REQUEST_LOG_RETENTION_DAYS ago) in batches; how many."""
-    if before is None:
-        before = timezone.now() - timedelta(days=settings.REQUEST_LOG_RETENTION_DAYS)
-    deleted = 0
-    while True:
-        # Oldest first along the (time, id) index; each batch is its own short statement.
-        ids = list(
-            RequestLog.objects.filter(time__lt=before).order_by("time", "id").values_list("id", flat=True)[:batch_size]
-        )
-        if not ids:
-            return deleted
-        deleted += RequestLog.objects.filter(id__in=ids).delete()[0]

@@ -1,0 +1,20 @@
+"""The request log in the admin."""
+
+from django.urls import reverse
+
+
+def test_the_admin_lists_requests_read_only_with_filters_and_search(logged, client, staff_user):
+    client.force_login(staff_user)
+    url = reverse("admin:analytics_requestlog_changelist")
+    assert client.get(url).status_code == 200
+    response = client.get(url, {"status_class": "4", "method": "GET"})
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == [logged["rows"][6], logged["rows"][1]]  # 401, 404
+    assert list(client.get(url, {"q": "aaaa2222"}).context["cl"].result_list) == [logged["rows"][3], logged["rows"][2]]
+    assert client.get(url, {"q": "<int:pk>"}).context["cl"].result_count == 1
+    assert client.get(url, {"time__year": "2026", "time__month": "3", "time__day": "3"}).context["cl"].result_count == 3
+    assert client.get(url, {"outlet__id__exact": str(logged["other"].pk)}).context["cl"].result_count == 1
+    change = reverse("admin:analytics_requestlog_change", args=[logged["rows"][0].pk])
+    assert client.get(change).status_code == 200
+    assert client.post(change, {}).status_code == 403
+    assert client.get(reverse("admin:analytics_requestlog_add")).status_code == 403
