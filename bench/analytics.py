@@ -341,7 +341,7 @@ def raw_ratio(name: str, outlet, staff: bool, dates: dict) -> dict:
     return {"rollup_ms": with_rollups, "raw_ms": raw, "raw_over_rollup": raw / with_rollups}
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=10_000_000)
     parser.add_argument("--outlets", type=int, default=50)
@@ -351,15 +351,17 @@ def main() -> None:
     parser.add_argument("--database", default="ledgerline_bench_analytics")
     parser.add_argument("--reuse", action="store_true", help="reuse a database loaded by an earlier run")
     parser.add_argument("--port", type=int, default=8766)
-    args = parser.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
+    return parser.parse_args()
 
-    url = f"{PG}/{args.database}"
+
+def prepare(database: str, reuse: bool) -> tuple[str, dict, bool]:
+    """The scratch database (kept with --reuse), migrated, and Django set up on it: its URL, env, and whether it was kept."""
+    url = f"{PG}/{database}"
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [args.database]).fetchone()
-        if not (args.reuse and exists):
-            admin.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-            admin.execute(f'CREATE DATABASE "{args.database}"')
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
+        if not (reuse and exists):
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{database}"')
     env = {
         **os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "false",
         "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret-key-0123456789abcdef"),
@@ -372,13 +374,15 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.utils import timezone
+    return url, env, bool(reuse and exists)
 
+
+def build_rollups(args: argparse.Namespace, url: str, kept: bool) -> dict:
+    """Loads and builds everything unless a kept database has it, then rolls up the fresh records."""
     from credits.models import Outlet
-    from credits.services import api_key_create
 
-    results: dict = {"records": args.records, "outlets": args.outlets, "agents": args.agents, "cpus": os.cpu_count()}
-    if not (args.reuse and exists and Outlet.objects.exists()):
+    results = {}
+    if not (kept and Outlet.objects.exists()):
         log(f"loading {args.records:,} records over 90 days, {args.outlets} outlets, {args.agents:,} agents")
         started = time.perf_counter()
         load(url, records=args.records, outlets=args.outlets, agents_per_outlet=args.agents // args.outlets, days=90)
@@ -397,20 +401,29 @@ def main() -> None:
     settle(url)
     if "compression" not in results:
         results["compression"] = compression()
+    return results
+
+
+def measure_endpoints(args: argparse.Namespace, env: dict) -> dict:
+    """p50/p95 of every question over HTTP, for one outlet's key and for staff, with each one's raw/rollup ratio."""
+    from django.utils import timezone
+
+    from credits.models import Outlet
+    from credits.services import api_key_create
 
     outlet = Outlet.objects.order_by("name").first()
     _, key = api_key_create(outlet=outlet, name=f"bench {timezone.now():%H%M%S}", scopes=["read"])
-    cookie = staff_session_cookie()
+    outlet_auth, staff_auth = {"Authorization": f"Bearer {key}"}, {"Cookie": staff_session_cookie()}
     today = timezone.now().date()
     dates = {"end": today, "start30": today - timedelta(days=29), "start90": today - timedelta(days=89)}
     server = start_gunicorn(env, args.port)
     endpoints = {}
     try:
-        warm_up(args.port, {"Authorization": f"Bearer {key}"}, "/api/v1/usage/series/?days=1")
-        warm_up(args.port, {"Cookie": cookie}, "/api/v1/usage/series/?days=1")
+        warm_up(args.port, outlet_auth, "/api/v1/usage/series/?days=1")
+        warm_up(args.port, staff_auth, "/api/v1/usage/series/?days=1")
         for name, outlet_path, staff_path in questions(str(outlet.pk)):
-            outlet_samples = http_times(args.port, {"Authorization": f"Bearer {key}"}, outlet_path.format(**dates), args.repeat)
-            staff_samples = http_times(args.port, {"Cookie": cookie}, staff_path.format(**dates), args.repeat)
+            outlet_samples = http_times(args.port, outlet_auth, outlet_path.format(**dates), args.repeat)
+            staff_samples = http_times(args.port, staff_auth, staff_path.format(**dates), args.repeat)
             endpoints[name] = {
                 "outlet_30d_p50_ms": statistics.median(outlet_samples), "outlet_30d_p95_ms": p95(outlet_samples),
                 "all_90d_p50_ms": statistics.median(staff_samples), "all_90d_p95_ms": p95(staff_samples),
@@ -420,22 +433,34 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    results["endpoints"] = endpoints
-    (OUT / "analytics.json").write_text(json.dumps(results, indent=2, default=str))
+    return endpoints
 
+
+def report(results: dict, fresh: int) -> None:
     print()
     print(f"full rollup build: {results.get('full_build_s', float('nan')):.1f} s; "
-          f"{args.fresh:,} fresh records rolled up in {results['fresh_build_s']:.1f} s")
+          f"{fresh:,} fresh records rolled up in {results['fresh_build_s']:.1f} s")
     for name, figures in results["compression"].items():
         print(f"  {name:28} {figures['rollup_rows']:>12,} rows  {figures['ratio'] or 0:6.1f}x fewer than raw")
     print(f"{'endpoint':28} {'30d outlet p95':>15} {'90d all p95':>12} {'raw/rollup 30d':>15} {'raw/rollup 90d':>15}")
-    for name, figures in endpoints.items():
+    for name, figures in results["endpoints"].items():
         outlet_ratio = figures["outlet_raw"].get("raw_over_rollup")
         all_ratio = figures["all_raw"].get("raw_over_rollup")
         print(
             f"{name:28} {figures['outlet_30d_p95_ms']:>12.1f} ms {figures['all_90d_p95_ms']:>9.1f} ms "
             f"{(f'{outlet_ratio:.0f}x' if outlet_ratio else '-'):>15} {(f'{all_ratio:.0f}x' if all_ratio else '-'):>15}"
         )
+
+
+def main() -> None:
+    args = parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    url, env, kept = prepare(args.database, args.reuse)
+    results: dict = {"records": args.records, "outlets": args.outlets, "agents": args.agents, "cpus": os.cpu_count()}
+    results |= build_rollups(args, url, kept)
+    results["endpoints"] = measure_endpoints(args, env)
+    (OUT / "analytics.json").write_text(json.dumps(results, indent=2, default=str))
+    report(results, args.fresh)
 
 
 if __name__ == "__main__":
