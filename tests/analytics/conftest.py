@@ -2,6 +2,7 @@ import pytest
 
 from config.api import dates
 from tests.analytics.handbuilt import TODAY, spend_data
+from tests.analytics.rollup_usage import two_outlets_of_usage
 
 
 @pytest.fixture
@@ -26,3 +27,9 @@ def spend(db):
 @pytest.fixture
 def client_a(spend, key_client):
     return key_client("read", for_outlet=spend["outlet"])
+
+
+@pytest.fixture
+def usage(db):
+    """Two outlets with usage records and interactions on each of a few days; nothing built yet."""
+    return two_outlets_of_usage()

@@ -1,11 +1,9 @@
 """`manage.py seed_demo`: the demo data set, seeded through the services, with its rollups built."""
 
-import io
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import Count, Sum
 from django.utils import timezone
@@ -14,18 +12,13 @@ from analytics.models import DirtyBucket, UsageHourlyRollup
 from config.errors import DomainError
 from credits import selectors, services
 from credits.models import Agent, ApiKey, CreditLedgerEntry, Outlet
+from tests.commands import run
 from tests.factories import StaffFactory
 from usage.models import Interaction, UsageRecord
 
 pytestmark = pytest.mark.django_db
 
 ADMIN_LOGIN_LINE = "Admin: http://127.0.0.1:8000/admin/  login: admin / admin"
-
-
-def run(*args: str) -> tuple[str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    call_command(*args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
 
 
 # seed_demo

@@ -13,14 +13,9 @@ from config import checks
 from config.checks import CheckResult
 from credits import services
 from credits.models import Agent, ApiKey, CreditAccount, CreditLedgerEntry
+from tests.commands import run
 
 pytestmark = pytest.mark.django_db
-
-def run(*args: str) -> tuple[str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    call_command(*args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
-
 
 def top_up(agent: Agent, amount: str = "25") -> None:
     services.credits_add(agent=agent, amount=Decimal(amount), actor=services.Actor.system("test"), reason="setup")
