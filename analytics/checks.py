@@ -21,6 +21,7 @@ from analytics.models import DirtyBucket
 from analytics.services import BUILD_WORK_MEM
 from config.checks import CheckResult
 from config.commands import plural
+from config.money import quantum
 
 ROWS_SHOWN = 20  # mismatching rows listed per rollup; the rest are counted
 MEASURES_SHOWN = 4  # differing measures named per row; the rest are counted
@@ -52,7 +53,7 @@ def _exact(value, places: int | None):
         return int(value)
     if isinstance(value, float):
         value = repr(value)  # the shortest decimal that is this float, not its binary expansion
-    return Decimal(value).quantize(Decimal(1).scaleb(-places), context=EXACT)
+    return Decimal(value).quantize(quantum(places), context=EXACT)
 
 
 def _day(bucket: datetime) -> date:

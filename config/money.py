@@ -11,7 +11,14 @@ CREDIT_PLACES = 6
 COST_PLACES = 8  # US dollars: a fraction of a cent per token
 COUNT_PLACES = 3  # units: tokens, characters, seconds, requests
 PLACES = {"credits": CREDIT_PLACES, "cost": COST_PLACES, "units": COUNT_PLACES}
-CREDIT_QUANTUM = Decimal(1).scaleb(-CREDIT_PLACES)
+
+
+def quantum(places: int) -> Decimal:
+    """The smallest step of an amount with `places` places: 0.000001 for credits."""
+    return Decimal(1).scaleb(-places)
+
+
+CREDIT_QUANTUM = quantum(CREDIT_PLACES)
 
 
 def fixed(value, places: int) -> str:

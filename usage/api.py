@@ -11,8 +11,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import fields
 from config.errors import PayloadTooLargeError
-from config.money import COST_PLACES, COUNT_PLACES, CREDIT_PLACES
 from credits.auth import request_actor
 from credits.scoping import ScopedListView, caller_outlet, caller_outlet_id
 from usage import selectors, services
@@ -65,11 +65,9 @@ class UsageTotalsSerializer(serializers.Serializer):
     unit = serializers.CharField(allow_null=True, help_text="The records' unit; null overall when they mix units.")
     records = serializers.IntegerField()
     # Sums of many records: as many digits as they need (one record's columns are bounded, their sum is not).
-    count = serializers.DecimalField(
-        max_digits=None, decimal_places=COUNT_PLACES, allow_null=True, help_text="Units summed; null when units differ."
-    )
-    credits = serializers.DecimalField(max_digits=None, decimal_places=CREDIT_PLACES)
-    cost_usd = serializers.DecimalField(max_digits=None, decimal_places=COST_PLACES)
+    count = fields.units(allow_null=True, help_text="Units summed; null when units differ.")
+    credits = fields.credits()
+    cost_usd = fields.cost()
     latency_ms_avg = serializers.FloatField(allow_null=True, help_text="Over the records that report a latency.")
 
 

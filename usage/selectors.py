@@ -12,12 +12,13 @@ from django.db.models import Count, QuerySet, Sum
 
 from config.db import for_outlet, get_or_not_found
 from config.errors import DomainError, NotFoundError
+from config.money import quantum
 from usage.models import Interaction, UsageRecord
 
 LATENCY_PLACES = 1
 # Summed columns; SQLite sums decimals as floats, so each sum is brought back to its column's places.
 SUMMED = ("count", "credits", "cost_usd")
-QUANTA = {name: Decimal(1).scaleb(-UsageRecord._meta.get_field(name).decimal_places) for name in SUMMED}
+QUANTA = {name: quantum(UsageRecord._meta.get_field(name).decimal_places) for name in SUMMED}
 
 
 class UsageTotals(TypedDict):

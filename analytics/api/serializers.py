@@ -14,7 +14,8 @@ from rest_framework import serializers
 
 from analytics.questions.spend import DROP_OFF_BUCKETS
 from config.api.dates import utc_iso
-from config.money import COST_PLACES, COUNT_PLACES, CREDIT_PLACES, PLACES, fixed
+from config.api.fields import amount, cost, credits, units
+from config.money import PLACES, fixed
 from usage.models import UsageRecord
 
 MINUTES_PLACES = 2
@@ -31,24 +32,12 @@ def json_number(value) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def decimal(places: int, **kwargs) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=None, decimal_places=places, **kwargs)
-
-
-def credits(**kwargs) -> serializers.DecimalField:
-    return decimal(CREDIT_PLACES, **kwargs)
-
-
-def cost(**kwargs) -> serializers.DecimalField:
-    return decimal(COST_PLACES, **kwargs)
-
-
 def units_by_unit() -> serializers.DictField:
-    return serializers.DictField(child=decimal(COUNT_PLACES), help_text=f"Units summed per unit ({', '.join(UNITS)}).")
+    return serializers.DictField(child=units(), help_text=f"Units summed per unit ({', '.join(UNITS)}).")
 
 
 def minutes(**kwargs) -> serializers.DecimalField:
-    return decimal(MINUTES_PLACES, **kwargs)
+    return amount(MINUTES_PLACES, **kwargs)
 
 
 @extend_schema_field(OpenApiTypes.NUMBER)
@@ -207,7 +196,7 @@ class ModelUsageItemSerializer(serializers.Serializer):
     model = serializers.CharField()
     unit = serializers.CharField()
     calls = serializers.IntegerField(help_text="Records.")
-    units = decimal(COUNT_PLACES)
+    units = units()
     credits = credits()
     cost = cost()
     latency = LatencySerializer()
@@ -297,7 +286,7 @@ def burn_fields() -> dict:
     return {
         "balance": credits(),
         "average_daily_burn": credits(help_text="Credits consumed over the last 30 days (to today), per day."),
-        "runway_days": decimal(
+        "runway_days": amount(
             DAYS_PLACES, allow_null=True, help_text="balance / average_daily_burn; null without burn, 0 once spent."
         ),
     }

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from config.money import COST_PLACES, CREDIT_QUANTUM
+from config.money import COST_PLACES, CREDIT_QUANTUM, quantum
 from credits.models import Agent
 
 OUTBOUND_ROLES = {"Outbound Reminders", "Sales Qualifier"}
@@ -44,7 +44,7 @@ SENTIMENTS = {
 FAILURES = ("caller_hung_up", "no_answer", "llm_timeout", "transfer_failed")
 CAMPAIGNS = ("spring", "renewals", "win-back")
 API_KEY_LABELS = {"voice-agent": "platform-voice", "outbound-campaign": "campaign-runner", "chat-widget": "web-widget"}
-COST_QUANTUM = Decimal(1).scaleb(-COST_PLACES)
+COST_QUANTUM = quantum(COST_PLACES)
 
 
 @dataclass(frozen=True)
