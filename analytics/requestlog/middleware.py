@@ -5,7 +5,6 @@ chunk. The row goes to the process's writer (`analytics.requestlog.writer`), off
 path: a request never waits for the database.
 """
 
-import logging
 import time
 from datetime import datetime
 
@@ -15,11 +14,9 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject, empty
 
 from analytics.models import RequestLog
-from analytics.requestlog.writer import in_flight, writer
+from analytics.requestlog.writer import in_flight, logger, writer
 from config.api.views import api_not_found
 from credits.auth import ApiPrincipal
-
-logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
 _PREFIX_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")

@@ -23,7 +23,8 @@ from django.db import close_old_connections, connections
 
 from analytics.models import RequestLog
 
-logger = logging.getLogger(__name__)
+# One logger for the request log, by the name it has always had: what operators filter logs on.
+logger = logging.getLogger("analytics.request_log")
 
 
 # --- requests in flight --------------------------------------------------------------------------

@@ -103,7 +103,7 @@ def test_a_failure_to_record_never_reaches_the_client(key_client, monkeypatch, c
         raise ValueError("broken")
 
     monkeypatch.setattr(middleware, "_row", broken)
-    with caplog.at_level(logging.ERROR, logger="analytics.requestlog.middleware"):
+    with caplog.at_level(logging.ERROR, logger="analytics.request_log"):
         assert key_client("read").get(LOG).status_code == 200
     assert "could not record GET /api/v1/request-log/" in caplog.text
     assert in_flight.value == 0

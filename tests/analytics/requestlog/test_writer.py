@@ -18,7 +18,7 @@ def test_a_database_error_while_writing_is_logged_not_raised(key_client, monkeyp
         raise DatabaseError("the database is down")
 
     monkeypatch.setattr(RequestLog.objects, "bulk_create", unavailable)
-    with caplog.at_level(logging.ERROR, logger="analytics.requestlog.writer"):
+    with caplog.at_level(logging.ERROR, logger="analytics.request_log"):
         assert flush() == 0
     assert "could not store 2 rows" in caplog.text
     assert writer.pending() == 0  # dropped, not held to grow while the database is down
@@ -27,7 +27,7 @@ def test_a_database_error_while_writing_is_logged_not_raised(key_client, monkeyp
 def test_a_full_buffer_drops_new_rows(key_client, settings, caplog):
     settings.REQUEST_LOG_MAX_BUFFERED = 2
     client = key_client("read")
-    with caplog.at_level(logging.WARNING, logger="analytics.requestlog.writer"):
+    with caplog.at_level(logging.WARNING, logger="analytics.request_log"):
         for _ in range(4):
             assert client.get(LOG).status_code == 200
         assert writer.pending() == 2 and writer.dropped == 2
