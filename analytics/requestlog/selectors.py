@@ -10,6 +10,7 @@ from django.db.models.functions import Trunc
 from analytics.histograms import histogram_measures, latency_quantile
 from analytics.models import LATENCY_COLUMNS, LATENCY_FLOORS_MS, RequestLog
 from analytics.periods import period_key, period_starts
+from analytics.requestlog.filtersets import status_class
 from config.api.dates import DateRange
 from config.db import for_outlet
 
@@ -18,7 +19,7 @@ SUCCESS_BELOW_STATUS = 400  # 2xx and 3xx are successes; 4xx and 5xx are failure
 REQUEST_MEASURES = {
     "count": lambda: Count("pk"),
     "successes": lambda: Count("pk", filter=Q(status__lt=SUCCESS_BELOW_STATUS)),
-    "errors_4xx": lambda: Count("pk", filter=Q(status__gte=400, status__lt=500)),
+    "errors_4xx": lambda: Count("pk", filter=status_class(4)),
     "errors_5xx": lambda: Count("pk", filter=Q(status__gte=500)),
     "latency_sum": lambda: Sum("latency_ms"),
     "peak_in_flight": lambda: Max("in_flight"),
