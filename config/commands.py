@@ -5,8 +5,6 @@ import uuid
 
 from django.core.management.base import CommandError
 
-ACTOR_LABEL_LENGTH = 200
-
 
 def cli_label(*via: str) -> str:
     """`cli:<user>`, or `cli:import_usage:<user>` for a command that names itself: the operator by OS account."""
@@ -14,7 +12,7 @@ def cli_label(*via: str) -> str:
         user = getpass.getuser()
     except Exception:  # no USER/LOGNAME and no passwd entry (e.g. a container running as an unnamed uid)
         user = ""
-    return f"cli:{':'.join([*via, user or 'unknown'])}"[:ACTOR_LABEL_LENGTH]
+    return f"cli:{':'.join([*via, user or 'unknown'])}"
 
 
 def uuid_from_option(value: str, option: str, noun: str) -> uuid.UUID:

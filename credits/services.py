@@ -25,6 +25,7 @@ from credits.models import ZERO, Agent, ApiKey, CreditAccount, CreditLedgerEntry
 Kind = CreditLedgerEntry.Kind
 MAX_REASON_LENGTH = 1000
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+ACTOR_LABEL_LENGTH = CreditLedgerEntry._meta.get_field("actor_label").max_length
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,8 @@ class Actor:
 
     @classmethod
     def for_operator(cls, *via: str) -> "Actor":
-        """The operator at the shell: `cli:<user>`, or `cli:<command>:<user>`."""
-        return cls(label=cli_label(*via))
+        """The operator at the shell: `cli:<user>`, or `cli:<command>:<user>`, cut to what the ledger keeps."""
+        return cls(label=cli_label(*via)[:ACTOR_LABEL_LENGTH])
 
     @classmethod
     def system(cls, name: str) -> "Actor":
