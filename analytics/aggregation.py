@@ -23,13 +23,14 @@ from django.db.models.functions import Trunc
 from analytics.facts import Fact, Rollup
 from analytics.models import DirtyBucket
 from config.api.dates import DateRange
+from config.money import PLACES
 
 # (outlet id, first instant, first instant after) of consecutive stale days
 Window = tuple[UUID, datetime, datetime]
 # Inside `one_staleness`: the stale windows read so far, per (outlet id, date range).
 _staleness: ContextVar[dict | None] = ContextVar("staleness", default=None)
-# Every measure's sums are exact at this many decimal places (cost's): rounding there drops only SQLite's float error.
-SUM_PLACES = 8
+# Every measure's sums are exact at the most places any kind keeps: rounding there drops only SQLite's float error.
+SUM_PLACES = max(PLACES.values())
 
 
 class PeriodStart(Func):

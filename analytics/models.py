@@ -10,7 +10,7 @@ import math
 from django.conf import settings
 from django.db import models
 
-from config.money import COST_PLACES, COUNT_PLACES, CREDIT_PLACES
+from config.money import COST_PLACES, COUNT_PLACES, CREDIT_PLACES, DURATION_PLACES
 from credits.models import Agent, ApiKey, Outlet
 from usage.models import ID_LENGTH
 
@@ -221,7 +221,7 @@ class InteractionMeasures(models.Model):
     outlet = models.ForeignKey(Outlet, on_delete=models.CASCADE, related_name="+", db_index=False)
     bucket = models.DateTimeField(help_text="Start of the day (UTC).")
     calls = models.BigIntegerField()
-    duration_sum = models.DecimalField(max_digits=20, decimal_places=COUNT_PLACES)
+    duration_sum = models.DecimalField(max_digits=20, decimal_places=DURATION_PLACES)
     messages = models.BigIntegerField()
 
     class Meta:

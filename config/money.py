@@ -10,6 +10,7 @@ CREDIT_DIGITS = 20
 CREDIT_PLACES = 6
 COST_PLACES = 8  # US dollars: a fraction of a cent per token
 COUNT_PLACES = 3  # units: tokens, characters, seconds, requests
+DURATION_PLACES = 3  # an interaction's seconds
 PLACES = {"credits": CREDIT_PLACES, "cost": COST_PLACES, "units": COUNT_PLACES}
 
 

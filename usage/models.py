@@ -3,7 +3,7 @@ from django.db.models import Q
 from django.db.models.functions import Now
 
 from config.db import ImmutableModel
-from config.money import COST_PLACES, COUNT_PLACES
+from config.money import COST_PLACES, COUNT_PLACES, DURATION_PLACES
 from credits.models import Agent, Outlet, credit_field
 
 ID_LENGTH = 255
@@ -35,7 +35,7 @@ class Interaction(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_PROGRESS)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
-    duration_seconds = models.DecimalField(max_digits=12, decimal_places=3, default=0)
+    duration_seconds = models.DecimalField(max_digits=12, decimal_places=DURATION_PLACES, default=0)
     sentiment = models.CharField(max_length=16, choices=Sentiment.choices, default=Sentiment.UNKNOWN)
     end_user_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
     message_count = models.PositiveIntegerField(default=0)
