@@ -62,8 +62,8 @@ def _schedule_rollup() -> None:
     Runs after a commit, so it never raises: with the broker down the marks stay and the beat's next run takes them.
     """
     if cache.add(ROLLUP_SCHEDULED_KEY, True, timeout=settings.ROLLUP_SCHEDULE_INTERVAL):
+        rollup_task = current_app.tasks[ROLLUP_DIRTY_BUCKETS_TASK]  # outside the try: a wrong name is a bug, not an outage
         try:
-            rollup_task = current_app.tasks[ROLLUP_DIRTY_BUCKETS_TASK]
             rollup_task.apply_async(expires=settings.ROLLUP_SCHEDULE_INTERVAL * 6, retry=False)
         except Exception as exc:  # kombu's OperationalError, or whatever else a broker in trouble raises
             _broker_unavailable.warn(

@@ -164,8 +164,10 @@ def _send_after_commit(event: dict, outlet: Outlet) -> None:
 
 
 def _on_commit(task_name: str, event: dict) -> None:
+    task = current_app.tasks[task_name]  # now, in the transaction: a wrong name fails the change, not silently later
+
     def enqueue():
-        current_app.tasks[task_name].delay(event)
+        task.delay(event)
 
     # Robust: the change is committed either way; a broker that is down must not turn it into an error.
     transaction.on_commit(enqueue, robust=True)

@@ -199,6 +199,8 @@ INTERACTION_MUTABLE = (
     "agent_id", "channel", "status", "started_at", "ended_at", "duration_seconds", "sentiment", "end_user_id",
     "message_count", "metadata",
 )
+
+
 @dataclass(frozen=True)
 class UpsertResult:
     created: int
@@ -231,13 +233,18 @@ def upsert_interactions(*, outlet: Outlet, interactions: list) -> UpsertResult:
         return _upsert_interactions(outlet=outlet, interactions=interactions)
 
 
+def _attach_agents(outlet: Outlet, items: list[tuple[dict, dict]]) -> None:
+    """Replaces each item's agent reference by the outlet's agent id; an item without one keeps its agent."""
+    referencing = [(values, errors) for values, errors in items if "agent_key" in values]
+    references = [(values.pop("agent_key"), errors) for values, errors in referencing]
+    for (values, _), agent_id in zip(referencing, resolve_agents(outlet, references)):
+        values["agent_id"] = agent_id
+
+
 def _upsert_interactions(*, outlet: Outlet, interactions: list) -> UpsertResult:
     now = timezone.now()
     items = [check_interaction(raw, now) for raw in interactions]
-    referencing = [(values, errors) for values, errors in items if "agent_key" in values]  # the others keep theirs
-    agent_ids = resolve_agents(outlet, [(values.pop("agent_key"), errors) for values, errors in referencing])
-    for (values, _), agent_id in zip(referencing, agent_ids):
-        values["agent_id"] = agent_id
+    _attach_agents(outlet, items)
     with transaction.atomic():
         ids = {values["interaction_id"] for values, errors in items if not errors}  # only valid items are applied
         current = {
