@@ -5,6 +5,7 @@ from datetime import timedelta
 from uuid import UUID
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.exceptions import TokenError
@@ -102,6 +103,18 @@ class BearerAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
+
+
+class BearerAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = BearerAuthentication
+    name = "BearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An outlet API key (`prefix.secret`) or a JWT from `POST /api/v1/auth/token/`.",
+        }
 
 
 def request_actor(request) -> Actor:

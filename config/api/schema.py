@@ -84,18 +84,6 @@ def _offers_csv(parameter: dict) -> bool:
     return parameter["in"] == "query" and parameter["name"] == CSV_FORMAT and "csv" in parameter["schema"].get("enum", [])
 
 
-class BearerAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "credits.auth.BearerAuthentication"
-    name = "BearerAuth"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "An outlet API key (`prefix.secret`) or a JWT from `POST /api/v1/auth/token/`.",
-        }
-
-
 class StaffSessionScheme(OpenApiAuthenticationExtension):
     target_class = "config.api.auth.StaffSessionAuthentication"
     name = "StaffSession"
