@@ -91,7 +91,7 @@ def date_hierarchy(cl) -> dict:
 class BigTableMixin:
     """A changelist that stays cheap on a table of millions: no full counts, facets or DISTINCT scans."""
 
-    change_list_template = "admin/usage/change_list.html"  # shows the `date_hierarchy` computed below
+    change_list_template = "admin/big_table_change_list.html"  # shows the `date_hierarchy` computed below
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER  # one count per filter choice over every row
