@@ -1,4 +1,4 @@
-"""The dashboard's numbers: the selectors' answers, cached as the API caches its own, and the live reads."""
+"""The dashboard's numbers: the questions' answers, cached as the API caches its own, and the live reads."""
 
 from uuid import UUID
 
@@ -32,7 +32,7 @@ def usage_answer(outlet_id: UUID | None, date_range: DateRange) -> dict:
 
 
 def dashboard_numbers(filters: Filters) -> dict:
-    """The selectors' answers (cached as the API caches its own) and the live reads."""
+    """The questions' answers (cached as the API caches its own) and the live reads."""
     outlet_id, date_range = filters.outlet_id, filters.date_range
     question = {"from": date_range.start, "to": date_range.end}
     usage = cached_answer("admin-dashboard", outlet_id, question, lambda: usage_answer(outlet_id, date_range))

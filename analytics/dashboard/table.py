@@ -1,4 +1,4 @@
-"""A table of the dashboard: its rows are the selectors' values, formatted for the page or streamed as CSV."""
+"""A table of the dashboard: its rows are the questions' values, formatted for the page or streamed as CSV."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field

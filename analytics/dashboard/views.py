@@ -2,9 +2,9 @@
 
 `admin_index` is the admin index (`/admin/`, mounted before `admin.site.urls`): the filters
 (one outlet or all, a preset range or from/to) are read by `DashboardFilters`, the numbers come
-from the selectors the analytics API uses, cached with the API's `cached_answer` (so a repeated
+from the questions the analytics API answers, cached with the API's `cached_answer` (so a repeated
 view costs a handful of queries), and the page is rendered by the admin's own index view, with
-every model in its navigation sidebar. Every table is a `Table` whose rows are the selectors' values: the page formats them, and
+every model in its navigation sidebar. Every table is a `Table` whose rows are the questions' values: the page formats them, and
 `?format=csv&table=<name>` (with the same filters) streams the same rows as CSV. Balances, open
 alerts and today's failed API calls are read live.
 """
