@@ -15,10 +15,15 @@ $(INSTALLED): requirements.txt
 
 venv: $(INSTALLED)
 
-run: $(INSTALLED)
-	DEBUG=true $(BIN)/python manage.py migrate --noinput
-	DEBUG=true $(BIN)/python manage.py seed_demo --if-empty
-	DEBUG=true $(BIN)/python manage.py runserver $(HOST):$(PORT)
+# Written once: what every `manage.py` command then reads (config/settings.py), so none needs a variable exported.
+.env:
+	printf 'DEBUG=true\nSECRET_KEY=%s\nDATABASE_URL=sqlite:///%s/db.sqlite3\n' \
+		"$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" "$(CURDIR)" > $@
+
+run: $(INSTALLED) .env
+	$(BIN)/python manage.py migrate --noinput
+	SITE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py seed_demo --if-empty
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # Production: gunicorn with config/gunicorn.py (workers, timeouts from the environment); static files by WhiteNoise.
 serve: $(INSTALLED)

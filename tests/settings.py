@@ -3,6 +3,8 @@
 import os
 
 os.environ.setdefault("SECRET_KEY", "ledgerline-tests-only-secret-key-of-sufficient-length")
+# Never a developer's .env (the one `make run` writes): tests and the commands they start see only their own settings.
+os.environ["ENV_FILE"] = ""
 
 from config.settings import *  # noqa: E402,F403
 

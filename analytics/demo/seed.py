@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
@@ -23,7 +24,6 @@ from credits.models import Agent, ApiKey, CreditLedgerEntry, Outlet
 from usage import services as usage_services
 
 SEED = 7
-ADMIN_URL = "http://127.0.0.1:8000/admin/"
 DEMO_ADMIN_USERNAME = "admin"
 DEMO_ADMIN_PASSWORD = "admin"
 SEED_ACTOR = services.Actor.system("seed")
@@ -94,13 +94,14 @@ def ensure_superuser() -> None:
 
 
 def login_line() -> str:
+    admin_url = f"{settings.SITE_URL}/admin/"
     User = get_user_model()
     demo = User._default_manager.filter(username=DEMO_ADMIN_USERNAME, is_superuser=True, is_active=True).first()
     if demo is not None and demo.check_password(DEMO_ADMIN_PASSWORD):
-        return f"Admin: {ADMIN_URL}  login: {DEMO_ADMIN_USERNAME} / {DEMO_ADMIN_PASSWORD}"
+        return f"Admin: {admin_url}  login: {DEMO_ADMIN_USERNAME} / {DEMO_ADMIN_PASSWORD}"
     if User._default_manager.filter(is_superuser=True).exists():
-        return f"Admin: {ADMIN_URL}  login: your existing superuser (no demo admin was created)"
-    return f"Admin: {ADMIN_URL}  no superuser yet: run `manage.py createsuperuser`"
+        return f"Admin: {admin_url}  login: your existing superuser (no demo admin was created)"
+    return f"Admin: {admin_url}  no superuser yet: run `manage.py createsuperuser`"
 
 
 def _seed_outlets(count: int) -> list[Outlet]:

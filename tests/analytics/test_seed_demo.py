@@ -8,6 +8,7 @@ from django.core.management.base import CommandError
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from analytics.demo.seed import login_line
 from analytics.models import DirtyBucket, UsageHourlyRollup
 from config.errors import DomainError
 from credits import selectors, services
@@ -223,6 +224,12 @@ def test_seed_demo_if_empty_on_an_empty_database_seeds():
     assert Outlet.objects.count() == 3
     assert UsageRecord.objects.exists()
     assert out.splitlines()[-1] == ADMIN_LOGIN_LINE
+
+
+def test_the_admin_login_line_names_the_address_the_server_runs_at(settings):
+    settings.SITE_URL = "http://0.0.0.0:8123"
+
+    assert login_line() == "Admin: http://0.0.0.0:8123/admin/  no superuser yet: run `manage.py createsuperuser`"
 
 
 def test_seed_demo_takes_outlet_and_agent_counts():

@@ -17,7 +17,7 @@ PRODUCTION = {"DEBUG": "false", "SECRET_KEY": "x7" * 30 + "-production-like-secr
 
 def run_with(environment: dict, *args: str) -> subprocess.CompletedProcess:
     """manage.py under config.settings with only `environment` (plus the database and broker CI uses)."""
-    passed = {name: os.environ[name] for name in ("PATH", "DATABASE_URL", "REDIS_URL") if name in os.environ}
+    passed = {name: os.environ[name] for name in ("PATH", "DATABASE_URL", "REDIS_URL", "ENV_FILE") if name in os.environ}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT, env={**passed, "DJANGO_SETTINGS_MODULE": "config.settings", **environment},

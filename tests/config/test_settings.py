@@ -1,5 +1,9 @@
 import io
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -8,7 +12,7 @@ from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test import RequestFactory
 
-from config.settings import env_bool, env_int, env_list
+from config.settings import env_bool, env_int, env_list, read_env_file
 from tests.factories import create_api_key
 
 
@@ -75,3 +79,66 @@ def test_the_first_request_after_a_postgresql_restart_succeeds_on_a_new_connecti
     status, body = wsgi_get("/api/v1/outlets/", **auth)
     assert status == "200 OK", body
     assert connection.connection.info.backend_pid != pid
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_an_env_file_fills_only_what_the_real_environment_leaves_unset(tmp_path, monkeypatch):
+    for name in ("LEDGERLINE_FROM_FILE", "LEDGERLINE_EXPORTED"):
+        monkeypatch.setenv(name, "placeholder")
+    monkeypatch.delenv("LEDGERLINE_FROM_FILE")
+    monkeypatch.setenv("LEDGERLINE_EXPORTED", "exported")
+    env_file = tmp_path / ".env"
+    env_file.write_text("LEDGERLINE_FROM_FILE=file\nLEDGERLINE_EXPORTED=file\n")
+
+    read_env_file(str(env_file))
+
+    assert os.environ["LEDGERLINE_FROM_FILE"] == "file"
+    assert os.environ["LEDGERLINE_EXPORTED"] == "exported"
+
+
+def manage_with_only(env_file: Path, *args: str, **environment: str) -> subprocess.CompletedProcess:
+    """manage.py under config.settings with nothing exported but PATH, `environment` and the .env to read."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "config.settings", "ENV_FILE": str(env_file),
+             **environment},
+    )
+
+
+@pytest.fixture
+def make_run_env_file(tmp_path) -> Path:
+    """The .env `make run` writes, in a directory of its own."""
+    subprocess.run(["make", "-f", str(ROOT / "Makefile"), "-C", str(tmp_path), "--silent", ".env",
+                    f"PYTHON={sys.executable}"], check=True, capture_output=True, timeout=60)
+    return tmp_path / ".env"
+
+
+def test_make_run_writes_an_env_file_once_with_debug_a_secret_key_and_its_sqlite_database(make_run_env_file):
+    written = make_run_env_file.read_text()
+    values = dict(line.split("=", 1) for line in written.splitlines())
+
+    assert values["DEBUG"] == "true"
+    assert len(values["SECRET_KEY"]) >= 50
+    assert values["DATABASE_URL"] == f"sqlite:///{make_run_env_file.parent / 'db.sqlite3'}"
+    subprocess.run(["make", "-f", str(ROOT / "Makefile"), "-C", str(make_run_env_file.parent), "--silent", ".env"],
+                   check=True, capture_output=True, timeout=60)
+    assert make_run_env_file.read_text() == written  # kept, not a new secret key
+
+
+def test_commands_run_with_only_the_env_file_and_no_warning_before_their_output(make_run_env_file):
+    result = manage_with_only(make_run_env_file, "check", "--database", "default")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.startswith("System check identified no issues")
+
+
+def test_a_real_environment_variable_wins_over_the_env_file(make_run_env_file):
+    code = "from django.conf import settings; print(settings.DEBUG, settings.DATABASES['default']['NAME'])"
+
+    result = manage_with_only(make_run_env_file, "shell", "-v", "0", "-c", code, DEBUG="false", SECRET_KEY="k" * 50)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", str(make_run_env_file.parent / "db.sqlite3")]
