@@ -1,9 +1,6 @@
-"""What every app's management commands share: who is at the shell, and options that name a row by UUID."""
+"""What every app's management commands share: who is at the shell, and counts as people read them."""
 
 import getpass
-import uuid
-
-from django.core.management.base import CommandError
 
 
 def cli_label(*via: str) -> str:
@@ -13,13 +10,6 @@ def cli_label(*via: str) -> str:
     except Exception:  # no USER/LOGNAME and no passwd entry (e.g. a container running as an unnamed uid)
         user = ""
     return f"cli:{':'.join([*via, user or 'unknown'])}"
-
-
-def uuid_from_option(value: str, option: str, noun: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise CommandError(f"{noun} '{value}' not found: --{option} must be a UUID.") from None
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:

@@ -140,8 +140,8 @@ def test_rollup_shows_no_progress_bar_when_asked_or_not_on_a_terminal(usage, ter
 @pytest.mark.parametrize(
     "options, message",
     [
-        (("--outlet", "nope"), "Outlet 'nope' not found: --outlet must be a UUID."),
-        (("--outlet", "7d5e1a6c-0000-4000-8000-000000000000"), "Outlet 7d5e1a6c-0000-4000-8000-000000000000 not found."),
+        (("--outlet", "nope"), "Outlet 'nope' not found: no outlet has this id or name (`manage.py outlets` lists them)."),
+        (("--outlet", "7d5e1a6c-0000-4000-8000-000000000000"), "Outlet '7d5e1a6c-0000-4000-8000-000000000000' not found: no outlet has this id or name (`manage.py outlets` lists them)."),
         (("--since", "2026-13-01"), "--since must be a date as YYYY-MM-DD, got '2026-13-01'."),
         (("--until", "yesterday"), "--until must be a date as YYYY-MM-DD, got 'yesterday'."),
         (("--since", "20261001"), "--since must be a date as YYYY-MM-DD, got '20261001'."),

@@ -1,7 +1,4 @@
-import pytest
-from django.core.management.base import CommandError
-
-from config.commands import cli_label, plural, uuid_from_option
+from config.commands import cli_label, plural
 
 
 def test_reconcile_counts_read_with_thousands_separators():
@@ -14,8 +11,3 @@ def test_the_operator_is_named_by_their_os_account_after_the_commands_that_name_
 
     assert cli_label() == "cli:ops"
     assert cli_label("import_usage") == "cli:import_usage:ops"
-
-
-def test_an_option_that_is_not_a_uuid_is_an_error_naming_the_option():
-    with pytest.raises(CommandError, match="^Outlet 'x' not found: --outlet must be a UUID.$"):
-        uuid_from_option("x", "outlet", "Outlet")

@@ -14,6 +14,7 @@ from config.checks import CheckResult
 from credits import services
 from credits.models import Agent, ApiKey, CreditAccount, CreditLedgerEntry
 from tests.commands import run
+from tests.factories import AgentFactory, OutletFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -136,8 +137,8 @@ def test_credits_command_with_bad_amount_fails_and_writes_nothing(agent, mode_an
 @pytest.mark.parametrize(
     "agent_option, message",
     [
-        ("not-a-uuid", "Agent 'not-a-uuid' not found: --agent must be a UUID."),
-        ("7d5e1a6c-0000-4000-8000-000000000000", "Agent 7d5e1a6c-0000-4000-8000-000000000000 not found."),
+        ("not-a-uuid", "Agent 'not-a-uuid' not found: no agent has this id, external id or name (`manage.py outlets` lists them)."),
+        ("7d5e1a6c-0000-4000-8000-000000000000", "Agent '7d5e1a6c-0000-4000-8000-000000000000' not found: no agent has this id, external id or name (`manage.py outlets` lists them)."),
     ],
 )
 def test_credits_command_with_unknown_agent_fails_and_writes_nothing(agent, agent_option, message):
@@ -146,6 +147,17 @@ def test_credits_command_with_unknown_agent_fails_and_writes_nothing(agent, agen
 
     assert str(excinfo.value) == message
     assert not CreditLedgerEntry.objects.exists()
+
+
+def test_credits_command_takes_an_agent_by_external_id_within_an_outlet_named(agent):
+    twin = AgentFactory(external_id=agent.external_id, outlet=OutletFactory(name="Beta"))
+
+    with pytest.raises(CommandError, match=f"^Agent '{agent.external_id}' is ambiguous: it names 2 agents: "):
+        run("credits", "add", "--agent", agent.external_id, "--amount", "10", "--reason", "r")
+    out, _ = run("credits", "add", "--agent", agent.external_id, "--outlet", "beta", "--amount", "10", "--reason", "r")
+
+    assert out.startswith(f"ADD 10.000000 to {named(twin)}: ")
+    assert (balance(twin), balance(agent)) == (Decimal("10"), Decimal("0"))
 
 
 def test_credits_command_without_a_reason_fails_and_writes_nothing(agent):
@@ -190,6 +202,12 @@ def test_create_api_key_command_takes_a_name_and_an_expiry(outlet):
     assert "'BI export'" in err
 
 
+def test_create_api_key_command_takes_the_outlet_by_name(outlet):
+    out, _ = run("create_api_key", "--outlet", outlet.name.upper(), "--scopes", "read")
+
+    assert ApiKey.objects.get(prefix=out.strip().split(".")[0]).outlet == outlet
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
@@ -209,8 +227,8 @@ def test_create_api_key_command_with_bad_input_fails_and_creates_no_key(outlet, 
 @pytest.mark.parametrize(
     "outlet_option, message",
     [
-        ("nope", "Outlet 'nope' not found: --outlet must be a UUID."),
-        ("7d5e1a6c-0000-4000-8000-000000000000", "Outlet 7d5e1a6c-0000-4000-8000-000000000000 not found."),
+        ("nope", "Outlet 'nope' not found: no outlet has this id or name (`manage.py outlets` lists them)."),
+        ("7d5e1a6c-0000-4000-8000-000000000000", "Outlet '7d5e1a6c-0000-4000-8000-000000000000' not found: no outlet has this id or name (`manage.py outlets` lists them)."),
     ],
 )
 def test_create_api_key_command_for_unknown_outlet_fails(outlet, outlet_option, message):

@@ -96,6 +96,14 @@ def test_jsonl_import_stores_every_record_and_debits_each_agent_once_per_batch(t
     assert summary(out) == {"accepted": "10", "duplicates": "0", "name": path, "rest": "."}
 
 
+def test_import_takes_the_outlet_by_name(tmp_path, outlet, agent):
+    path = write_jsonl(tmp_path / "usage.jsonl", [record(agent, 1)])
+
+    run(path, "--outlet", outlet.name)
+
+    assert UsageRecord.objects.get().outlet == outlet
+
+
 def test_jsonl_import_keeps_every_field(tmp_path, outlet, agent):
     path = write_jsonl(
         tmp_path / "usage.ndjson",
@@ -399,8 +407,8 @@ def test_no_progress_bar_when_asked_or_not_on_a_terminal(tmp_path, outlet, agent
 @pytest.mark.parametrize(
     "outlet_option, message",
     [
-        ("nope", "Outlet 'nope' not found: --outlet must be a UUID."),
-        ("7d5e1a6c-0000-4000-8000-000000000000", "Outlet 7d5e1a6c-0000-4000-8000-000000000000 not found."),
+        ("nope", "Outlet 'nope' not found: no outlet has this id or name (`manage.py outlets` lists them)."),
+        ("7d5e1a6c-0000-4000-8000-000000000000", "Outlet '7d5e1a6c-0000-4000-8000-000000000000' not found: no outlet has this id or name (`manage.py outlets` lists them)."),
     ],
 )
 def test_unknown_outlet_fails_in_one_line(tmp_path, agent, outlet_option, message):

@@ -20,7 +20,7 @@ from analytics.services import rollup_dirty_buckets, rollups_rebuild_range
 from config.api.dates import today_utc
 from config.commands import plural
 from credits import selectors
-from credits.management.options import outlet_from_option
+from credits.management.options import OUTLET_HELP, outlet_from_option
 from credits.models import Outlet
 
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -56,8 +56,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--outlet", metavar="OUTLET_UUID",
-            help="Rebuild this outlet's days only (default: every outlet); alone, its whole history.",
+            "--outlet", metavar="OUTLET",
+            help=f"Rebuild this outlet's days only (default: every outlet); alone, its whole history. {OUTLET_HELP}",
         )
         parser.add_argument(
             "--since", metavar="YYYY-MM-DD", help="First day to rebuild (default: the outlet's first day with usage)."

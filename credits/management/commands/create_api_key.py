@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from config.errors import DomainError
 from credits import services
-from credits.management.options import outlet_from_option
+from credits.management.options import OUTLET_HELP, outlet_from_option
 from credits.models import ApiKey
 
 
@@ -18,7 +18,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--outlet", required=True, metavar="OUTLET_UUID", help="The outlet the key acts for.")
+        parser.add_argument(
+            "--outlet", required=True, metavar="OUTLET", help=f"The outlet the key acts for: {OUTLET_HELP}"
+        )
         parser.add_argument(
             "--scopes", required=True, nargs="+", metavar="SCOPE", help=f"Any of: {', '.join(ApiKey.Scope.values)}."
         )

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from config.errors import DomainError
 from config.money import format_credits
 from credits import services
-from credits.management.options import agent_from_option
+from credits.management.options import AGENT_HELP, OUTLET_HELP, agent_from_option, outlet_from_option
 
 MODES = ("add", "set", "clear")
 
@@ -15,7 +15,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("mode", choices=MODES, help="add: top up by X; set: make the balance X; clear: make it 0.")
-        parser.add_argument("--agent", required=True, metavar="AGENT_UUID", help="The agent whose balance changes.")
+        parser.add_argument(
+            "--agent", required=True, metavar="AGENT", help=f"The agent whose balance changes: {AGENT_HELP}"
+        )
+        parser.add_argument("--outlet", metavar="OUTLET", help=f"Look the agent up in this outlet only. {OUTLET_HELP}")
         parser.add_argument(
             "--amount", metavar="X", help="Credits; required for add (> 0) and set (>= 0), refused for clear."
         )
@@ -24,14 +27,14 @@ class Command(BaseCommand):
             "--idempotency-key", metavar="KEY", help="Retrying with the same key and arguments applies the change once."
         )
 
-    def handle(self, *args, mode, agent, amount, reason, idempotency_key, **options):
+    def handle(self, *args, mode, agent, outlet, amount, reason, idempotency_key, **options):
         if mode == "clear" and amount is not None:
             raise CommandError("--amount is not allowed with clear: clear always sets the balance to 0.")
         if mode != "clear" and amount is None:
             raise CommandError(f"--amount is required for {mode}.")
         try:
             parsed_amount = None if amount is None else services.parse_amount(amount)
-            target = agent_from_option(agent)
+            target = agent_from_option(agent, outlet=outlet_from_option(outlet) if outlet is not None else None)
             result = services.credits_apply(
                 agent=target,
                 kind=mode.upper(),

@@ -30,7 +30,7 @@ from django.db import reset_queries
 from django.utils import timezone
 from tqdm import tqdm
 
-from credits.management.options import outlet_from_option
+from credits.management.options import OUTLET_HELP, outlet_from_option
 from credits.models import Outlet
 from credits.services import Actor
 from usage.services import resolve_records, store_records
@@ -211,7 +211,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("file", metavar="FILE", help="A .jsonl/.ndjson or .csv file, or - for stdin.")
-        parser.add_argument("--outlet", required=True, metavar="OUTLET_UUID", help="The outlet the records belong to.")
+        parser.add_argument(
+            "--outlet", required=True, metavar="OUTLET", help=f"The outlet the records belong to: {OUTLET_HELP}"
+        )
         parser.add_argument("--format", choices=FORMATS, help="jsonl or csv (default: from the file's extension).")
         parser.add_argument(
             "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
