@@ -292,3 +292,61 @@ def test_reconcile_command_runs_every_registered_check(agent, monkeypatch):
     monkeypatch.setitem(checks._CHECKS, "rollups", lambda: CheckResult(checked="3 buckets"))
     out, _ = run("reconcile")
     assert out == "OK: 1 account, 0 ledger entries, 3 buckets consistent.\n"
+
+
+# outlets
+
+
+@pytest.fixture
+def listed_outlets(db):
+    acme = OutletFactory(name="Acme", low_balance_threshold=Decimal("10"))
+    support = AgentFactory(outlet=acme, name="Support", external_id="support-1")
+    sales = AgentFactory(outlet=acme, name="Sales bot", external_id="s-2", low_balance_threshold=Decimal("2"))
+    top_up(support, "1234.5")
+    top_up(sales, "5")
+    empty = OutletFactory(name="Beta", is_active=False)
+    return acme, support, sales, empty
+
+
+def test_outlets_command_lists_each_outlet_with_its_agents_ids_balances_and_low_flags(listed_outlets):
+    acme, support, sales, empty = listed_outlets
+
+    out, _ = run("outlets")
+
+    assert out.splitlines() == [
+        f"Acme  {acme.pk}  2 agents  balance 1,239.500000  0 low",
+        f"  s-2        Sales bot  {sales.pk}  balance 5.000000  threshold 2.000000",
+        f"  support-1  Support    {support.pk}  balance 1,234.500000  threshold 10.000000",
+        f"Beta  {empty.pk}  0 agents  balance 0.000000  0 low  inactive",
+        "2 outlets, 2 agents, 0 low.",
+    ]
+
+
+def test_outlets_command_flags_a_low_balance_and_takes_one_outlet(listed_outlets):
+    acme, support, sales, _ = listed_outlets
+    services.credits_apply(agent=support, kind="SET", amount=Decimal("3"), actor=services.Actor.system("test"),
+                           reason="r", idempotency_key=None)
+
+    out, _ = run("outlets", "--outlet", "acme")
+
+    assert out.splitlines()[0] == f"Acme  {acme.pk}  2 agents  balance 8.000000  1 low"
+    assert out.splitlines()[2] == f"  support-1  Support    {support.pk}  balance 3.000000  threshold 10.000000  LOW"
+    assert out.splitlines()[-1] == "1 outlet, 2 agents, 1 low."
+
+
+def test_outlets_command_writes_csv_for_scripts(listed_outlets):
+    acme, support, sales, empty = listed_outlets
+
+    out, _ = run("outlets", "--format", "csv")
+
+    assert out.splitlines() == [
+        "outlet_id,outlet_name,outlet_active,agent_id,agent_external_id,agent_name,agent_active,balance,threshold,low",
+        f"{acme.pk},Acme,true,{sales.pk},s-2,Sales bot,true,5.000000,2.000000,false",
+        f"{acme.pk},Acme,true,{support.pk},support-1,Support,true,1234.500000,10.000000,false",
+        f"{empty.pk},Beta,false,,,,,,,",
+    ]
+
+
+def test_outlets_command_for_an_unknown_outlet_fails_in_one_line(listed_outlets):
+    with pytest.raises(CommandError, match="^Outlet 'gamma' not found: no outlet has this id or name"):
+        run("outlets", "--outlet", "gamma")
