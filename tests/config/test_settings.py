@@ -142,3 +142,11 @@ def test_a_real_environment_variable_wins_over_the_env_file(make_run_env_file):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", str(make_run_env_file.parent / "db.sqlite3")]
+
+
+def test_make_run_seeds_and_serves_at_its_host_and_port():
+    result = subprocess.run(["make", "-n", "-C", str(ROOT), "run", "HOST=0.0.0.0", "PORT=8123"],
+                            capture_output=True, text=True, timeout=60)
+
+    assert "SITE_URL=http://0.0.0.0:8123 .venv/bin/python manage.py seed_demo --if-empty" in result.stdout
+    assert ".venv/bin/python manage.py runserver 0.0.0.0:8123" in result.stdout
