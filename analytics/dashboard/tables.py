@@ -7,6 +7,7 @@ from analytics.dashboard.filters import BREAKDOWN_CHOICES, Filters
 from analytics.dashboard.links import account_url
 from analytics.dashboard.table import Column, Table
 from analytics.facts import BREAKDOWNS
+from analytics.periods import period_starts
 from usage.models import Interaction
 
 SHOWN = 10  # rows of a ranked table on the page; its CSV has them all
@@ -79,7 +80,7 @@ def by_type_table(series: list[dict], filters: Filters) -> Table:
 def breakdown_table(answer: dict, filters: Filters) -> Table:
     """Credits per value of the chosen dimension (the largest first, the rest as one row), and per period."""
     total = sum((one["total"] for one in answer["series"]), Decimal(0))
-    periods = [period for period, _ in answer["series"][0]["points"]] if answer["series"] else []
+    periods = period_starts(filters.date_range, "day" if answer["interval"] == "cumulative" else answer["interval"])
     field = BREAKDOWNS[answer["breakdown"]]
     rows = [
         {
