@@ -24,10 +24,13 @@ from django.core.management import call_command
 
 from analytics.requestlog.writer import flush, writer
 from credits.models import CreditAccount, CreditLedgerEntry
+from usage.models import UsageRecord
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 TIMEOUT_MS = 20_000
+PHONE = {"width": 390, "height": 844}
+LEGIBLE_PX = 10  # a chart's axis labels drawn at least this tall on a phone
 TOP_UP = Decimal("250")
 REASON = "Browser test: top-up before the weekend campaign"
 
@@ -100,7 +103,7 @@ def test_staff_log_in_read_the_dashboard_and_add_credits_to_an_agent(live_server
             assert page.locator('[data-kpi="calls"] .ll-kpi-value').inner_text() != "0"
             assert re.fullmatch(r"\d+(\.\d)?%", page.locator('[data-kpi="success-rate"] .ll-kpi-value').inner_text())
             charts = page.locator("svg.ll-chart")
-            assert charts.count() == 7
+            assert charts.count() == 8
             for index in range(charts.count()):
                 chart = charts.nth(index)
                 assert chart.get_attribute("role") == "img" and chart.get_attribute("aria-label")
@@ -124,6 +127,40 @@ def test_staff_log_in_read_the_dashboard_and_add_credits_to_an_agent(live_server
             assert plain.locator("#chart-daily rect.bar").count() == 90 + 1  # a column a day, and the legend's
             plain.screenshot(path=ARTIFACTS / "dashboard-no-javascript.png", full_page=True)
             no_js.close()
+
+            # At 390 px each agent's balance and runway are on screen, the charts' labels legible, and only a chart
+            # box scrolls sideways, not the page.
+            phone = browser.new_context(viewport=PHONE, storage_state=context.storage_state())
+            small = phone.new_page()
+            small.goto(f"{live_server.url}/admin/")
+            small.wait_for_selector(".ll-dashboard")
+            runway_rows = small.locator("#table-runway tbody tr")
+            assert runway_rows.count() > 0
+            for index in range(runway_rows.count()):
+                for cell in ("agent", "balance", "runway_days"):
+                    box = runway_rows.nth(index).locator(f"td.ll-col-{cell}").bounding_box()
+                    assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (index, cell, box)
+            label_heights = small.eval_on_selector_all(
+                "#chart-daily text.axis, #chart-breakdown text.label", "labels => labels.map(l => l.getBoundingClientRect().height)"
+            )
+            assert label_heights and min(label_heights) >= LEGIBLE_PX, label_heights
+            assert small.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+            small.screenshot(path=ARTIFACTS / "dashboard-390px.png", full_page=True)
+            phone.close()
+
+            # A chart's bar leads to the records behind it: the busiest day's column opens that day's usage records.
+            heights = page.eval_on_selector_all("#chart-daily a rect.bar", "bars => bars.map(b => b.getBBox().height)")
+            busiest = heights.index(max(heights))
+            bar_link = page.locator("#chart-daily a").nth(busiest)
+            href = bar_link.get_attribute("href")
+            day = re.search(r"occurred_at__year=(\d+)&occurred_at__month=(\d+)&occurred_at__day=(\d+)", href).groups()
+            bar_link.click()
+            page.wait_for_url(f"**{href}")
+            assert "/admin/usage/usagerecord/" in page.url
+            listed_records = page.locator("#result_list tbody tr").count()
+            page.screenshot(path=ARTIFACTS / "daily-bar-records.png", full_page=True)
+            page.go_back()
+            page.wait_for_selector(".ll-dashboard")
 
             # The agent with the lowest runway: its account page, the Add credits button, the form, the confirmation.
             agent_link = page.locator("#table-runway tbody a").first
@@ -163,6 +200,11 @@ def test_staff_log_in_read_the_dashboard_and_add_credits_to_an_agent(live_server
         finally:
             browser.close()
 
+    year, month, day_of_month = map(int, day)
+    day_records = UsageRecord.objects.filter(
+        occurred_at__year=year, occurred_at__month=month, occurred_at__day=day_of_month
+    )
+    assert listed_records == day_records.count() > 0
     entry = CreditLedgerEntry.objects.get(reason=REASON)
     assert (entry.kind, entry.amount, entry.balance_after) == (CreditLedgerEntry.Kind.ADD, TOP_UP, after)
     assert entry.actor_user.username == "admin"

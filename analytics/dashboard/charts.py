@@ -18,6 +18,7 @@ def build_charts(tables: dict[str, Table], date_range: DateRange) -> dict:
     return {
         "daily": daily_chart(tables["daily"].rows, date_range),
         "by_type": by_type_chart(tables["by_type"].rows),
+        "breakdown": breakdown_chart(tables["breakdown"]),
         "top_agents": top_agents_chart(tables["top_agents"].rows),
         "models": models_chart(tables["models"].rows),
         "status": calls_by_chart("chart-status", "Calls by status", tables["status"].rows, "status", STATUS_COLOURS),
@@ -37,7 +38,7 @@ def daily_chart(daily: list[dict], date_range: DateRange) -> SafeString:
     return svg.column_chart(
         chart_id="chart-daily", title="Credits consumed and spend per day",
         labels=[row["date"].strftime(label_format) for row in daily], values=[row["credits"] for row in daily],
-        name="credits", fmt=DISPLAY["credits"],
+        name="credits", fmt=DISPLAY["credits"], urls=[row["url"] for row in daily],
         line=svg.Line("USD spend", [row["cost"] for row in daily], usd, axis_prefix="$"),
         summary=f"{DISPLAY['credits'](total_credits)} credits and {usd(total_cost)} over {len(daily)} days"
         + (f"; the busiest day {peak['date']} with {DISPLAY['credits'](peak['credits'])} credits" if peak else ""),
@@ -48,17 +49,37 @@ def by_type_chart(rows: list[dict]) -> SafeString:
     return svg.bar_list(
         chart_id="chart-by-type", title="Credits by usage type",
         bars=[
-            svg.Bar(row["type"], row["credits"], f"{DISPLAY['credits'](row['credits'])} ({percent(row['share'])})")
+            svg.Bar(
+                row["type"], row["credits"], f"{DISPLAY['credits'](row['credits'])} ({percent(row['share'])})",
+                url=row["url"],
+            )
             for row in rows
         ],
         summary=", ".join(f"{row['type']} {percent(row['share'])}" for row in rows),
     )
 
 
+def breakdown_chart(table: Table) -> SafeString:
+    """The breakdown's values by their credits in the range (the table has them per period)."""
+    rows = table.rows[:SHOWN]
+    return svg.bar_list(
+        chart_id="chart-breakdown", title=table.title,
+        bars=[
+            svg.Bar(row["value"], row["credits"], f"{DISPLAY['credits'](row['credits'])} ({percent(row['share'])})",
+                    url=row["url"])
+            for row in rows
+        ],
+        summary=", ".join(f"{row['value']} {percent(row['share'])}" for row in rows[:3]),
+    )
+
+
 def top_agents_chart(rows: list[dict]) -> SafeString:
     return svg.bar_list(
         chart_id="chart-top-agents", title="Top agents by credits",
-        bars=[svg.Bar(row["agent"], row["credits"], DISPLAY["credits"](row["credits"])) for row in rows[:SHOWN]],
+        bars=[
+            svg.Bar(row["agent"], row["credits"], DISPLAY["credits"](row["credits"]), url=row["records_url"])
+            for row in rows[:SHOWN]
+        ],
         summary=", ".join(f"{row['agent']} {DISPLAY['credits'](row['credits'])}" for row in rows[:3]),
     )
 
@@ -70,6 +91,7 @@ def models_chart(rows: list[dict]) -> SafeString:
             svg.Bar(
                 f"{row['model']} · {row['type']}", row["cost"],
                 usd(row["cost"]) + (f" · p95 {row['p95_ms']:,} ms" if row["p95_ms"] is not None else ""),
+                url=row["url"],
             )
             for row in rows[:SHOWN]
         ],
@@ -82,7 +104,7 @@ def calls_by_chart(chart_id: str, title: str, rows: list[dict], name: str, colou
     bars = [
         svg.Bar(
             row[name], row["calls"], f"{row['calls']:,} ({percent(row['share'])})",
-            colours.get(row["key"], svg.BAR_COLOUR),
+            colours.get(row["key"], svg.BAR_COLOUR), url=row["url"],
         )
         for row in rows
     ]

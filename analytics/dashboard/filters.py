@@ -7,6 +7,7 @@ from uuid import UUID
 
 from django import forms
 
+from analytics.facts import BREAKDOWN_DIMENSIONS
 from analytics.periods import billing_period
 from config.api import dates  # read as dates.today_utc(): the tests fix "today" there
 from config.api.dates import (
@@ -25,6 +26,16 @@ PRESETS = {"7d": "Last 7 days", "30d": "Last 30 days", "month": "This month", "9
 PRESET_DAYS = {"7d": 7, "30d": 30, "90d": 90}
 DEFAULT_PRESET = "month"
 MAX_DAYS = 366
+# The usage breakdown's dimensions: the API's, less the agent (the top agents table ranks agents by name).
+BREAKDOWN_LABELS = {
+    "voice": "Voice", "product": "Product", "api_key": "API key", "user": "End user", "model": "Model", "type": "Type",
+}
+BREAKDOWN_CHOICES = {
+    dimension.api_name: BREAKDOWN_LABELS[dimension.api_name]
+    for dimension in BREAKDOWN_DIMENSIONS if not dimension.agent_ids
+}
+INTERVAL_CHOICES = {"day": "Day", "week": "Week", "month": "Month", "cumulative": "Cumulative"}
+DEFAULT_BREAKDOWN, DEFAULT_INTERVAL = "voice", "day"
 OUT_OF_RANGE = f"That date is out of range. Pick a day from {EARLIEST_DAY} to {LATEST_DAY}."
 
 
@@ -33,6 +44,8 @@ class Filters:
     outlet: Outlet | None
     preset: str | None  # None: a custom from/to range
     date_range: DateRange
+    breakdown: str = DEFAULT_BREAKDOWN
+    interval: str = DEFAULT_INTERVAL
 
     @property
     def outlet_id(self) -> UUID | None:
@@ -45,6 +58,8 @@ class Filters:
             params["range"] = self.preset
         else:
             params.update({"from": self.date_range.start.isoformat(), "to": self.date_range.end.isoformat()})
+        if (self.breakdown, self.interval) != (DEFAULT_BREAKDOWN, DEFAULT_INTERVAL):
+            params.update({"breakdown": self.breakdown, "interval": self.interval})
         return {**params, **changes}
 
     def url(self, **changes) -> str:
@@ -75,10 +90,14 @@ def allowed_day(day: date) -> None:
 
 
 class DashboardFilters(forms.Form):
-    """outlet (blank: all), range (a preset), or from/to (a custom range, which wins over the preset)."""
+    """outlet (blank: all), range (a preset), or from/to (a custom range, which wins over the preset);
+    the usage breakdown's dimension and interval.
+    """
 
     outlet = forms.ChoiceField(required=False)
     range = forms.ChoiceField(required=False, choices=[("", "")] + list(PRESETS.items()))
+    breakdown = forms.ChoiceField(required=False, choices=list(BREAKDOWN_CHOICES.items()), label="Break down by")
+    interval = forms.ChoiceField(required=False, choices=list(INTERVAL_CHOICES.items()))
 
     def __init__(self, data, *, outlets: list[Outlet]):
         super().__init__(data)
@@ -108,7 +127,10 @@ class DashboardFilters(forms.Form):
         valid = self.is_valid()
         data = self.cleaned_data  # the fields that were valid, even when the range was not
         outlet = self.outlets.get(data.get("outlet") or "")
+        breakdown = {
+            "breakdown": data.get("breakdown") or DEFAULT_BREAKDOWN, "interval": data.get("interval") or DEFAULT_INTERVAL,
+        }
         if valid and (data.get("from") or data.get("to")):
-            return Filters(outlet, None, DateRange(*custom_range(data.get("from"), data.get("to"))))
+            return Filters(outlet, None, DateRange(*custom_range(data.get("from"), data.get("to"))), **breakdown)
         preset = data.get("range") or DEFAULT_PRESET
-        return Filters(outlet, preset, preset_range(preset, outlet, dates.today_utc()))
+        return Filters(outlet, preset, preset_range(preset, outlet, dates.today_utc()), **breakdown)

@@ -17,6 +17,7 @@ from credits.selectors import balance_list, ledger_entry_newest_id
 
 BY_TYPE_LIMIT = 8
 FAILED_SHOWN = 10
+BREAKDOWN_LIMIT = 10  # values with a series of their own; the rest add up as one "other"
 
 
 @one_staleness()
@@ -36,6 +37,13 @@ def dashboard_numbers(filters: Filters) -> dict:
     outlet_id, date_range = filters.outlet_id, filters.date_range
     question = {"from": date_range.start, "to": date_range.end}
     usage = cached_answer("admin-dashboard", outlet_id, question, lambda: usage_answer(outlet_id, date_range))
+    by = Breakdown(
+        metric="credits", breakdown=filters.breakdown, interval=filters.interval, filters={}, limit=BREAKDOWN_LIMIT
+    )
+    breakdown = cached_answer(
+        "admin-dashboard-breakdown", outlet_id, {**question, "breakdown": by.breakdown, "interval": by.interval},
+        lambda: usage_breakdown(outlet_id=outlet_id, date_range=date_range, question=by),
+    )
     history = cached_answer(
         "admin-dashboard-credits", outlet_id, {**question, "ledger": ledger_entry_newest_id(outlet_id=outlet_id)},
         lambda: credit_history(outlet_id=outlet_id, date_range=date_range, interval="day"),
@@ -45,6 +53,6 @@ def dashboard_numbers(filters: Filters) -> dict:
     alerts = list(open_alert_list(outlet_id=outlet_id))
     failed = failed_request_list(outlet_id=outlet_id, since=midnight(dates.today_utc()))
     return {
-        **usage, "history": history, "balances": balances, "alerts": alerts,
+        **usage, "breakdown": breakdown, "history": history, "balances": balances, "alerts": alerts,
         "failed_count": failed.count(), "failed": list(failed[:FAILED_SHOWN]),
     }

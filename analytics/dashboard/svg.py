@@ -2,7 +2,7 @@
 
 Each chart is one `<svg role="img">` with an `aria-label` that says what it shows (its title and
 the headline numbers), axis labels, and a `<title>` on every bar and point, which browsers show
-as a tooltip. Colours are presentation attributes that the dashboard's stylesheet may override
+as a tooltip. A bar given a URL is a link to the rows behind it. Colours are presentation attributes that the dashboard's stylesheet may override
 (`.ll-chart .bar` ...), so a chart still draws without the stylesheet. Values are plain numbers
 (int, float or Decimal); the caller formats them for display.
 """
@@ -73,6 +73,10 @@ def _tag(name: str, text: str = "", *, tip: str = "", **attrs) -> str:
     return f"<{name} {rendered}>{inner}</{name}>" if inner else f"<{name} {rendered}/>"
 
 
+def _linked(element: str, url: str | None) -> str:
+    return f'<a href="{_e(url)}">{element}</a>' if url else element
+
+
 def _shorten(text: str, limit: int = LABEL_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -108,8 +112,12 @@ def column_chart(
     summary: str = "",
     width: int = 760,
     height: int = 260,
+    urls: Sequence[str] | None = None,
 ) -> SafeString:
-    """Vertical columns, one per label (a day, a bucket), with a left axis; optionally a line on a right axis."""
+    """Vertical columns, one per label (a day, a bucket), with a left axis; optionally a line on a right axis.
+
+    `urls`, one per column, make each column a link.
+    """
     left, right, top, bottom = 52, 56 if line else 14, 28, 34
     plot_w, plot_h = width - left - right, height - top - bottom
     base = top + plot_h
@@ -138,10 +146,10 @@ def column_chart(
     for index, (label, value) in enumerate(zip(labels, values)):
         bar_h = float(value) * scale
         tip = f"{label}: {fmt(value)} {name}" + (f", {line.fmt(line.values[index])} {line.name}" if line else "")
-        body.append(_tag(
+        body.append(_linked(_tag(
             "rect", class_="bar", x=left + index * slot + (slot - bar_w) / 2, y=base - bar_h, width=bar_w, height=bar_h,
             fill=BAR_COLOUR, tip=tip,
-        ))
+        ), urls[index] if urls else None))
         if index % every == 0:
             x = left + index * slot + slot / 2
             body.append(_tag("text", label, class_="axis", x=x, y=base + 16, text_anchor="middle", **text))
@@ -179,6 +187,7 @@ class Bar:
     value: Number
     text: str  # the value as shown at the bar's end
     colour: str = BAR_COLOUR
+    url: str | None = None  # the rows behind the bar
 
 
 def bar_list(
@@ -203,9 +212,9 @@ def bar_list(
             "text", _shorten(bar.label), class_="label", x=label_w - 8, y=middle, text_anchor="end", tip=bar.label,
             **text,
         ))
-        body.append(_tag(
+        body.append(_linked(_tag(
             "rect", class_="bar", x=label_w, y=y + 4, width=bar_w, height=row - 8, rx=2, fill=bar.colour,
             tip=f"{bar.label}: {bar.text}",
-        ))
+        ), bar.url))
         body.append(_tag("text", bar.text, class_="value", x=label_w + bar_w + 6, y=middle, **text))
     return _svg(chart_id, width, height, f"{title}. {summary}".strip(), body)

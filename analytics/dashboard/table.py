@@ -26,6 +26,7 @@ class Cell:
     text: str
     url: str | None
     numeric: bool
+    key: str  # the column's, for the stylesheet (which columns a narrow screen drops)
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Table:
                         column.empty if row.get(column.key) is None else DISPLAY[column.kind](row[column.key]),
                         row.get(column.link) if column.link else None,
                         column.numeric,
+                        column.key,
                     )
                     for column in self.page_columns
                 ],

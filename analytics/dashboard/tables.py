@@ -2,8 +2,12 @@
 
 from decimal import Decimal
 
+from analytics.dashboard import links
+from analytics.dashboard.filters import BREAKDOWN_CHOICES, Filters
 from analytics.dashboard.links import account_url
 from analytics.dashboard.table import Column, Table
+from analytics.facts import BREAKDOWNS
+from analytics.periods import period_starts
 from usage.models import Interaction
 
 SHOWN = 10  # rows of a ranked table on the page; its CSV has them all
@@ -11,18 +15,23 @@ ALERTS_SHOWN = 20
 RUNWAY_WARNING_DAYS = 7
 STATUS_LABELS = dict(Interaction.Status.choices)
 SENTIMENT_LABELS = dict(Interaction.Sentiment.choices)
+PERIOD_COLUMNS_SHOWN = 12  # a breakdown's points as columns on the page up to this many; the CSV has them all
 
 
-def build_tables(numbers: dict, outlet_names: dict) -> dict[str, Table]:
-    """Every table by name, in the page's order: usage, calls, balances, failed API calls."""
+def build_tables(numbers: dict, outlet_names: dict, filters: Filters) -> dict[str, Table]:
+    """Every table by name, in the page's order: usage, calls, balances, failed API calls.
+
+    A row's links lead to the rows behind it, in the filters' outlet and range.
+    """
     spend, history = numbers["spend"], numbers["history"]
     tables = [
-        daily_table(spend, history),
-        by_type_table(numbers["by_type"]),
-        top_agents_table(numbers["agents"], outlet_names),
-        models_table(numbers["models"]),
-        status_table(spend),
-        sentiment_table(spend),
+        daily_table(spend, history, filters),
+        by_type_table(numbers["by_type"], filters),
+        breakdown_table(numbers["breakdown"], filters),
+        top_agents_table(numbers["agents"], outlet_names, filters),
+        models_table(numbers["models"], filters),
+        status_table(spend, filters),
+        sentiment_table(spend, filters),
         drop_off_table(spend),
         runway_table(history, numbers["balances"], outlet_names),
         alerts_table(numbers["alerts"]),
@@ -33,7 +42,7 @@ def build_tables(numbers: dict, outlet_names: dict) -> dict[str, Table]:
 
 # --- usage ---------------------------------------------------------------------------------------
 
-def daily_table(spend: dict, history: dict) -> Table:
+def daily_table(spend: dict, history: dict, filters: Filters) -> Table:
     """One row a day: the spend overview's cost and calls beside the credit history's consumed and added."""
     credits_by_day = {period["period"]: period for period in history["periods"]}
     daily = [
@@ -41,57 +50,89 @@ def daily_table(spend: dict, history: dict) -> Table:
             "date": day["date"], "credits": credits_by_day.get(day["date"], {}).get("consumed", Decimal(0)),
             "cost": day["cost"], "calls": day["calls"],
             "added": credits_by_day.get(day["date"], {}).get("added", Decimal(0)),
+            "url": links.day_records_url(filters.outlet_id, day["date"]),
         }
         for day in spend["time_series"]
     ]
     return Table("daily", "Credits and spend per day", [
-        Column("date", "Day (UTC)", "date"), Column("credits", "Credits consumed", "credits"),
+        Column("date", "Day (UTC)", "date", link="url"), Column("credits", "Credits consumed", "credits"),
         Column("cost", "Spend (USD)", "usd"), Column("calls", "Calls", "int"),
         Column("added", "Credits added", "credits"),
     ], daily)
 
 
-def by_type_table(series: list[dict]) -> Table:
+def by_type_table(series: list[dict], filters: Filters) -> Table:
     total = sum((one["total"] for one in series), Decimal(0))
     by_type = [
         {
             "type": one["key"] if one["key"] is not None else f"{one['other']} other types",
             "credits": one["total"], "share": one["total"] / total if total else 0,
+            "url": links.records_url(filters.outlet_id, filters.date_range, type=one["key"])
+            if one["key"] is not None else None,
         }
         for one in series
     ]
     return Table("by_type", "Credits by usage type", [
-        Column("type", "Type"), Column("credits", "Credits", "credits"), Column("share", "Share", "pct"),
+        Column("type", "Type", link="url"), Column("credits", "Credits", "credits"), Column("share", "Share", "pct"),
     ], by_type)
 
 
-def top_agents_table(summary: list[dict], outlet_names: dict) -> Table:
+def breakdown_table(answer: dict, filters: Filters) -> Table:
+    """Credits per value of the chosen dimension (the largest first, the rest as one row), and per period."""
+    total = sum((one["total"] for one in answer["series"]), Decimal(0))
+    periods = period_starts(filters.date_range, "day" if answer["interval"] == "cumulative" else answer["interval"])
+    field = BREAKDOWNS[answer["breakdown"]]
+    rows = [
+        {
+            "value": (one["key"] or "(none)") if one["key"] is not None else f"{one['other']} other values",
+            "credits": one["total"], "share": one["total"] / total if total else 0,
+            **{str(period): value for period, value in one["points"]},
+            "url": links.records_url(filters.outlet_id, filters.date_range, **{field: one["key"]})
+            if one["key"] is not None else None,
+        }
+        for one in answer["series"]
+    ]
+    label = BREAKDOWN_CHOICES[answer["breakdown"]]
+    return Table("breakdown", f"Credits by {label.lower()}", [
+        Column("value", label, link="url"), Column("credits", "Credits", "credits"), Column("share", "Share", "pct"),
+        *(
+            Column(str(period), str(period), "credits", csv_only=len(periods) > PERIOD_COLUMNS_SHOWN)
+            for period in periods
+        ),
+    ], rows, shown=SHOWN)
+
+
+def top_agents_table(summary: list[dict], outlet_names: dict, filters: Filters) -> Table:
     agents = [
         {
             "agent": item["agent_name"], "outlet": outlet_names.get(item["outlet_id"], ""), "credits": item["credits"],
             "cost": item["cost"], "records": item["records"], "agent_id": item["agent_id"],
             "url": account_url(item["agent_id"]),
+            "records_url": links.agent_records_url(filters.outlet_id, filters.date_range, item["agent_id"]),
         }
         for item in summary
     ]
     return Table("top_agents", "Top agents by credits", [
         Column("agent", "Agent", link="url"), Column("outlet", "Outlet"), Column("credits", "Credits", "credits"),
-        Column("cost", "Spend (USD)", "usd"), Column("records", "Usage records", "int"),
+        Column("cost", "Spend (USD)", "usd"), Column("records", "Usage records", "int", link="records_url"),
         Column("agent_id", "Agent id", csv_only=True),
     ], agents, shown=SHOWN)
 
 
-def models_table(model_usage: list[dict]) -> Table:
+def models_table(model_usage: list[dict], filters: Filters) -> Table:
     models = [
         {
             "type": item["type"], "model": item["model"] or "(none)", "unit": item["unit"], "calls": item["calls"],
             "credits": item["credits"], "cost": item["cost"], "avg_ms": item["latency"]["avg_ms"],
             "p95_ms": item["latency"]["p95_ms"],
+            "url": links.records_url(
+                filters.outlet_id, filters.date_range, type=item["type"], model=item["model"], unit=item["unit"]
+            ),
         }
         for item in model_usage
     ]
     return Table("models", "Models: cost and latency", [
-        Column("type", "Type"), Column("model", "Model"), Column("unit", "Unit"), Column("calls", "Calls", "int"),
+        Column("type", "Type"), Column("model", "Model", link="url"), Column("unit", "Unit"), Column("calls", "Calls", "int"),
         Column("credits", "Credits", "credits"), Column("cost", "Cost (USD)", "usd"),
         Column("avg_ms", "Avg latency", "ms"), Column("p95_ms", "p95 latency", "ms"),
     ], models, shown=SHOWN)
@@ -99,25 +140,31 @@ def models_table(model_usage: list[dict]) -> Table:
 
 # --- calls ---------------------------------------------------------------------------------------
 
-def status_table(spend: dict) -> Table:
-    return _calls_by("status", "Calls by status", "Status", spend["status_distribution"], STATUS_LABELS, spend)
-
-
-def sentiment_table(spend: dict) -> Table:
+def status_table(spend: dict, filters: Filters) -> Table:
     return _calls_by(
-        "sentiment", "Calls by sentiment", "Sentiment", spend["sentiment_distribution"], SENTIMENT_LABELS, spend
+        "status", "Calls by status", "Status", spend["status_distribution"], STATUS_LABELS, spend, filters
     )
 
 
-def _calls_by(key: str, title: str, label: str, distribution: dict, labels: dict, spend: dict) -> Table:
+def sentiment_table(spend: dict, filters: Filters) -> Table:
+    return _calls_by(
+        "sentiment", "Calls by sentiment", "Sentiment", spend["sentiment_distribution"], SENTIMENT_LABELS, spend,
+        filters,
+    )
+
+
+def _calls_by(key: str, title: str, label: str, distribution: dict, labels: dict, spend: dict, filters) -> Table:
     """Calls counted by one of their fields (status, sentiment), each with its share of all calls."""
     total_calls = spend["total_calls"]
     rows = [
-        {key: labels.get(name, name), "key": name, "calls": count, "share": count / total_calls if total_calls else 0}
+        {
+            key: labels.get(name, name), "key": name, "calls": count, "share": count / total_calls if total_calls else 0,
+            "url": links.interactions_url(filters.outlet_id, filters.date_range, **{f"{key}__exact": name}),
+        }
         for name, count in distribution.items()
     ]
     return Table(key, title, [
-        Column(key, label), Column("calls", "Calls", "int"), Column("share", "Share", "pct"),
+        Column(key, label, link="url"), Column("calls", "Calls", "int"), Column("share", "Share", "pct"),
     ], rows)
 
 
@@ -183,11 +230,12 @@ def failed_requests_table(failed: list) -> Table:
             "time": row.time, "method": row.method, "route": row.route, "status": row.status,
             "key_prefix": row.key_prefix or None, "outlet": row.outlet.name if row.outlet else None,
             "latency_ms": row.latency_ms,
+            "url": links.failed_call_url(row.status, row.route, row.time, row.outlet_id),
         }
         for row in failed
     ]
     return Table("failed_requests", "API calls that failed today", [
         Column("time", "Time (UTC)", "time"), Column("method", "Method"), Column("route", "Route"),
-        Column("status", "Status"), Column("key_prefix", "Key prefix"), Column("outlet", "Outlet"),
+        Column("status", "Status", link="url"), Column("key_prefix", "Key prefix"), Column("outlet", "Outlet"),
         Column("latency_ms", "Latency", "ms", csv_only=True),
     ], rows, empty="No failed API calls today.")

@@ -14,9 +14,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from analytics.dashboard.charts import build_charts
-from analytics.dashboard.filters import PRESETS, DashboardFilters, Filters
+from analytics.dashboard.filters import BREAKDOWN_CHOICES, PRESETS, DashboardFilters, Filters
 from analytics.dashboard.kpis import build_kpis
-from analytics.dashboard.links import accounts_url, open_alerts_url, request_log_url
+from analytics.dashboard.links import accounts_url, failures_url, open_alerts_url
 from analytics.dashboard.numbers import dashboard_numbers
 from analytics.dashboard.table import Table
 from analytics.dashboard.tables import build_tables
@@ -44,7 +44,7 @@ def dashboard(request):
     form = DashboardFilters(request.GET, outlets=outlets)
     filters = form.filters()
     numbers = dashboard_numbers(filters)
-    tables = build_tables(numbers, {outlet.pk: outlet.name for outlet in outlets})
+    tables = build_tables(numbers, {outlet.pk: outlet.name for outlet in outlets}, filters)
     if request.GET.get("format") == "csv":
         return table_download(tables, request.GET.get("table", ""), filters)
     for table in tables.values():
@@ -70,6 +70,7 @@ def page_context(form: DashboardFilters, filters: Filters, numbers: dict, tables
         "filters": filters,
         "outlet_name": filters.outlet.name if filters.outlet else "All outlets",
         "range_label": PRESETS.get(filters.preset, "Custom range"),
+        "breakdown_label": BREAKDOWN_CHOICES[filters.breakdown],
         "presets": [
             {"key": key, "label": label, "url": filters.url(range=key, **{"from": None, "to": None}),
              "active": filters.preset == key}
@@ -81,7 +82,7 @@ def page_context(form: DashboardFilters, filters: Filters, numbers: dict, tables
         "failed_count": numbers["failed_count"],
         "alert_count": len(numbers["alerts"]),
         "today": today,
-        "links": {"alerts": open_alerts_url(), "accounts": accounts_url(), "request_log": request_log_url(today)},
+        "links": {"alerts": open_alerts_url(), "accounts": accounts_url(), "request_log": failures_url(today)},
     }
 
 

@@ -54,3 +54,33 @@ def test_a_bad_filter_says_why_and_shows_the_default(staff, today, params, says)
     assert says in page.content.decode()
     filters = page.context["dashboard"]["filters"]
     assert (filters.preset, filters.date_range) == ("month", DateRange(date(2026, 10, 1), TODAY))
+
+
+@pytest.mark.parametrize(
+    ("params", "breakdown", "interval"),
+    [
+        ({}, "voice", "day"),
+        ({"breakdown": "api_key", "interval": "cumulative"}, "api_key", "cumulative"),
+        ({"breakdown": "user", "interval": "week", "range": "7d"}, "user", "week"),
+        ({"breakdown": "agent"}, "voice", "day"),  # the top agents table ranks agents
+        ({"breakdown": "voice", "interval": "hour"}, "voice", "day"),
+    ],
+)
+def test_the_breakdown_is_chosen_by_dimension_and_interval_and_kept_by_the_other_links(
+    staff, today, params, breakdown, interval
+):
+    page = staff.get(INDEX, params)
+
+    filters = page.context["dashboard"]["filters"]
+    assert (filters.breakdown, filters.interval) == (breakdown, interval)
+    if (breakdown, interval) != ("voice", "day"):
+        assert filters.url(range="90d").endswith(f"breakdown={breakdown}&interval={interval}")
+    else:
+        assert "breakdown" not in filters.url()
+
+
+def test_a_bad_breakdown_says_why(staff, today):
+    page = staff.get(INDEX, {"breakdown": "secrets", "interval": "fortnight"})
+
+    assert page.status_code == 200
+    assert page.content.decode().count("Select a valid choice.") == 2

@@ -143,3 +143,15 @@ def test_a_long_label_is_shortened_with_the_whole_in_its_tooltip():
     chart = svg.bar_list(chart_id="l", title="Agents", bars=[svg.Bar(name, 1, "1")])
 
     assert ">An agent whose name runs …<title>An agent whose name runs on and on</title>" in chart
+
+
+def test_a_bar_or_column_given_a_url_is_a_link_to_it():
+    bars = svg.bar_list(
+        chart_id="c", title="t", bars=[svg.Bar("a", 2, "2", url="/rows/?a=1&b=2"), svg.Bar("b", 1, "1")]
+    )
+    columns = svg.column_chart(
+        chart_id="d", title="t", labels=["x", "y"], values=[1, 2], name="n", fmt=str, urls=["/x/", "/y/"]
+    )
+
+    assert bars.count("<a ") == 1 and '<a href="/rows/?a=1&amp;b=2"><rect class="bar"' in bars
+    assert re.findall(r'<a href="([^"]+)"><rect class="bar"', columns) == ["/x/", "/y/"]

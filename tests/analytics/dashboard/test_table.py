@@ -28,12 +28,12 @@ def test_the_page_shows_the_first_rows_formatted_with_links_and_without_csv_only
     assert [column.key for column in shown.page_columns] == ["agent", "credits", "cost", "runway"]
     assert shown.display_rows() == [
         {"class": "ll-danger", "cells": [
-            Cell("<first>", "/a1/", False), Cell("1,234.50", None, True), Cell("$0.0123", None, True),
-            Cell("no burn", None, True),
+            Cell("<first>", "/a1/", False, "agent"), Cell("1,234.50", None, True, "credits"), Cell("$0.0123", None, True, "cost"),
+            Cell("no burn", None, True, "runway"),
         ]},
         {"class": "", "cells": [
-            Cell("second", "/a2/", False), Cell("2.00", None, True), Cell("$12.00", None, True),
-            Cell("3.3", None, True),
+            Cell("second", "/a2/", False, "agent"), Cell("2.00", None, True, "credits"), Cell("$12.00", None, True, "cost"),
+            Cell("3.3", None, True, "runway"),
         ]},
     ]
     assert shown.hidden == 1

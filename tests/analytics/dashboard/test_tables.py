@@ -46,3 +46,46 @@ def test_the_csv_holds_the_selectors_values(staff, spend):
     assert [(row["status"], row["calls"], row["share"]) for row in status] == [
         ("In progress", "1", "0.1667"), ("Completed", "4", "0.6667"), ("Failed", "1", "0.1667"),
     ]
+
+
+def breakdown_rows(staff, spend, interval: str) -> list[dict]:
+    ingest(
+        spend["outlet"],
+        record(spend["a1"], "v1", at(D1, 16), credits="2", voice="Ada"),
+        record(spend["a2"], "v2", at(D3, 8), credits="1", voice="Ada"),
+        record(spend["a2"], "v3", at(D3, 9), credits="0.5", voice="Brian"),
+    )
+    params = {**SPEND_RANGE, "outlet": spend["outlet"].pk, "breakdown": "voice", "interval": interval}
+    return csv_rows(staff.get(INDEX, {**params, "format": "csv", "table": "breakdown"}))
+
+
+def test_the_breakdown_has_each_values_credits_and_share_and_a_column_per_day(staff, spend):
+    assert breakdown_rows(staff, spend, "day") == [
+        {"value": "Ada", "credits": "3.000000", "share": "0.4839",
+         "2026-03-02": "2.000000", "2026-03-03": "0.000000", "2026-03-04": "1.000000"},
+        {"value": "(none)", "credits": "2.700000", "share": "0.4355",
+         "2026-03-02": "1.700000", "2026-03-03": "1.000000", "2026-03-04": "0.000000"},
+        {"value": "Brian", "credits": "0.500000", "share": "0.0806",
+         "2026-03-02": "0.000000", "2026-03-03": "0.000000", "2026-03-04": "0.500000"},
+    ]
+
+
+def test_a_cumulative_breakdown_runs_a_total_and_a_weekly_one_has_a_column_a_week(staff, spend):
+    cumulative = breakdown_rows(staff, spend, "cumulative")
+    assert [(row["value"], row["2026-03-02"], row["2026-03-03"], row["2026-03-04"]) for row in cumulative] == [
+        ("Ada", "2.000000", "2.000000", "3.000000"),
+        ("(none)", "1.700000", "2.700000", "2.700000"),
+        ("Brian", "0.000000", "0.000000", "0.500000"),
+    ]
+    params = {**SPEND_RANGE, "outlet": spend["outlet"].pk, "interval": "week", "format": "csv", "table": "breakdown"}
+    weekly = csv_rows(staff.get(INDEX, params))  # 2026-03-02 is a Monday
+    assert [(row["value"], row["2026-03-02"]) for row in weekly] == [
+        ("Ada", "3.000000"), ("(none)", "2.700000"), ("Brian", "0.500000"),
+    ]
+
+
+def test_a_long_breakdown_keeps_its_periods_for_the_csv(staff, today):
+    page = staff.get(INDEX, {"range": "30d"})
+    table = page.context["dashboard"]["tables"]["breakdown"]
+    assert [column.key for column in table.page_columns] == ["value", "credits", "share"]
+    assert len(table.columns) == 3 + 30

@@ -79,3 +79,16 @@ def test_staff_without_the_view_permissions_get_the_plain_index_and_no_numbers(s
 def test_staff_with_every_view_permission_see_the_dashboard(staff_with, today):
     page = staff_with(*DASHBOARD_PERMISSIONS).get(INDEX)
     assert page.status_code == 200 and page.context["dashboard"]["kpis"]
+
+
+def test_the_breakdown_selector_asks_again_with_the_pages_outlet_and_range(staff, spend):
+    page = staff.get(INDEX, {**SPEND_RANGE, "outlet": spend["outlet"].pk, "breakdown": "product", "interval": "week"})
+    html = page.content.decode()
+
+    selector = html[html.index('aria-label="Usage breakdown"'):html.index("</form>", html.index("Usage breakdown"))]
+    for name, value in [("outlet", spend["outlet"].pk), ("from", D1), ("to", D3)]:
+        assert f'<input type="hidden" name="{name}" value="{value}">' in selector
+    assert '<option value="product" selected>Product</option>' in selector
+    assert '<option value="week" selected>Week</option>' in selector
+    assert '<option value="user">End user</option>' in selector and 'value="agent"' not in selector
+    assert 'id="chart-breakdown"' in html and "Credits by product" in html
