@@ -66,7 +66,7 @@ class ApiListView(ListAPIView):
 
 @csrf_exempt  # whatever the method: a POST to no endpoint is a 404, not a CSRF failure
 def api_not_found(request, exception=None):
-    return JsonResponse(error_body(f"No API endpoint at {request.path}."), status=404)
+    return JsonResponse(error_body(f"No API endpoint at {request.path}.", status=404), status=404)
 
 
 def bad_request(request, exception=None):
@@ -76,7 +76,7 @@ def bad_request(request, exception=None):
             message = "The Host header names a host this server does not serve."
         else:
             message = f"Bad request: {exception or 'refused'}."
-        return JsonResponse(error_body(message), status=400)
+        return JsonResponse(error_body(message, status=400), status=400)
     return defaults.bad_request(request, exception)
 
 
@@ -86,7 +86,7 @@ def server_error(request):
         if unavailable := unavailable_answer(sys.exc_info()[1], request.path):  # Django calls this inside its except
             body, headers = unavailable
             return JsonResponse(body, status=503, headers=headers)
-        return JsonResponse(error_body("Internal server error."), status=500)
+        return JsonResponse(error_body("Internal server error.", status=500), status=500)
     return defaults.server_error(request)
 
 
