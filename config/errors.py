@@ -7,6 +7,7 @@ commands to a one-line CommandError.
 
 class DomainError(Exception):
     status_code = 400
+    code = "invalid_parameter"  # the API's machine-readable slug (docs/api.md lists them)
 
     def __init__(self, message: str, *, errors: dict | None = None):
         super().__init__(message)
@@ -16,11 +17,14 @@ class DomainError(Exception):
 
 class NotFoundError(DomainError):
     status_code = 404
+    code = "not_found"
 
 
 class ConflictError(DomainError):
     status_code = 409
+    code = "idempotency_conflict"
 
 
 class PayloadTooLargeError(DomainError):
     status_code = 413
+    code = "payload_too_large"

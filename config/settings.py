@@ -88,6 +88,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "analytics.requestlog.middleware.RequestLogMiddleware",  # first: it times everything below it
+    "config.api.middleware.RequestIdMiddleware",  # second: every answer below it carries the Request-Id
     "config.api.middleware.RefuseNulInUrlMiddleware",
     "config.api.middleware.ApiStatementTimeoutMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -6,12 +6,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api.fields import CaseInsensitiveChoiceField
 from config.money import CREDIT_DIGITS, CREDIT_PLACES, format_credits
 from credits import selectors, services
 from credits.auth import ApiPrincipal, mint_access_token, request_actor
 from credits.filtersets import AgentFilterSet, BalanceFilterSet, LedgerEntryFilterSet
 from credits.models import Agent, CreditAccount, CreditLedgerEntry, Outlet
-from credits.scoping import ScopedListView, caller_outlet_id
+from credits.scoping import ScopedListView, caller_outlet, caller_outlet_id
 
 
 def credit_amount(**kwargs) -> serializers.DecimalField:
@@ -61,12 +62,20 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
 
 
 class CreditOperationSerializer(serializers.Serializer):
-    agent_id = serializers.UUIDField()
-    mode = serializers.ChoiceField(choices=["add", "set", "clear"])
+    agent_id = serializers.UUIDField(required=False, help_text="The agent; or give agent_external_id.")
+    agent_external_id = serializers.CharField(
+        required=False,
+        max_length=Agent._meta.get_field("external_id").max_length,
+        help_text="The platform's id for the agent in the caller's outlet (staff: with outlet_id), as at ingest.",
+    )
+    mode = CaseInsensitiveChoiceField(choices=["add", "set", "clear"])
     amount = credit_amount(required=False, allow_null=True, help_text="Required for add (> 0) and set (>= 0).")
     reason = serializers.CharField(max_length=services.MAX_REASON_LENGTH, trim_whitespace=True)
 
     def validate(self, attrs):
+        if ("agent_id" in attrs) == ("agent_external_id" in attrs):
+            message = "Give exactly one of agent_id and agent_external_id."
+            raise serializers.ValidationError({"agent_id": [message], "agent_external_id": [message]})
         if attrs["mode"] != "clear" and attrs.get("amount") is None:
             raise serializers.ValidationError({"amount": [f"Required for mode '{attrs['mode']}'."]})
         return attrs
@@ -151,7 +160,7 @@ class CreditOperationView(APIView):
         serializer = CreditOperationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        agent = selectors.agent_get(outlet_id=caller_outlet_id(request), agent_id=data["agent_id"])
+        agent = operation_agent(request, data)
         result = services.credits_apply(
             agent=agent,
             kind=data["mode"].upper(),
@@ -167,6 +176,13 @@ class CreditOperationView(APIView):
             "replayed": result.replayed,
         }
         return Response(body, headers={"Idempotent-Replayed": "true"} if result.replayed else None)
+
+
+def operation_agent(request, data: dict) -> Agent:
+    """The agent an operation names: by id within the caller's scope, or by external id within its one outlet."""
+    if "agent_id" in data:
+        return selectors.agent_get(outlet_id=caller_outlet_id(request), agent_id=data["agent_id"])
+    return selectors.agent_get_by_external_id(outlet_id=caller_outlet(request).pk, external_id=data["agent_external_id"])
 
 
 class AccessTokenView(APIView):

@@ -1,6 +1,6 @@
 import django_filters
 
-from config.api.filters import StrictBooleanFilter
+from config.api.filters import CaseInsensitiveMultipleChoiceFilter, StrictBooleanFilter
 from credits.models import Agent, CreditAccount, CreditLedgerEntry
 
 
@@ -24,7 +24,7 @@ class BalanceFilterSet(django_filters.FilterSet):
 
 class LedgerEntryFilterSet(django_filters.FilterSet):
     agent_id = django_filters.UUIDFilter(field_name="account_id")
-    kind = django_filters.MultipleChoiceFilter(choices=CreditLedgerEntry.Kind.choices, help_text="Repeat to match any of several kinds.")
+    kind = CaseInsensitiveMultipleChoiceFilter(choices=CreditLedgerEntry.Kind.choices, help_text="Repeat to match any of several kinds.")
 
     class Meta:
         model = CreditLedgerEntry

@@ -22,6 +22,11 @@ def agent_get(*, outlet_id: UUID | None, agent_id: UUID) -> Agent:
     return get_or_not_found(agent_list(outlet_id=outlet_id), "Agent not found.", pk=agent_id)
 
 
+def agent_get_by_external_id(*, outlet_id: UUID, external_id: str) -> Agent:
+    """The outlet's agent with the platform's id: unique only within an outlet, so the outlet is required."""
+    return get_or_not_found(agent_list(outlet_id=outlet_id), "Agent not found.", external_id=external_id)
+
+
 def balance_list(*, outlet_id: UUID | None = None) -> QuerySet[CreditAccount]:
     """Accounts with the threshold that applies (the agent's, else the outlet's) and whether they are below it."""
     return (

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import fields
+from config.api.views import KnownQueryParametersMixin
 from config.errors import PayloadTooLargeError
 from credits.auth import request_actor
 from credits.scoping import ScopedListView, caller_outlet, caller_outlet_id
@@ -131,7 +132,7 @@ class UsageRecordListView(ScopedListView):
         )
 
 
-class UsageRecordDetailView(APIView):
+class UsageRecordDetailView(KnownQueryParametersMixin, APIView):
     read_permissions = ("usage.view_usagerecord",)
 
     @extend_schema(
@@ -191,7 +192,7 @@ class InteractionListView(ScopedListView):
         )
 
 
-class InteractionDetailView(APIView):
+class InteractionDetailView(KnownQueryParametersMixin, APIView):
     """One interaction with every usage record of it (oldest first) and its totals by type."""
 
     read_permissions = ("usage.view_interaction", "usage.view_usagerecord")

@@ -18,6 +18,7 @@ from django.db.models import CharField, F, Func, QuerySet, Value
 from django.db.models.lookups import Exact
 from drf_spectacular.utils import OpenApiParameter
 
+from config.api.filters import CaseInsensitiveMultipleChoiceFilter
 from usage.models import RELATION_IDS, Interaction, UsageRecord
 
 META = "meta"
@@ -119,10 +120,10 @@ class UsageRecordFilterSet(django_filters.FilterSet):
 
 class InteractionFilterSet(django_filters.FilterSet):
     agent_id = django_filters.UUIDFilter()
-    status = django_filters.MultipleChoiceFilter(
+    status = CaseInsensitiveMultipleChoiceFilter(
         choices=Interaction.Status.choices, help_text="Repeat to match any of several statuses."
     )
-    sentiment = django_filters.MultipleChoiceFilter(
+    sentiment = CaseInsensitiveMultipleChoiceFilter(
         choices=Interaction.Sentiment.choices, help_text="Repeat to match any of several sentiments."
     )
     end_user_id = django_filters.CharFilter()

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from analytics.facts import BREAKDOWN_DIMENSIONS, BREAKDOWNS
 from analytics.periods import HISTORY_INTERVALS, INTERVALS
 from analytics.questions.breakdown import METRICS
+from config.api.fields import CaseInsensitiveChoiceField
 from usage.models import TYPE_PATTERN, Interaction
 
 SERIES_MAX_DAYS = 90
@@ -40,7 +41,7 @@ def read_query(serializer_class: type[serializers.Serializer], params: QueryDict
 
 def choice(values: Iterable[str], *, default=None, help_text: str = "") -> serializers.ChoiceField:
     values = list(values)
-    return serializers.ChoiceField(
+    return CaseInsensitiveChoiceField(
         choices=values,
         required=False,
         default=default,

@@ -49,8 +49,9 @@ from analytics.questions.series import usage_series
 from analytics.questions.snapshot import usage_snapshot
 from analytics.questions.spend import spend_overview
 from analytics.questions.summary import model_usage, usage_summary
-from config.api.csv import FORMATS, csv_response, dict_csv_lines, parse_format
+from config.api.csv import FORMAT_PARAMETER, FORMATS, csv_response, dict_csv_lines, parse_format
 from config.api.dates import DATE_RANGE_PARAMETERS, DateRange, parse_date_range
+from config.api.views import DATE_RANGE_NAMES, KnownQueryParametersMixin
 from config.money import COUNT_PLACES, fixed
 from credits.scoping import caller_outlet, caller_outlet_id
 from credits.selectors import agent_get, ledger_entry_newest_id
@@ -91,7 +92,7 @@ def answer_schema(*, csv: str, outlet=OUTLET_PARAMETER):
     return describe
 
 
-class AnalyticsView(APIView):
+class AnalyticsView(KnownQueryParametersMixin, APIView):
     """One analytics question: the caller's scope and parameters in, the rendered answer (JSON or CSV) out.
 
     Subclasses say how to read the parameters (`question`), which selector answers (`answer`)
@@ -118,6 +119,11 @@ class AnalyticsView(APIView):
             columns, rows = self.csv_table(data)
             return csv_response(dict_csv_lines(rows, columns), self.name)
         return Response(data)
+
+    def query_parameters(self) -> set[str]:
+        """The query serializer's fields, the date range if the question has one, and `format`."""
+        query = set(self.query_serializer_class().fields) if self.query_serializer_class else set()
+        return {FORMAT_PARAMETER.name, *query, *(DATE_RANGE_NAMES if self.dated else ())}
 
     def scope(self, request) -> UUID | None:
         """The outlet the answer covers; None: every outlet (staff only)."""

@@ -10,6 +10,7 @@ from django import forms
 from django.db.models import Q
 
 from analytics.models import RequestLog
+from config.api.filters import CaseInsensitiveMultipleChoiceFilter
 
 STATUS_VALUE = re.compile(r"\A(?:[1-5][0-9][0-9]|[1-5]xx)\Z")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -60,7 +61,7 @@ class RouteFilter(django_filters.CharFilter):
 
 class RequestLogFilterSet(django_filters.FilterSet):
     status = StatusFilter(help_text="A code (404) or a class (2xx, 4xx, 5xx); repeat or comma separate for any of several.")
-    method = django_filters.MultipleChoiceFilter(
+    method = CaseInsensitiveMultipleChoiceFilter(
         choices=[(method, method) for method in HTTP_METHODS], help_text="Repeat to match any of several methods."
     )
     route = RouteFilter(

@@ -14,13 +14,15 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+from config.api.fields import canonical_choice
+
 FORMATS = ("json", "csv")
 CHUNK_SIZE = 2000  # rows fetched per round trip (a server-side cursor on PostgreSQL)
 LINES_PER_WRITE = 500  # lines joined per chunk of the response, so the server writes a few large chunks
 
 
 def parse_format(params) -> str:
-    fmt = params.get("format") or "json"  # blank is absent, as for every parameter
+    fmt = canonical_choice(params.get("format") or "json", FORMATS)  # blank is absent, as for every parameter
     if fmt not in FORMATS:
         raise ValidationError({"format": [f"Must be 'json' or 'csv', not '{fmt}'."]})
     return fmt

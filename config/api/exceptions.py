@@ -1,4 +1,5 @@
 import logging
+import math
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -24,8 +25,27 @@ TRANSIENT_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300", "40001", "40P01
 _database_unavailable = OncePerInterval(60)
 
 
-def error_body(message: str, errors: dict | None = None) -> dict:
-    return {"success": False, "message": message, "errors": errors or {}}
+# Each error status's machine-readable `code` (docs/api.md's table): one slug per status, so every path that
+# answers an error, in a view or before one, says the same thing. A DomainError may name its own.
+ERROR_CODES = {
+    400: "invalid_parameter",
+    401: "authentication_failed",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "idempotency_conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def error_body(message: str, errors: dict | None = None, *, status: int, code: str | None = None) -> dict:
+    """The API's error envelope; `code` defaults to the status's slug."""
+    return {"success": False, "code": code or ERROR_CODES[status], "message": message, "errors": errors or {}}
 
 
 def _validation_message(detail) -> str:
@@ -77,19 +97,19 @@ def unavailable_answer(exc: BaseException | None, where: str) -> tuple[dict, dic
             f"The request took longer than the API allows ({settings.API_STATEMENT_TIMEOUT_MS} ms of database time): "
             "ask for less, e.g. a shorter date range, or try again later."
         )
-        return error_body(message), headers
+        return error_body(message, status=503), headers
     _database_unavailable.warn(logger, "Database unavailable in %s (%s: %s): answering 503.", where, type(exc).__name__, exc)
-    return error_body("The database is unavailable; try again shortly."), headers
+    return error_body("The database is unavailable; try again shortly.", status=503), headers
 
 
 def api_exception_handler(exc, context):
-    """Every API error, expected or not, as `{"success": false, "message", "errors"}`."""
+    """Every API error, expected or not, as `{"success": false, "code", "message", "errors"}`."""
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         exc = PayloadTooLargeError(f"The body is over {limit} bytes (API_MAX_BODY_BYTES): send smaller batches.")
     if isinstance(exc, DomainError):
         set_rollback()
-        return Response(error_body(exc.message, exc.errors), status=exc.status_code)
+        return Response(error_body(exc.message, exc.errors, status=exc.status_code, code=exc.code), status=exc.status_code)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) if str(exc) else None)
     elif isinstance(exc, DjangoPermissionDenied):
@@ -101,12 +121,12 @@ def api_exception_handler(exc, context):
         headers = {}
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header
-        if getattr(exc, "wait", None):
-            headers["Retry-After"] = str(int(exc.wait))
+        if getattr(exc, "wait", None) is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(exc.wait)))  # whole seconds, never "retry at once"
         if isinstance(exc, exceptions.ValidationError):
-            body = error_body(_validation_message(exc.detail), _validation_errors(exc.detail))
+            body = error_body(_validation_message(exc.detail), _validation_errors(exc.detail), status=exc.status_code)
         else:
-            body = error_body(str(exc.detail))
+            body = error_body(str(exc.detail), status=exc.status_code)
         set_rollback()
         return Response(body, status=exc.status_code, headers=headers)
 
@@ -117,4 +137,4 @@ def api_exception_handler(exc, context):
         return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
     logger.exception("Unhandled error in %s", view_name, exc_info=exc)
     set_rollback()
-    return Response(error_body("Internal server error."), status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    return Response(error_body("Internal server error.", status=500), status=status.HTTP_500_INTERNAL_SERVER_ERROR)

@@ -1,4 +1,6 @@
-"""Serializer fields for exact amounts, at the places `config.money` gives each kind."""
+"""Serializer fields for exact amounts, at the places `config.money` gives each kind; enums in any case."""
+
+from collections.abc import Iterable
 
 from rest_framework import serializers
 
@@ -20,3 +22,17 @@ def cost(**kwargs) -> serializers.DecimalField:
 
 def units(**kwargs) -> serializers.DecimalField:
     return amount(COUNT_PLACES, **kwargs)
+
+
+def canonical_choice(value, choices: Iterable):
+    """The choice `value` names in any case (`agent`, `Agent`: AGENT); anything else unchanged, for the caller to refuse."""
+    if not isinstance(value, str):
+        return value
+    return next((choice for choice in choices if str(choice).lower() == value.lower()), value)
+
+
+class CaseInsensitiveChoiceField(serializers.ChoiceField):
+    """A ChoiceField that takes its choices in any case and gives the canonical value; the schema lists those."""
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(canonical_choice(data, self.choices))

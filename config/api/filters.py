@@ -1,6 +1,8 @@
 import django_filters
 from django import forms
 
+from config.api.fields import canonical_choice
+
 TRUE_VALUES = {"true", "1", "yes"}
 FALSE_VALUES = {"false", "0", "no"}
 
@@ -22,3 +24,15 @@ class StrictBooleanField(forms.Field):
 
 class StrictBooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
+
+
+class CaseInsensitiveMultipleChoiceField(django_filters.fields.MultipleChoiceField):
+    """Each value in any case, as its canonical choice: `kind=add` is ADD."""
+
+    def to_python(self, value):
+        names = [name for name, _ in self.choices]
+        return [canonical_choice(item, names) for item in super().to_python(value)]
+
+
+class CaseInsensitiveMultipleChoiceFilter(django_filters.MultipleChoiceFilter):
+    field_class = CaseInsensitiveMultipleChoiceField

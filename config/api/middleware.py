@@ -1,4 +1,8 @@
-"""What every API request passes at the door: no NUL in its URL, and PostgreSQL's statement_timeout for it alone."""
+"""What every request passes at the door: a Request-Id; for the API no NUL in its URL, and PostgreSQL's
+statement_timeout for it alone."""
+
+import re
+import uuid
 
 from django.conf import settings
 from django.core.exceptions import MiddlewareNotUsed
@@ -8,6 +12,8 @@ from django.http import JsonResponse
 from config.api.exceptions import error_body
 
 API_PREFIX = "/api/"
+# A client's own X-Request-Id is echoed only when it is a plain token: nothing a header or a log line could misread.
+SANE_REQUEST_ID = re.compile(r"\A[A-Za-z0-9._-]{1,128}\Z")
 # On the connection wrapper: (the DB-API connection, the timeout in ms in effect on it: 0 the default, None unknown).
 _IN_EFFECT = "ledgerline_statement_timeout"
 
@@ -71,5 +77,22 @@ class RefuseNulInUrlMiddleware:
 
     def __call__(self, request):
         if request.path.startswith(API_PREFIX) and ("\x00" in request.path or "%00" in request.META.get("QUERY_STRING", "")):
-            return JsonResponse(error_body("The URL must not contain the NUL character (%00)."), status=400)
+            return JsonResponse(error_body("The URL must not contain the NUL character (%00).", status=400), status=400)
         return self.get_response(request)
+
+
+class RequestIdMiddleware:
+    """Every response carries a `Request-Id`: the client's `X-Request-Id` when it is a sane token, else a new one.
+
+    It is `request.request_id` for whatever logs the request.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        offered = request.headers.get("X-Request-Id", "")
+        request.request_id = offered if SANE_REQUEST_ID.match(offered) else uuid.uuid4().hex
+        response = self.get_response(request)
+        response["Request-Id"] = request.request_id
+        return response

@@ -11,6 +11,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
+from config.api.fields import canonical_choice
+
 CURSOR_SALT = "ledgerline.api.cursor"
 INVALID_CURSOR = "Invalid cursor: pass back the `cursor` of a previous page."
 ORDERS = ("asc", "desc")
@@ -46,7 +48,7 @@ class RowComparison(Expression):
 
 
 def parse_order(params) -> str:
-    order = params.get("order", "desc")
+    order = canonical_choice(params.get("order", "desc"), ORDERS)
     if order not in ORDERS:
         raise ValidationError({"order": [f"Must be 'asc' or 'desc', not '{order}'."]})
     return order

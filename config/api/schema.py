@@ -13,10 +13,11 @@ ERROR_COMPONENT = ResolvedComponent(
     object="config.api.exceptions.error_body",
     schema={
         "type": "object",
-        "description": "Every API error: `message` for a person, `errors` by field for a program.",
-        "required": ["success", "message", "errors"],
+        "description": "Every API error: `code` and `errors` by field for a program, `message` for a person.",
+        "required": ["success", "code", "message", "errors"],
         "properties": {
             "success": {"type": "boolean", "description": "Always false on an error."},
+            "code": {"type": "string", "description": "A stable slug, e.g. invalid_parameter or not_found (docs/api.md)."},
             "message": {"type": "string"},
             "errors": {
                 "type": "object",

@@ -18,3 +18,8 @@ class CallerRateThrottle(SimpleRateThrottle):
         else:
             ident = f"ip:{self.get_ident(request)}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+    def wait(self):
+        """Seconds until the caller may call again, never None: a 429 always says when (`Retry-After`)."""
+        seconds = super().wait()
+        return self.duration if seconds is None else seconds

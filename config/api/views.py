@@ -9,6 +9,7 @@ from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.generics import ListAPIView
 
@@ -18,6 +19,33 @@ from config.api.dates import DATE_RANGE_PARAMETERS, parse_date_range
 from config.api.exceptions import error_body, unavailable_answer
 from config.api.middleware import API_PREFIX
 from config.api.pagination import KeysetPagination, parse_order
+
+# Staff choose the outlet an answer covers; an API key always gets its own (DESIGN "API").
+STAFF_PARAMETERS = frozenset({"outlet_id"})
+DATE_RANGE_NAMES = frozenset(parameter["name"] for parameter in DATE_RANGE_PARAMETERS)
+
+
+def refuse_unknown_parameters(params, known: set[str]) -> None:
+    """A query parameter nothing reads is a 400 naming it, as an unknown body field is: a misspelt filter
+    would otherwise answer unfiltered. `name[key]` belongs to `name` (`meta[channel]` to `meta`)."""
+    unknown = sorted(name for name in params if name not in known and name.split("[", 1)[0] not in known)
+    if unknown:
+        hint = f"Unknown query parameter; this endpoint takes {', '.join(sorted(known)) or 'none'}."
+        raise ValidationError({name: [hint] for name in unknown})
+
+
+class KnownQueryParametersMixin:
+    """A GET takes only the query parameters its view declares (`query_parameters`), plus staff's `outlet_id`."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method in ("GET", "HEAD"):
+            known = self.query_parameters() | (STAFF_PARAMETERS if request.user.is_staff else set())
+            refuse_unknown_parameters(request.query_params, known)
+
+    def query_parameters(self) -> set[str]:
+        """The names the view reads from the query string."""
+        return set()
 
 
 class DateRangeFilterBackend(BaseFilterBackend):
@@ -34,7 +62,7 @@ class DateRangeFilterBackend(BaseFilterBackend):
         return DATE_RANGE_PARAMETERS if getattr(view, "date_field", None) else []
 
 
-class ApiListView(ListAPIView):
+class ApiListView(KnownQueryParametersMixin, ListAPIView):
     """A filtered list: a cursor page as JSON, or the whole list as streamed CSV (scoped by `credits.scoping`)."""
 
     pagination_class = KeysetPagination
@@ -42,6 +70,15 @@ class ApiListView(ListAPIView):
     cursor_fields: tuple[str, ...] = ("created_at", "id")
     date_field: str | None = None
     csv_filename = "export"
+
+    def query_parameters(self) -> set[str]:
+        """The pagination's, each filter backend's and the filterset's parameters, and `format`."""
+        declared = list(self.paginator.get_schema_operation_parameters(self)) if self.paginator else []
+        for backend in self.filter_backends:
+            if not issubclass(backend, DjangoFilterBackend):  # its schema asks for the queryset; the filterset says it
+                declared += backend().get_schema_operation_parameters(self)
+        filterset = getattr(self, "filterset_class", None)
+        return {FORMAT_PARAMETER.name, *(parameter["name"] for parameter in declared), *(filterset.base_filters if filterset else ())}
 
     def extra_payload(self, queryset) -> dict:
         """Anything the JSON page carries besides `items` and `cursor`, computed over the whole filter."""
@@ -66,7 +103,7 @@ class ApiListView(ListAPIView):
 
 @csrf_exempt  # whatever the method: a POST to no endpoint is a 404, not a CSRF failure
 def api_not_found(request, exception=None):
-    return JsonResponse(error_body(f"No API endpoint at {request.path}."), status=404)
+    return JsonResponse(error_body(f"No API endpoint at {request.path}.", status=404), status=404)
 
 
 def bad_request(request, exception=None):
@@ -76,7 +113,7 @@ def bad_request(request, exception=None):
             message = "The Host header names a host this server does not serve."
         else:
             message = f"Bad request: {exception or 'refused'}."
-        return JsonResponse(error_body(message), status=400)
+        return JsonResponse(error_body(message, status=400), status=400)
     return defaults.bad_request(request, exception)
 
 
@@ -86,7 +123,7 @@ def server_error(request):
         if unavailable := unavailable_answer(sys.exc_info()[1], request.path):  # Django calls this inside its except
             body, headers = unavailable
             return JsonResponse(body, status=503, headers=headers)
-        return JsonResponse(error_body("Internal server error."), status=500)
+        return JsonResponse(error_body("Internal server error.", status=500), status=500)
     return defaults.server_error(request)
 
 

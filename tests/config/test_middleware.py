@@ -1,9 +1,11 @@
-"""The API's door: a NUL in the URL is a 400; past API_STATEMENT_TIMEOUT_MS a statement is a JSON 503, and
-nothing else is cut."""
+"""The door: every response has a Request-Id; in the API a NUL in the URL is a 400, and past
+API_STATEMENT_TIMEOUT_MS a statement is a JSON 503, and nothing else is cut."""
 
+import re
 import time
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.test import override_settings
@@ -93,3 +95,25 @@ def test_a_nul_in_an_api_url_is_a_json_400(staff_client, url):
     response = staff_client.get(url)
     assert response.status_code == 400
     assert response.json()["message"] == "The URL must not contain the NUL character (%00)."
+
+
+@pytest.mark.parametrize("path", ["/api/v1/outlets/", "/api/v1/nope/", "/healthz", "/admin/login/"])
+def test_every_response_carries_a_generated_request_id(client, db, path):
+    first, second = client.get(path)["Request-Id"], client.get(path)["Request-Id"]
+    assert first and second and first != second
+
+
+def test_a_sane_client_request_id_is_echoed_and_kept_on_the_request(staff_client):
+    response = staff_client.get("/api/v1/outlets/", HTTP_X_REQUEST_ID="trace-7.A_b")
+    assert response["Request-Id"] == "trace-7.A_b"
+    assert response.wsgi_request.request_id == "trace-7.A_b"
+
+
+@pytest.mark.parametrize("offered", ["", "x" * 129, "a b", "a\u00e9", "id;drop", "../etc"])
+def test_an_insane_client_request_id_is_replaced_never_echoed(staff_client, offered):
+    response = staff_client.get("/api/v1/outlets/", HTTP_X_REQUEST_ID=offered)
+    assert response["Request-Id"] != offered and re.fullmatch(r"[0-9a-f]{32}", response["Request-Id"])
+
+
+def test_the_request_id_is_set_just_inside_the_request_log_so_the_log_can_read_it():
+    assert settings.MIDDLEWARE[:2] == ["analytics.requestlog.middleware.RequestLogMiddleware", "config.api.middleware.RequestIdMiddleware"]

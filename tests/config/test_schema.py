@@ -25,7 +25,7 @@ def test_every_error_status_of_every_operation_is_the_error_envelope_as_json(ope
 
 def test_the_error_component_is_the_envelope_the_exception_handler_writes(client, db):
     error = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()["components"]["schemas"]["Error"]
-    assert error["required"] == list(error_body("Invalid input.")) == ["success", "message", "errors"]
+    assert error["required"] == list(error_body("Invalid input.", status=400)) == ["success", "code", "message", "errors"]
     assert error["properties"]["errors"]["type"] == "object"
 
 

@@ -13,7 +13,8 @@ def test_a_host_not_allowed_is_a_json_400_under_the_api():
     assert response.status_code == 400
     assert response["Content-Type"] == "application/json"
     assert response.json() == {
-        "success": False, "message": "The Host header names a host this server does not serve.", "errors": {},
+        "success": False, "code": "invalid_parameter", "message": "The Host header names a host this server does not serve.",
+        "errors": {},
     }
 
 
@@ -28,6 +29,52 @@ def test_a_write_to_no_endpoint_is_a_json_404_not_a_csrf_page(method):
     response = getattr(Client(enforce_csrf_checks=True), method)("/api/v1/no-such-thing/", data="{}", content_type="application/json")
     assert response.status_code == 404
     assert response.json()["message"] == "No API endpoint at /api/v1/no-such-thing/."
+    assert response.json()["code"] == "not_found"
+
+
+def test_a_logged_in_staff_write_to_no_endpoint_is_a_json_404_too(staff_user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff_user)
+    response = client.post("/api/v1/credits/nope/", data="{}", content_type="application/json")
+    assert (response.status_code, response.json()["code"]) == (404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/api/v1/usage/records/", {"meta[channel]": "web", "type": "TTS", "take": "5", "order": "asc", "from": "2026-01-01"}),
+        ("/api/v1/credits/ledger/", {"kind": "ADD", "agent_id": "7c3a1b5e-0000-4000-8000-000000000000", "cursor": ""}),
+        ("/api/v1/usage/summary/", {"group_by": "AGENT", "start_date": "2026-01-01", "format": "json"}),
+        ("/api/v1/analytics/usage/", {"metric": "units", "agent": "7c3a1b5e-0000-4000-8000-000000000000"}),
+        ("/api/v1/usage/series/", {"days": "7"}),
+    ],
+)
+def test_what_a_view_declares_is_a_known_query_parameter(key_client, path, params):
+    assert key_client("read").get(path, params).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "unknown"),
+    [
+        ("/api/v1/usage/records/", {"type": "TTS", "typo": "1"}, ["typo"]),
+        ("/api/v1/usage/records/", {"extra[x]": "1"}, ["extra[x]"]),
+        ("/api/v1/credits/balances/", {"agentid": "x", "lo": "true"}, ["agentid", "lo"]),
+        ("/api/v1/usage/series/", {"from": "2026-01-01"}, ["from"]),  # a question without a date range
+        ("/api/v1/usage/summary/", {"interval": "day"}, ["interval"]),
+        ("/api/v1/usage/records/1/", {"format": "csv"}, ["format"]),
+        ("/api/v1/outlets/", {"outlet_id": "7c3a1b5e-0000-4000-8000-000000000000"}, ["outlet_id"]),  # staff's only
+    ],
+)
+def test_an_unknown_query_parameter_is_a_400_naming_it(key_client, path, params, unknown):
+    response = key_client("read").get(path, params)
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert (body["code"], sorted(body["errors"])) == ("invalid_parameter", unknown)
+    assert "Unknown query parameter" in body["message"]
+
+
+def test_staff_may_name_the_outlet(staff_client, outlet):
+    assert staff_client.get("/api/v1/outlets/", {"outlet_id": str(outlet.pk)}).status_code == 200
 
 
 

@@ -192,6 +192,34 @@ def test_operation_on_an_unknown_agent_is_a_404(db, key_client):
     assert response.status_code == 404 and response.json()["message"] == "Agent not found."
 
 
+def test_an_agent_may_be_named_by_its_external_id_and_a_mode_in_any_case(agent, key_client):
+    response = post_operation(key_client("credits:write"), agent_external_id=agent.external_id, mode="ADD", amount="2", reason="x")
+    assert response.status_code == 200, response.content
+    assert response.json()["entry"]["agent_id"] == str(agent.pk) and response.json()["entry"]["kind"] == "ADD"
+
+
+def test_another_outlets_external_id_is_a_404(agent, key_client):
+    stranger = AgentFactory()
+    response = post_operation(key_client("credits:write"), agent_external_id=stranger.external_id, mode="add", amount="1", reason="x")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+    assert not CreditLedgerEntry.objects.exists()
+
+
+def test_staff_naming_an_agent_by_external_id_must_say_the_outlet(agent, staff_client):
+    body = {"agent_external_id": agent.external_id, "mode": "add", "amount": "1", "reason": "x"}
+    assert list(post_operation(staff_client, **body).json()["errors"]) == ["outlet_id"]
+    response = staff_client.post(f"{CREDITS_SET}?outlet_id={agent.outlet_id}", body, format="json")
+    assert response.status_code == 200 and response.json()["entry"]["agent_id"] == str(agent.pk)
+
+
+@pytest.mark.parametrize("names", [{}, {"agent_id": None, "agent_external_id": None}], ids=["neither", "both"])
+def test_exactly_one_of_agent_id_and_agent_external_id_is_given(agent, key_client, names):
+    names = {name: str(agent.pk) if name == "agent_id" else agent.external_id for name in names}
+    response = post_operation(key_client("credits:write"), mode="add", amount="1", reason="x", **names)
+    assert response.status_code == 400 and set(response.json()["errors"]) == {"agent_id", "agent_external_id"}
+    assert not CreditLedgerEntry.objects.exists()
+
+
 def test_overlong_idempotency_key_is_a_400(agent, key_client):
     response = post_operation(
         key_client("credits:write"), {"Idempotency-Key": "k" * 300}, agent_id=str(agent.pk), mode="add", amount="1", reason="x"

@@ -356,7 +356,7 @@ def test_a_record_by_id(agent, key_client):
     body = response.json()
     assert body["success"] is True and body["record"] == items_of(client.get(RECORDS))[0]
     missing = client.get(f"{RECORDS}{record_id + 1000}/")
-    assert missing.status_code == 404 and missing.json() == {"success": False, "message": "Usage record not found.", "errors": {}}
+    assert missing.status_code == 404 and missing.json() == {"success": False, "code": "not_found", "message": "Usage record not found.", "errors": {}}
 
 
 def test_another_outlets_records_and_interactions_are_invisible(agent, key_client):
@@ -544,7 +544,7 @@ def test_an_interaction_without_usage_has_zero_totals(agent, key_client):
 def test_an_unknown_interaction_is_a_json_404(db, key_client):
     response = key_client("read").get(f"{INTERACTIONS}nope/")
     assert response.status_code == 404
-    assert response.json() == {"success": False, "message": "Interaction not found.", "errors": {}}
+    assert response.json() == {"success": False, "code": "not_found", "message": "Interaction not found.", "errors": {}}
 
 
 def test_staff_drill_down_names_the_outlet_when_two_share_an_interaction_id(agent, staff_client):

@@ -23,7 +23,6 @@ from tests.analytics.api.conftest import HISTORY, MODELS, RANGE, REQUESTS, SERIE
     ("path", "params", "field", "says"),
     [
         (SUMMARY, {"group_by": "TEAM"}, "group_by", "OUTLET, AGENT"),
-        (SUMMARY, {"group_by": "outlet"}, "group_by", "OUTLET, AGENT"),
         (USAGE, {"interval": "minute"}, "interval", "hour, day, week, month, year, cumulative"),
         (USAGE, {"metric": "dollars"}, "metric", "credits, units, cost, records"),
         (USAGE, {"breakdown": "country"}, "breakdown", "voice, product, api_key, user, agent, model, type"),
@@ -80,10 +79,25 @@ def test_every_range_is_capped_by_the_points_its_answer_can_have(key_client, pat
     assert response.json()["errors"] == {"start_date": [f"The range may span at most {cap} days, not {cap + 1}."]}
 
 
-@pytest.mark.parametrize("path", [SPEND, SUMMARY, HISTORY])
-def test_a_thousand_years_is_a_400_not_a_long_answer(key_client, path):
-    response = key_client("read").get(path, {"from": "2000-01-01", "to": "2999-12-31", "interval": "month"})
+@pytest.mark.parametrize(("path", "params"), [(SPEND, {}), (SUMMARY, {}), (HISTORY, {"interval": "month"})])
+def test_a_thousand_years_is_a_400_not_a_long_answer(key_client, path, params):
+    response = key_client("read").get(path, {"from": "2000-01-01", "to": "2999-12-31", **params})
     assert response.status_code == 400 and "at most" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "given", "canonical"),
+    [
+        (SUMMARY, {"group_by": "agent"}, {"group_by": "AGENT"}),
+        (USAGE, {"metric": "CREDITS", "interval": "Day", "breakdown": "Agent"}, {"metric": "credits", "interval": "day", "breakdown": "agent"}),
+        (SPEND, {"status": "Completed"}, {"status": "completed"}),
+        (HISTORY, {"interval": "WEEK"}, {"interval": "week"}),
+    ],
+)
+def test_an_enum_parameter_in_any_case_answers_as_its_canonical_value(spend, client_a, path, given, canonical):
+    response = client_a.get(path, {**RANGE, **given})
+    assert response.status_code == 200, response.content
+    assert response.json() == client_a.get(path, {**RANGE, **canonical}).json()
 
 
 def test_a_blank_parameter_is_an_absent_one(spend, client_a):

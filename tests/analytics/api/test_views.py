@@ -75,7 +75,7 @@ def test_spend_overview_filters_echo_and_narrow(spend, client_a):
 def test_spend_overview_of_another_outlets_agent_is_a_404(spend, client_a):
     response = client_a.get(SPEND, {"agent_id": str(spend["stranger"].pk)})
     assert response.status_code == 404
-    assert response.json() == {"success": False, "message": "Agent not found.", "errors": {}}
+    assert response.json() == {"success": False, "code": "not_found", "message": "Agent not found.", "errors": {}}
 
 
 # --- scoping ---------------------------------------------------------------------------------
@@ -95,7 +95,9 @@ def test_snapshot_needs_an_outlet_for_staff(staff_client):
 
 def test_an_outlet_key_sees_only_its_outlet(spend, client_a, key_client):
     stranger = spend["stranger"]
-    mine = client_a.get(SUMMARY, {**RANGE, "outlet_id": str(stranger.outlet_id)}).json()["items"]  # outlet_id ignored
+    other = client_a.get(SUMMARY, {**RANGE, "outlet_id": str(stranger.outlet_id)})  # outlet_id is staff's
+    assert other.status_code == 400 and list(other.json()["errors"]) == ["outlet_id"]
+    mine = client_a.get(SUMMARY, RANGE).json()["items"]
     assert [item["outlet_id"] for item in mine] == [str(spend["outlet"].pk)]
     assert client_a.get(SPEND, RANGE).json()["total_calls"] == 6
     theirs = key_client("read", for_outlet=stranger.outlet)
