@@ -37,4 +37,8 @@ class Migration(migrations.Migration):
             model_name='requestlog',
             index=models.Index(condition=models.Q(('code', ''), _negated=True), fields=['code', 'time', 'id'], name='request_log_code_time'),
         ),
+        migrations.AddIndex(
+            model_name='requestlog',
+            index=models.Index(condition=models.Q(('code', ''), _negated=True), fields=['outlet', 'code', 'time', 'id'], name='request_log_outlet_code_time'),
+        ),
     ]

@@ -75,8 +75,7 @@ class ErrorCodeFilter(django_filters.Filter):
     field_class = ErrorCodeField
 
     def filter(self, qs, value):
-        # The explicit `code <> ''` lets the database prove the partial index `request_log_code_time` applies.
-        return qs.filter(code__in=value).exclude(code="") if value else qs
+        return qs.filter(code__in=value) if value else qs
 
 
 class RouteFilter(django_filters.CharFilter):
