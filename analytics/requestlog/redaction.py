@@ -21,15 +21,21 @@ _BRACKETED = re.compile(r"\[([^\]]*)\]")
 def _secret_name(name: str) -> bool:
     """`token`, `Token`, or a bracketed one such as `meta[token]`."""
     name = name.lower()
-    return name in SECRET_PARAMETERS or any(inner in SECRET_PARAMETERS for inner in _BRACKETED.findall(name))
+    if name in SECRET_PARAMETERS:
+        return True
+    return "[" in name and any(inner in SECRET_PARAMETERS for inner in _BRACKETED.findall(name))
+
+
+def _holds_secret(text: str) -> bool:
+    return "." in text and SECRET_VALUE.search(text) is not None  # both shapes have a dot: most values skip the regex
 
 
 def _redacted_part(part: str) -> str:
-    raw_name, equals, raw_value = part.partition("=")
+    raw_name, _, raw_value = part.partition("=")
     name, value = unquote_plus(raw_name), unquote_plus(raw_value)
-    if SECRET_VALUE.search(name):
+    if _holds_secret(name):
         return REDACTED
-    if _secret_name(name) or SECRET_VALUE.search(value):
+    if _secret_name(name) or _holds_secret(value):
         return f"{raw_name}={REDACTED}"
     return part
 
