@@ -16,6 +16,7 @@ from django.utils.functional import SimpleLazyObject, empty
 
 from analytics.models import RequestLog
 from analytics.requestlog.redaction import redacted_query
+from analytics.requestlog.selectors import SUCCESS_BELOW_STATUS
 from analytics.requestlog.writer import in_flight, logger, writer
 from config.api.views import api_not_found
 from credits.auth import ApiPrincipal
@@ -29,7 +30,6 @@ _REQUEST_ID_LENGTH = RequestLog._meta.get_field("request_id").max_length
 _CODE_LENGTH = RequestLog._meta.get_field("code").max_length
 _MESSAGE_LENGTH = RequestLog._meta.get_field("message").max_length
 _QUERY_LENGTH = RequestLog._meta.get_field("query").max_length
-FAILURE_STATUS = 400  # from here on a row also keeps the error's code, message and query string
 ERROR_BODY_MAX_BYTES = 16_384  # an error body is a few hundred bytes; a larger one is not parsed on the request's path
 
 
@@ -107,7 +107,7 @@ def _row(request, response, *, arrived: datetime, started: float, concurrency: i
         "request_id": _request_id(request, response),
         **_caller(request),
     }
-    if response.status_code >= FAILURE_STATUS:
+    if response.status_code >= SUCCESS_BELOW_STATUS:  # a failure also keeps what its error said, and what was asked
         row.update(_failure(request, response))
     return row
 
