@@ -305,6 +305,17 @@ class RequestLog(models.Model):
     in_flight = models.PositiveIntegerField(
         help_text="Requests in flight in this server process when it arrived, itself included."
     )
+    request_id = models.CharField(
+        max_length=128, blank=True, default="", help_text="The response's Request-Id header: what a caller quotes."
+    )
+    # Failures only (4xx, 5xx): what the error body said, and what was asked.
+    code = models.CharField(
+        max_length=64, blank=True, default="", help_text="The error body's code, e.g. invalid_parameter."
+    )
+    message = models.CharField(max_length=500, blank=True, default="", help_text="The error body's message, cut at 500.")
+    query = models.CharField(
+        max_length=2000, blank=True, default="", help_text="The query string, secrets as [redacted], cut at 2,000."
+    )
 
     class Meta:
         indexes = [
@@ -312,6 +323,12 @@ class RequestLog(models.Model):
             models.Index(fields=("outlet", "time", "id"), name="request_log_outlet_time"),
             # Staff over every outlet, and the retention purge.
             models.Index(fields=("time", "id"), name="request_log_time"),
+            # The `code` filter, for staff and for one outlet (so another outlet's many failures are not scanned).
+            # Partial: only failures carry a code, so the many successful rows are neither indexed nor slowed.
+            models.Index(fields=("code", "time", "id"), name="request_log_code_time", condition=~models.Q(code="")),
+            models.Index(
+                fields=("outlet", "code", "time", "id"), name="request_log_outlet_code_time", condition=~models.Q(code="")
+            ),
         ]
 
     def __str__(self) -> str:

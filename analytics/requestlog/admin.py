@@ -1,9 +1,10 @@
-"""The request log in the admin: read-only, filtered by status class, method and outlet, searched by key or route."""
+"""The request log in the admin: read-only, filtered by status class, error code, method and outlet, searched by
+key, route or request id."""
 
 from django.contrib import admin
 
 from analytics.models import RequestLog
-from analytics.requestlog.filtersets import HTTP_METHODS, status_class
+from analytics.requestlog.filtersets import ERROR_CODES, HTTP_METHODS, status_class
 from config.admin import BigTableMixin, ViewOnlyMixin
 
 
@@ -32,13 +33,29 @@ class MethodFilter(admin.SimpleListFilter):
         return queryset if self.value() is None else queryset.filter(method=self.value())
 
 
+class ErrorCodeFilter(admin.SimpleListFilter):
+    """The documented codes as choices (a DISTINCT over the table would scan it); any other by URL, ?code=..."""
+
+    title = "error code"
+    parameter_name = "code"
+
+    def lookups(self, request, model_admin):
+        return [(code, code) for code in ERROR_CODES]
+
+    def queryset(self, request, queryset):
+        return queryset if not self.value() else queryset.filter(code=self.value())
+
+
 @admin.register(RequestLog)
 class RequestLogAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
-    list_display = ("time", "method", "route", "status", "latency_ms", "in_flight", "outlet", "key_prefix", "user")
-    list_filter = (StatusClassFilter, MethodFilter, "outlet")
-    # The key's prefix exactly; a route by any part of its pattern (e.g. usage/records).
-    search_fields = ("key_prefix__exact", "route__contains")
-    search_help_text = "An API key prefix, or part of a route pattern such as usage/records."
+    list_display = (
+        "time", "method", "route", "status", "code", "latency_ms", "in_flight", "outlet", "key_prefix", "user",
+        "request_id",
+    )
+    list_filter = (StatusClassFilter, ErrorCodeFilter, MethodFilter, "outlet")
+    # The key's prefix or a request id exactly; a route by any part of its pattern (e.g. usage/records).
+    search_fields = ("key_prefix__exact", "request_id__exact", "route__contains")
+    search_help_text = "An API key prefix, a request id, or part of a route pattern such as usage/records."
     date_hierarchy = "time"
     sortable_by = ("time",)  # the only order an index serves
     ordering = ("-time", "-id")

@@ -21,6 +21,7 @@ class RequestLogSerializer(serializers.ModelSerializer):
         model = RequestLog
         fields = [
             "id", "time", "outlet_id", "key_prefix", "user_id", "method", "route", "status", "latency_ms", "in_flight",
+            "request_id", "code", "message", "query",
         ]
 
 

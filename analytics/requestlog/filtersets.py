@@ -1,6 +1,6 @@
-"""The request log list's filters: status codes or classes, methods, the route pattern, the key's prefix.
+"""The request log list's filters: status codes or classes, error codes, methods, the route pattern, the key's prefix.
 
-What a status class is and which methods there are, the admin's list filters take from here too.
+What a status class is, which methods and error codes there are, the admin's list filters take from here too.
 """
 
 import re
@@ -14,6 +14,12 @@ from config.api.filters import CaseInsensitiveMultipleChoiceFilter
 
 STATUS_VALUE = re.compile(r"\A(?:[1-5][0-9][0-9]|[1-5]xx)\Z")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+ERROR_CODE_VALUE = re.compile(r"\A[a-z0-9_]{1,64}\Z")
+# The error codes docs/api.md documents: the admin's fixed choices (any other filters by its URL, ?code=...).
+ERROR_CODES = (
+    "invalid_parameter", "authentication_failed", "permission_denied", "not_found", "insufficient_credits",
+    "idempotency_conflict", "payload_too_large", "rate_limited",
+)
 
 
 def status_class(digit: int) -> Q:
@@ -22,19 +28,26 @@ def status_class(digit: int) -> Q:
     return Q(status__gte=floor, status__lt=floor + 100)
 
 
-class StatusField(forms.Field):
-    """`status`: codes (`404`) or classes (`4xx`), repeated or comma separated; any of them matches."""
+class ValueListField(forms.Field):
+    """Values repeated or comma separated, each matching `pattern` (else the `invalid` message); any of them matches."""
 
     widget = forms.MultipleHiddenInput
+    pattern: re.Pattern
+    invalid: str
 
     def to_python(self, value) -> list[str]:
         values = [part.strip().lower() for item in value or [] for part in str(item).split(",") if part.strip()]
         for item in values:
-            if not STATUS_VALUE.match(item):
-                raise forms.ValidationError(
-                    "'%(value)s' is not a status: use a code such as 404 or a class such as 4xx.", params={"value": item}
-                )
+            if not self.pattern.match(item):
+                raise forms.ValidationError(self.invalid, params={"value": item})
         return sorted(set(values))
+
+
+class StatusField(ValueListField):
+    """`status`: codes (`404`) or classes (`4xx`)."""
+
+    pattern = STATUS_VALUE
+    invalid = "'%(value)s' is not a status: use a code such as 404 or a class such as 4xx."
 
 
 class StatusFilter(django_filters.Filter):
@@ -52,6 +65,20 @@ class StatusFilter(django_filters.Filter):
         return qs.filter(condition)
 
 
+class ErrorCodeField(ValueListField):
+    """`code`: error codes such as `not_found`."""
+
+    pattern = ERROR_CODE_VALUE
+    invalid = "'%(value)s' is not an error code: use one such as not_found."
+
+
+class ErrorCodeFilter(django_filters.Filter):
+    field_class = ErrorCodeField
+
+    def filter(self, qs, value):
+        return qs.filter(code__in=value) if value else qs
+
+
 class RouteFilter(django_filters.CharFilter):
     """The route pattern exactly, with or without its leading slash."""
 
@@ -61,6 +88,9 @@ class RouteFilter(django_filters.CharFilter):
 
 class RequestLogFilterSet(django_filters.FilterSet):
     status = StatusFilter(help_text="A code (404) or a class (2xx, 4xx, 5xx); repeat or comma separate for any of several.")
+    code = ErrorCodeFilter(
+        help_text="An error code (not_found, invalid_parameter, ...); repeat or comma separate for any of several."
+    )
     method = CaseInsensitiveMultipleChoiceFilter(
         choices=[(method, method) for method in HTTP_METHODS], help_text="Repeat to match any of several methods."
     )
@@ -71,4 +101,4 @@ class RequestLogFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = RequestLog
-        fields = ["status", "method", "route", "key"]
+        fields = ["status", "code", "method", "route", "key"]

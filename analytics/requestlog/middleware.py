@@ -5,6 +5,7 @@ chunk. The row goes to the process's writer (`analytics.requestlog.writer`), off
 path: a request never waits for the database.
 """
 
+import json
 import time
 from datetime import datetime
 
@@ -14,6 +15,8 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject, empty
 
 from analytics.models import RequestLog
+from analytics.requestlog.redaction import redacted_query
+from analytics.requestlog.selectors import SUCCESS_BELOW_STATUS
 from analytics.requestlog.writer import in_flight, logger, writer
 from config.api.views import api_not_found
 from credits.auth import ApiPrincipal
@@ -23,6 +26,11 @@ _PREFIX_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0
 _KEY_PREFIX_LENGTH = RequestLog._meta.get_field("key_prefix").max_length
 _ROUTE_LENGTH = RequestLog._meta.get_field("route").max_length
 _METHOD_LENGTH = RequestLog._meta.get_field("method").max_length
+_REQUEST_ID_LENGTH = RequestLog._meta.get_field("request_id").max_length
+_CODE_LENGTH = RequestLog._meta.get_field("code").max_length
+_MESSAGE_LENGTH = RequestLog._meta.get_field("message").max_length
+_QUERY_LENGTH = RequestLog._meta.get_field("query").max_length
+ERROR_BODY_MAX_BYTES = 16_384  # an error body is a few hundred bytes; a larger one is not parsed on the request's path
 
 
 # --- the row -------------------------------------------------------------------------------------
@@ -57,17 +65,51 @@ def _caller(request) -> dict:
     return {"key_prefix": _claimed_prefix(request)}
 
 
+def _request_id(request, response) -> str:
+    """The response's Request-Id header, or the request's own id where the header is added outside this middleware."""
+    request_id = response.headers.get("Request-Id") or getattr(request, "request_id", None) or ""
+    return str(request_id)[:_REQUEST_ID_LENGTH]
+
+
+def _error_body(response) -> dict | None:
+    """The error's JSON body: a DRF response's data, or a small JSON body parsed; None for anything else."""
+    data = getattr(response, "data", None)
+    if data is None and not response.streaming and response.get("Content-Type", "").startswith("application/json"):
+        content = response.content
+        if len(content) <= ERROR_BODY_MAX_BYTES:
+            try:
+                data = json.loads(content)
+            except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+                return None
+    return data if isinstance(data, dict) else None
+
+
+def _failure(request, response) -> dict:
+    """A failed request's error code and message, and its query string with secrets redacted."""
+    body = _error_body(response) or {}
+    code, message = body.get("code"), body.get("message")
+    return {
+        "code": code[:_CODE_LENGTH] if isinstance(code, str) else "",
+        "message": message[:_MESSAGE_LENGTH] if isinstance(message, str) else "",
+        "query": redacted_query(request.META.get("QUERY_STRING", ""), limit=_QUERY_LENGTH),
+    }
+
+
 def _row(request, response, *, arrived: datetime, started: float, concurrency: int) -> dict:
     """The row's field values (a dict costs a microsecond; a model instance ten)."""
-    return {
+    row = {
         "time": arrived,
         "method": request.method[:_METHOD_LENGTH],
         "route": _route(request),
         "status": response.status_code,
         "latency_ms": round((time.perf_counter() - started) * 1000),
         "in_flight": concurrency,
+        "request_id": _request_id(request, response),
         **_caller(request),
     }
+    if response.status_code >= SUCCESS_BELOW_STATUS:  # a failure also keeps what its error said, and what was asked
+        row.update(_failure(request, response))
+    return row
 
 
 # --- the middleware ------------------------------------------------------------------------------

@@ -43,10 +43,13 @@ def csv_rows(response) -> list[list[str]]:
     return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
 
 
-def log_row(outlet=None, *, time, route=RECORDS, status=200, method="GET", latency_ms=10, in_flight=1, prefix=""):
+def log_row(
+    outlet=None, *, time, route=RECORDS, status=200, method="GET", latency_ms=10, in_flight=1, prefix="", **failure
+):
+    """A row; `failure` may add request_id, code, message and query."""
     return RequestLog(
         outlet=outlet, time=time, route=route, status=status, method=method, latency_ms=latency_ms,
-        in_flight=in_flight, key_prefix=prefix,
+        in_flight=in_flight, key_prefix=prefix, **failure,
     )
 
 
@@ -55,12 +58,15 @@ def logged(outlet):
     other = OutletFactory()
     rows = RequestLog.objects.bulk_create([
         log_row(outlet, time=at(2), prefix="aaaa1111"),
-        log_row(outlet, time=at(2, 13), route=RECORD, status=404, prefix="aaaa1111"),
-        log_row(outlet, time=at(3), method="POST", status=500, prefix="aaaa2222"),
+        log_row(outlet, time=at(2, 13), route=RECORD, status=404, prefix="aaaa1111", code="not_found"),
+        log_row(
+            outlet, time=at(3), method="POST", status=500, prefix="aaaa2222", request_id="req-500",
+            code="server_error", message="Something went wrong.", query="dry_run=1",
+        ),
         log_row(outlet, time=at(4), status=302, prefix="aaaa2222"),
         log_row(outlet, time=at(6), prefix="aaaa1111"),  # after the range
         log_row(other, time=at(3), prefix="bbbb1111"),
-        log_row(None, time=at(3), status=401),  # unauthenticated
+        log_row(None, time=at(3), status=401, code="authentication_failed"),  # unauthenticated
     ])
     return {"outlet": outlet, "other": other, "rows": rows}
 

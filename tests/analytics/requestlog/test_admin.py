@@ -1,5 +1,7 @@
 """The request log in the admin."""
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 
@@ -18,3 +20,24 @@ def test_the_admin_lists_requests_read_only_with_filters_and_search(logged, clie
     assert client.get(change).status_code == 200
     assert client.post(change, {}).status_code == 403
     assert client.get(reverse("admin:analytics_requestlog_add")).status_code == 403
+
+
+def test_the_admin_shows_a_failures_code_and_request_id_filters_by_code_and_finds_a_request_id(
+    logged, client, staff_user
+):
+    client.force_login(staff_user)
+    url = reverse("admin:analytics_requestlog_changelist")
+    rows = logged["rows"]
+    listing = client.get(url)
+    assert b"server_error" in listing.content and b"req-500" in listing.content
+    assert b"?code=not_found" in listing.content  # the documented codes are the filter's choices
+    assert list(client.get(url, {"code": "not_found"}).context["cl"].result_list) == [rows[1]]
+    assert list(client.get(url, {"code": "server_error"}).context["cl"].result_list) == [rows[2]]  # any code by URL
+    assert list(client.get(url, {"q": "req-500"}).context["cl"].result_list) == [rows[2]]
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url, {"code": "not_found"})
+    assert not [query for query in queries if "DISTINCT" in query["sql"]]  # the choices cost no scan of the table
+
+    detail = client.get(reverse("admin:analytics_requestlog_change", args=[rows[2].pk]))
+    for shown in (b"req-500", b"server_error", b"Something went wrong.", b"dry_run=1"):
+        assert shown in detail.content

@@ -15,8 +15,12 @@ def test_a_key_sees_its_outlets_requests_and_staff_see_every_one(logged, key_cli
     assert item == {
         "id": rows[0].pk, "time": "2026-03-02T12:00:00Z", "outlet_id": str(logged["outlet"].pk),
         "key_prefix": "aaaa1111", "user_id": None, "method": "GET", "route": RECORDS, "status": 200,
-        "latency_ms": 10, "in_flight": 1,
+        "latency_ms": 10, "in_flight": 1, "request_id": "", "code": "", "message": "", "query": "",
     }
+    failed = key_client("read").get(LOG, RANGE).json()["items"][1]
+    assert (failed["id"], failed["request_id"], failed["code"], failed["message"], failed["query"]) == (
+        rows[2].pk, "req-500", "server_error", "Something went wrong.", "dry_run=1"
+    )
 
 
 def test_the_list_pages_with_a_cursor_in_a_bounded_number_of_queries(
@@ -36,9 +40,12 @@ def test_the_list_pages_with_a_cursor_in_a_bounded_number_of_queries(
 def test_the_list_as_csv(logged, key_client):
     rows = csv_rows(key_client("read").get(LOG, {**RANGE, "format": "csv", "status": "5xx"}))
     assert rows == [
-        ["id", "time", "outlet_id", "key_prefix", "user_id", "method", "route", "status", "latency_ms", "in_flight"],
+        [
+            "id", "time", "outlet_id", "key_prefix", "user_id", "method", "route", "status", "latency_ms", "in_flight",
+            "request_id", "code", "message", "query",
+        ],
         [str(logged["rows"][2].pk), "2026-03-03T12:00:00Z", str(logged["outlet"].pk), "aaaa2222", "", "POST", RECORDS,
-         "500", "10", "1"],
+         "500", "10", "1", "req-500", "server_error", "Something went wrong.", "dry_run=1"],
     ]
 
 

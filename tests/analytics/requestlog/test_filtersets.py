@@ -1,4 +1,4 @@
-"""The request log list's filters: status codes and classes, methods, the route, the key's prefix."""
+"""The request log list's filters: status codes and classes, error codes, methods, the route, the key's prefix."""
 
 import pytest
 from django.urls import reverse
@@ -15,6 +15,10 @@ from tests.analytics.requestlog.conftest import LOG, RANGE, RECORD, at, ids, log
         ({"status": "4xx"}, [1]),
         ({"status": "4xx,5xx"}, [2, 1]),
         ({"status": ["2XX", "302"]}, [3, 0]),
+        ({"code": "not_found"}, [1]),
+        ({"code": "not_found,server_error"}, [2, 1]),
+        ({"code": ["Server_Error", "not_found"]}, [2, 1]),
+        ({"code": "rate_limited"}, []),
         ({"method": "POST"}, [2]),
         ({"route": RECORD}, [1]),
         ({"route": "/" + RECORD}, [1]),
@@ -30,7 +34,10 @@ def test_the_list_filters(logged, key_client, params, expected):
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"status": "4x"}, "status"), ({"status": "600"}, "status"), ({"method": "BREW"}, "method"), ({"from": "x"}, "from")],
+    [
+        ({"status": "4x"}, "status"), ({"status": "600"}, "status"), ({"code": "not-found"}, "code"),
+        ({"code": "x" * 65}, "code"), ({"method": "BREW"}, "method"), ({"from": "x"}, "from"),
+    ],
 )
 def test_a_bad_filter_is_a_400_naming_it(logged, key_client, params, field):
     response = key_client("read").get(LOG, params)

@@ -3,11 +3,13 @@
 import logging
 import threading
 
+import pytest
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.response import Response
 from rest_framework.test import APIClient
 
 from analytics.models import RequestLog
@@ -111,3 +113,83 @@ def test_a_failure_to_record_never_reaches_the_client(key_client, monkeypatch, c
 
 def test_the_middleware_runs_first():
     assert settings.MIDDLEWARE[0] == "analytics.requestlog.middleware.RequestLogMiddleware"
+
+
+# --- what a failure keeps: the error's code and message, the query, the Request-Id ---------------
+
+def logged_row(monkeypatch, response, path="/api/v1/thing/", **request_attributes) -> dict:
+    """The row the middleware takes of `response` to a GET of `path`."""
+    rows = []
+    monkeypatch.setattr(writer, "add", rows.append)
+    request = RequestFactory().get(path)
+    vars(request).update(request_attributes)
+    assert RequestLogMiddleware(lambda request: response)(request) is response
+    (row,) = rows
+    return row
+
+
+def failure(row: dict) -> tuple:
+    return row.get("code", ""), row.get("message", ""), row.get("query", ""), row["request_id"]
+
+
+def test_a_drf_error_keeps_its_code_message_redacted_query_and_request_id(monkeypatch):
+    body = {"success": False, "code": "insufficient_credits", "message": "Not enough credits.", "errors": {}}
+    response = Response(body, status=402, headers={"Request-Id": "req-1"})
+    row = logged_row(monkeypatch, response, "/api/v1/thing/?agent_id=7&token=abc")
+    assert failure(row) == ("insufficient_credits", "Not enough credits.", "agent_id=7&token=[redacted]", "req-1")
+    assert not response.is_rendered  # read from its data: nothing parsed, nothing rendered
+
+
+def test_a_json_error_is_read_from_its_body_cut_to_the_columns_bounds(monkeypatch):
+    response = JsonResponse({"code": "c" * 100, "message": "m" * 600}, status=400)
+    code, message, _, _ = failure(logged_row(monkeypatch, response))
+    assert (code, message) == ("c" * 64, "m" * 500)
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        HttpResponse("<h1>Server Error</h1>", status=500),  # not JSON
+        HttpResponse(b"{not json", status=502, content_type="application/json"),
+        HttpResponse(b"\xff\xfe", status=502, content_type="application/json"),  # not even UTF-8
+        HttpResponse(b"[" * 20_000, status=502, content_type="application/json"),  # too large to parse
+        JsonResponse({"code": "x", "errors": ["e" * 20_000]}, status=400),  # too large to parse
+        JsonResponse(["not", "an", "object"], safe=False, status=400),
+        JsonResponse({"code": 7, "message": ["not text"]}, status=400),
+    ],
+)
+def test_a_failure_without_a_readable_error_body_keeps_no_code(monkeypatch, response):
+    row = logged_row(monkeypatch, response, "/api/v1/thing/?take=5")
+    assert failure(row) == ("", "", "take=5", "")
+
+
+@pytest.mark.django_db  # closing a response sends request_finished, which checks the connection
+def test_a_streamed_failure_is_never_read_by_the_log(monkeypatch):
+    rows = []
+    monkeypatch.setattr(writer, "add", rows.append)
+    body = StreamingHttpResponse(iter([b'{"code": "never_read"}']), status=500, content_type="application/json")
+    response = RequestLogMiddleware(lambda request: body)(RequestFactory().get("/api/v1/export/"))
+    assert b"".join(response.streaming_content) == b'{"code": "never_read"}'  # whole for the client
+    response.close()
+    assert failure(rows[0]) == ("", "", "", "")
+
+
+def test_a_success_keeps_its_request_id_but_no_query(monkeypatch):
+    row = logged_row(monkeypatch, JsonResponse({"success": True}, headers={"Request-Id": "req-2"}), "/api/v1/x/?token=a")
+    assert failure(row) == ("", "", "", "req-2")
+
+
+def test_the_request_id_is_the_requests_own_when_the_response_has_no_header(monkeypatch):
+    assert logged_row(monkeypatch, JsonResponse({}), request_id="req-3")["request_id"] == "req-3"
+    assert logged_row(monkeypatch, JsonResponse({}, headers={"Request-Id": "r" * 200}))["request_id"] == "r" * 128
+
+
+def test_a_real_failure_is_stored_with_its_message_and_redacted_query(key_client, api_client):
+    key_client("read").get(LOG, {"take": 0, "password": "hunter2"})  # 400 from DRF: read from its data
+    api_client.get("/api/v1/no-such-thing/", {"q": "abcd1234.abcdefghijklmnopqrstuvwxyz"})  # 404: a JsonResponse
+
+    bad, unmatched = stored()
+    assert bad.status == 400 and "take" in bad.message
+    assert bad.query == "take=0&password=[redacted]"
+    assert (unmatched.status, unmatched.message) == (404, "No API endpoint at /api/v1/no-such-thing/.")
+    assert unmatched.query == "q=[redacted]"
