@@ -10,16 +10,14 @@ from django import forms
 from django.db.models import Q
 
 from analytics.models import RequestLog
+from config.api.exceptions import ERROR_CODES as API_ERROR_CODES
 from config.api.filters import CaseInsensitiveMultipleChoiceFilter
 
 STATUS_VALUE = re.compile(r"\A(?:[1-5][0-9][0-9]|[1-5]xx)\Z")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 ERROR_CODE_VALUE = re.compile(r"\A[a-z0-9_]{1,64}\Z")
-# The error codes docs/api.md documents: the admin's fixed choices (any other filters by its URL, ?code=...).
-ERROR_CODES = (
-    "invalid_parameter", "authentication_failed", "permission_denied", "not_found", "insufficient_credits",
-    "idempotency_conflict", "payload_too_large", "rate_limited",
-)
+# The codes the API answers with: the admin's fixed choices (any other filters by its URL, ?code=...).
+ERROR_CODES = tuple(dict.fromkeys(API_ERROR_CODES.values()))
 
 
 def status_class(digit: int) -> Q:
