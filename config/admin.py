@@ -64,9 +64,12 @@ def low_badge(is_low: bool) -> str:
     return format_html('<img src="{}" alt="Low balance" class="low-badge"> low', static("admin/img/icon-alert.svg"))
 
 
-def local_time_text(value: datetime) -> str:
-    """A compact time for list columns, in the current zone: 2025-03-02 14:05:09."""
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
+def compact_time(value: datetime) -> str:
+    """A time for list columns, in the current zone: 2025-03-02 14:05:09, wrapping only between date and time."""
+    local = timezone.localtime(value)
+    return format_html(
+        '<span class="nowrap">{}</span> <span class="nowrap">{}</span>', f"{local:%Y-%m-%d}", f"{local:%H:%M:%S}"
+    )
 
 
 class ViewOnlyMixin:

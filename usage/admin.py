@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html
 
-from config.admin import BigTableMixin, DateRangeFilter, ViewOnlyMixin, amount_display, local_time_text
+from config.admin import BigTableMixin, DateRangeFilter, ViewOnlyMixin, amount_display, compact_time
 from config.api.csv import csv_response, dict_csv_lines
 from config.money import display_amount
 from credits.models import Agent
@@ -112,6 +112,10 @@ class UsageRecordAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
         ("Meta", {"fields": ("meta_json",)}),
     )
     readonly_fields = flatten_fieldsets(fieldsets)
+
+    class Media:
+        css = {"all": ["usage/admin/usage_records.css"]}  # narrow cells, numbers on the right
+
     credits_column = amount_display("credits", "credits")
     cost_column = amount_display("cost_usd", "cost", description="cost")
     count_in_full = amount_display("count", "units", full=True)
@@ -120,15 +124,17 @@ class UsageRecordAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
 
     @admin.display(description="time", ordering="occurred_at")
     def time(self, record):
-        return local_time_text(record.occurred_at)
+        return compact_time(record.occurred_at)
 
     @admin.display(description="count")
     def count_with_unit(self, record):
-        return f"{display_amount(record.count, 'units')} {record.unit}"
+        return format_html('<span class="nowrap">{}</span> {}', display_amount(record.count, "units"), record.unit)
 
     @admin.display(description="latency")
     def latency(self, record):
-        return self.get_empty_value_display() if record.latency_ms is None else f"{record.latency_ms:,} ms"
+        if record.latency_ms is None:
+            return self.get_empty_value_display()
+        return format_html('<span class="nowrap">{} ms</span>', f"{record.latency_ms:,}")
 
     @admin.display(description="interaction")
     def interaction(self, record):

@@ -208,6 +208,7 @@ def test_usage_records_list_time_agent_type_model_count_with_unit_credits_cost_a
     assert cells == [
         "2025-03-01 10:05:09", agent.name, "CONVERSATION", "gpt-4o", "12,345 tokens", "1,234.50", "<$0.01", "1,250 ms"
     ]
+    assert "usage/admin/usage_records.css" in response.content.decode()  # narrow cells: no scrolling at 1440 px
 
 
 def test_usage_records_search_says_what_it_searches(staff, agent):
