@@ -247,7 +247,8 @@ class CreditLedgerEntry(ImmutableModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.amount} -> {self.balance_after}"
+        amount, after = (display_amount(value, "credits") for value in (self.amount, self.balance_after))
+        return f"{self.kind} {amount} -> {after}"  # page titles: two places
 
 
 class CreditAlert(models.Model):

@@ -460,3 +460,5 @@ def test_ledger_list_shows_two_places_and_the_entry_page_every_place(staff, agen
     (row,) = cell_texts(listing)
     assert row[3:5] == ["1,500.12", "1,500.12"]
     assert "1,500.123456" in page.content.decode()
+    title = re.search(r"<title>(.*?)</title>", page.content.decode(), re.S).group(1)
+    assert "ADD 1,500.12 -&gt; 1,500.12" in title and not re.search(r"\.\d{6}", title)
