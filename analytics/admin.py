@@ -39,6 +39,7 @@ def recompute(model_admin, request, queryset):
 
 
 class RollupAdmin(ViewOnlyMixin, admin.ModelAdmin):
+    internal = True  # listed last in the sidebar, under "Analytics internals"
     actions = [recompute]
     date_hierarchy = "bucket"
     list_filter = ("outlet", "type", "unit")
@@ -119,6 +120,7 @@ class InteractionAgentDailyRollupAdmin(InteractionRollupAdmin):
 
 @admin.register(DirtyBucket)
 class DirtyBucketAdmin(ViewOnlyMixin, admin.ModelAdmin):
+    internal = True
     actions = [recompute]
     list_display = ("hour", "outlet", "marked_at")
     list_filter = ("outlet",)

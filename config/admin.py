@@ -1,14 +1,75 @@
 """The admin kit every app's screens share: view-only screens, and changelists that stay cheap on big tables."""
 
-from datetime import date
+from datetime import date, datetime, time
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Max, Min
+from django.templatetags.static import static
 from django.utils import formats, timezone
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 from django.utils.text import capfirst
+
+from config.money import display_amount
+
+DOMAIN_APPS = ("credits", "usage", "analytics")  # the sidebar's order: what staff come for
+INTERNALS_HEADING = "Analytics internals"
+
+
+class LedgerlineAdminSite(admin.AdminSite):
+    """The sidebar and the index list the domain first and the internals last, under one heading.
+
+    Apps come in DOMAIN_APPS order, then Django's and the packages' (alphabetically, as Django
+    does); each app's screens in the order its admin.py registers them; every screen whose
+    ModelAdmin says `internal = True` (the rollups, the dirty buckets) under INTERNALS_HEADING.
+    """
+
+    def get_app_list(self, request, app_label=None):
+        app_dict = self._build_app_dict(request, app_label)
+        registered = list(self._registry)
+        internals = []
+        for app in app_dict.values():
+            app["models"].sort(key=lambda entry: registered.index(entry["model"]))
+            internals += [entry for entry in app["models"] if getattr(self._registry[entry["model"]], "internal", False)]
+            app["models"] = [entry for entry in app["models"] if entry not in internals]
+
+        def rank(app):
+            label = app["app_label"]
+            return (DOMAIN_APPS.index(label) if label in DOMAIN_APPS else len(DOMAIN_APPS), app["name"].lower())
+
+        app_list = sorted((app for app in app_dict.values() if app["models"]), key=rank)
+        if internals:
+            home = app_dict[internals[0]["model"]._meta.app_label]
+            app_list.append({**home, "name": INTERNALS_HEADING, "models": internals})
+        return app_list
+
+
+def amount_display(attname: str, kind: str, *, full: bool = False, description: str | None = None, ordering=None):
+    """A column (two places) or, with `full`, a detail field (every place) showing an amount as people read it."""
+
+    @admin.display(description=description or attname.replace("_", " "), ordering=ordering or attname)
+    def show(model_admin, obj):
+        return display_amount(getattr(obj, attname), kind, full=full)
+
+    return show
+
+
+def low_badge(is_low: bool) -> str:
+    """A low balance is a warning, not Django's green check of a True boolean."""
+    if not is_low:
+        return ""
+    return format_html('<img src="{}" alt="Low balance" class="low-badge"> low', static("admin/img/icon-alert.svg"))
+
+
+def compact_time(value: datetime) -> str:
+    """A time for list columns, in the current zone: 2025-03-02 14:05:09, wrapping only between date and time."""
+    local = timezone.localtime(value)
+    return format_html(
+        '<span class="nowrap">{}</span> <span class="nowrap">{}</span>', f"{local:%Y-%m-%d}", f"{local:%H:%M:%S}"
+    )
 
 
 class ViewOnlyMixin:
@@ -22,7 +83,6 @@ class ViewOnlyMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
-
 
 
 def table_row_estimate(queryset) -> int:
@@ -102,3 +162,51 @@ class BigTableMixin:
         if cl is not None and cl.date_hierarchy:
             response.context_data["date_hierarchy"] = date_hierarchy(cl)
         return response
+
+
+class DateRangeFilter(admin.FieldListFilter):
+    """Two date inputs, `<field>__gte` and `<field>__lt`, in the current zone; a bad date is a message, not an error page.
+
+    Dates rather than free lookups: each bound is one index range on the big tables' date column.
+    """
+
+    template = "admin/date_range_filter.html"
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        self.from_parameter, self.before_parameter = f"{field_path}__gte", f"{field_path}__lt"
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.bounds = {name: self.parse(request, name) for name in self.expected_parameters()}
+        start, end = self.bounds.values()
+        if start and end and start >= end:
+            messages.error(request, f"The range's start ({start}) must be before its end ({end}); showing all dates.")
+            self.bounds = dict.fromkeys(self.bounds)
+
+    def parse(self, request, name) -> date | None:
+        text = (self.used_parameters.get(name) or [""])[-1].strip()
+        if not text:
+            return None
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            messages.error(request, f"'{text}' is not a date: write it as YYYY-MM-DD. Ignored it.")
+            return None
+
+    def expected_parameters(self):
+        return [self.from_parameter, self.before_parameter]
+
+    def queryset(self, request, queryset):
+        lookups = {
+            name: timezone.make_aware(datetime.combine(day, time.min))
+            for name, day in self.bounds.items() if day is not None
+        }
+        return queryset.filter(**lookups)
+
+    def choices(self, changelist):
+        # The form replaces the query string: it carries every other parameter but the page along.
+        dropped = {*self.bounds, PAGE_VAR, ERROR_FLAG}
+        kept = {name: values for name, values in changelist.filter_params.items() if name not in dropped}
+        yield {
+            "bounds": [(name, day.isoformat() if day else "") for name, day in self.bounds.items()],
+            "kept": [(name, value) for name, values in kept.items() for value in values],
+            "reset_link": changelist.get_query_string(remove=self.expected_parameters()),
+        }

@@ -30,3 +30,27 @@ def fixed(value, places: int) -> str:
 def format_credits(value) -> str:
     """Credits as the API, admin and commands show them: always six places."""
     return fixed(value, CREDIT_PLACES)
+
+
+DISPLAY_MIN_PLACES = {"credits": 2, "cost": 2, "units": 0}
+SYMBOLS = {"cost": "$"}
+
+
+def display_amount(value, kind: str, *, full: bool = False) -> str:
+    """An amount as people read it on a screen: thousands separators, "$" on US dollars.
+
+    Lists show two places (units keep theirs), with "<0.01" for what would round to nothing;
+    `full` keeps every place the column stores, dropping trailing zeros past the first two.
+    Exports and the API write `fixed` instead: machines read those.
+    """
+    if value is None:
+        return "—"
+    amount, minimum = Decimal(value), DISPLAY_MIN_PLACES[kind]
+    places = PLACES[kind] if full or kind == "units" else minimum
+    sign, symbol = "-" if amount < 0 else "", SYMBOLS.get(kind, "")
+    shown = abs(amount).quantize(quantum(places))
+    if amount and not shown:
+        return f"{sign}<{symbol}{quantum(places)}"
+    whole, _, fraction = f"{shown:,.{places}f}".partition(".")
+    fraction = fraction.rstrip("0").ljust(minimum, "0")
+    return f"{sign}{symbol}{whole}{'.' if fraction else ''}{fraction}"

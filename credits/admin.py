@@ -14,9 +14,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from config.admin import ViewOnlyMixin
+from config.admin import ViewOnlyMixin, amount_display, low_badge
 from config.errors import DomainError
-from config.money import format_credits
+from config.money import display_amount
 from credits import selectors, services, webhooks
 from credits.forms import ApiKeyCreateForm, BalanceChangeForm, ReasonForm, add_domain_errors
 from credits.models import Agent, ApiKey, CreditAccount, CreditAlert, CreditLedgerEntry, Outlet, WebhookDelivery
@@ -46,7 +46,7 @@ def render_page(model_admin, request, template, *, title, form=None, **context):
 @admin.display(description="balance", ordering="account__balance")
 def agent_balance(model_admin, agent):
     url = reverse("admin:credits_creditaccount_change", args=[quote(agent.pk)])
-    return format_html('<a href="{}">{}</a>', url, agent.account.balance)
+    return format_html('<a href="{}">{}</a>', url, display_amount(agent.account.balance, "credits"))
 
 
 @admin.display(description="scopes")
@@ -77,7 +77,7 @@ class ApiKeyInline(ViewOnlyMixin, admin.TabularInline):
 
 @admin.register(Outlet)
 class OutletAdmin(admin.ModelAdmin):
-    list_display = ("name", "currency", "billing_cycle_day", "low_balance_threshold", "is_active", "agent_count")
+    list_display = ("name", "currency", "billing_cycle_day", "threshold", "is_active", "agent_count")
     list_filter = ("is_active",)
     search_fields = ("name",)
     inlines = (AgentInline, ApiKeyInline)
@@ -94,6 +94,7 @@ class OutletAdmin(admin.ModelAdmin):
     )
     readonly_fields = ("webhook_secret",)
     actions = ("rotate_webhook_secrets",)
+    threshold = amount_display("low_balance_threshold", "credits")
     # A URL typed without a scheme is taken as https (Django 6's default), never as plain http.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
@@ -185,12 +186,18 @@ class ApiKeyAdmin(admin.ModelAdmin):
 @admin.register(CreditAccount)
 class CreditAccountAdmin(ViewOnlyMixin, admin.ModelAdmin):
     # The balance is a cache of the ledger: no form edits it, only the buttons and the action below.
-    list_display = ("agent", "outlet", "balance", "threshold", "is_low", "updated_at")
+    list_display = ("agent", "outlet", "balance_column", "threshold", "low", "updated_at")
     list_filter = ("agent__outlet",)
     search_fields = ("agent__name", "agent__external_id")
     list_select_related = ("agent__outlet",)
-    fields = readonly_fields = ("agent", "outlet", "balance", "threshold", "is_low", "created_at", "updated_at")
+    fields = readonly_fields = (
+        "agent", "outlet", "balance_in_full", "threshold_in_full", "low", "created_at", "updated_at",
+    )
     actions = ("clear_balances",)
+    balance_column = amount_display("balance", "credits")
+    balance_in_full = amount_display("balance", "credits", full=True)
+    threshold = amount_display("threshold", "credits", description="effective threshold")
+    threshold_in_full = amount_display("threshold", "credits", full=True, description="effective threshold")
 
     def get_queryset(self, request):
         # The changelist skips list_select_related for a queryset that already selects related rows.
@@ -211,13 +218,9 @@ class CreditAccountAdmin(ViewOnlyMixin, admin.ModelAdmin):
     def outlet(self, account):
         return account.agent.outlet
 
-    @admin.display(description="effective threshold", ordering="threshold")
-    def threshold(self, account):
-        return format_credits(account.threshold)
-
-    @admin.display(description="low", boolean=True, ordering="is_low")
-    def is_low(self, account):
-        return account.is_low
+    @admin.display(description="low", ordering="is_low")
+    def low(self, account):
+        return low_badge(account.is_low)
 
     def render_change_form(self, request, context, obj=None, **kwargs):
         if obj is not None:
@@ -254,7 +257,8 @@ class CreditAccountAdmin(ViewOnlyMixin, admin.ModelAdmin):
             except DomainError as exc:
                 add_domain_errors(form, exc)
             else:
-                before, after = format_credits(result.balance_before), format_credits(result.balance_after)
+                before, after = (display_amount(value, "credits", full=True)
+                                 for value in (result.balance_before, result.balance_after))
                 change = f"{label} for {account.agent}: {before} -> {after}."
                 if result.replayed:
                     self.message_user(request, f"Already applied, nothing changed. {change}", messages.INFO)
@@ -263,7 +267,8 @@ class CreditAccountAdmin(ViewOnlyMixin, admin.ModelAdmin):
                 return HttpResponseRedirect(reverse("admin:credits_creditaccount_change", args=[quote(account.pk)]))
         return render_page(
             self, request, "admin/credits/form_page.html", title=f"{label}: {account.agent}", original=account,
-            form=form, intro=f"Current balance: {account.balance}", submit_label="Continue",
+            form=form, intro=f"Current balance: {display_amount(account.balance, 'credits', full=True)}",
+            submit_label="Continue",
             cancel_url=reverse("admin:credits_creditaccount_change", args=[quote(account.pk)]),
         )
 
@@ -273,7 +278,8 @@ class CreditAccountAdmin(ViewOnlyMixin, admin.ModelAdmin):
         return render_page(
             self, request, "admin/credits/creditaccount/balance_confirm.html", title=f"{label}: {account.agent}",
             original=account, label=label, amount=amount, reason=form.cleaned_data["reason"],
-            balance_before=format_credits(account.balance), balance_after=format_credits(after),
+            balance_before=display_amount(account.balance, "credits", full=True),
+            balance_after=display_amount(after, "credits", full=True),
             confirm_form=BalanceChangeForm(initial=form.cleaned_data, kind=form.kind),
             idempotency_key=f"admin-{uuid4().hex}", submit_label="Confirm",
         )
@@ -303,15 +309,19 @@ class CreditAccountAdmin(ViewOnlyMixin, admin.ModelAdmin):
 @admin.register(CreditLedgerEntry)
 class CreditLedgerEntryAdmin(ViewOnlyMixin, admin.ModelAdmin):
     # Append-only for everyone: corrections are new entries written by the services.
-    list_display = ("created_at", "agent", "outlet", "kind", "amount", "balance_after", "actor_label", "reason")
+    list_display = ("created_at", "agent", "outlet", "kind", "amount_column", "balance_after_column", "actor_label", "reason")
     list_filter = ("kind", "outlet")
     search_fields = ("reason", "actor_label", "idempotency_key", "account__agent__name")
     date_hierarchy = "created_at"
     list_select_related = ("account__agent", "outlet")
     fields = readonly_fields = (
-        "created_at", "outlet", "account", "kind", "amount", "balance_after", "actor_label", "actor_user",
-        "actor_api_key", "reason", "idempotency_key", "ingest_batch_id",
+        "created_at", "outlet", "account", "kind", "amount_in_full", "balance_after_in_full", "actor_label",
+        "actor_user", "actor_api_key", "reason", "idempotency_key", "ingest_batch_id",
     )
+    amount_column = amount_display("amount", "credits")
+    amount_in_full = amount_display("amount", "credits", full=True)
+    balance_after_column = amount_display("balance_after", "credits")
+    balance_after_in_full = amount_display("balance_after", "credits", full=True)
 
     def lookup_allowed(self, lookup, value, request=None):
         # The account page links here filtered to its entries.
@@ -334,18 +344,23 @@ class WebhookDeliveryInline(ViewOnlyMixin, admin.TabularInline):
 class CreditAlertAdmin(ViewOnlyMixin, admin.ModelAdmin):
     # Opened and resolved by the ledger services and the check_low_balances task, never by hand.
     list_display = (
-        "opened_at", "agent", "outlet", "kind", "status", "threshold", "opening_balance", "current_balance",
-        "resolved_at",
+        "opened_at", "agent", "outlet", "kind", "status", "threshold_column", "opening_balance_column",
+        "current_balance", "resolved_at",
     )
     list_filter = ("status", "kind", "outlet")
     search_fields = ("account__agent__name", "account__agent__external_id")
     date_hierarchy = "opened_at"
     list_select_related = ("account__agent", "outlet")
     fields = readonly_fields = (
-        "outlet", "account", "kind", "status", "threshold", "opening_balance", "opened_at", "depleted_at",
-        "resolved_at", "resolution_balance", "current_balance",
+        "outlet", "account", "kind", "status", "threshold_in_full", "opening_balance_in_full", "opened_at",
+        "depleted_at", "resolved_at", "resolution_balance_in_full", "current_balance_in_full",
     )
     inlines = (WebhookDeliveryInline,)
+    threshold_column = amount_display("threshold", "credits")
+    threshold_in_full = amount_display("threshold", "credits", full=True)
+    opening_balance_column = amount_display("opening_balance", "credits")
+    opening_balance_in_full = amount_display("opening_balance", "credits", full=True)
+    resolution_balance_in_full = amount_display("resolution_balance", "credits", full=True)
 
     @admin.display(ordering="account__agent__name")
     def agent(self, alert):
@@ -353,7 +368,11 @@ class CreditAlertAdmin(ViewOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="balance now", ordering="account__balance")
     def current_balance(self, alert):
-        return alert.account.balance
+        return display_amount(alert.account.balance, "credits")
+
+    @admin.display(description="balance now")
+    def current_balance_in_full(self, alert):
+        return display_amount(alert.account.balance, "credits", full=True)
 
 
 @admin.register(WebhookDelivery)

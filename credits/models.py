@@ -18,7 +18,7 @@ from django.db.models import Q
 from rest_framework_api_key.models import AbstractAPIKey
 
 from config.db import ImmutableModel
-from config.money import CREDIT_DIGITS, CREDIT_PLACES
+from config.money import CREDIT_DIGITS, CREDIT_PLACES, display_amount
 
 ZERO = Decimal("0")
 
@@ -189,7 +189,7 @@ class CreditAccount(models.Model):
         ordering = ("agent__name",)
 
     def __str__(self) -> str:
-        return f"{self.agent} ({self.balance})"
+        return f"{self.agent} ({display_amount(self.balance, 'credits')})"  # page titles: two places
 
 
 class CreditLedgerEntry(ImmutableModel):
@@ -247,7 +247,8 @@ class CreditLedgerEntry(ImmutableModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.amount} -> {self.balance_after}"
+        amount, after = (display_amount(value, "credits") for value in (self.amount, self.balance_after))
+        return f"{self.kind} {amount} -> {after}"  # page titles: two places
 
 
 class CreditAlert(models.Model):

@@ -23,6 +23,7 @@ import pytest
 from django.core.management import call_command
 
 from analytics.requestlog.writer import flush, writer
+from config.money import display_amount
 from credits.models import CreditAccount, CreditLedgerEntry
 from usage.models import UsageRecord
 
@@ -181,9 +182,11 @@ def test_staff_log_in_read_the_dashboard_and_add_credits_to_an_agent(live_server
 
             # The success message and the new ledger entry on the account page.
             message = page.locator(".messagelist .success").inner_text()
-            assert message == f"Add credits for {agent_name}: {before:.6f} -> {after:.6f}."
+            shown_before, shown_after, shown_top_up = (display_amount(value, "credits", full=True)
+                                                       for value in (before, after, TOP_UP))
+            assert message == f"Add credits for {agent_name}: {shown_before} -> {shown_after}."
             newest = page.locator("text=Recent ledger entries >> xpath=.. >> tbody tr").first.inner_text()
-            assert "Add" in newest and f"{TOP_UP:.6f}" in newest and f"{after:.6f}" in newest and REASON in newest
+            assert "Add" in newest and shown_top_up in newest and shown_after in newest and REASON in newest
             page.screenshot(path=ARTIFACTS / "account-after-add-credits.png", full_page=True)
 
             # Back on the dashboard, the runway shows the new balance at once.

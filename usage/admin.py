@@ -11,8 +11,9 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html
 
-from config.admin import BigTableMixin, ViewOnlyMixin
+from config.admin import BigTableMixin, DateRangeFilter, ViewOnlyMixin, amount_display, compact_time
 from config.api.csv import csv_response, dict_csv_lines
+from config.money import display_amount
 from credits.models import Agent
 from usage import selectors
 from usage.models import RELATION_IDS, Interaction, UsageRecord
@@ -54,6 +55,10 @@ class ModelFilter(RecentValuesFilter):
     title = parameter_name = "model"
 
 
+class ProductFilter(RecentValuesFilter):
+    title = parameter_name = "product"
+
+
 class ChannelFilter(RecentValuesFilter):
     title = parameter_name = "channel"
 
@@ -85,15 +90,16 @@ class AgentFilter(admin.SimpleListFilter):
 @admin.register(UsageRecord)
 class UsageRecordAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
     # Immutable for everyone, superusers included; only ingestion writes records.
-    list_display = (
-        "occurred_at", "event_id", "outlet", "agent", "type", "model", "count", "unit", "credits", "cost_usd",
-        "latency_ms", "interaction_id",
-    )
-    list_filter = ("outlet", AgentFilter, TypeFilter, ModelFilter)
+    # Eight narrow columns that fit 1440 px; the ids and the outlet are on the record's page and in the filters.
+    list_display = ("time", "agent", "type", "model", "count_with_unit", "credits_column", "cost_column", "latency")
+    list_filter = (("occurred_at", DateRangeFilter), "outlet", AgentFilter, TypeFilter, ModelFilter, ProductFilter)
     # `__exact` rather than `=`, which means iexact: UPPER(column) cannot use the column's index.
     search_fields = ("event_id__exact", "interaction_id__exact", "conversation_id__exact", "message_id__exact")
+    search_help_text = (
+        "An exact event, interaction, conversation or message id. For a model or a product, use the filters."
+    )
     date_hierarchy = "occurred_at"
-    sortable_by = ("occurred_at",)  # the only order an index serves; any other sorts the whole table
+    sortable_by = ("time",)  # the only order an index serves; any other sorts the whole table
     list_select_related = ("outlet", "agent")
     actions = ("export_csv",)
     fieldsets = (
@@ -101,11 +107,34 @@ class UsageRecordAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
             "event_id", "occurred_at", "created_at", "outlet", "agent", "interaction", "ingest_batch_id",
         )}),
         ("What", {"fields": ("type", "model", "provider", "product", "voice", "api_key_label", "end_user_id")}),
-        ("Amounts", {"fields": ("count", "unit", "credits", "cost_usd", "latency_ms")}),
+        ("Amounts", {"fields": ("count_in_full", "unit", "credits_in_full", "cost_in_full", "latency_ms")}),
         ("Relations", {"fields": RELATION_IDS}),
         ("Meta", {"fields": ("meta_json",)}),
     )
     readonly_fields = flatten_fieldsets(fieldsets)
+
+    class Media:
+        css = {"all": ["usage/admin/usage_records.css"]}  # narrow cells, numbers on the right
+
+    credits_column = amount_display("credits", "credits")
+    cost_column = amount_display("cost_usd", "cost", description="cost")
+    count_in_full = amount_display("count", "units", full=True)
+    credits_in_full = amount_display("credits", "credits", full=True)
+    cost_in_full = amount_display("cost_usd", "cost", full=True, description="cost")
+
+    @admin.display(description="time", ordering="occurred_at")
+    def time(self, record):
+        return compact_time(record.occurred_at)
+
+    @admin.display(description="count")
+    def count_with_unit(self, record):
+        return format_html('<span class="nowrap">{}</span> {}', display_amount(record.count, "units"), record.unit)
+
+    @admin.display(description="latency")
+    def latency(self, record):
+        if record.latency_ms is None:
+            return self.get_empty_value_display()
+        return format_html('<span class="nowrap">{} ms</span>', f"{record.latency_ms:,}")
 
     @admin.display(description="interaction")
     def interaction(self, record):
@@ -135,7 +164,7 @@ class InteractionAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
         "interaction_id", "outlet", "agent", "status", "sentiment", "channel", "started_at", "duration_seconds",
         "message_count",
     )
-    list_filter = ("outlet", "status", "sentiment", ChannelFilter)
+    list_filter = (("started_at", DateRangeFilter), "outlet", "status", "sentiment", ChannelFilter)
     search_fields = ("interaction_id__exact", "end_user_id__exact")
     date_hierarchy = "started_at"
     list_select_related = ("outlet", "agent")

@@ -3,6 +3,7 @@
 import pytest
 from django.contrib import admin
 from django.test import RequestFactory
+from django.urls import reverse
 
 from config.admin import BigTableMixin, EstimatedCountPaginator, ViewOnlyMixin, table_row_estimate
 from credits.models import Outlet
@@ -46,3 +47,39 @@ def test_a_filtered_list_is_always_counted_exactly(monkeypatch):
     monkeypatch.setattr(EstimatedCountPaginator, "estimate_above", -2)  # any estimate, even "unknown", would do
 
     assert EstimatedCountPaginator(Outlet.objects.filter(name__startswith=""), 2).count == 3
+
+
+def sidebar(client) -> list[tuple[str, list[str]]]:
+    app_list = client.get(reverse("admin:credits_outlet_changelist")).context["available_apps"]
+    return [(app["name"], [entry["object_name"] for entry in app["models"]]) for app in app_list]
+
+
+def test_the_sidebar_lists_the_domain_first_and_the_rollup_internals_last_under_one_heading(admin_client):
+    apps = sidebar(admin_client)
+
+    assert apps[:3] == [
+        ("Credits", ["Outlet", "Agent", "ApiKey", "CreditAccount", "CreditLedgerEntry", "CreditAlert", "WebhookDelivery"]),
+        ("Usage", ["UsageRecord", "Interaction"]),
+        ("Analytics", ["RequestLog"]),
+    ]
+    heading, internals = apps[-1]
+    rollups = [model.__name__ for model in admin.site._registry if model.__name__.endswith("Rollup")]
+    assert heading == "Analytics internals" and internals == [*rollups, "DirtyBucket"] and len(rollups) == 9
+
+
+def test_a_screen_marked_internal_joins_the_internals_heading_wherever_it_is_registered(admin_client):
+    outlet_admin = admin.site._registry[Outlet]
+    outlet_admin.internal = True
+    try:
+        apps = sidebar(admin_client)
+    finally:
+        del outlet_admin.internal
+
+    assert "Outlet" not in dict(apps)["Credits"] and "Outlet" in dict(apps)["Analytics internals"]
+
+
+def test_the_admin_index_lists_apps_in_the_sidebars_order(admin_client):
+    content = admin_client.get(reverse("admin:index")).content.decode()
+
+    headings = [content.find(f">{name}<") for name in ("Credits", "Usage", "Analytics internals")]
+    assert -1 not in headings and headings == sorted(headings)

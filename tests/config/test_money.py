@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from config.money import CREDIT_PLACES, PLACES, fixed, format_credits
+from config.money import CREDIT_PLACES, PLACES, display_amount, fixed, format_credits
 from credits.models import CreditAccount
 from usage.models import UsageRecord
 
@@ -30,3 +30,23 @@ def test_the_places_of_each_metric_are_its_columns():
     assert PLACES["cost"] == UsageRecord._meta.get_field("cost_usd").decimal_places
     assert PLACES["units"] == UsageRecord._meta.get_field("count").decimal_places
     assert PLACES["credits"] == UsageRecord._meta.get_field("credits").decimal_places
+
+
+@pytest.mark.parametrize(
+    "value, kind, full, text",
+    [
+        (Decimal("1234567.891234"), "credits", False, "1,234,567.89"),  # lists: two places
+        (Decimal("1234567.891234"), "credits", True, "1,234,567.891234"),  # detail pages: every place
+        (Decimal("10.000000"), "credits", True, "10.00"),  # trailing zeros past two dropped
+        (Decimal("1234.5"), "cost", False, "$1,234.50"),
+        (Decimal("-1234.5"), "cost", False, "-$1,234.50"),
+        (Decimal("0.00012345"), "cost", False, "<$0.01"),  # not "$0.00" for what costs something
+        (Decimal("0.00012345"), "cost", True, "$0.00012345"),
+        (Decimal("0"), "cost", False, "$0.00"),
+        (Decimal("12000.000"), "units", False, "12,000"),
+        (Decimal("0.500"), "units", False, "0.5"),
+        (None, "credits", False, "—"),
+    ],
+)
+def test_an_amount_is_displayed_as_people_read_it(value, kind, full, text):
+    assert display_amount(value, kind, full=full) == text

@@ -65,9 +65,9 @@ def form_errors(response) -> dict:
 @pytest.mark.parametrize(
     ("operation", "data", "kind", "amount", "after"),
     [
-        ("add", {"amount": "5.5"}, Kind.ADD, "5.5", "15.500000"),
-        ("set", {"amount": "3"}, Kind.SET, "-7", "3.000000"),
-        ("clear", {}, Kind.CLEAR, "-10", "0.000000"),
+        ("add", {"amount": "5.5"}, Kind.ADD, "5.5", "15.50"),
+        ("set", {"amount": "3"}, Kind.SET, "-7", "3.00"),
+        ("clear", {}, Kind.CLEAR, "-10", "0.00"),
     ],
 )
 def test_balance_button_confirms_then_writes_one_entry(staff, staff_user, agent, operation, data, kind, amount, after):
@@ -79,8 +79,8 @@ def test_balance_button_confirms_then_writes_one_entry(staff, staff_user, agent,
     confirmation = staff.post(balance_url(agent, operation), {**data, "reason": "monthly top-up"})
 
     assert "admin/credits/creditaccount/balance_confirm.html" in [t.name for t in confirmation.templates]
-    assert (confirmation.context["balance_before"], confirmation.context["balance_after"]) == ("10.000000", after)
-    assert "<td>10.000000</td>" in confirmation.content.decode()
+    assert (confirmation.context["balance_before"], confirmation.context["balance_after"]) == ("10.00", after)
+    assert "<td>10.00</td>" in confirmation.content.decode()
     assert f"<td><strong>{after}</strong></td>" in confirmation.content.decode()
     assert CreditLedgerEntry.objects.count() == 1  # only the opening balance
 
@@ -92,7 +92,7 @@ def test_balance_button_confirms_then_writes_one_entry(staff, staff_user, agent,
     assert (entry.actor_user, entry.reason) == (staff_user, "monthly top-up")
     assert entry.idempotency_key.startswith("admin-")
     assert balance(agent) == Decimal(after)
-    assert messages_of(response) == [f"{confirmation.context['label']} for {agent}: 10.000000 -> {after}."]
+    assert messages_of(response) == [f"{confirmation.context['label']} for {agent}: 10.00 -> {after}."]
 
 
 def test_submitting_the_same_confirmation_twice_applies_once(staff, agent):
@@ -222,7 +222,7 @@ def test_clear_balances_action_confirms_with_a_reason_then_clears_each(staff, ou
     assert confirmation.status_code == 200
     assert not form_errors(confirmation)
     assert all(agent.name in confirmation.content.decode() for agent in agents)
-    assert "7.000000" in confirmation.content.decode()
+    assert "7.00" in confirmation.content.decode()
     assert not CreditLedgerEntry.objects.filter(kind=Kind.CLEAR).exists()
 
     response = staff.post(changelist, {**hidden_inputs(confirmation), "reason": "end of trial"})
@@ -350,7 +350,7 @@ def test_outlet_page_shows_its_agents_and_keys(staff, agent):
     content = page.content.decode()
     assert page.status_code == 200
     assert [formset.formset.prefix for formset in page.context["inline_admin_formsets"]] == ["agents", "api_keys"]
-    assert agent.external_id in content and "12.500000" in content
+    assert agent.external_id in content and ">12.50</a>" in content
     assert key.prefix in content and "platform" in content
     assert f"{reverse('admin:credits_apikey_add')}?outlet={agent.outlet.pk}" in content
 
@@ -402,3 +402,63 @@ def test_every_changelist_renders_for_a_superuser_without_a_query_per_row(
 
     assert response.status_code == 200
     assert response.context["cl"].result_count == 5
+
+
+# Amounts as people read them.
+
+
+def cell_texts(response) -> list[list[str]]:
+    """A changelist's cells as text, past the first column (the checkbox, or the linked column without actions)."""
+    return [[unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in row[1:]] for row in response.context["results"]]
+
+
+def test_account_list_shows_balances_with_separators_and_two_places_and_a_low_balance_as_a_warning(staff, outlet):
+    rich, poor = AgentFactory(outlet=outlet, name="Rich"), AgentFactory(outlet=outlet, name="Poor")
+    fund(rich, "1234567.891234")
+    fund(poor, "2.5")
+
+    response = staff.get(reverse("admin:credits_creditaccount_changelist"))
+
+    rows = {row[0]: row[2:5] for row in cell_texts(response)}
+    assert rows == {"Rich": ["1,234,567.89", "10.00", "-"], "Poor": ["2.50", "10.00", "low"]}
+    content = response.content.decode()
+    assert content.count("icon-alert.svg") == 1 and "icon-yes.svg" not in content and "icon-no.svg" not in content
+
+
+def test_account_page_shows_the_balance_in_full_and_its_title_has_no_six_decimals(staff, agent):
+    fund(agent, "1234.567891")
+
+    page = staff.get(account_url(agent))
+
+    fields = {field.field["name"]: field.contents() for fieldset in page.context["adminform"] for line in fieldset
+              for field in line}
+    assert (fields["balance_in_full"], fields["threshold_in_full"]) == ("1,234.567891", "10.00")
+    title = re.search(r"<title>(.*?)</title>", page.content.decode(), re.S).group(1)
+    assert f"{agent.name} (1,234.57)" in title and not re.search(r"\.\d{6}", title)
+
+
+def test_add_credits_pages_show_amounts_as_people_read_them(staff, agent):
+    fund(agent, "12345")
+
+    form = staff.get(balance_url(agent, "add"))
+    confirmation = staff.post(balance_url(agent, "add"), {"amount": "1000.5", "reason": "top-up"})
+
+    assert "Current balance: 12,345.00" in form.content.decode()
+    content = confirmation.content.decode()
+    assert "<td>1,000.50</td>" in content and "<td><strong>13,345.50</strong></td>" in content
+    title = re.search(r"<title>(.*?)</title>", content, re.S).group(1)
+    assert not re.search(r"\.\d{6}", title)
+
+
+def test_ledger_list_shows_two_places_and_the_entry_page_every_place(staff, agent):
+    fund(agent, "1500.123456")
+    entry = CreditLedgerEntry.objects.get()
+
+    listing = staff.get(reverse("admin:credits_creditledgerentry_changelist"))
+    page = staff.get(reverse("admin:credits_creditledgerentry_change", args=[entry.pk]))
+
+    (row,) = cell_texts(listing)
+    assert row[3:5] == ["1,500.12", "1,500.12"]
+    assert "1,500.123456" in page.content.decode()
+    title = re.search(r"<title>(.*?)</title>", page.content.decode(), re.S).group(1)
+    assert "ADD 1,500.12 -&gt; 1,500.12" in title and not re.search(r"\.\d{6}", title)

@@ -1,10 +1,12 @@
 import csv
 import io
+import re
 from decimal import Decimal
 from html import unescape
 from itertools import count
 
 import pytest
+from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -147,7 +149,8 @@ def test_usage_record_page_shows_every_field_and_meta_as_indented_json(staff, ag
     content = unescape(page.content.decode())
     shown = {field for fieldset in page.context["adminform"] for line in fieldset for field in line}
     concrete = {field.name for field in UsageRecord._meta.concrete_fields} - {"id", "interaction_id", "meta"}
-    assert concrete <= {field.field["name"] for field in shown}
+    amounts_in_full = {"count": "count_in_full", "credits": "credits_in_full", "cost_usd": "cost_in_full"}
+    assert {amounts_in_full.get(name, name) for name in concrete} <= {field.field["name"] for field in shown}
     assert '<pre>{\n  "language": "en",\n  "turn": 3\n}</pre>' in content
     assert "openai" in content and "alloy" in content and "msg-7" in content
     assert f'href="{reverse("admin:usage_interaction_change", args=[interaction.pk])}"' in content
@@ -190,6 +193,71 @@ def test_usage_records_filter_by_outlet_agent_type_and_model(staff, agent):
     ]
 
 
+def test_usage_records_list_time_agent_type_model_count_with_unit_credits_cost_and_latency(staff, agent):
+    ingest(agent, {
+        "model": "gpt-4o", "count": 12345, "credits": "1234.5", "cost_usd": "0.00012345", "latency_ms": 1250,
+        "occurred_at": "2025-03-01T10:05:09Z",
+    })
+
+    response = staff.get(RECORDS)
+
+    headers = [header["text"] for header in response.context["result_headers"]]
+    assert headers[1:] == ["time", "agent", "type", "model", "count", "credits", "cost", "latency"]
+    (row,) = response.context["results"]
+    cells = [unescape(re.sub(r"<[^>]+>", "", cell)) for cell in row[1:]]
+    assert cells == [
+        "2025-03-01 10:05:09", agent.name, "CONVERSATION", "gpt-4o", "12,345 tokens", "1,234.50", "<$0.01", "1,250 ms"
+    ]
+    assert "usage/admin/usage_records.css" in response.content.decode()  # narrow cells: no scrolling at 1440 px
+
+
+def test_usage_records_search_says_what_it_searches(staff, agent):
+    content = staff.get(RECORDS).content.decode()
+
+    assert "An exact event, interaction, conversation or message id. For a model or a product, use the filters." in (
+        unescape(content)
+    )
+
+
+def test_usage_records_filter_by_product(staff, agent):
+    (voice,) = ingest(agent, {"product": "voice-agent"})
+    ingest(agent, {"product": "chat-widget"}, {})
+
+    response = staff.get(RECORDS, {"product": "voice-agent"})
+
+    assert listed(response) == [voice.event_id]
+    (spec,) = [spec for spec in response.context["cl"].filter_specs if spec.title == "product"]
+    assert [choice["display"] for choice in spec.choices(response.context["cl"])][1:] == ["chat-widget", "voice-agent"]
+
+
+@pytest.mark.parametrize("changelist, field", [(RECORDS, "occurred_at"), (INTERACTIONS, "started_at")])
+def test_big_lists_filter_by_a_date_range(staff, agent, changelist, field):
+    for day in (1, 2, 3):
+        start_call(agent, f"call-{day}", started_at=f"2025-03-0{day}T12:00:00Z")
+        ingest(agent, {"interaction_id": f"call-{day}", "occurred_at": f"2025-03-0{day}T12:00:00Z"})
+
+    response = staff.get(changelist, {f"{field}__gte": "2025-03-02", f"{field}__lt": "2025-03-03", "q": "call-2"})
+
+    rows = response.context["cl"].result_list
+    assert [getattr(row, field).day for row in rows] == [2]
+    content = response.content.decode()
+    assert f'name="{field}__gte" value="2025-03-02"' in content and '<input type="hidden" name="q" value="call-2">' in content
+
+
+@pytest.mark.parametrize("bounds, message", [
+    ({"occurred_at__gte": "2025-13-45"}, "'2025-13-45' is not a date: write it as YYYY-MM-DD. Ignored it."),
+    ({"occurred_at__gte": "2025-03-03", "occurred_at__lt": "2025-03-01"},
+     "The range's start (2025-03-03) must be before its end (2025-03-01); showing all dates."),
+])
+def test_a_bad_date_range_is_a_message_not_an_error(staff, agent, bounds, message):
+    ingest(agent, {})
+
+    response = staff.get(RECORDS, bounds)
+
+    assert response.status_code == 200 and len(response.context["cl"].result_list) == 1
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [message]
+
+
 def test_filter_choices_come_from_the_data_and_agents_from_the_chosen_outlet(staff, agent):
     other_agent = AgentFactory(outlet=agent.outlet)
     elsewhere = AgentFactory()
@@ -221,7 +289,7 @@ def test_interactions_filter_by_outlet_status_sentiment_and_channel(staff, agent
     start_call(AgentFactory(), "call-3", status="completed", sentiment="positive")
     specs = staff.get(INTERACTIONS).context["cl"].filter_specs
 
-    assert [spec.title for spec in specs] == ["outlet", "status", "sentiment", "channel"]
+    assert [spec.title for spec in specs] == ["started at", "outlet", "status", "sentiment", "channel"]
 
     assert listed(staff.get(INTERACTIONS, {"status__exact": "failed"})) == ["call-2"]
     assert listed(staff.get(INTERACTIONS, {"sentiment__exact": "positive"})) == ["call-1", "call-3"]
@@ -235,7 +303,7 @@ def test_only_the_indexed_date_column_is_sortable(staff, agent):
     content = staff.get(RECORDS).content.decode()
 
     assert content.count('class="sortable') == 1
-    assert 'column-occurred_at' in content.split('class="sortable')[1].split(">")[0]
+    assert 'column-time' in content.split('class="sortable')[1].split(">")[0]
 
 
 # Date drill-down: first and last dates instead of a DISTINCT scan.
@@ -342,8 +410,8 @@ def test_interaction_page_shows_its_usage_records_newest_first_and_totals_by_typ
     )
     content = page.content.decode()
     assert "Usage by type" in content and "<td>TELEPHONY</td>" in content
-    assert "<td>1.750000</td>" in content and "<td>0.01500000</td>" in content and "<td>150.0</td>" in content
-    assert "<td>4.750000</td>" in content and "<td>0.05700000</td>" in content and "<td>400.0</td>" in content
+    assert "<td>1.75</td>" in content and "<td>$0.015</td>" in content and "<td>150.0</td>" in content
+    assert "<td>4.75</td>" in content and "<td>$0.057</td>" in content and "<td>400.0</td>" in content
     assert all(record.event_id in content for record in records)
 
 
