@@ -1,5 +1,12 @@
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
@@ -11,7 +18,7 @@ from credits import selectors, services
 from credits.auth import ApiPrincipal, mint_access_token, request_actor
 from credits.filtersets import AgentFilterSet, BalanceFilterSet, LedgerEntryFilterSet
 from credits.models import Agent, CreditAccount, CreditLedgerEntry, Outlet
-from credits.scoping import ScopedListView, caller_outlet_id
+from credits.scoping import OUTLET_PARAMETER, ScopedListView, caller_outlet_id
 
 
 def credit_amount(**kwargs) -> serializers.DecimalField:
@@ -47,6 +54,20 @@ class BalanceSerializer(serializers.ModelSerializer):
         fields = ["agent_id", "agent_name", "external_id", "outlet_id", "balance", "threshold", "low", "updated_at"]
 
 
+class BalanceTotalsSerializer(serializers.Serializer):
+    balance = credit_amount(help_text="Summed over every matching agent, not only this page.")
+    agents = serializers.IntegerField(help_text="Matching agents.")
+    low = serializers.IntegerField(help_text="Matching agents whose balance is below their threshold.")
+
+
+@extend_schema_serializer(many=False)  # the page itself: not a list to paginate again
+class BalancePageSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    items = BalanceSerializer(many=True)
+    cursor = serializers.CharField(allow_null=True, help_text="Pass as `cursor` for the next page; null on the last.")
+    totals = BalanceTotalsSerializer()
+
+
 class LedgerEntrySerializer(serializers.ModelSerializer):
     agent_id = serializers.UUIDField(source="account_id", read_only=True)
     outlet_id = serializers.UUIDField(read_only=True)
@@ -72,6 +93,18 @@ class CreditOperationSerializer(serializers.Serializer):
         return attrs
 
 
+class CreditOperationInput(CreditOperationSerializer):
+    """Add to, set or clear one agent's balance: the agent by `agent_id` or `agent_external_id`, exactly one."""
+
+    agent_id = serializers.UUIDField(required=False, help_text="The agent's id; or give `agent_external_id`. Exactly one is required.")
+    agent_external_id = serializers.CharField(
+        required=False,
+        min_length=1,
+        max_length=Agent._meta.get_field("external_id").max_length,
+        help_text="The platform's id for the agent; or give `agent_id`. Exactly one is required.",
+    )
+
+
 class OutletListView(ScopedListView):
     read_permissions = ("credits.view_outlet",)
     serializer_class = OutletSerializer
@@ -91,6 +124,7 @@ class AgentListView(ScopedListView):
         return selectors.agent_list(outlet_id=outlet_id)
 
 
+@extend_schema_view(get=extend_schema(responses=BalancePageSerializer))
 class BalanceListView(ScopedListView):
     read_permissions = ("credits.view_creditaccount",)
     serializer_class = BalanceSerializer
@@ -124,8 +158,9 @@ class CreditOperationView(APIView):
     write_permissions = ("credits.change_creditaccount",)  # what the admin's Add / Set / Clear ask
 
     @extend_schema(
-        request=CreditOperationSerializer,
+        request=CreditOperationInput,
         parameters=[
+            OUTLET_PARAMETER,
             OpenApiParameter(
                 "Idempotency-Key",
                 OpenApiTypes.STR,

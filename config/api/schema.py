@@ -6,6 +6,7 @@ from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework.permissions import AllowAny
 
 from config.api.csv import FORMAT_PARAMETER
+from config.api.exceptions import error_body
 
 ERROR_COMPONENT = ResolvedComponent(
     name="Error",
@@ -13,10 +14,16 @@ ERROR_COMPONENT = ResolvedComponent(
     object="config.api.exceptions.error_body",
     schema={
         "type": "object",
-        "description": "Every API error: `message` for a person, `errors` by field for a program.",
-        "required": ["success", "message", "errors"],
+        "description": "Every API error: `code` and `errors` by field for a program, `message` for a person.",
+        # What the exception handler writes, so that the two cannot disagree.
+        "required": list(error_body("")),
         "properties": {
             "success": {"type": "boolean", "description": "Always false on an error."},
+            "code": {
+                "type": "string",
+                "description": "A stable machine-readable slug (`invalid_parameter`, `not_found`, ...): see docs/api.md.",
+                "example": "invalid_parameter",
+            },
             "message": {"type": "string"},
             "errors": {
                 "type": "object",
@@ -65,11 +72,17 @@ class ApiAutoSchema(AutoSchema):
         operation["responses"] = dict(sorted(responses.items()))
         return operation
 
+    def _get_serializer_name(self, serializer, direction, *args):
+        """A body that is only ever sent (`...Input`) keeps its name: no response twin to tell it from."""
+        name = super()._get_serializer_name(serializer, direction, *args)
+        return name.removesuffix("Request") if name.endswith("InputRequest") else name
+
     def _error_codes(self, parameters: list[dict], *, has_body: bool) -> list[str]:
         codes = ["400", "503"]  # any request can be a bad one: a NUL in its URL, a Host not allowed
         if not all(isinstance(permission, AllowAny) for permission in self.view.get_permissions()):
             codes += ["401", "403"]
-        if any(parameter["in"] == "path" for parameter in parameters):
+        # A path names an object; `outlet_id` (staff) an outlet: either may not exist for the caller.
+        if any(parameter["in"] == "path" or parameter["name"] == "outlet_id" for parameter in parameters):
             codes.append("404")
         if any(parameter["in"] == "header" and parameter["name"] == "Idempotency-Key" for parameter in parameters):
             codes.append("409")
