@@ -13,7 +13,6 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
-from rest_framework.negotiation import DefaultContentNegotiation
 
 FORMATS = ("json", "csv")
 CHUNK_SIZE = 2000  # rows fetched per round trip (a server-side cursor on PostgreSQL)
@@ -25,17 +24,6 @@ def parse_format(params) -> str:
     if fmt not in FORMATS:
         raise ValidationError({"format": [f"Must be 'json' or 'csv', not '{fmt}'."]})
     return fmt
-
-
-class FormatParameterNegotiation(DefaultContentNegotiation):
-    """`?format=` decides the answer's type, whatever `Accept` says (`Accept: text/csv` with `format=csv` is no 406).
-
-    The JSON renderer answers it: a CSV export streams past the renderers, and a bad `format` is a JSON 400."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        if "format" in request.query_params:
-            return renderers[0], renderers[0].media_type
-        return super().select_renderer(request, renderers, format_suffix)
 
 
 class _Echo:

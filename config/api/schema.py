@@ -6,7 +6,6 @@ from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework.permissions import AllowAny
 
 from config.api.csv import FORMAT_PARAMETER
-from config.api.exceptions import error_body
 
 ERROR_COMPONENT = ResolvedComponent(
     name="Error",
@@ -14,16 +13,11 @@ ERROR_COMPONENT = ResolvedComponent(
     object="config.api.exceptions.error_body",
     schema={
         "type": "object",
-        "description": "Every API error: `code` and `errors` by field for a program, `message` for a person.",
-        # What the exception handler writes, so that the two cannot disagree.
-        "required": list(error_body("")),
+        "description": "Every API error: `message` for a person, `errors` by field for a program.",
+        "required": ["success", "message", "errors"],
         "properties": {
             "success": {"type": "boolean", "description": "Always false on an error."},
-            "code": {
-                "type": "string",
-                "description": "A stable machine-readable slug (`invalid_parameter`, `not_found`, ...): see docs/api.md.",
-                "example": "invalid_parameter",
-            },
+            "code": {"type": "string", "description": "A stable slug, e.g. invalid_parameter or not_found (docs/api.md)."},
             "message": {"type": "string"},
             "errors": {
                 "type": "object",
