@@ -2,6 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-requirements
+DEV_INSTALLED := $(VENV)/.installed-requirements-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -12,6 +13,11 @@ $(INSTALLED): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $(INSTALLED)
+
+# What tests need beyond it (the client generator), resolved together with requirements.txt; once per change too.
+$(DEV_INSTALLED): requirements-dev.txt $(INSTALLED)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	touch $(DEV_INSTALLED)
 
 venv: $(INSTALLED)
 
@@ -30,7 +36,7 @@ serve: $(INSTALLED)
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/gunicorn --config config/gunicorn.py --bind $(HOST):$(PORT)
 
-test: $(INSTALLED)
+test: $(DEV_INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 worker: $(INSTALLED)

@@ -345,6 +345,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # `format` is ours: `?format=csv` selects the CSV export of a list, not a renderer.
     "URL_FORMAT_OVERRIDE": None,
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.api.negotiation.FormatParameterNegotiation",
     "COERCE_DECIMAL_TO_STRING": True,
 }
 

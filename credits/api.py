@@ -1,5 +1,12 @@
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
@@ -12,7 +19,7 @@ from credits import selectors, services
 from credits.auth import ApiPrincipal, mint_access_token, request_actor
 from credits.filtersets import AgentFilterSet, BalanceFilterSet, LedgerEntryFilterSet
 from credits.models import Agent, CreditAccount, CreditLedgerEntry, Outlet
-from credits.scoping import ScopedListView, caller_outlet, caller_outlet_id
+from credits.scoping import OUTLET_PARAMETER, ScopedListView, caller_outlet, caller_outlet_id
 
 
 def credit_amount(**kwargs) -> serializers.DecimalField:
@@ -48,6 +55,20 @@ class BalanceSerializer(serializers.ModelSerializer):
         fields = ["agent_id", "agent_name", "external_id", "outlet_id", "balance", "threshold", "low", "updated_at"]
 
 
+class BalanceTotalsSerializer(serializers.Serializer):
+    balance = credit_amount(help_text="Summed over every matching agent, not only this page.")
+    agents = serializers.IntegerField(help_text="Matching agents.")
+    low = serializers.IntegerField(help_text="Matching agents whose balance is below their threshold.")
+
+
+@extend_schema_serializer(many=False)  # the page itself: not a list to paginate again
+class BalancePageSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    items = BalanceSerializer(many=True)
+    cursor = serializers.CharField(allow_null=True, help_text="Pass as `cursor` for the next page; null on the last.")
+    totals = BalanceTotalsSerializer()
+
+
 class LedgerEntrySerializer(serializers.ModelSerializer):
     agent_id = serializers.UUIDField(source="account_id", read_only=True)
     outlet_id = serializers.UUIDField(read_only=True)
@@ -61,12 +82,20 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
         ]
 
 
-class CreditOperationSerializer(serializers.Serializer):
-    agent_id = serializers.UUIDField(required=False, help_text="The agent; or give agent_external_id.")
+class CreditOperationInput(serializers.Serializer):
+    """Add to, set or clear one agent's balance: the agent by `agent_id` or `agent_external_id`, exactly one."""
+
+    agent_id = serializers.UUIDField(
+        required=False, help_text="The agent's id; or give `agent_external_id`. Exactly one is required."
+    )
     agent_external_id = serializers.CharField(
         required=False,
+        min_length=1,
         max_length=Agent._meta.get_field("external_id").max_length,
-        help_text="The platform's id for the agent in the caller's outlet (staff: with outlet_id), as at ingest.",
+        help_text=(
+            "The platform's id for the agent in the caller's outlet (staff: with outlet_id), as at ingest; "
+            "or give `agent_id`. Exactly one is required."
+        ),
     )
     mode = CaseInsensitiveChoiceField(choices=["add", "set", "clear"])
     amount = credit_amount(required=False, allow_null=True, help_text="Required for add (> 0) and set (>= 0).")
@@ -100,6 +129,7 @@ class AgentListView(ScopedListView):
         return selectors.agent_list(outlet_id=outlet_id)
 
 
+@extend_schema_view(get=extend_schema(responses=BalancePageSerializer))
 class BalanceListView(ScopedListView):
     read_permissions = ("credits.view_creditaccount",)
     serializer_class = BalanceSerializer
@@ -133,8 +163,9 @@ class CreditOperationView(APIView):
     write_permissions = ("credits.change_creditaccount",)  # what the admin's Add / Set / Clear ask
 
     @extend_schema(
-        request=CreditOperationSerializer,
+        request=CreditOperationInput,
         parameters=[
+            OUTLET_PARAMETER,
             OpenApiParameter(
                 "Idempotency-Key",
                 OpenApiTypes.STR,
@@ -157,7 +188,7 @@ class CreditOperationView(APIView):
         },
     )
     def post(self, request):
-        serializer = CreditOperationSerializer(data=request.data)
+        serializer = CreditOperationInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         agent = operation_agent(request, data)

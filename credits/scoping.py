@@ -2,10 +2,25 @@
 
 from uuid import UUID
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.exceptions import NotFound, ValidationError
 
 from config.api.views import ApiListView
 from credits.models import Outlet
+
+OUTLET_PARAMETER = OpenApiParameter(
+    "outlet_id",
+    OpenApiTypes.UUID,
+    OpenApiParameter.QUERY,
+    description="Staff: one outlet's answer (default: every outlet). An API key always gets its own outlet's.",
+)
+WRITE_OUTLET_PARAMETER = OpenApiParameter(
+    "outlet_id",
+    OpenApiTypes.UUID,
+    OpenApiParameter.QUERY,
+    description="Staff: required, the outlet this write is for. An API key writes to its own outlet.",
+)
 
 
 def _requested_outlet_id(request) -> UUID | None:
@@ -43,6 +58,7 @@ def caller_outlet(request) -> Outlet:
     return outlet
 
 
+@extend_schema_view(get=extend_schema(parameters=[OUTLET_PARAMETER]))
 class ScopedListView(ApiListView):
     """A scoped, filtered list: a cursor page as JSON, or the whole list as streamed CSV."""
 

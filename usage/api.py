@@ -15,12 +15,12 @@ from config.api import fields
 from config.api.views import KnownQueryParametersMixin
 from config.errors import PayloadTooLargeError
 from credits.auth import request_actor
-from credits.scoping import ScopedListView, caller_outlet, caller_outlet_id
+from credits.scoping import WRITE_OUTLET_PARAMETER, ScopedListView, caller_outlet, caller_outlet_id
 from usage import selectors, services
 from usage.filtersets import META_PARAMETERS, InteractionFilterSet, UsageRecordFilterSet
 from usage.models import Interaction, UsageRecord
-
-MAX_BATCH = 1000
+from usage.schema import InteractionBatchInput, UsageBatchInput
+from usage.validation import MAX_BATCH
 
 
 def batch_items(data, key: str) -> list:
@@ -111,7 +111,8 @@ class UsageRecordListView(ScopedListView):
         return selectors.usage_record_list(outlet_id=outlet_id)
 
     @extend_schema(
-        request=inline_serializer("UsageBatch", {"records": serializers.ListField(child=serializers.DictField())}),
+        request=UsageBatchInput,
+        parameters=[WRITE_OUTLET_PARAMETER],
         responses={
             200: INGEST_RESULT,
             400: OpenApiResponse(description="Per-item errors in `errors.records`; nothing was stored."),
@@ -167,9 +168,8 @@ class InteractionListView(ScopedListView):
         return selectors.interaction_list(outlet_id=outlet_id)
 
     @extend_schema(
-        request=inline_serializer(
-            "InteractionBatch", {"interactions": serializers.ListField(child=serializers.DictField())}
-        ),
+        request=InteractionBatchInput,
+        parameters=[WRITE_OUTLET_PARAMETER],
         responses={
             200: inline_serializer(
                 "InteractionUpsertResult",

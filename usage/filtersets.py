@@ -26,18 +26,18 @@ META_KEY = re.compile(r"\Ameta\[([^\[\]]+)\]\Z")
 MAX_META_FILTERS = 20
 
 META_PARAMETERS = [
-    # The filter's form field is `meta`, which is not what a client sends.
-    OpenApiParameter(META, exclude=True),
+    # `meta[key]=value` pairs: OpenAPI's deepObject style of an object parameter named `meta`.
     OpenApiParameter(
-        "meta[key]",
-        str,
+        META,
+        {"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": MAX_META_FILTERS},
         OpenApiParameter.QUERY,
+        style="deepObject",
+        explode=True,
         description=(
-            "Records whose `meta` has this string value at `key`; replace `key` with the key, "
-            "e.g. `meta[channel]=web`. Repeat with other keys to require them all "
-            "(`meta[channel]=web&meta[campaign]=spring`). Values compare as JSON strings: "
-            '`meta[tier]=5` matches `{"tier": "5"}`, not `{"tier": 5}`. '
-            "A key once per request, no nesting: a malformed parameter such as `meta[]` is a 400."
+            "Records whose `meta` has this string value at `key`: `meta[key]=value`, e.g. `meta[channel]=web`. "
+            "Give several keys to require them all (`meta[channel]=web&meta[campaign]=spring`). Values compare as "
+            'JSON strings: `meta[tier]=5` matches `{"tier": "5"}`, not `{"tier": 5}`. '
+            f"At most {MAX_META_FILTERS} keys, each once, no nesting: a malformed parameter such as `meta[]` is a 400."
         ),
     ),
 ]

@@ -15,6 +15,7 @@ from config.api.dates import EARLIEST_DAY
 from usage.models import ID_LENGTH, RELATION_IDS, TYPE_PATTERN, Interaction, UsageRecord
 from usage.rows import copy_column_values, copy_text
 
+MAX_BATCH = 1000  # records or interactions in one request
 MAX_META_BYTES = 8192
 FUTURE_TOLERANCE = timedelta(minutes=10)
 EARLIEST = datetime.combine(EARLIEST_DAY, time.min, tzinfo=UTC)
@@ -199,6 +200,7 @@ INTERACTION_FIELDS = frozenset(
     {"interaction_id", "agent_id", "agent_external_id", "channel", "status", "started_at", "ended_at",
      "duration_seconds", "sentiment", "end_user_id", "message_count", "metadata"}
 )
+INTERACTION_TEXT_FIELDS = {"channel": 32, "end_user_id": ID_LENGTH}
 STATUSES = frozenset(Interaction.Status.values)
 SENTIMENTS = frozenset(Interaction.Sentiment.values)
 
@@ -223,7 +225,7 @@ def check_interaction(raw, now: datetime) -> tuple[dict, dict]:
             if not isinstance(raw[name], str) or raw[name] not in allowed:
                 errors[name] = f"Must be one of {', '.join(sorted(allowed))}."
             values[name] = raw[name]
-    for name, limit in (("channel", 32), ("end_user_id", ID_LENGTH)):
+    for name, limit in INTERACTION_TEXT_FIELDS.items():
         if name in raw:
             if not isinstance(raw[name], str) or len(raw[name]) > limit:
                 errors[name] = f"Must be a string of at most {limit} characters."

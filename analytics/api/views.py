@@ -53,19 +53,13 @@ from config.api.csv import FORMAT_PARAMETER, FORMATS, csv_response, dict_csv_lin
 from config.api.dates import DATE_RANGE_PARAMETERS, DateRange, parse_date_range
 from config.api.views import DATE_RANGE_NAMES, KnownQueryParametersMixin
 from config.money import COUNT_PLACES, fixed
-from credits.scoping import caller_outlet, caller_outlet_id
+from credits.scoping import OUTLET_PARAMETER, caller_outlet, caller_outlet_id
 from credits.selectors import agent_get, ledger_entry_newest_id
 
 DATE_PARAMETERS = [
     OpenApiParameter(parameter["name"], OpenApiTypes.DATE, OpenApiParameter.QUERY, description=parameter["description"])
     for parameter in DATE_RANGE_PARAMETERS
 ]
-OUTLET_PARAMETER = OpenApiParameter(
-    "outlet_id",
-    OpenApiTypes.UUID,
-    OpenApiParameter.QUERY,
-    description="Staff: one outlet's answer (default: every outlet). An API key always gets its own outlet's.",
-)
 SNAPSHOT_OUTLET_PARAMETER = OpenApiParameter(
     "outlet_id", OpenApiTypes.UUID, OpenApiParameter.QUERY, description="Staff: required. An API key gets its own outlet's."
 )

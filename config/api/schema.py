@@ -66,11 +66,17 @@ class ApiAutoSchema(AutoSchema):
         operation["responses"] = dict(sorted(responses.items()))
         return operation
 
+    def _get_serializer_name(self, serializer, direction, *args):
+        """A body that is only ever sent (`...Input`) keeps its name: no response twin to tell it from."""
+        name = super()._get_serializer_name(serializer, direction, *args)
+        return name.removesuffix("Request") if name.endswith("InputRequest") else name
+
     def _error_codes(self, parameters: list[dict], *, has_body: bool) -> list[str]:
         codes = ["400", "503"]  # any request can be a bad one: a NUL in its URL, a Host not allowed
         if not all(isinstance(permission, AllowAny) for permission in self.view.get_permissions()):
             codes += ["401", "403"]
-        if any(parameter["in"] == "path" for parameter in parameters):
+        # A path names an object; `outlet_id` (staff) an outlet: either may not exist for the caller.
+        if any(parameter["in"] == "path" or parameter["name"] == "outlet_id" for parameter in parameters):
             codes.append("404")
         if any(parameter["in"] == "header" and parameter["name"] == "Idempotency-Key" for parameter in parameters):
             codes.append("409")

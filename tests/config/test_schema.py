@@ -29,14 +29,29 @@ def test_the_error_component_is_the_envelope_the_exception_handler_writes(client
     assert error["properties"]["errors"]["type"] == "object"
 
 
+def test_the_error_component_has_the_machine_readable_code(client, db):
+    error = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()["components"]["schemas"]["Error"]
+    assert set(error["properties"]) == {"success", "code", "message", "errors"}
+    assert error["properties"]["code"]["type"] == "string"
+
+
 def test_statuses_follow_from_what_an_operation_takes(operations):
     def codes(method, path):
         return set(operations[method, path]["responses"])
 
     assert {"400", "413", "415"} <= codes("POST", RECORDS) and "409" not in codes("POST", RECORDS)
     assert {"400", "404", "409", "413", "415"} <= codes("POST", "/api/v1/credits/set/")  # an Idempotency-Key
-    assert "404" in codes("GET", "/api/v1/usage/records/{id}/") and "404" not in codes("GET", RECORDS)
+    assert "404" in codes("GET", "/api/v1/usage/records/{id}/") and "404" in codes("GET", RECORDS)  # staff's outlet_id
     assert not {"404", "409", "413", "415"} & codes("POST", "/api/v1/auth/token/")  # no parameter, no body
+
+
+def test_a_staff_outlet_that_may_not_exist_is_a_documented_404(operations, staff_client):
+    for method, path in (("POST", RECORDS), ("POST", "/api/v1/interactions/"), ("GET", "/api/v1/credits/balances/")):
+        assert "404" in operations[method, path]["responses"], path
+        url = f"{path}?outlet_id=00000000-0000-4000-8000-000000000000"
+        batch = {"records": [{}]} if path == RECORDS else {"interactions": [{}]}
+        answer = staff_client.post(url, batch, format="json") if method == "POST" else staff_client.get(url)
+        assert answer.status_code == 404, path
 
 
 def test_throttled_and_unavailable_answers_document_retry_after(operations):
@@ -51,3 +66,41 @@ def test_every_operation_taking_format_csv_answers_text_csv_and_no_other_does(op
         assert ("text/csv" in operation["responses"]["200"]["content"]) == takes_csv, key
     assert "text/csv" in operations["GET", "/api/v1/analytics/spend/"]["responses"]["200"]["content"]
     assert "text/csv" not in operations["POST", RECORDS]["responses"]["200"]["content"]
+
+
+def test_every_operation_taking_format_answers_json_for_json_and_csv_for_csv_whatever_accept_says(operations, key_client):
+    client = key_client("read")
+    listed = [path for (method, path), operation in operations.items() if method == "GET" and "{" not in path
+              and any(parameter["name"] == "format" for parameter in operation.get("parameters", []))]
+    assert len(listed) >= 10
+    for path in listed:
+        fmt = next(p for p in operations["GET", path]["parameters"] if p["name"] == "format")
+        assert fmt["schema"]["enum"] == ["csv", "json"], path
+        for accept in ("application/json", "text/csv", "text/html"):
+            answer = client.get(path, {"format": "json"}, HTTP_ACCEPT=accept)
+            assert (answer.status_code, answer["Content-Type"]) == (200, "application/json"), (path, accept)
+            assert answer.json()["success"] is True
+            answer = client.get(path, {"format": "csv"}, HTTP_ACCEPT=accept)
+            assert (answer.status_code, answer["Content-Type"]) == (200, "text/csv; charset=utf-8"), (path, accept)
+
+
+def test_the_balances_page_types_its_totals_as_the_view_answers_them(client, db, key_client, agent):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    components = schema["components"]["schemas"]
+    page_ref = schema["paths"]["/api/v1/credits/balances/"]["get"]["responses"]["200"]["content"]["application/json"]
+    page = components[page_ref["schema"]["$ref"].rsplit("/", 1)[1]]
+    totals = components[page["properties"]["totals"]["$ref"].rsplit("/", 1)[1]]
+    answer = key_client("read").get("/api/v1/credits/balances/").json()
+    assert set(page["properties"]) == set(answer) and set(page["required"]) == set(answer)
+    assert set(totals["properties"]) == set(answer["totals"]) == {"balance", "agents", "low"}
+    assert totals["properties"]["agents"]["type"] == "integer"
+
+
+def test_credits_set_documents_the_agent_by_id_or_external_id_exactly_one(client, db):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    body = schema["paths"]["/api/v1/credits/set/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    operation = schema["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
+    assert {"agent_id", "agent_external_id"} <= set(operation["properties"])
+    assert not {"agent_id", "agent_external_id"} & set(operation["required"])
+    for name in ("agent_id", "agent_external_id"):
+        assert "Exactly one is required" in operation["properties"][name]["description"]

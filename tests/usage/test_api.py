@@ -615,7 +615,8 @@ def test_schema_documents_the_read_endpoints_and_the_meta_filter(client, db):
     assert "get" in paths["/api/v1/usage/records/{id}/"] and "get" in paths["/api/v1/interactions/{interaction_id}/"]
     params = {param["name"]: param for param in paths[RECORDS]["get"]["parameters"]}
     assert {"type", "model", "agent_id", "interaction_id", "ability_id", "cursor", "order", "take", "format"} <= set(params)
-    assert "meta" not in params and "strings" in params["meta[key]"]["description"]
+    assert "meta[key]" not in params and params["meta"]["style"] == "deepObject"  # sent as meta[key]=value
+    assert "strings" in params["meta"]["description"]
     interaction_params = {param["name"] for param in paths[INTERACTIONS]["get"]["parameters"]}
     assert {"agent_id", "status", "sentiment", "end_user_id", "start_date", "cursor"} <= interaction_params
 
