@@ -124,7 +124,8 @@ class Command(BaseCommand):
             with file:
                 return self._write(lines, file, header=header, bar=bar)
         except BaseException:
-            Path(output).unlink(missing_ok=True)  # no half export left looking like a whole one
+            if Path(output).is_file():  # a regular file, never a device such as /dev/null
+                Path(output).unlink()  # no half export left looking like a whole one
             raise
 
     def _write(self, lines, out, *, header: bool, bar) -> int:
