@@ -11,6 +11,7 @@ from django.db.models.query import QuerySet
 
 from credits.services import Actor
 from tests.factories import AgentFactory
+from usage.management.commands import export_usage
 from usage.services import ingest_records
 
 pytestmark = pytest.mark.django_db
@@ -214,3 +215,15 @@ def test_a_progress_bar_on_a_terminal_none_when_piped(records, tmp_path):
     assert err == ""
     _, err = export("--output", str(tmp_path / "usage.csv"), "--no-progress", stderr=Terminal())
     assert err == ""
+
+
+def test_an_export_that_fails_leaves_no_partial_file(records, tmp_path, monkeypatch):
+    def failing_lines(queryset):
+        yield '{"id": 1}\n'
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(export_usage, "jsonl_lines", failing_lines)
+    path = tmp_path / "usage.jsonl"
+    with pytest.raises(RuntimeError):
+        export("--output", str(path))
+    assert not path.exists()
