@@ -7,6 +7,7 @@ It creates (and afterwards drops) a scratch database, then measures on the same 
 1. the raw ceilings, straight from psycopg into a copy of the usage table with its indexes:
    COPY, and multi-row INSERT ... ON CONFLICT DO NOTHING in batches of 1000;
 2. `import_usage` on a JSONL file of the same records: records/s and peak memory;
+   then `export_usage` of them (CSV of a fifth and of all, JSONL of all): records/s and peak memory;
 3. `POST /api/v1/usage/records/` over real HTTP to gunicorn (2 workers), 4 clients, 1000 per batch;
 4. a records page at the top of the list and at a cursor 500,000 records deep.
 Results are printed and written to bench/out/results.json.
@@ -22,7 +23,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -128,6 +129,36 @@ def measure_import(env: dict, path: Path, outlet_id: str, records: int) -> dict:
     line = next(line for line in completed.stdout.splitlines() if line.startswith("BENCH"))
     _, seconds, max_rss_kib = line.split()
     return {"import_records_per_s": records / float(seconds), "import_peak_rss_mb": int(max_rss_kib) / 1024}
+
+
+def measure_export(env: dict, outlet_id: str, format: str, start_date: str) -> dict:
+    """export_usage of the outlet's records from `start_date` to /dev/null, in its own process: records/s, peak memory."""
+    probe = (
+        "import io, re, time, django; django.setup(); "
+        "from django.core.management import call_command; out = io.StringIO(); started = time.perf_counter(); "
+        f"call_command('export_usage', outlet={outlet_id!r}, start_date={start_date!r}, format={format!r}, "
+        "output='/dev/null', no_progress=True, stdout=out); "
+        "elapsed = time.perf_counter() - started; "
+        "peak = next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')); "
+        "records = re.match(r'Exported ([0-9,]+) records', out.getvalue())[1].replace(',', ''); "
+        "print('BENCH', elapsed, peak, records)"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], env=env, check=True, text=True, capture_output=True, cwd=ROOT
+    )
+    line = next(line for line in completed.stdout.splitlines() if line.startswith("BENCH"))
+    _, seconds, max_rss_kib, records = line.split()
+    return {"records": int(records), "records_per_s": int(records) / float(seconds), "peak_rss_mb": int(max_rss_kib) / 1024}
+
+
+def measure_exports(env: dict, outlet_id: str) -> dict:
+    """CSV and JSONL of every record, and CSV of the last 18 of the 90 days (a fifth): the peak must not grow."""
+    everything, fifth = "2000-01-01", (datetime.now(UTC) - timedelta(days=17)).date().isoformat()
+    results = {}
+    for name, format, start_date in (("csv_fifth", "csv", fifth), ("csv", "csv", everything), ("jsonl", "jsonl", everything)):
+        log(f"export_usage --format {format} --start-date {start_date}")
+        results[f"export_{name}"] = measure_export(env, outlet_id, format, start_date)
+    return results
 
 
 def start_gunicorn(env: dict, port: int) -> subprocess.Popen:
@@ -302,6 +333,10 @@ def report(results: dict) -> None:
     print(f"INSERT ceiling (1000/stmt) {results['insert_rows_per_s']:>12,.0f} rows/s")
     print(f"import_usage               {results['import_records_per_s']:>12,.0f} records/s  "
           f"{results['import_vs_copy']:.0%} of COPY, peak {results['import_peak_rss_mb']:.0f} MB")
+    for name, label in (("csv_fifth", "export_usage csv, a fifth"), ("csv", "export_usage csv"), ("jsonl", "export_usage jsonl")):
+        export = results[f"export_{name}"]
+        print(f"{label:<27}{export['records_per_s']:>12,.0f} records/s  "
+              f"{export['records']:,} records, peak {export['peak_rss_mb']:.0f} MB")
     print(f"HTTP ingest                {results['http_records_per_s']:>12,.0f} records/s  "
           f"{results['http_vs_insert']:.0%} of batched INSERT")
     print(f"records page, first        {results['page_first_ms']:>12.1f} ms")
@@ -315,6 +350,7 @@ def main() -> None:
     url, env, outlet_id, agent_ids, key = prepare(args.database)
     results: dict = {"records": args.records, "http_records": args.http_records, "cpus": os.cpu_count()}
     results |= measure_files(url, env, outlet_id, agent_ids, args.records)
+    results |= measure_exports(env, outlet_id)
     bodies = live_batches(args.http_records, agent_ids)
     results |= measure_server(env, args.port, key, outlet_id, bodies, args.records)
     report(results)

@@ -98,13 +98,19 @@ def _database_lines(queryset: QuerySet, fields: dict[str, serializers.Field]) ->
     return lines()
 
 
-def queryset_csv_lines(queryset: QuerySet, serializer_for: Callable) -> Iterator[str]:
-    """A serializer's rows as CSV: from plain database rows when every column is stored, else object by object."""
+def queryset_csv_rows(queryset: QuerySet, serializer_for: Callable) -> Iterator[str]:
+    """The header, then one CSV line per row (a cell may hold a newline): from plain database rows when every
+    column is stored, else object by object."""
     fields = serializer_for().fields
     lines = _database_lines(queryset, fields)
     if lines is None:
         lines = dict_csv_lines((serializer_for(obj).data for obj in queryset.iterator(chunk_size=CHUNK_SIZE)), list(fields))
-    return _batched(lines)
+    return lines
+
+
+def queryset_csv_lines(queryset: QuerySet, serializer_for: Callable) -> Iterator[str]:
+    """`queryset_csv_rows` joined into a few large chunks, for a response."""
+    return _batched(queryset_csv_rows(queryset, serializer_for))
 
 
 def csv_response(lines: Iterable[str], filename: str) -> StreamingHttpResponse:
