@@ -33,14 +33,26 @@ def pretty_json(value):
     return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
 
 
+def latest_values(request, model_admin, sample: int) -> list[dict]:
+    """The latest rows' columns of every RecentValuesFilter of the list, read once per request for all of them."""
+    memo = request.__dict__.setdefault("_latest_values", {})
+    if model_admin not in memo:
+        columns = [
+            choice.parameter_name for choice in model_admin.list_filter
+            if isinstance(choice, type) and issubclass(choice, RecentValuesFilter)
+        ]
+        memo[model_admin] = list(model_admin.model.objects.order_by("-pk").values(*columns)[:sample])
+    return memo[model_admin]
+
+
 class RecentValuesFilter(admin.SimpleListFilter):
     """The values of the latest rows: a DISTINCT over the whole table would scan it on every page view."""
 
     sample = 5000
 
     def lookups(self, request, model_admin):
-        latest = model_admin.model.objects.order_by("-pk").values_list(self.parameter_name, flat=True)
-        values = (set(latest[: self.sample]) | {self.value()}) - {None, ""}
+        latest = latest_values(request, model_admin, self.sample)
+        values = ({row[self.parameter_name] for row in latest} | {self.value()}) - {None, ""}
         return [(value, value) for value in sorted(values)]
 
     def queryset(self, request, queryset):

@@ -79,6 +79,16 @@ def test_changelist_renders_for_a_superuser_without_a_query_per_row(
     assert len(response.context["cl"].result_list) == (8 if changelist == RECORDS else 4)
 
 
+def test_the_type_model_and_product_filters_read_the_latest_records_in_one_query(staff, agent):
+    ingest(agent, {"model": "gpt-4o", "product": "voice-agent"}, {"type": "TTS", "unit": "characters"})
+
+    with CaptureQueriesContext(connection) as queries:
+        page = staff.get(RECORDS)
+
+    assert len(queries_matching(queries, "LIMIT 5000")) == 1
+    assert "gpt-4o" in page.content.decode() and "voice-agent" in page.content.decode()
+
+
 @pytest.mark.parametrize("changelist", [RECORDS, INTERACTIONS])
 def test_changelist_counts_matching_rows_once_and_offers_no_facets(staff, agent, changelist):
     start_call(agent, "call-1")
