@@ -92,11 +92,12 @@ def parse_amount(value, *, field: str = "amount") -> Decimal:
         raise DomainError(f"{field}: '{value}' is not a number.", errors={field: ["Enter a number."]}) from None
     if not amount.is_finite():
         raise DomainError(f"{field}: must be a finite number.", errors={field: ["Enter a finite number."]})
-    if amount != amount.quantize(CREDIT_QUANTUM, rounding="ROUND_DOWN"):
-        message = f"At most {CREDIT_PLACES} decimal places."
-        raise DomainError(f"{field}: {message}", errors={field: [message]})
+    # The limit first: quantizing a huge exponent (1e400) overflows the decimal context.
     if abs(amount) >= CREDIT_LIMIT:
         message = f"At most {CREDIT_DIGITS - CREDIT_PLACES} digits before the decimal point."
+        raise DomainError(f"{field}: {message}", errors={field: [message]})
+    if amount != amount.quantize(CREDIT_QUANTUM, rounding="ROUND_DOWN"):
+        message = f"At most {CREDIT_PLACES} decimal places."
         raise DomainError(f"{field}: {message}", errors={field: [message]})
     return amount.quantize(CREDIT_QUANTUM)
 

@@ -110,6 +110,8 @@ def test_set_and_clear_record_the_delta_that_reaches_the_new_balance(agent):
         (services.credits_add, "abc"),
         (services.credits_add, "NaN"),
         (services.credits_add, "1e20"),
+        (services.credits_add, "1e400"),
+        (services.credits_add, "-1e-400"),
     ],
 )
 def test_invalid_amount_is_refused_and_writes_nothing(agent, operation, amount):
