@@ -72,6 +72,13 @@ def compact_time(value: datetime) -> str:
     )
 
 
+def clock_duration(seconds) -> str:
+    """A call's length as a call centre reads it: 0:07, 4:05, 1:02:03 (whole seconds, rounded down)."""
+    minutes, second = divmod(int(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours}:{minute:02}:{second:02}" if hours else f"{minute}:{second:02}"
+
+
 class ViewOnlyMixin:
     """Staff may look but not add, change or delete, superusers included; writes go through services."""
 

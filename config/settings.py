@@ -317,10 +317,14 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# Sortable 24-hour dates in the admin instead of "Dec. 2, 2026, 6:50 p.m." (config/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# What no app owns: the admin's site-wide list stylesheet.
+STATICFILES_DIRS = [BASE_DIR / "config" / "static"]
 
 LOGGING = {
     "version": 1,

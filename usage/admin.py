@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html
 
-from config.admin import BigTableMixin, DateRangeFilter, ViewOnlyMixin, amount_display, compact_time
+from config.admin import BigTableMixin, DateRangeFilter, ViewOnlyMixin, amount_display, clock_duration, compact_time
 from config.api.csv import csv_response, dict_csv_lines
 from config.money import display_amount
 from credits.models import Agent
@@ -125,9 +125,6 @@ class UsageRecordAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
     )
     readonly_fields = flatten_fieldsets(fieldsets)
 
-    class Media:
-        css = {"all": ["usage/admin/usage_records.css"]}  # narrow cells, numbers on the right
-
     credits_column = amount_display("credits", "credits")
     cost_column = amount_display("cost_usd", "cost", description="cost")
     count_in_full = amount_display("count", "units", full=True)
@@ -173,8 +170,7 @@ class UsageRecordAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
 class InteractionAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
     # Interactions change only through the API's upsert, which keeps their status moving forward.
     list_display = (
-        "interaction_id", "outlet", "agent", "status", "sentiment", "channel", "started_at", "duration_seconds",
-        "message_count",
+        "interaction_id", "outlet", "agent", "status", "sentiment", "channel", "started_at", "duration", "message_count",
     )
     list_filter = (("started_at", DateRangeFilter), "outlet", "status", "sentiment", ChannelFilter)
     search_fields = ("interaction_id__exact", "end_user_id__exact")
@@ -184,6 +180,10 @@ class InteractionAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
         "interaction_id", "outlet", "agent", "channel", "status", "started_at", "ended_at", "duration_seconds",
         "sentiment", "end_user_id", "message_count", "metadata_json", "created_at", "updated_at",
     )
+
+    @admin.display(description="duration", ordering="duration_seconds")
+    def duration(self, interaction):
+        return clock_duration(interaction.duration_seconds)
 
     @admin.display(description="metadata")
     def metadata_json(self, interaction):

@@ -1,14 +1,16 @@
 """The admin kit: view-only screens and changelists that stay cheap on big tables."""
 
+from decimal import Decimal
+
 import pytest
 from django.contrib import admin
 from django.test import RequestFactory
 from django.urls import reverse
 
-from config.admin import BigTableMixin, EstimatedCountPaginator, ViewOnlyMixin, table_row_estimate
-from credits.models import Outlet
+from config.admin import BigTableMixin, EstimatedCountPaginator, ViewOnlyMixin, clock_duration, table_row_estimate
+from credits.models import CreditAccount, Outlet
 from tests.conftest import ON_POSTGRES
-from tests.factories import OutletFactory
+from tests.factories import AgentFactory, OutletFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -83,3 +85,26 @@ def test_the_admin_index_lists_apps_in_the_sidebars_order(admin_client):
 
     headings = [content.find(f">{name}<") for name in ("Credits", "Usage", "Analytics internals")]
     assert -1 not in headings and headings == sorted(headings)
+
+
+def test_every_admin_page_carries_the_stylesheet_that_fits_lists_to_the_screen(admin_client):
+    for url in (reverse("admin:credits_outlet_changelist"), reverse("admin:auth_user_changelist")):
+        assert "ledgerline/admin_lists.css" in admin_client.get(url).content.decode()
+
+
+def test_admin_times_read_sortable_and_24_hour(admin_client):
+    account = AgentFactory().account
+    CreditAccount.objects.filter(pk=account.pk).update(created_at="2026-03-01T18:05:09Z")
+
+    content = admin_client.get(reverse("admin:credits_creditaccount_change", args=[account.pk])).content.decode()
+
+    assert "2026-03-01 18:05:09" in content
+    assert "p.m." not in content
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(Decimal("0"), "0:00"), (Decimal("7.9"), "0:07"), (Decimal("245"), "4:05"), (Decimal("3723.5"), "1:02:03")],
+)
+def test_a_call_length_reads_as_a_clock(seconds, shown):
+    assert clock_duration(seconds) == shown

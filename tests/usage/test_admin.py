@@ -218,7 +218,7 @@ def test_usage_records_list_time_agent_type_model_count_with_unit_credits_cost_a
     assert cells == [
         "2025-03-01 10:05:09", agent.name, "CONVERSATION", "gpt-4o", "12,345 tokens", "1,234.50", "<$0.01", "1,250 ms"
     ]
-    assert "usage/admin/usage_records.css" in response.content.decode()  # narrow cells: no scrolling at 1440 px
+    assert "ledgerline/admin_lists.css" in response.content.decode()  # narrow cells: no scrolling at 1440 px
 
 
 def test_usage_records_search_says_what_it_searches(staff, agent):
@@ -305,6 +305,15 @@ def test_interactions_filter_by_outlet_status_sentiment_and_channel(staff, agent
     assert listed(staff.get(INTERACTIONS, {"sentiment__exact": "positive"})) == ["call-1", "call-3"]
     assert listed(staff.get(INTERACTIONS, {"channel": "chat"})) == ["call-1"]
     assert listed(staff.get(INTERACTIONS, {"outlet__id__exact": agent.outlet_id})) == ["call-1", "call-2"]
+
+
+def test_interactions_list_their_length_as_a_clock_not_raw_seconds(staff, agent):
+    start_call(agent, "call-1", duration_seconds="245.500")
+
+    content = staff.get(INTERACTIONS).content.decode()
+
+    assert '<td class="field-duration">4:05</td>' in content
+    assert "245.500" not in content
 
 
 def test_only_the_indexed_date_column_is_sortable(staff, agent):
