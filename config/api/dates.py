@@ -89,13 +89,16 @@ def parse_date_range(params, *, default_days: int = DEFAULT_DAYS, max_days: int 
     end = _parse_day(params, "end_date", "to") or today_utc()
     if start is None:
         start = max(end - timedelta(days=default_days - 1), EARLIEST_DAY)
+    # Errors name the parameters as the caller sent them: `from`/`to` or `start_date`/`end_date`.
+    start_name = "from" if "from" in params and "start_date" not in params else "start_date"
+    end_name = "to" if "to" in params and "end_date" not in params else "end_date"
     try:
         return valid_range(start, end, max_days=max_days)
     except StartsAfterEnd:
-        raise ValidationError({"start_date": [f"start_date {start} is after end_date {end}."]}) from None
+        raise ValidationError({start_name: [f"{start_name} {start} is after {end_name} {end}."]}) from None
     except SpansTooLong as error:
         raise ValidationError(
-            {"start_date": [f"The range may span at most {max_days} days, not {error.days}."]}
+            {start_name: [f"The range may span at most {max_days} days, not {error.days}."]}
         ) from None
 
 

@@ -46,6 +46,21 @@ def test_a_range_longer_than_allowed_is_refused():
         parse_date_range({"start_date": "2026-01-01", "end_date": "2026-06-01"}, max_days=90)
 
 
+@pytest.mark.parametrize(
+    ("params", "field", "message"),
+    [
+        ({"from": "2026-01-01", "to": "2026-06-01"}, "from", "The range may span at most 90 days, not 152."),
+        ({"from": "2026-02-01", "to": "2026-01-01"}, "from", "from 2026-02-01 is after to 2026-01-01."),
+        ({"start_date": "2026-02-01", "end_date": "2026-01-01"}, "start_date",
+         "start_date 2026-02-01 is after end_date 2026-01-01."),
+    ],
+)
+def test_a_bad_range_is_named_as_the_caller_sent_it(params, field, message):
+    with pytest.raises(ValidationError) as raised:
+        parse_date_range(params, max_days=90)
+    assert raised.value.detail == {field: [message]}
+
+
 @pytest.fixture
 def time_machine_today(monkeypatch):
     monkeypatch.setattr("config.api.dates.timezone.now", lambda: datetime(2026, 11, 21, 23, 59, tzinfo=UTC))

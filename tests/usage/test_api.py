@@ -584,7 +584,7 @@ def test_lists_and_drill_down_run_a_bounded_number_of_queries(outlet, key_client
         (RECORDS, "meta=x", "meta"),
         (RECORDS, "order=sideways", "order"),
         (RECORDS, "start_date=2026-02-30", "start_date"),
-        (RECORDS, "from=2026-02-02&to=2026-02-01", "start_date"),
+        (RECORDS, "from=2026-02-02&to=2026-02-01", "from"),
         (RECORDS, "agent_id=not-a-uuid", "agent_id"),
         (RECORDS, "take=0", "take"),
         (RECORDS, "format=xml", "format"),

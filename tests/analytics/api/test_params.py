@@ -30,7 +30,7 @@ from tests.analytics.api.conftest import HISTORY, MODELS, RANGE, REQUESTS, SERIE
         (USAGE, {"limit": "101"}, "limit", "1 to 100"),
         (USAGE, {"limit": "ten"}, "limit", "1 to 100"),
         (USAGE, {"agent": "7,nope"}, "agent", "'7' is not a valid UUID"),
-        (USAGE, {"interval": "hour", "from": "2026-01-01", "to": "2026-02-01"}, "start_date", "at most 31 days"),
+        (USAGE, {"interval": "hour", "from": "2026-01-01", "to": "2026-02-01"}, "from", "at most 31 days"),
         (HISTORY, {"interval": "year"}, "interval", "day, week, month"),
         (HISTORY, {"agent_id": "12"}, "agent_id", "UUID"),
         (MODELS, {"model_type": "tts"}, "model_type", "upper-case"),
@@ -76,7 +76,7 @@ def test_every_range_is_capped_by_the_points_its_answer_can_have(key_client, pat
     assert client.get(path, at_cap).status_code == 200
     response = client.get(path, {**at_cap, "from": (end - timedelta(days=cap)).isoformat()})
     assert response.status_code == 400
-    assert response.json()["errors"] == {"start_date": [f"The range may span at most {cap} days, not {cap + 1}."]}
+    assert response.json()["errors"] == {"from": [f"The range may span at most {cap} days, not {cap + 1}."]}
 
 
 @pytest.mark.parametrize(("path", "params"), [(SPEND, {}), (SUMMARY, {}), (HISTORY, {"interval": "month"})])
