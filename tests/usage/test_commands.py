@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 WHEN = datetime(2025, 3, 1, 12, tzinfo=UTC)
 SUMMARY = re.compile(
-    r"^Imported (?P<accepted>[\d,]+) records \((?P<duplicates>[\d,]+) duplicates\) from (?P<name>.+) "
+    r"^Imported (?P<accepted>[\d,]+) records? \((?P<duplicates>[\d,]+) duplicates?\) from (?P<name>.+) "
     r"in \d+\.\d s \([\d,]+ records/s\)(?P<rest>.*)$"
 )
 
@@ -102,6 +102,15 @@ def test_import_takes_the_outlet_by_name(tmp_path, outlet, agent):
     run(path, "--outlet", outlet.name)
 
     assert UsageRecord.objects.get().outlet == outlet
+
+
+def test_the_summary_counts_one_record_in_the_singular(tmp_path, outlet, agent):
+    top_up(agent)
+    path = write_jsonl(tmp_path / "usage.jsonl", [record(agent, 1)])
+
+    out, _ = run(path, "--outlet", str(outlet.pk))
+
+    assert out.startswith(f"Imported 1 record (0 duplicates) from {path} in ")
 
 
 def test_jsonl_import_keeps_every_field(tmp_path, outlet, agent):

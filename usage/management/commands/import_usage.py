@@ -30,6 +30,7 @@ from django.db import reset_queries
 from django.utils import timezone
 from tqdm import tqdm
 
+from config.commands import plural
 from credits.management.options import OUTLET_HELP, outlet_from_option
 from credits.models import Outlet
 from credits.services import Actor
@@ -261,7 +262,8 @@ class Command(BaseCommand):
         elapsed = time.monotonic() - started
 
         summary = (
-            f"Imported {totals.accepted:,} records ({totals.duplicates:,} duplicates) from {name} in {elapsed:.1f} s "
+            f"Imported {plural(totals.accepted, 'record')} ({plural(totals.duplicates, 'duplicate')}) from {name} "
+            f"in {elapsed:.1f} s "
             f"({totals.read / elapsed if elapsed else 0:,.0f} records/s)"
         )
         if not totals.rejected_batches:
@@ -270,7 +272,7 @@ class Command(BaseCommand):
         if totals.rejected_batches == 1:
             rejected = "1 batch"
             self.stdout.write(
-                f"{summary}; 1 batch of {totals.rejected_records:,} records rejected: see the errors above."
+                f"{summary}; 1 batch of {plural(totals.rejected_records, 'record')} rejected: see the errors above."
             )
         else:
             rejected = f"{totals.rejected_batches:,} batches"
