@@ -170,7 +170,7 @@ def check_effective_at(effective_at: datetime | None, *, now: datetime) -> datet
     if effective_at > now:
         message = "Must not be in the future: an entry takes effect when it is posted or earlier."
         raise DomainError(f"effective_at: {message}", errors={"effective_at": [message]})
-    return effective_at
+    return effective_at.astimezone(UTC)
 
 
 def _fingerprint(kind: str, agent_id: UUID, amount: Decimal, reason: str, effective_at: datetime | None) -> str:

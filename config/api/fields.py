@@ -44,6 +44,11 @@ class AwareDateTimeField(serializers.DateTimeField):
 
     default_error_messages = {"naive": "Give the offset (Z or +hh:mm): a time without one is ambiguous."}
 
+    def to_internal_value(self, value):
+        if isinstance(value, str) and "\x00" in value:  # Python's ISO parser reads past a trailing NUL
+            self.fail("invalid", format="ISO 8601 with its offset")
+        return super().to_internal_value(value)
+
     def enforce_timezone(self, value):
         if timezone.is_naive(value):
             self.fail("naive")
