@@ -108,6 +108,11 @@ class Outlet(models.Model):
             raise ValidationError({"billing_contacts": exc.messages}) from None
 
     @property
+    def alert_recipients(self) -> list[str]:
+        """Who a low-balance alert of this outlet goes to, as people read it; empty when nobody."""
+        return [label for label, value in (("billing contacts", self.billing_contacts), ("webhook", self.webhook_url)) if value]
+
+    @property
     def billing_contact_list(self) -> list[str]:
         try:
             return parse_email_list(self.billing_contacts)
