@@ -309,13 +309,16 @@ class CreditAccountAdmin(ViewOnlyMixin, admin.ModelAdmin):
 @admin.register(CreditLedgerEntry)
 class CreditLedgerEntryAdmin(ViewOnlyMixin, admin.ModelAdmin):
     # Append-only for everyone: corrections are new entries written by the services.
-    list_display = ("created_at", "agent", "outlet", "kind", "amount_column", "balance_after_column", "actor_label", "reason")
+    # Listed and drilled down by when each change took effect; `created_at` is when it was posted.
+    list_display = (
+        "effective_at", "agent", "outlet", "kind", "amount_column", "balance_after_column", "actor_label", "reason",
+    )
     list_filter = ("kind", "outlet")
     search_fields = ("reason", "actor_label", "idempotency_key", "account__agent__name")
-    date_hierarchy = "created_at"
+    date_hierarchy = "effective_at"
     list_select_related = ("account__agent", "outlet")
     fields = readonly_fields = (
-        "created_at", "outlet", "account", "kind", "amount_in_full", "balance_after_in_full", "actor_label",
+        "effective_at", "created_at", "outlet", "account", "kind", "amount_in_full", "balance_after_in_full", "actor_label",
         "actor_user", "actor_api_key", "reason", "idempotency_key", "ingest_batch_id",
     )
     amount_column = amount_display("amount", "credits")

@@ -13,7 +13,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api.fields import CaseInsensitiveChoiceField
+from config.api.fields import AwareDateTimeField, CaseInsensitiveChoiceField
 from config.money import CREDIT_DIGITS, CREDIT_PLACES, format_credits
 from credits import selectors, services
 from credits.auth import ApiPrincipal, mint_access_token, request_actor
@@ -78,7 +78,7 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
         model = CreditLedgerEntry
         fields = [
             "id", "agent_id", "outlet_id", "kind", "amount", "balance_after", "actor", "reason",
-            "idempotency_key", "ingest_batch_id", "created_at",
+            "idempotency_key", "ingest_batch_id", "effective_at", "created_at",
         ]
 
 
@@ -100,6 +100,13 @@ class CreditOperationInput(serializers.Serializer):
     mode = CaseInsensitiveChoiceField(choices=["add", "set", "clear"])
     amount = credit_amount(required=False, allow_null=True, help_text="Required for add (> 0) and set (>= 0).")
     reason = serializers.CharField(max_length=services.MAX_REASON_LENGTH, trim_whitespace=True)
+    effective_at = AwareDateTimeField(
+        required=False,
+        help_text=(
+            "When the change took effect (e.g. when a payment was received), with its offset; now or earlier, "
+            "default now. The entry is still posted now (`created_at`)."
+        ),
+    )
 
     def validate(self, attrs):
         if ("agent_id" in attrs) == ("agent_external_id" in attrs):
@@ -149,7 +156,9 @@ class LedgerEntryListView(ScopedListView):
     read_permissions = ("credits.view_creditledgerentry",)
     serializer_class = LedgerEntrySerializer
     filterset_class = LedgerEntryFilterSet
-    date_field = "created_at"
+    # When the changes took effect, as the history reads them; balance_after follows posting (id) order.
+    cursor_fields = ("effective_at", "id")
+    date_field = "effective_at"
     csv_filename = "ledger"
 
     def scoped_queryset(self, outlet_id):
@@ -199,6 +208,7 @@ class CreditOperationView(APIView):
             actor=request_actor(request),
             reason=data["reason"],
             idempotency_key=request.headers.get("Idempotency-Key"),
+            effective_at=data.get("effective_at"),
         )
         body = {
             "entry": LedgerEntrySerializer(result.entry).data,

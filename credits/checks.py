@@ -6,7 +6,8 @@ from credits import selectors
 
 
 def check_ledger() -> CheckResult:
-    """Every balance equals the sum of its account's entries, and each entry's balance_after follows the previous."""
+    """Every balance equals the sum of its account's entries, each entry's balance_after follows the previous,
+    and no entry takes effect after it was posted."""
     accounts = selectors.balance_list().count()
     entries = selectors.ledger_entry_list().count()
     return CheckResult(

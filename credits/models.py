@@ -14,7 +14,8 @@ from django.core.validators import (
     validate_email,
 )
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import F, Q
+from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
 from config.db import ImmutableModel
@@ -105,6 +106,11 @@ class Outlet(models.Model):
             self.billing_contacts = ", ".join(parse_email_list(self.billing_contacts))
         except ValidationError as exc:
             raise ValidationError({"billing_contacts": exc.messages}) from None
+
+    @property
+    def alert_recipients(self) -> list[str]:
+        """Who a low-balance alert of this outlet goes to, as people read it; empty when nobody."""
+        return [label for label, value in (("billing contacts", self.billing_contacts), ("webhook", self.webhook_url)) if value]
 
     @property
     def billing_contact_list(self) -> list[str]:
@@ -214,14 +220,21 @@ class CreditLedgerEntry(ImmutableModel):
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
     ingest_batch_id = models.UUIDField(null=True, blank=True, help_text="The ingest batch a consumption debits.")
-    created_at = models.DateTimeField(auto_now_add=True)
+    effective_at = models.DateTimeField(
+        help_text="When the change took effect: a top-up's payment, a consumption's latest usage. Never after posting."
+    )
+    # Set by the services from the same clock reading as a default effective_at, so the two are equal then.
+    created_at = models.DateTimeField(
+        default=timezone.now, editable=False, help_text="When the entry was posted; balances chain in this order."
+    )
 
     class Meta:
-        ordering = ("-created_at", "-id")
+        ordering = ("-effective_at", "-id")
         verbose_name_plural = "credit ledger entries"
         indexes = [
             models.Index(fields=("account", "id"), name="ledger_account_id"),
             models.Index(fields=("outlet", "created_at", "id"), name="ledger_outlet_created"),
+            models.Index(fields=("outlet", "effective_at", "id"), name="ledger_outlet_effective"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -244,6 +257,7 @@ class CreditLedgerEntry(ImmutableModel):
                 condition=~(Q(actor_user__isnull=False) & Q(actor_api_key__isnull=False)), name="ledger_one_actor"
             ),
             models.CheckConstraint(condition=~Q(reason=""), name="ledger_reason_required"),
+            models.CheckConstraint(condition=Q(effective_at__lte=F("created_at")), name="ledger_effective_not_after_posting"),
         ]
 
     def __str__(self) -> str:

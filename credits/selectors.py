@@ -56,7 +56,8 @@ def ledger_entry_newest_id(*, outlet_id: UUID | None = None) -> int | None:
 
 
 def ledger_mismatches() -> list[str]:
-    """Every way the ledger disagrees with itself: balances that are not the sum of their entries, broken chains."""
+    """Every way the ledger disagrees with itself: balances that are not the sum of their entries, broken chains,
+    entries that take effect after they were posted."""
     # Any real difference is at least one quantum; the half-quantum margin absorbs SQLite's REAL arithmetic.
     margin = CREDIT_QUANTUM / 2
     problems = []
@@ -77,4 +78,7 @@ def ledger_mismatches() -> list[str]:
         problems.append(
             f"entry {entry.pk} of account {entry.account_id}: balance_after {entry.balance_after} != {expected}"
         )
+    future = CreditLedgerEntry.objects.filter(effective_at__gt=F("created_at")).order_by("id")
+    for pk, account_id, effective_at, created_at in future.values_list("pk", "account_id", "effective_at", "created_at"):
+        problems.append(f"entry {pk} of account {account_id}: takes effect at {effective_at}, after its posting at {created_at}")
     return problems

@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from uuid import UUID
 
@@ -148,8 +148,35 @@ def _clean_idempotency_key(key: str | None) -> str | None:
     return key
 
 
-def _fingerprint(kind: str, agent_id: UUID, amount: Decimal, reason: str) -> str:
-    canonical = json.dumps([kind, str(agent_id), str(amount), reason])
+def parse_effective_at(value: str) -> datetime:
+    """An ISO 8601 time with its offset, as the operator types it; a DomainError otherwise."""
+    text = (value or "").strip()
+    try:
+        if "\x00" in text:
+            raise ValueError
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        message = "Give an ISO 8601 time with its offset, e.g. 2026-11-21T10:00:00Z."
+        raise DomainError(f"effective_at: {message}", errors={"effective_at": [message]}) from None
+    return moment
+
+
+def check_effective_at(effective_at: datetime | None, *, now: datetime) -> datetime:
+    """When an entry takes effect: `now` by default, else an earlier time that names its offset."""
+    if effective_at is None:
+        return now
+    if timezone.is_naive(effective_at):
+        message = "Give the offset (Z or +hh:mm): a time without one is ambiguous."
+        raise DomainError(f"effective_at: {message}", errors={"effective_at": [message]})
+    if effective_at > now:
+        message = "Must not be in the future: an entry takes effect when it is posted or earlier."
+        raise DomainError(f"effective_at: {message}", errors={"effective_at": [message]})
+    return effective_at.astimezone(UTC)
+
+
+def _fingerprint(kind: str, agent_id: UUID, amount: Decimal, reason: str, effective_at: datetime | None) -> str:
+    moment = "" if effective_at is None else effective_at.astimezone(UTC).isoformat()
+    canonical = json.dumps([kind, str(agent_id), str(amount), reason, moment])
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -175,13 +202,16 @@ def _locked_account(agent_id: UUID) -> CreditAccount:
 
 @transaction.atomic
 def _post(
-    *, agent: Agent, kind: str, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None
+    *, agent: Agent, kind: str, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None,
+    effective_at: datetime | None,
 ) -> LedgerResult:
     amount = parse_amount(amount)
     check_amount(kind, amount)
     reason = _clean_reason(reason)
     idempotency_key = _clean_idempotency_key(idempotency_key)
-    fingerprint = _fingerprint(kind, agent.pk, amount, reason) if idempotency_key else ""
+    now = timezone.now()
+    effective = check_effective_at(effective_at, now=now)
+    fingerprint = _fingerprint(kind, agent.pk, amount, reason, effective_at) if idempotency_key else ""
 
     # The lock comes first: a concurrent retry with the same key waits here, then sees the first entry.
     account = _locked_account(agent.pk)
@@ -205,6 +235,8 @@ def _post(
         reason=reason,
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
+        effective_at=effective,
+        created_at=now,
     )
     try:
         with transaction.atomic():
@@ -220,43 +252,64 @@ def _post(
     return LedgerResult(entry=entry)
 
 
+# `effective_at` backdates an entry to when the change happened in the world (a payment received yesterday);
+# the entry is still posted, and chains its balance, now.
 def credits_add(
-    *, agent: Agent, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None = None
+    *, agent: Agent, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None = None,
+    effective_at: datetime | None = None,
 ) -> LedgerResult:
-    return _post(agent=agent, kind=Kind.ADD, amount=amount, actor=actor, reason=reason, idempotency_key=idempotency_key)
+    return _post(
+        agent=agent, kind=Kind.ADD, amount=amount, actor=actor, reason=reason, idempotency_key=idempotency_key,
+        effective_at=effective_at,
+    )
 
 
 def credits_set(
-    *, agent: Agent, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None = None
+    *, agent: Agent, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None = None,
+    effective_at: datetime | None = None,
 ) -> LedgerResult:
-    return _post(agent=agent, kind=Kind.SET, amount=amount, actor=actor, reason=reason, idempotency_key=idempotency_key)
+    return _post(
+        agent=agent, kind=Kind.SET, amount=amount, actor=actor, reason=reason, idempotency_key=idempotency_key,
+        effective_at=effective_at,
+    )
 
 
-def credits_clear(*, agent: Agent, actor: Actor, reason: str, idempotency_key: str | None = None) -> LedgerResult:
-    return _post(agent=agent, kind=Kind.CLEAR, amount=ZERO, actor=actor, reason=reason, idempotency_key=idempotency_key)
+def credits_clear(
+    *, agent: Agent, actor: Actor, reason: str, idempotency_key: str | None = None, effective_at: datetime | None = None
+) -> LedgerResult:
+    return _post(
+        agent=agent, kind=Kind.CLEAR, amount=ZERO, actor=actor, reason=reason, idempotency_key=idempotency_key,
+        effective_at=effective_at,
+    )
 
 
 def credits_adjust(
-    *, agent: Agent, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None = None
+    *, agent: Agent, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None = None,
+    effective_at: datetime | None = None,
 ) -> LedgerResult:
     """A signed correction; the ledger is never edited, so mistakes are undone by another entry."""
-    return _post(agent=agent, kind=Kind.ADJUST, amount=amount, actor=actor, reason=reason, idempotency_key=idempotency_key)
+    return _post(
+        agent=agent, kind=Kind.ADJUST, amount=amount, actor=actor, reason=reason, idempotency_key=idempotency_key,
+        effective_at=effective_at,
+    )
 
 
 OPERATIONS = {Kind.ADD: credits_add, Kind.SET: credits_set, Kind.ADJUST: credits_adjust}
 
 
 def credits_apply(
-    *, agent: Agent, kind: str, amount: Decimal | None, actor: Actor, reason: str, idempotency_key: str | None = None
+    *, agent: Agent, kind: str, amount: Decimal | None, actor: Actor, reason: str, idempotency_key: str | None = None,
+    effective_at: datetime | None = None,
 ) -> LedgerResult:
     """Dispatch for the doors that take the operation as data (API `mode`, the `credits` command, the admin)."""
+    common = {"agent": agent, "actor": actor, "reason": reason, "idempotency_key": idempotency_key, "effective_at": effective_at}
     if kind == Kind.CLEAR:
-        return credits_clear(agent=agent, actor=actor, reason=reason, idempotency_key=idempotency_key)
+        return credits_clear(**common)
     if kind not in OPERATIONS:
         raise DomainError(f"mode: '{kind}' is not an operation.", errors={"mode": ["Use add, set or clear."]})
     if amount is None:
         raise DomainError("amount: This operation needs an amount.", errors={"amount": ["This field is required."]})
-    return OPERATIONS[kind](agent=agent, amount=amount, actor=actor, reason=reason, idempotency_key=idempotency_key)
+    return OPERATIONS[kind](amount=amount, **common)
 
 
 @transaction.atomic
@@ -271,9 +324,13 @@ def credits_clear_many(*, agents: Iterable[Agent], actor: Actor, reason: str) ->
 
 @transaction.atomic
 def credits_consume(
-    *, debits: Mapping[UUID, Decimal], ingest_batch_id: UUID, actor: Actor, reason: str
+    *, debits: Mapping[UUID, Decimal], ingest_batch_id: UUID, actor: Actor, reason: str,
+    used_at: Mapping[UUID, datetime] | None = None,
 ) -> list[CreditLedgerEntry]:
-    """One CONSUME entry per agent for a batch's new usage; balances may go below zero (usage already happened)."""
+    """One CONSUME entry per agent for a batch's new usage; balances may go below zero (usage already happened).
+
+    Each entry takes effect when the agent's usage happened (`used_at`: its latest record), never after now.
+    """
     positive = {agent_id: amount for agent_id, amount in debits.items() if amount > 0}
     if not positive:
         return []
@@ -292,9 +349,11 @@ def credits_consume(
     if overflowing:
         raise BalanceLimitError(overflowing)
     now = timezone.now()
+    used_at = used_at or {}
     entries = []
     for account in accounts:
         amount = positive[account.pk].quantize(CREDIT_QUANTUM)  # sums of stored credits: checked above, 6 places
+        effective_at = min(used_at.get(account.pk, now), now)  # a record's clock may run a little ahead of ours
         account.balance = afters[account.pk]
         account.updated_at = now
         entries.append(
@@ -309,6 +368,8 @@ def credits_consume(
                 actor_label=actor.label,
                 reason=reason,
                 ingest_batch_id=ingest_batch_id,
+                effective_at=effective_at,
+                created_at=now,
             )
         )
     CreditLedgerEntry.objects.bulk_create(entries)

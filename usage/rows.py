@@ -1,6 +1,6 @@
 """A checked usage record as a row, and its stored columns as one line of PostgreSQL COPY text.
 
-A checked record is a list [agent_id, event_id, credits, hour, copy_line], `copy_line` holding its
+A checked record is a list [agent_id, event_id, credits, occurred_at, copy_line], `copy_line` holding its
 COPY_COLUMNS as one line of COPY text. A few objects per record, so the import's reader process sends rows
 cheaply and PostgreSQL's COPY takes the text as it is; the other four are what storing reads.
 """
@@ -10,7 +10,7 @@ import re
 
 from usage.models import RELATION_IDS
 
-AGENT_ID, EVENT_ID, CREDITS, HOUR, COPY_LINE = range(5)
+AGENT_ID, EVENT_ID, CREDITS, OCCURRED_AT, COPY_LINE = range(5)
 COPY_COLUMNS = (
     "event_id", "interaction_id", "type", "model", "provider", "product", "voice", "api_key_label", "end_user_id",
     "count", "unit", "credits", "cost_usd", "latency_ms", *RELATION_IDS, "meta", "occurred_at",

@@ -3,13 +3,14 @@
 A batch is validated whole before anything is written (plain Python over dicts and one
 query for the agents: no per-field serializer round), then stored in one transaction:
 new records only (`ON CONFLICT DO NOTHING` on the outlet's event ids), one CONSUME entry
-per agent for the credits of the records actually stored, and the touched (outlet, hour)
-buckets marked dirty for the rollups.
+per agent for the credits of the records actually stored (taking effect at the agent's latest
+record), and the touched (outlet, hour) buckets marked dirty for the rollups.
 """
 
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
@@ -21,7 +22,7 @@ from config.errors import DomainError
 from credits.models import Agent, Outlet
 from credits.services import Actor, BalanceLimitError, credits_consume
 from usage.models import Interaction, UsageRecord
-from usage.rows import AGENT_ID, COPY_COLUMNS, COPY_LINE, CREDITS, EVENT_ID, HOUR, from_copy_text
+from usage.rows import AGENT_ID, COPY_COLUMNS, COPY_LINE, CREDITS, EVENT_ID, OCCURRED_AT, from_copy_text
 from usage.signals import hours_changed
 from usage.validation import check_interaction, check_records, hour_start
 
@@ -146,12 +147,16 @@ def store_records(*, outlet: Outlet, rows: list[list], actor: Actor) -> IngestRe
         stored = [unique_rows[event_id] for _, event_id in inserted]
         # Marks first, accounts last: a mark may wait for a rollup build holding its hour, and the accounts
         # (which every ledger write locks) are then held only for the debit itself. Always in this order.
-        hours_changed.send(sender=UsageRecord, outlet_id=outlet.pk, hours={row[HOUR] for row in stored})
+        hours_changed.send(sender=UsageRecord, outlet_id=outlet.pk, hours={hour_start(row[OCCURRED_AT]) for row in stored})
         debits: dict[UUID, Decimal] = defaultdict(Decimal)
+        used_at: dict[UUID, datetime] = {}
         for row in stored:
             debits[row[AGENT_ID]] += row[CREDITS]
+            used_at[row[AGENT_ID]] = max(used_at.get(row[AGENT_ID], row[OCCURRED_AT]), row[OCCURRED_AT])
         try:
-            credits_consume(debits=debits, ingest_batch_id=batch_id, actor=actor, reason=f"Usage batch {batch_id}")
+            credits_consume(
+                debits=debits, ingest_batch_id=batch_id, actor=actor, reason=f"Usage batch {batch_id}", used_at=used_at
+            )
         except BalanceLimitError as exc:
             raise _balance_limit_error(exc, rows) from None
     # The first occurrence of a stored event is the one stored; every other occurrence is a duplicate.

@@ -170,7 +170,7 @@ def check_record(raw, now: datetime) -> tuple[list, dict]:
     if errors:  # never stored: no need to encode it
         return [agent_key, event_id, None, None, ""], errors
     copy_line = copy_text(copy_column_values(values))
-    return [agent_key, event_id, values["credits"], hour_start(values["occurred_at"]), copy_line], errors
+    return [agent_key, event_id, values["credits"], values["occurred_at"], copy_line], errors
 
 
 def check_records(records: list, now: datetime) -> list[tuple[list, dict]]:

@@ -34,6 +34,10 @@ def open_alerts_url() -> str:
     return changelist_url("credits_creditalert", {"status__exact": "open"})
 
 
+def outlets_url() -> str:
+    return changelist_url("credits_outlet", {})
+
+
 def accounts_url() -> str:
     return changelist_url("credits_creditaccount", {})
 

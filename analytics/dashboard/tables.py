@@ -210,13 +210,14 @@ def alerts_table(open_alerts: list) -> Table:
             "opened_at": alert.opened_at, "agent": alert.account.agent.name, "outlet": alert.outlet.name,
             "kind": alert.get_kind_display(), "threshold": alert.threshold, "opening_balance": alert.opening_balance,
             "balance": alert.account.balance, "agent_id": alert.account_id, "url": account_url(alert.account_id),
+            "sent_to": " and ".join(alert.outlet.alert_recipients) or "nobody",
         }
         for alert in open_alerts
     ]
     return Table("alerts", "Open low-balance alerts", [
         Column("agent", "Agent", link="url"), Column("outlet", "Outlet", csv_only=True), Column("kind", "Kind"),
         Column("balance", "Balance now", "credits"), Column("threshold", "Threshold", "credits", csv_only=True),
-        Column("opened_at", "Opened (UTC)", "datetime"),
+        Column("opened_at", "Opened (UTC)", "datetime"), Column("sent_to", "Sent to"),
         Column("opening_balance", "Opening balance", "credits", csv_only=True),
         Column("agent_id", "Agent id", csv_only=True),
     ], alerts, shown=ALERTS_SHOWN, empty="No open alerts: every balance is above its threshold.")

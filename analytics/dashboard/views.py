@@ -16,7 +16,7 @@ from django.http import Http404
 from analytics.dashboard.charts import build_charts
 from analytics.dashboard.filters import BREAKDOWN_CHOICES, PRESETS, DashboardFilters, Filters
 from analytics.dashboard.kpis import build_kpis
-from analytics.dashboard.links import accounts_url, failures_url, open_alerts_url
+from analytics.dashboard.links import accounts_url, failures_url, open_alerts_url, outlets_url
 from analytics.dashboard.numbers import dashboard_numbers
 from analytics.dashboard.table import Table
 from analytics.dashboard.tables import build_tables
@@ -81,6 +81,9 @@ def page_context(form: DashboardFilters, filters: Filters, numbers: dict, tables
         "tables": tables,
         "failed_count": numbers["failed_count"],
         "alert_count": len(numbers["alerts"]),
+        # Alerts go out only where an outlet names a billing contact or a webhook: the page says which did.
+        "unnotified_alert_count": sum(1 for alert in numbers["alerts"] if not alert.outlet.alert_recipients),
+        "outlets_url": outlets_url(),
         "today": today,
         "links": {"alerts": open_alerts_url(), "accounts": accounts_url(), "request_log": failures_url(today)},
     }

@@ -3,15 +3,16 @@
 Outlets and agents are plain rows; everything else goes through the services the API uses:
 balance changes through `credits.services`, calls and chats through
 `usage.services.upsert_interactions`, their usage through `usage.services.ingest_records`
-(which posts one CONSUME entry per agent per batch). So the demo is what production would have
-written and `reconcile` passes on it. Random choices come from `random.Random(SEED)`: the same
+(which posts one CONSUME entry per agent per batch: a batch per day of use, taking effect at its
+latest record), top-ups with the day they took effect (`effective_at`). So the demo is what
+production would have written, its ledger spans the 90 days, and `reconcile` passes on it. Random choices come from `random.Random(SEED)`: the same
 arguments give the same names, amounts and balances on every run; dates count back 90 days from
 the current hour. `--if-empty` (what `make run` uses) leaves a database that already has outlets alone.
 """
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 
 from django.conf import settings
@@ -60,6 +61,8 @@ PERSONAS = ("Ava", "Leo", "Maya", "Noah", "Iris", "Felix", "Zara", "Omar", "Nina
 AGENT_THRESHOLDS = (Decimal("25"), Decimal("50"), Decimal("150"))
 TOP_UPS = (Decimal("500"), Decimal("1000"), Decimal("2000"), Decimal("5000"))
 ALLOWANCES = (Decimal("250"), Decimal("500"), Decimal("750"), Decimal("1000"))
+PACK_ROUNDING = Decimal(10)
+TOP_UP_HOUR = timedelta(hours=9)  # UTC
 
 # How each agent's story ends. Exactly one agent (the third one seeded) is "depleted" instead.
 HEALTHY, LOW, ALLOWANCE, DEPLETED = "healthy", "low", "allowance", "depleted"
@@ -152,17 +155,13 @@ def _profile(agent_index: int) -> str:
     return PROFILE_CYCLE[agent_index % len(PROFILE_CYCLE)]
 
 
-def _week(item: tuple[dict, list[dict]] | None) -> tuple[int, int] | None:
-    return None if item is None else datetime.fromisoformat(item[0]["started_at"]).isocalendar()[:2]
-
-
 def _seed_usage(setup: AgentSetup, usage: list[tuple[dict, list[dict]]], report: SeedReport) -> None:
-    """Posts the agent's interactions and their records through the API's services: a batch a week, of at most 1000."""
+    """Posts one day's interactions and their records through the API's services, in batches of at most 1000."""
     outlet = setup.agent.outlet
     batch: list[tuple[dict, list[dict]]] = []
     size = 0
     for item in [*usage, None]:
-        if item is None or size + len(item[1]) > INGEST_BATCH or (batch and _week(item) != _week(batch[0])):
+        if item is None or size + len(item[1]) > INGEST_BATCH:
             if batch:
                 interactions = usage_services.upsert_interactions(outlet=outlet, interactions=[i for i, _ in batch])
                 records = [record for _, batch_records in batch for record in batch_records]
@@ -175,32 +174,68 @@ def _seed_usage(setup: AgentSetup, usage: list[tuple[dict, list[dict]]], report:
             size += len(item[1])
 
 
+def _usage_days(usage: list[tuple[dict, list[dict]]], today: datetime) -> list[tuple[datetime, list]]:
+    """The interactions grouped by the UTC day they started, oldest first; today alone when there are none."""
+    days: dict[datetime, list] = {}
+    for item in usage:
+        started = datetime.fromisoformat(item[0]["started_at"])
+        days.setdefault(started.replace(hour=0, minute=0, second=0, microsecond=0), []).append(item)
+    return list(days.items()) or [(today, [])]
+
+
+def _end_balance(rng: random.Random, profile: str, threshold: Decimal) -> Decimal:
+    """Where the agent's story ends: healthy above its threshold, low between 0 and it, others anywhere above 0."""
+    if profile == HEALTHY:
+        return threshold + rng.choice(TOP_UPS) * _fraction(rng, 0.35, 0.85)
+    if profile == LOW:
+        return threshold * _fraction(rng, 0.10, 0.75)
+    return rng.choice(TOP_UPS) * _fraction(rng, 0.05, 0.60)
+
+
+def _plan_top_ups(rng: random.Random, daily_credits: list[Decimal], threshold: Decimal, end: Decimal) -> dict[int, Decimal]:
+    """Whole-credit top-ups by day index: one before the first usage, one the day after the balance fell below the
+    threshold, and on the last day whatever is still missing, so the balance ends at `end` (at most a credit above)."""
+    total = (sum(daily_credits, Decimal(0)) + end).to_integral_value(rounding=ROUND_CEILING)
+    # A pack of credits as a customer buys it: a round ten, lasting a few weeks.
+    pack = max((total / rng.randint(3, 5) / PACK_ROUNDING).to_integral_value(rounding=ROUND_CEILING) * PACK_ROUNDING, PACK_ROUNDING)
+    plan, balance, remaining, last = {}, Decimal(0), total, len(daily_credits) - 1
+    for index, credits in enumerate(daily_credits):
+        if remaining > 0 and (index == 0 or index == last or balance < threshold):
+            plan[index] = remaining if index == last else min(pack, remaining)
+            balance += plan[index]
+            remaining -= plan[index]
+        balance -= credits
+    return plan
+
+
 def _seed_history(
     rng: random.Random, generator: UsageGenerator, outlet_index: int, agents: list[Agent],
     first_agent_index: int, records_per_agent: list[int], report: SeedReport,
 ) -> None:
-    """An outlet's history: a top-up each, 90 days of usage (its CONSUME entries), then a set or a clear for some.
+    """An outlet's 90 days, day by day: each agent's usage (a CONSUME entry on each day it was used) and a top-up
+    whenever its balance ran low, then a set or a clear for some.
 
-    Each top-up covers the agent's usage and leaves it where its profile ends: healthy agents above
-    their threshold, low ones between 0 and it, one agent cleared to 0.
+    The top-ups add up to the agent's usage plus where its profile ends: healthy agents above their
+    threshold, low ones between 0 and it, one agent cleared to 0. Each takes effect on its day
+    (`effective_at`), so the ledger and the credit history show 90 days of history, not the seed's minute.
     """
     spec = OUTLETS[outlet_index % len(OUTLETS)]
     profiles = {agent.pk: _profile(first_agent_index + index) for index, agent in enumerate(agents)}
     for agent, records in zip(agents, records_per_agent):
         setup = generator.setup(agent, agent.name, spec.lang)
-        usage = generator.interactions(setup, records)
-        consumed = sum(record["credits"] for _, usage_records in usage for record in usage_records)
-        threshold = agent.effective_threshold
-        if profiles[agent.pk] == HEALTHY:
-            end = threshold + rng.choice(TOP_UPS) * _fraction(rng, 0.35, 0.85)
-        elif profiles[agent.pk] == LOW:
-            end = threshold * _fraction(rng, 0.10, 0.75)
-        else:
-            end = rng.choice(TOP_UPS) * _fraction(rng, 0.05, 0.60)
-        # Whole credits, as a customer buys them: the balance ends at most one credit above `end`.
-        top_up = (consumed + end).to_integral_value(rounding=ROUND_CEILING)
-        services.credits_add(agent=agent, amount=top_up, actor=SEED_ACTOR, reason="Initial top-up")
-        _seed_usage(setup, usage, report)
+        days = _usage_days(generator.interactions(setup, records), generator.base.replace(hour=0))
+        daily_credits = [sum((r["credits"] for _, rs in items for r in rs), Decimal(0)) for _, items in days]
+        end = _end_balance(rng, profiles[agent.pk], agent.effective_threshold)
+        top_ups = _plan_top_ups(rng, daily_credits, agent.effective_threshold, end)
+        for index, (day, items) in enumerate(days):
+            if index in top_ups:
+                # In the morning, or just as the day's first call started when that was earlier (or is today).
+                first_call = min((datetime.fromisoformat(item[0]["started_at"]) for item in items), default=generator.base)
+                services.credits_add(
+                    agent=agent, amount=top_ups[index], actor=SEED_ACTOR, effective_at=min(day + TOP_UP_HOUR, first_call),
+                    reason="Initial top-up" if index == 0 else "Top-up: the balance was running low",
+                )
+            _seed_usage(setup, items, report)
 
     for agent in agents:
         if profiles[agent.pk] == ALLOWANCE:

@@ -64,16 +64,16 @@ def _credits_per_agent(outlet_id: UUID | None, over: DateRange, agent_filter: di
 
 
 def _ledger_changes(outlet_id: UUID | None, date_range: DateRange, agent_id: UUID | None) -> QuerySet:
-    """Credits added and removed (every ledger entry but consumption) per account and day."""
+    """Credits added and removed (every ledger entry but consumption) per account and the day they took effect."""
     entries = CreditLedgerEntry.objects.filter(
-        created_at__gte=date_range.start_at, created_at__lt=date_range.end_before
+        effective_at__gte=date_range.start_at, effective_at__lt=date_range.end_before
     ).exclude(kind=CreditLedgerEntry.Kind.CONSUME)
     if outlet_id is not None:
         entries = entries.filter(outlet_id=outlet_id)
     if agent_id is not None:
         entries = entries.filter(account_id=agent_id)
     return (
-        entries.annotate(day=Trunc("created_at", "day", tzinfo=UTC))
+        entries.annotate(day=Trunc("effective_at", "day", tzinfo=UTC))
         .values("account_id", "day")
         .annotate(added=Sum("amount", filter=Q(amount__gt=0)), removed=Sum("amount", filter=Q(amount__lt=0)))
         .order_by()

@@ -1,7 +1,8 @@
-"""Serializer fields for exact amounts, at the places `config.money` gives each kind; enums in any case."""
+"""Serializer fields for exact amounts, at the places `config.money` gives each kind; enums in any case; times with offsets."""
 
 from collections.abc import Iterable
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from config.money import COST_PLACES, COUNT_PLACES, CREDIT_PLACES
@@ -36,3 +37,19 @@ class CaseInsensitiveChoiceField(serializers.ChoiceField):
 
     def to_internal_value(self, data):
         return super().to_internal_value(canonical_choice(data, self.choices))
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time that names its offset: a time without one is refused, not read in the server's zone."""
+
+    default_error_messages = {"naive": "Give the offset (Z or +hh:mm): a time without one is ambiguous."}
+
+    def to_internal_value(self, value):
+        if isinstance(value, str) and "\x00" in value:  # Python's ISO parser reads past a trailing NUL
+            self.fail("invalid", format="ISO 8601 with its offset")
+        return super().to_internal_value(value)
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)

@@ -10,6 +10,9 @@ from django.utils import timezone
 
 from analytics.demo.seed import login_line
 from analytics.models import DirtyBucket, UsageHourlyRollup
+from analytics.questions.credit_history import credit_history
+from config.api import dates
+from config.api.dates import DateRange
 from config.errors import DomainError
 from credits import selectors, services
 from credits.models import Agent, ApiKey, CreditLedgerEntry, Outlet
@@ -76,6 +79,19 @@ def test_seed_demo_consumption_is_the_usage_it_ingests_and_reconcile_passes():
     )
     out, err = run("reconcile")
     assert out.startswith("OK: 12 accounts, ") and err == ""
+
+
+def test_seed_demo_ledger_is_a_history_of_90_days_not_the_seeds_minute():
+    run("seed_demo", "--records", "2400")
+
+    entries = CreditLedgerEntry.objects.all()
+    days = {moment.date() for moment in entries.values_list("effective_at", flat=True)}
+    assert len(days) >= 60
+    assert entries.filter(kind="ADD").values("account_id").annotate(adds=Count("id")).filter(adds__gt=1).exists()
+    today = dates.today_utc()
+    history = credit_history(outlet_id=None, date_range=DateRange(today - timedelta(days=89), today), interval="day")
+    assert len([period for period in history["periods"] if period["added"]]) > 1
+    assert selectors.ledger_mismatches() == []
 
 
 def test_seed_demo_builds_the_rollups_of_what_it_seeds():

@@ -462,3 +462,17 @@ def test_ledger_list_shows_two_places_and_the_entry_page_every_place(staff, agen
     assert "1,500.123456" in page.content.decode()
     title = re.search(r"<title>(.*?)</title>", page.content.decode(), re.S).group(1)
     assert "ADD 1,500.12 -&gt; 1,500.12" in title and not re.search(r"\.\d{6}", title)
+
+
+def test_ledger_list_drills_down_by_the_day_an_entry_took_effect(staff, agent):
+    paid_at = datetime(2026, 10, 5, 9, tzinfo=UTC)
+    services.credits_add(agent=agent, amount=Decimal("40"), actor=ACTOR, reason="paid in October", effective_at=paid_at)
+    fund(agent, "2")
+    changelist = reverse("admin:credits_creditledgerentry_changelist")
+
+    october = staff.get(changelist, {"effective_at__year": "2026", "effective_at__month": "10"})
+    everything = staff.get(changelist)
+
+    assert [row[-1] for row in cell_texts(october)] == ["paid in October"]
+    assert [row[-1] for row in cell_texts(everything)] == ["opening balance", "paid in October"]  # newest effect first
+    assert "October 2026" in everything.content.decode()  # the date hierarchy offers the month it took effect

@@ -3,6 +3,7 @@ import io
 import os
 from datetime import timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
@@ -74,10 +75,11 @@ def test_ledger_lists_entries_with_filters(outlet, key_client):
     assert len(client.get(LEDGER).json()["items"]) == 3
     for_first = client.get(LEDGER, {"agent_id": str(first.pk)}).json()["items"]
     assert [item["kind"] for item in for_first] == ["SET", "ADD"]
-    assert for_first[0] | {"created_at": None, "id": None} == {
+    assert for_first[0]["effective_at"] == for_first[0]["created_at"]
+    assert for_first[0] | {"effective_at": None, "created_at": None, "id": None} == {
         "id": None, "agent_id": str(first.pk), "outlet_id": str(outlet.pk), "kind": "SET", "amount": "-4.000000",
         "balance_after": "1.000000", "actor": "system:tests", "reason": "set", "idempotency_key": None,
-        "ingest_batch_id": None, "created_at": None,
+        "ingest_batch_id": None, "effective_at": None, "created_at": None,
     }
     adds = client.get(LEDGER, {"kind": ["ADD", "SET"], "agent_id": str(second.pk)}).json()["items"]
     assert [item["amount"] for item in adds] == ["7.000000"]
@@ -184,6 +186,38 @@ def test_bad_credit_operations_are_json_400_and_write_nothing(agent, key_client,
     response = post_operation(key_client("credits:write"), **payload)
     assert response.status_code == 400, response.content
     assert field in response.json()["errors"]
+    assert not CreditLedgerEntry.objects.exists()
+
+
+def test_a_credit_operation_may_take_effect_earlier_and_the_ledger_lists_it_then(agent, key_client):
+    client = key_client("credits:write", "read")
+    paid_at = (timezone.now() - timedelta(days=3)).replace(microsecond=0)
+    post_operation(client, agent_id=str(agent.pk), mode="add", amount="5", reason="today's top-up")
+    response = post_operation(
+        client, agent_id=str(agent.pk), mode="add", amount="7", reason="paid earlier",
+        effective_at=paid_at.astimezone(ZoneInfo("Asia/Tokyo")).isoformat(),
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["entry"]["effective_at"] == paid_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    day = paid_at.date().isoformat()
+    assert [item["reason"] for item in client.get(LEDGER, {"from": day, "to": day}).json()["items"]] == ["paid earlier"]
+    newest = client.get(LEDGER, {"take": 1}).json()
+    older = client.get(LEDGER, {"take": 1, "cursor": newest["cursor"]}).json()
+    assert [item["reason"] for item in newest["items"] + older["items"]] == ["today's top-up", "paid earlier"]
+
+
+@pytest.mark.parametrize(
+    "effective_at",
+    ["2999-01-01T00:00:00Z", "2026-11-20T09:00:00", "last tuesday", "2026-11-20T09:00:00Z\x00", 12],
+)
+def test_a_credit_operation_effective_in_the_future_or_at_no_clear_time_is_a_400(agent, key_client, effective_at):
+    response = post_operation(
+        key_client("credits:write"), agent_id=str(agent.pk), mode="add", amount="5", reason="r", effective_at=effective_at
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "invalid_parameter"
+    assert "effective_at" in response.json()["errors"]
     assert not CreditLedgerEntry.objects.exists()
 
 

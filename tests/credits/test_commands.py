@@ -1,6 +1,7 @@
 import io
+import re
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -85,6 +86,36 @@ def test_credits_command_names_an_unknown_os_user_when_there_is_none(agent, monk
     run("credits", "add", "--agent", str(agent.pk), "--amount", "1", "--reason", "r")
 
     assert CreditLedgerEntry.objects.get().actor_label == "cli:unknown"
+
+
+def test_credits_command_backdates_an_entry_to_its_effective_time(agent):
+    out, _ = run(
+        "credits", "add", "--agent", str(agent.pk), "--amount", "10", "--reason", "paid by transfer",
+        "--effective-at", "2026-11-20T09:30:00+01:00",
+    )
+
+    entry = CreditLedgerEntry.objects.get()
+    assert entry.effective_at == datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
+    assert entry.created_at > entry.effective_at
+    assert out == (
+        f"ADD 10.000000 to {named(agent)}: balance 0.000000 -> 10.000000 "
+        f"(entry {entry.pk}, effective 2026-11-20T08:30:00+00:00)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "effective_at, message",
+    [
+        ("soon", "effective_at: Give an ISO 8601 time with its offset"),
+        ("2026-11-20T09:30:00", "effective_at: Give the offset (Z or +hh:mm)"),
+        ("2999-01-01T00:00:00Z", "effective_at: Must not be in the future"),
+    ],
+)
+def test_credits_command_refuses_an_unclear_or_future_effective_time_and_writes_nothing(agent, effective_at, message):
+    with pytest.raises(CommandError, match=re.escape(message)):
+        run("credits", "add", "--agent", str(agent.pk), "--amount", "10", "--reason", "r", "--effective-at", effective_at)
+
+    assert not CreditLedgerEntry.objects.exists()
 
 
 def test_credits_command_with_same_idempotency_key_applies_once(agent):

@@ -45,6 +45,25 @@ def test_ingest_stores_each_record_and_debits_each_agent_once(outlet):
     assert (stored.credits, stored.count, stored.latency_ms, stored.ingest_batch_id) == (Decimal("2"), 100, 420, result.batch_id)
 
 
+def test_each_agents_consumption_takes_effect_at_its_latest_stored_record(outlet, django_assert_max_num_queries):
+    first, second = AgentFactory(outlet=outlet), AgentFactory(outlet=outlet)
+    batch = [
+        record(first, "e1", occurred_at="2026-11-20T14:05:00Z"),
+        record(first, "e2", occurred_at="2026-11-20T16:30:00+01:00"),
+        record(second, "e3", occurred_at="2026-11-19T08:00:00Z"),
+    ]
+    ingest_records(outlet=outlet, records=batch, actor=ACTOR)
+    with django_assert_max_num_queries(30):  # as many for a batch of three as for one of hundreds: no query per record
+        ingest_records(outlet=outlet, records=[record(first, f"n{index}") for index in range(300)], actor=ACTOR)
+
+    consumed = CreditLedgerEntry.objects.filter(kind="CONSUME").values_list("account_id", "effective_at")
+    assert sorted(consumed, key=lambda row: row[1]) == [
+        (second.pk, datetime(2026, 11, 19, 8, tzinfo=UTC)),
+        (first.pk, HOUR + timedelta(minutes=5)),
+        (first.pk, datetime(2026, 11, 20, 15, 30, tzinfo=UTC)),
+    ]
+
+
 def test_the_same_batch_twice_stores_and_debits_once(agent):
     batch = [record(agent, f"e{index}") for index in range(5)]
     ingest_records(outlet=agent.outlet, records=batch, actor=ACTOR)

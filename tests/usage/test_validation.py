@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from usage.models import Interaction, UsageRecord
-from usage.rows import AGENT_ID, CREDITS, EVENT_ID, HOUR
+from usage.rows import AGENT_ID, CREDITS, EVENT_ID, OCCURRED_AT
 from usage.validation import AMOUNT_FIELDS, DURATION_FIELD, check_interaction, check_record, hour_start
 
 NOW = datetime(2026, 11, 21, 10, 30, tzinfo=UTC)
@@ -16,12 +16,12 @@ RECORD = {
 }
 
 
-def test_a_valid_record_is_a_row_with_its_agent_reference_credits_and_utc_hour():
+def test_a_valid_record_is_a_row_with_its_agent_reference_credits_and_utc_time():
     row, errors = check_record(RECORD, NOW)
 
     assert errors == {}
     assert row[AGENT_ID] == ("external_id", "agt_1")
-    assert (row[EVENT_ID], row[CREDITS], row[HOUR]) == ("e1", Decimal("0.5"), datetime(2026, 11, 21, 8, tzinfo=UTC))
+    assert (row[EVENT_ID], row[CREDITS], row[OCCURRED_AT]) == ("e1", Decimal("0.5"), datetime(2026, 11, 21, 8, 15, tzinfo=UTC))
 
 
 @pytest.mark.parametrize(

@@ -26,14 +26,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--idempotency-key", metavar="KEY", help="Retrying with the same key and arguments applies the change once."
         )
+        parser.add_argument(
+            "--effective-at",
+            metavar="TIME",
+            help="When the change took effect, ISO 8601 with offset (e.g. 2026-11-21T10:00:00Z); now or earlier, default now.",
+        )
 
-    def handle(self, *args, mode, agent, outlet, amount, reason, idempotency_key, **options):
+    def handle(self, *args, mode, agent, outlet, amount, reason, idempotency_key, effective_at, **options):
         if mode == "clear" and amount is not None:
             raise CommandError("--amount is not allowed with clear: clear always sets the balance to 0.")
         if mode != "clear" and amount is None:
             raise CommandError(f"--amount is required for {mode}.")
         try:
             parsed_amount = None if amount is None else services.parse_amount(amount)
+            moment = None if effective_at is None else services.parse_effective_at(effective_at)
             target = agent_from_option(agent, outlet=outlet_from_option(outlet) if outlet is not None else None)
             result = services.credits_apply(
                 agent=target,
@@ -42,6 +48,7 @@ class Command(BaseCommand):
                 actor=services.Actor.for_operator(),
                 reason=reason,
                 idempotency_key=idempotency_key,
+                effective_at=moment,
             )
         except DomainError as exc:
             raise CommandError(exc.message) from None
@@ -53,7 +60,9 @@ class Command(BaseCommand):
         else:
             action = "CLEAR"
         replayed = " (replayed)" if result.replayed else ""
+        effective = "" if effective_at is None else f", effective {result.entry.effective_at.isoformat()}"
         self.stdout.write(
             f"{action} agent {target.name} ({target.pk}): "
-            f"balance {format_credits(result.balance_before)} -> {format_credits(result.balance_after)} (entry {result.entry.pk}){replayed}"
+            f"balance {format_credits(result.balance_before)} -> {format_credits(result.balance_after)} "
+            f"(entry {result.entry.pk}{effective}){replayed}"
         )

@@ -1,6 +1,6 @@
 """The credit history on hand-built usage and ledger changes."""
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from analytics.questions.credit_history import credit_history
@@ -61,3 +61,18 @@ def test_credit_history_weeks_start_on_monday(db):
     )
     assert [period["period"] for period in history["periods"]] == [date(2026, 3, 2), date(2026, 3, 9), date(2026, 3, 16)]
     assert history["runway_days"] is None and history["agents"] == []
+
+
+def test_credit_history_shows_ledger_changes_on_the_day_they_took_effect(db):
+    today = dates.today_utc()
+    agent = AgentFactory()
+    paid = datetime.combine(today - timedelta(days=10), time(9), tzinfo=UTC)
+    credit_services.credits_add(agent=agent, amount=Decimal("40"), actor=ACTOR, reason="paid then", effective_at=paid)
+    credit_services.credits_add(agent=agent, amount=Decimal("2"), actor=ACTOR, reason="paid now")
+
+    history = credit_history(
+        outlet_id=agent.outlet_id, date_range=DateRange(today - timedelta(days=29), today), interval="day"
+    )
+
+    added = {period["period"]: period["added"] for period in history["periods"] if period["added"]}
+    assert added == {paid.date(): Decimal("40"), today: Decimal("2")}
