@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from config.api.views import api_not_found, healthz
+from config.api.views import ApiIndexView, api_not_found, healthz
 
 admin.site.site_header = "Ledgerline"
 admin.site.site_title = "Ledgerline admin"
@@ -22,6 +22,8 @@ urlpatterns = [
         csp_update({"style-src": [UNSAFE_INLINE]})(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
         name="api-docs",
     ),
+    # The roots (`/api`, `/api/`, `/api/v1`, `/api/v1/`) say where the docs and the schema are.
+    re_path(r"^api(?:/v1)?/?$", ApiIndexView.as_view()),
     path("api/v1/", include("credits.urls")),
     path("api/v1/", include("usage.urls")),
     path("api/v1/", include("analytics.urls")),

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.db import connection
 from django.http import JsonResponse
+from django.urls import reverse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
@@ -12,6 +13,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.generics import ListAPIView
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from config.api import schema  # noqa: F401 - registers the auth schemes with drf-spectacular
 from config.api.csv import FORMAT_PARAMETER, csv_response, parse_format, queryset_csv_lines
@@ -99,6 +103,26 @@ class ApiListView(KnownQueryParametersMixin, ListAPIView):
         prefix = "-" if parse_order(self.request.query_params) == "desc" else ""
         ordered = queryset.order_by(*(prefix + name for name in self.cursor_fields))
         return csv_response(queryset_csv_lines(ordered, self.get_serializer), self.csv_filename)
+
+
+class ApiIndexView(KnownQueryParametersMixin, APIView):
+    """`/api`, `/api/` and `/api/v1/`: where the docs and the schema are, for a person or a program trying the root.
+
+    Open to anyone (what it says is public); a write to it is a 405, as to any endpoint that only reads.
+    """
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(exclude=True)  # the way in, not an operation of the API
+    def get(self, request):
+        link = request.build_absolute_uri
+        return Response({
+            "message": "The Ledgerline API. Read the docs, or generate a client from the OpenAPI schema.",
+            "docs": link(reverse("api-docs")),
+            "schema": link(reverse("api-schema")),
+            "versions": {"v1": link(f"{API_PREFIX}v1/")},
+        })
 
 
 @csrf_exempt  # whatever the method: a POST to no endpoint is a 404, not a CSRF failure
