@@ -2,9 +2,9 @@ from csp.constants import UNSAFE_INLINE
 from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
-from config.api.views import ApiIndexView, api_not_found, healthz
+from config.api.views import ApiIndexView, SchemaView, api_not_found, healthz
 
 admin.site.site_header = "Ledgerline"
 admin.site.site_title = "Ledgerline admin"
@@ -14,7 +14,7 @@ urlpatterns = [
     path("admin/", include("analytics.dashboard.urls")),  # the admin index is the dashboard: before the admin
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
     # Swagger UI's setup script comes from a URL of its own (the split view: no inline script); its page keeps an
     # inline <style> block (drf-spectacular's template), so inline styles are allowed there, and only there.
     path(

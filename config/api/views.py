@@ -10,6 +10,7 @@ from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.generics import ListAPIView
@@ -20,7 +21,9 @@ from rest_framework.views import APIView
 from config.api import schema  # noqa: F401 - registers the auth schemes with drf-spectacular
 from config.api.csv import FORMAT_PARAMETER, csv_response, parse_format, queryset_csv_lines
 from config.api.dates import DATE_RANGE_PARAMETERS, parse_date_range
+from config.api.envelope import EnvelopeJSONRenderer
 from config.api.exceptions import error_body, unavailable_answer
+from config.api.fields import canonical_choice
 from config.api.middleware import API_PREFIX
 from config.api.pagination import KeysetPagination, parse_order
 
@@ -103,6 +106,30 @@ class ApiListView(KnownQueryParametersMixin, ListAPIView):
         prefix = "-" if parse_order(self.request.query_params) == "desc" else ""
         ordered = queryset.order_by(*(prefix + name for name in self.cursor_fields))
         return csv_response(queryset_csv_lines(ordered, self.get_serializer), self.csv_filename)
+
+
+class SchemaView(KnownQueryParametersMixin, SpectacularAPIView):
+    """The OpenAPI document, YAML unless `?format=json` or `Accept` asks for JSON; `lang` as drf-spectacular reads it.
+
+    Any other query parameter is a 400 naming it, as at every endpoint (drf-spectacular's `version` would only
+    relabel the document: the API has one version), and an error is JSON, never a YAML document.
+    """
+
+    formats = ("yaml", "json")
+
+    def query_parameters(self) -> set[str]:
+        return {"format", "lang"}
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        fmt = request.query_params.get("format")
+        if fmt and canonical_choice(fmt, self.formats) not in self.formats:
+            raise ValidationError({"format": [f"Must be 'yaml' or 'json', not '{fmt}'."]})
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if response.status_code >= 400:
+            request.accepted_renderer, request.accepted_media_type = EnvelopeJSONRenderer(), "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 class ApiIndexView(KnownQueryParametersMixin, APIView):
