@@ -178,18 +178,20 @@ def test_staff_log_in_read_the_dashboard_and_add_credits_to_an_agent(live_server
             plain.screenshot(path=ARTIFACTS / "dashboard-no-javascript.png", full_page=True)
             no_js.close()
 
-            # At 390 px each agent's balance and runway are on screen, the charts' labels legible, and only a chart
-            # box scrolls sideways, not the page.
+            # At 390 px each agent's balance and runway are on screen, and each open alert's balance; the charts'
+            # labels are legible, and only a chart box scrolls sideways, not the page.
             phone = browser.new_context(viewport=PHONE, storage_state=context.storage_state())
             small = phone.new_page()
             small.goto(f"{live_server.url}/admin/")
             small.wait_for_selector(".ll-dashboard")
-            runway_rows = small.locator("#table-runway tbody tr")
-            assert runway_rows.count() > 0
-            for index in range(runway_rows.count()):
-                for cell in ("agent", "balance", "runway_days"):
-                    box = runway_rows.nth(index).locator(f"td.ll-col-{cell}").bounding_box()
-                    assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (index, cell, box)
+            for table, cells in (("runway", ("agent", "balance", "runway_days")), ("alerts", ("agent", "balance"))):
+                rows = small.locator(f"#table-{table} tbody tr")
+                assert rows.count() > 0, table
+                for index in range(rows.count()):
+                    for cell in cells:
+                        box = rows.nth(index).locator(f"td.ll-col-{cell}").bounding_box()
+                        inside = box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+                        assert inside, (table, index, cell, box)
             label_heights = small.eval_on_selector_all(
                 "#chart-daily text.axis, #chart-breakdown text.label", "labels => labels.map(l => l.getBoundingClientRect().height)"
             )
