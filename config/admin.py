@@ -47,12 +47,21 @@ class LedgerlineAdminSite(admin.AdminSite):
         return app_list
 
 
-def amount_display(attname: str, kind: str, *, full: bool = False, description: str | None = None, ordering=None):
-    """A column (two places) or, with `full`, a detail field (every place) showing an amount as people read it."""
+def amount_display(
+    attname: str, kind: str, *, full: bool = False, unit: str = "", description: str | None = None, ordering=None
+):
+    """A column (two places) or, with `full`, a detail field (every place) showing an amount as people read it.
+
+    A `unit` ("ms") follows the number on the same line.
+    """
 
     @admin.display(description=description or attname.replace("_", " "), ordering=ordering or attname)
     def show(model_admin, obj):
-        return display_amount(getattr(obj, attname), kind, full=full)
+        value = getattr(obj, attname)
+        shown = display_amount(value, kind, full=full)
+        if not unit or value is None:
+            return shown
+        return format_html('<span class="nowrap">{} {}</span>', shown, unit)
 
     return show
 

@@ -15,25 +15,39 @@ import os
 import re
 import urllib.error
 import urllib.request
+from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from analytics.requestlog.writer import flush, writer
 from config.money import display_amount
-from credits.models import CreditAccount, CreditLedgerEntry
+from credits.models import CreditAccount, CreditLedgerEntry, Outlet
+from credits.services import Actor
+from tests.factories import AgentFactory
 from usage.models import UsageRecord
+from usage.services import ingest_records
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 TIMEOUT_MS = 20_000
+DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 LEGIBLE_PX = 10  # a chart's axis labels drawn at least this tall on a phone
 TOP_UP = Decimal("250")
 REASON = "Browser test: top-up before the weekend campaign"
+# (type, model, unit) of the widest records the usage list shows: long model ids beside long agent names.
+WIDE_RECORDS = (
+    ("CONVERSATION", "gpt-4o-realtime-preview-2024-12-17", "tokens"),
+    ("CONVERSATION", "claude-3-5-sonnet-20241022", "tokens"),
+    ("TTS", "eleven_multilingual_v2", "characters"),
+    ("STT", "nova-2-phonecall", "seconds"),
+    ("TELEPHONY", "twilio-programmable-voice", "seconds"),
+)
 
 pytestmark = pytest.mark.browser
 
@@ -70,16 +84,51 @@ def number(text: str) -> Decimal:
     return Decimal(re.sub(r"[^0-9.\-]", "", text))
 
 
+def ingest_wide_records() -> None:
+    """The newest records, as wide as real ones get: long agent names and model ids, seven-figure counts."""
+    outlet = Outlet.objects.order_by("name").first()
+    agents = [
+        AgentFactory(outlet=outlet, name=name)
+        for name in ("Outbound renewals – EMEA evening shift (Maximilian)", "Claims intake – after hours (Henriette)")
+    ]
+    ingest_records(
+        outlet=outlet,
+        records=[
+            {
+                "event_id": f"wide-{index}", "agent_id": str(agents[index % 2].pk), "type": kind, "model": model,
+                "unit": unit, "count": 1_234_567 + index, "credits": "1234.567891", "cost_usd": "12.34567891",
+                "latency_ms": 12_345, "occurred_at": (timezone.now() - timedelta(minutes=index)).isoformat(),
+            }
+            for index, (kind, model, unit) in enumerate(WIDE_RECORDS * 3)
+        ],
+        actor=Actor.system("browser test"),
+    )
+
+
+def assert_no_horizontal_overflow(page) -> None:
+    """Neither the page nor the results box scrolls sideways, and the results table ends inside the viewport."""
+    overflow = page.evaluate("""() => {
+        const results = document.querySelector("#changelist .results"), table = document.querySelector("#result_list");
+        return {page: document.documentElement.scrollWidth, viewport: document.documentElement.clientWidth,
+                results: results.scrollWidth, resultsBox: results.clientWidth,
+                tableRight: table.getBoundingClientRect().right};
+    }""")
+    assert overflow["page"] <= overflow["viewport"], overflow
+    assert overflow["results"] <= overflow["resultsBox"], overflow
+    assert overflow["tableRight"] <= overflow["viewport"], overflow
+
+
 def test_staff_log_in_read_the_dashboard_and_add_credits_to_an_agent(live_server):
     sync_playwright = need_chromium()
     ARTIFACTS.mkdir(exist_ok=True)
     call_command("seed_demo", "--outlets", "2", "--agents", "3", "--records", "1500", stdout=StringIO())
+    ingest_wide_records()
     fail_an_api_call(live_server.url)
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:
-            context = browser.new_context(viewport={"width": 1440, "height": 900})
+            context = browser.new_context(viewport=DESKTOP)
             page = context.new_page()
             page.set_default_timeout(TIMEOUT_MS)
             # A script or style the Content-Security-Policy refuses is a console error: there must be none
@@ -129,18 +178,20 @@ def test_staff_log_in_read_the_dashboard_and_add_credits_to_an_agent(live_server
             plain.screenshot(path=ARTIFACTS / "dashboard-no-javascript.png", full_page=True)
             no_js.close()
 
-            # At 390 px each agent's balance and runway are on screen, the charts' labels legible, and only a chart
-            # box scrolls sideways, not the page.
+            # At 390 px each agent's balance and runway are on screen, and each open alert's balance; the charts'
+            # labels are legible, and only a chart box scrolls sideways, not the page.
             phone = browser.new_context(viewport=PHONE, storage_state=context.storage_state())
             small = phone.new_page()
             small.goto(f"{live_server.url}/admin/")
             small.wait_for_selector(".ll-dashboard")
-            runway_rows = small.locator("#table-runway tbody tr")
-            assert runway_rows.count() > 0
-            for index in range(runway_rows.count()):
-                for cell in ("agent", "balance", "runway_days"):
-                    box = runway_rows.nth(index).locator(f"td.ll-col-{cell}").bounding_box()
-                    assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (index, cell, box)
+            for table, cells in (("runway", ("agent", "balance", "runway_days")), ("alerts", ("agent", "balance"))):
+                rows = small.locator(f"#table-{table} tbody tr")
+                assert rows.count() > 0, table
+                for index in range(rows.count()):
+                    for cell in cells:
+                        box = rows.nth(index).locator(f"td.ll-col-{cell}").bounding_box()
+                        inside = box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+                        assert inside, (table, index, cell, box)
             label_heights = small.eval_on_selector_all(
                 "#chart-daily text.axis, #chart-breakdown text.label", "labels => labels.map(l => l.getBoundingClientRect().height)"
             )
@@ -160,7 +211,13 @@ def test_staff_log_in_read_the_dashboard_and_add_credits_to_an_agent(live_server
             assert "/admin/usage/usagerecord/" in page.url
             listed_records = page.locator("#result_list tbody tr").count()
             page.screenshot(path=ARTIFACTS / "daily-bar-records.png", full_page=True)
-            page.go_back()
+
+            # At 1440 px the usage records list shows every column, the widest rows included, without scrolling.
+            page.goto(f"{live_server.url}/admin/usage/usagerecord/")
+            assert page.locator("#result_list tbody tr", has_text=WIDE_RECORDS[0][1]).count() == 3
+            page.screenshot(path=ARTIFACTS / "usage-records-1440px.png")  # the first screenful: the width is the point
+            assert_no_horizontal_overflow(page)
+            page.goto(f"{live_server.url}/admin/")
             page.wait_for_selector(".ll-dashboard")
 
             # The agent with the lowest runway: its account page, the Add credits button, the form, the confirmation.

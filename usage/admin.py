@@ -119,7 +119,7 @@ class UsageRecordAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
             "event_id", "occurred_at", "created_at", "outlet", "agent", "interaction", "ingest_batch_id",
         )}),
         ("What", {"fields": ("type", "model", "provider", "product", "voice", "api_key_label", "end_user_id")}),
-        ("Amounts", {"fields": ("count_in_full", "unit", "credits_in_full", "cost_in_full", "latency_ms")}),
+        ("Amounts", {"fields": ("count_in_full", "unit", "credits_in_full", "cost_in_full", "latency")}),
         ("Relations", {"fields": RELATION_IDS}),
         ("Meta", {"fields": ("meta_json",)}),
     )
@@ -130,6 +130,7 @@ class UsageRecordAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
     count_in_full = amount_display("count", "units", full=True)
     credits_in_full = amount_display("credits", "credits", full=True)
     cost_in_full = amount_display("cost_usd", "cost", full=True, description="cost")
+    latency = amount_display("latency_ms", "units", unit="ms", description="latency")
 
     @admin.display(description="time", ordering="occurred_at")
     def time(self, record):
@@ -138,12 +139,6 @@ class UsageRecordAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
     @admin.display(description="count")
     def count_with_unit(self, record):
         return format_html('<span class="nowrap">{}</span> {}', display_amount(record.count, "units"), record.unit)
-
-    @admin.display(description="latency")
-    def latency(self, record):
-        if record.latency_ms is None:
-            return self.get_empty_value_display()
-        return format_html('<span class="nowrap">{} ms</span>', f"{record.latency_ms:,}")
 
     @admin.display(description="interaction")
     def interaction(self, record):

@@ -116,6 +116,6 @@ def drop_off_chart(rows: list[dict]) -> SafeString:
     return svg.column_chart(
         chart_id="chart-drop-off", title="Call length (where calls end)",
         labels=[row["bucket"] for row in rows], values=[row["calls"] for row in rows], name="calls",
-        fmt=DISPLAY["int"], width=360, height=200,
+        fmt=DISPLAY["int"], width=360, height=200, urls=[row["url"] for row in rows],
         summary=", ".join(f"{row['bucket']}: {row['calls']:,}" for row in rows),
     )

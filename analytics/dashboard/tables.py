@@ -7,6 +7,7 @@ from analytics.dashboard.filters import BREAKDOWN_CHOICES, Filters
 from analytics.dashboard.links import account_url
 from analytics.dashboard.table import Column, Table
 from analytics.facts import BREAKDOWNS
+from analytics.models import DURATION_FLOORS_S
 from analytics.periods import period_starts
 from usage.models import Interaction
 
@@ -32,7 +33,7 @@ def build_tables(numbers: dict, outlet_names: dict, filters: Filters) -> dict[st
         models_table(numbers["models"], filters),
         status_table(spend, filters),
         sentiment_table(spend, filters),
-        drop_off_table(spend),
+        drop_off_table(spend, filters),
         runway_table(history, numbers["balances"], outlet_names),
         alerts_table(numbers["alerts"]),
         failed_requests_table(numbers["failed"]),
@@ -168,10 +169,20 @@ def _calls_by(key: str, title: str, label: str, distribution: dict, labels: dict
     ], rows)
 
 
-def drop_off_table(spend: dict) -> Table:
-    drop_off = [{"bucket": point["bucket"], "calls": point["count"]} for point in spend["drop_off_points"]]
+def drop_off_table(spend: dict, filters: Filters) -> Table:
+    """Calls by length, each bucket linking to the calls of that length (the histogram's floors, seconds)."""
+    ceilings = (*DURATION_FLOORS_S[1:], None)  # the last bucket is open-ended
+    drop_off = [
+        {
+            "bucket": point["bucket"], "calls": point["count"],
+            "url": links.interactions_url(
+                filters.outlet_id, filters.date_range, duration_seconds__gte=floor, duration_seconds__lt=ceiling
+            ),
+        }
+        for point, floor, ceiling in zip(spend["drop_off_points"], DURATION_FLOORS_S, ceilings, strict=True)
+    ]
     return Table("drop_off", "Call length (drop-off)", [
-        Column("bucket", "Length"), Column("calls", "Calls", "int"),
+        Column("bucket", "Length", link="url"), Column("calls", "Calls", "int"),
     ], drop_off)
 
 

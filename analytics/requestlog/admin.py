@@ -5,7 +5,7 @@ from django.contrib import admin
 
 from analytics.models import RequestLog
 from analytics.requestlog.filtersets import ERROR_CODES, HTTP_METHODS, status_class
-from config.admin import BigTableMixin, ViewOnlyMixin
+from config.admin import BigTableMixin, ViewOnlyMixin, amount_display
 
 
 class StatusClassFilter(admin.SimpleListFilter):
@@ -49,7 +49,7 @@ class ErrorCodeFilter(admin.SimpleListFilter):
 @admin.register(RequestLog)
 class RequestLogAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
     list_display = (
-        "time", "method", "route", "status", "code", "latency_ms", "in_flight", "outlet", "key_prefix", "user",
+        "time", "method", "route", "status", "code", "latency", "in_flight_count", "outlet", "key_prefix", "user",
         "request_id",
     )
     list_filter = (StatusClassFilter, ErrorCodeFilter, MethodFilter, "outlet")
@@ -60,3 +60,10 @@ class RequestLogAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
     sortable_by = ("time",)  # the only order an index serves
     ordering = ("-time", "-id")
     list_select_related = ("outlet", "user")
+    fields = readonly_fields = (
+        "time", "method", "route", "status", "code", "message", "query", "request_id", "latency", "in_flight_count",
+        "outlet", "api_key", "key_prefix", "user",
+    )
+
+    latency = amount_display("latency_ms", "units", unit="ms", description="latency")
+    in_flight_count = amount_display("in_flight", "units", description="in flight")

@@ -5,18 +5,25 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.db import connection
 from django.http import JsonResponse
+from django.urls import reverse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.generics import ListAPIView
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from config.api import schema  # noqa: F401 - registers the auth schemes with drf-spectacular
 from config.api.csv import FORMAT_PARAMETER, csv_response, parse_format, queryset_csv_lines
 from config.api.dates import DATE_RANGE_PARAMETERS, parse_date_range
+from config.api.envelope import EnvelopeJSONRenderer
 from config.api.exceptions import error_body, unavailable_answer
+from config.api.fields import canonical_choice
 from config.api.middleware import API_PREFIX
 from config.api.pagination import KeysetPagination, parse_order
 
@@ -99,6 +106,50 @@ class ApiListView(KnownQueryParametersMixin, ListAPIView):
         prefix = "-" if parse_order(self.request.query_params) == "desc" else ""
         ordered = queryset.order_by(*(prefix + name for name in self.cursor_fields))
         return csv_response(queryset_csv_lines(ordered, self.get_serializer), self.csv_filename)
+
+
+class SchemaView(KnownQueryParametersMixin, SpectacularAPIView):
+    """The OpenAPI document, YAML unless `?format=json` or `Accept` asks for JSON; `lang` as drf-spectacular reads it.
+
+    Any other query parameter is a 400 naming it, as at every endpoint (drf-spectacular's `version` would only
+    relabel the document: the API has one version), and an error is JSON, never a YAML document.
+    """
+
+    formats = ("yaml", "json")
+
+    def query_parameters(self) -> set[str]:
+        return {"format", "lang"}
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        fmt = request.query_params.get("format")
+        if fmt and canonical_choice(fmt, self.formats) not in self.formats:
+            raise ValidationError({"format": [f"Must be 'yaml' or 'json', not '{fmt}'."]})
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if response.status_code >= 400:
+            request.accepted_renderer, request.accepted_media_type = EnvelopeJSONRenderer(), "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class ApiIndexView(KnownQueryParametersMixin, APIView):
+    """`/api`, `/api/` and `/api/v1/`: where the docs and the schema are, for a person or a program trying the root.
+
+    Open to anyone (what it says is public); a write to it is a 405, as to any endpoint that only reads.
+    """
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(exclude=True)  # the way in, not an operation of the API
+    def get(self, request):
+        link = request.build_absolute_uri
+        return Response({
+            "message": "The Ledgerline API. Read the docs, or generate a client from the OpenAPI schema.",
+            "docs": link(reverse("api-docs")),
+            "schema": link(reverse("api-schema")),
+            "versions": {"v1": link(f"{API_PREFIX}v1/")},
+        })
 
 
 @csrf_exempt  # whatever the method: a POST to no endpoint is a 404, not a CSRF failure

@@ -1,4 +1,6 @@
+import re
 from decimal import Decimal
+from html import unescape
 
 import pytest
 from django.contrib import admin
@@ -14,7 +16,8 @@ from analytics.models import (
 )
 from analytics.services import rollup_dirty_buckets
 from credits.services import Actor
-from usage.services import ingest_records
+from tests.analytics.handbuilt import D1, at, call, ingest, record
+from usage.services import ingest_records, upsert_interactions
 
 BUILT_ROLLUPS = tuple(rollup.model for fact in FACTS for rollup in fact.rollups)
 ROLLUPS = (*BUILT_ROLLUPS, DirtyBucket)
@@ -80,3 +83,61 @@ def test_recompute_from_the_dirty_queue_builds_the_day_and_clears_its_marks(staf
 
     assert not DirtyBucket.objects.exists()
     assert UsageHourlyRollup.objects.get().records == 1
+
+
+# Amounts as people read them.
+
+
+@pytest.fixture
+def big(agent):
+    """Three records of 1,234.567891 credits, $1,234.5 and 12,345 characters each, and a call of 1,234.5 seconds."""
+    ingest(agent.outlet, *(
+        record(agent, f"big{n}", at(D1, 10), type="TTS", unit="characters", count=12345, credits="1234.567891",
+               cost="1234.5", end_user_id="caller-7")
+        for n in range(3)
+    ))
+    upsert_interactions(outlet=agent.outlet, interactions=[
+        call(agent, "long-call", at(D1, 10), status="completed", duration="1234.5", messages=1200),
+    ])
+    rollup_dirty_buckets()
+    return agent
+
+
+def shown(staff, model) -> dict[str, str]:
+    """The one row of `model`'s list: each column's header and the text of its cell."""
+    page = staff.get(changelist(model))
+    headers = [header["text"] for header in page.context["result_headers"]]
+    (row,) = page.context["results"]
+    return {header: unescape(re.sub(r"<[^>]+>", "", cell)).strip() for header, cell in zip(headers, row)}
+
+
+def detail(staff, model) -> dict[str, str]:
+    """The one row's page: each field's name and what it shows."""
+    page = staff.get(reverse(f"admin:analytics_{model._meta.model_name}_change", args=[model.objects.get().pk]))
+    assert page.status_code == 200
+    return {
+        field.field["name"]: unescape(re.sub(r"<[^>]+>", "", str(field.contents()))).strip()
+        for fieldset in page.context["adminform"] for line in fieldset for field in line
+    }
+
+
+def test_usage_rollup_list_shows_separators_two_places_and_dollars_and_its_page_every_place(staff, big):
+    row = shown(staff, UsageHourlyRollup)
+    assert (row["records"], row["units"], row["credits"], row["cost"]) == ("3", "37,035", "3,703.70", "$3,703.50")
+
+    fields = detail(staff, UsageHourlyRollup)
+    amounts = ("records_column", "units_column", "credits_in_full", "cost_in_full")
+    assert [fields[name] for name in amounts] == ["3", "37,035", "3,703.703673", "$3,703.50"]
+    assert fields["type"] == "TTS"  # every other column as it is
+
+
+def test_pivoted_rollup_list_shows_each_units_column_with_separators(staff, big):
+    row = shown(staff, UsageEndUserDailyRollup)
+    assert (row["tokens"], row["characters"], row["credits"], row["cost"]) == ("0", "37,035", "3,703.70", "$3,703.50")
+    assert detail(staff, UsageEndUserDailyRollup)["credits_in_full"] == "3,703.703673"
+
+
+def test_interaction_rollup_list_shows_calls_seconds_and_messages_with_separators(staff, big):
+    row = shown(staff, InteractionAgentDailyRollup)
+    assert (row["calls"], row["duration"], row["messages"]) == ("1", "1,234.5 s", "1,200")
+    assert detail(staff, InteractionAgentDailyRollup)["duration_sum_column"] == "1,234.5 s"

@@ -104,3 +104,40 @@ def test_credits_set_documents_the_agent_by_id_or_external_id_exactly_one(client
     assert not {"agent_id", "agent_external_id"} & set(operation["required"])
     for name in ("agent_id", "agent_external_id"):
         assert "Exactly one is required" in operation["properties"][name]["description"]
+
+
+# The schema's own endpoint takes its parameters as every endpoint does.
+
+
+@pytest.mark.parametrize(
+    ("params", "accept", "content_type"),
+    [
+        ({"format": "json"}, "application/yaml", "application/vnd.oai.openapi+json"),
+        ({"format": "JSON"}, "*/*", "application/vnd.oai.openapi+json"),
+        ({"format": "yaml"}, "application/json", "application/vnd.oai.openapi; charset=utf-8"),
+        ({"lang": "de"}, "application/json", "application/json"),
+        ({}, "*/*", "application/vnd.oai.openapi; charset=utf-8"),
+    ],
+)
+def test_the_schema_takes_format_json_or_yaml_whatever_accept_says_and_lang(client, db, params, accept, content_type):
+    answer = client.get("/api/schema/", params, HTTP_ACCEPT=accept)
+    assert (answer.status_code, answer["Content-Type"]) == (200, content_type)
+    assert b"openapi: 3." in answer.content or answer.json()["openapi"].startswith("3.")
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [({"formt": "json"}, ["formt"]), ({"version": "2"}, ["version"]), ({"format": "xml"}, ["format"])],
+)
+def test_the_schema_refuses_an_unknown_parameter_or_format_naming_it_in_json(client, db, params, named):
+    answer = client.get("/api/schema/", params)
+    assert (answer.status_code, answer["Content-Type"]) == (400, "application/json")
+    assert (answer.json()["code"], list(answer.json()["errors"])) == ("invalid_parameter", named)
+
+
+def test_the_schemas_other_errors_are_json_too(client, db):
+    for answer, code in [
+        (client.post("/api/schema/"), "method_not_allowed"),
+        (client.get("/api/schema/", HTTP_ACCEPT="text/html"), "not_acceptable"),
+    ]:
+        assert (answer["Content-Type"], answer.json()["code"]) == ("application/json", code)

@@ -24,12 +24,35 @@ def test_a_host_not_allowed_keeps_djangos_page_outside_the_api():
     assert response.status_code == 400 and response["Content-Type"].startswith("text/html")
 
 
+@pytest.mark.parametrize("path", ["/api/v1/no-such-thing/", "/api/v2/usage/records/", "/api/nope"])
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
-def test_a_write_to_no_endpoint_is_a_json_404_not_a_csrf_page(method):
-    response = getattr(Client(enforce_csrf_checks=True), method)("/api/v1/no-such-thing/", data="{}", content_type="application/json")
+def test_a_write_to_no_endpoint_is_a_json_404_not_a_csrf_page(method, path):
+    response = getattr(Client(enforce_csrf_checks=True), method)(path, data="{}", content_type="application/json")
     assert response.status_code == 404
-    assert response.json()["message"] == "No API endpoint at /api/v1/no-such-thing/."
+    assert response.json()["message"] == f"No API endpoint at {path}."
     assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("root", ["/api", "/api/", "/api/v1", "/api/v1/"])
+def test_the_api_roots_say_where_the_docs_and_the_schema_are(db, root):
+    client = Client()
+    response = client.get(root, HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")  # a browser's
+    assert (response.status_code, response["Content-Type"]) == (200, "application/json")
+    body = response.json()
+    assert body["success"] is True and "Request-Id" in response
+    assert (body["docs"], body["schema"], body["versions"]) == (
+        "http://testserver/api/docs/", "http://testserver/api/schema/", {"v1": "http://testserver/api/v1/"}
+    )
+    assert client.get(body["docs"]).status_code == 200
+    assert client.get(body["schema"], {"format": "json"}).json()["openapi"].startswith("3.")
+
+
+@pytest.mark.parametrize("root", ["/api", "/api/v1/"])
+def test_a_write_to_an_api_root_is_a_json_405_and_a_stray_parameter_a_400(db, root):
+    written = Client(enforce_csrf_checks=True).post(root, data="{}", content_type="application/json")
+    assert (written.status_code, written.json()["code"], written["Allow"]) == (405, "method_not_allowed", "GET, HEAD, OPTIONS")
+    asked = Client().get(root, {"page": "2"})
+    assert (asked.status_code, asked.json()["code"], list(asked.json()["errors"])) == (400, "invalid_parameter", ["page"])
 
 
 def test_a_logged_in_staff_write_to_no_endpoint_is_a_json_404_too(staff_user):

@@ -159,7 +159,9 @@ def test_usage_record_page_shows_every_field_and_meta_as_indented_json(staff, ag
     content = unescape(page.content.decode())
     shown = {field for fieldset in page.context["adminform"] for line in fieldset for field in line}
     concrete = {field.name for field in UsageRecord._meta.concrete_fields} - {"id", "interaction_id", "meta"}
-    amounts_in_full = {"count": "count_in_full", "credits": "credits_in_full", "cost_usd": "cost_in_full"}
+    amounts_in_full = {
+        "count": "count_in_full", "credits": "credits_in_full", "cost_usd": "cost_in_full", "latency_ms": "latency",
+    }
     assert {amounts_in_full.get(name, name) for name in concrete} <= {field.field["name"] for field in shown}
     assert '<pre>{\n  "language": "en",\n  "turn": 3\n}</pre>' in content
     assert "openai" in content and "alloy" in content and "msg-7" in content

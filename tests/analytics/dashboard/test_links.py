@@ -3,6 +3,7 @@
 import html
 import re
 from datetime import UTC, datetime, time, timedelta
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -16,7 +17,7 @@ def listed(client, url: str) -> set:
     """The primary keys of the rows a changelist lists at `url` (it must not have refused a filter)."""
     page = client.get(url)
     assert page.status_code == 200, (url, page.status_code)
-    assert "e=1" not in page.request["QUERY_STRING"], url  # the admin's answer to a lookup it does not allow
+    assert "e" not in parse_qs(page.request["QUERY_STRING"]), url  # the admin's answer to a lookup it does not allow
     return {row.pk for row in page.context["cl"].result_list}
 
 
@@ -104,11 +105,23 @@ def test_a_status_or_sentiment_row_lists_those_calls_as_many_as_it_counts(staff,
         assert len(calls) == row["calls"]
 
 
+def test_a_call_length_row_lists_the_calls_of_that_length_as_many_as_it_counts(staff, spend, page):
+    rows = rows_of(page, "drop_off")
+    # c1 (20 s) and c4 (0 s); c2 (45 s); c3 (90 s); c6 (200 s); c5 (400 s): the open-ended last bucket too.
+    assert [row["calls"] for row in rows] == [2, 1, 1, 1, 1]
+    for row, (floor, ceiling) in zip(rows, [(0, 30), (30, 60), (60, 180), (180, 300), (300, 10**6)], strict=True):
+        calls = listed(staff, row["url"])
+        assert calls == in_range(
+            Interaction, "started_at", spend["outlet"], duration_seconds__gte=floor, duration_seconds__lt=ceiling
+        ), row["bucket"]
+        assert len(calls) == row["calls"]
+
+
 def test_the_charts_bars_carry_their_rows_links(page):
     for chart, table, key in [
         ("chart-daily", "daily", "url"), ("chart-by-type", "by_type", "url"), ("chart-breakdown", "breakdown", "url"),
         ("chart-top-agents", "top_agents", "records_url"), ("chart-models", "models", "url"),
-        ("chart-status", "status", "url"), ("chart-sentiment", "sentiment", "url"),
+        ("chart-status", "status", "url"), ("chart-sentiment", "sentiment", "url"), ("chart-drop-off", "drop_off", "url"),
     ]:
         hrefs = [html.unescape(href) for href in re.findall(r'<a href="([^"]+)"><rect class="bar"', svg(page, chart))]
         assert hrefs == [row[key] for row in rows_of(page, table)], chart

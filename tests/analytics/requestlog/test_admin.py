@@ -1,8 +1,12 @@
 """The request log in the admin."""
 
+import re
+
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+
+from tests.analytics.requestlog.conftest import at, log_row
 
 
 def test_the_admin_lists_requests_read_only_with_filters_and_search(logged, client, staff_user):
@@ -41,3 +45,20 @@ def test_the_admin_shows_a_failures_code_and_request_id_filters_by_code_and_find
     detail = client.get(reverse("admin:analytics_requestlog_change", args=[rows[2].pk]))
     for shown in (b"req-500", b"server_error", b"Something went wrong.", b"dry_run=1"):
         assert shown in detail.content
+
+
+def test_the_admin_shows_latency_and_in_flight_with_separators_in_the_list_and_on_the_page(outlet, client, staff_user):
+    client.force_login(staff_user)
+    row = log_row(outlet, time=at(2), latency_ms=12345, in_flight=1200)
+    row.save()
+
+    listing = client.get(reverse("admin:analytics_requestlog_changelist"))
+
+    headers = [header["text"] for header in listing.context["result_headers"]]
+    (cells,) = listing.context["results"]
+    shown = dict(zip(headers, (re.sub(r"<[^>]+>", "", cell) for cell in cells)))
+    assert (shown["latency"], shown["in flight"]) == ("12,345 ms", "1,200")
+    detail = client.get(reverse("admin:analytics_requestlog_change", args=[row.pk]))
+    fields = {field.field["name"]: re.sub(r"<[^>]+>", "", str(field.contents()))
+              for fieldset in detail.context["adminform"] for line in fieldset for field in line}
+    assert (fields["latency"], fields["in_flight_count"]) == ("12,345 ms", "1,200")
