@@ -2,6 +2,7 @@
 
     make bench                         # 1,000,000 records
     make bench BENCH_ARGS="--records 200000 --http-records 50000"
+    make bench BENCH_ARGS="--exports-only --records 10000000"   # export_usage alone, records loaded in SQL
 
 It creates (and afterwards drops) a scratch database, then measures on the same machine:
 1. the raw ceilings, straight from psycopg into a copy of the usage table with its indexes:
@@ -10,6 +11,8 @@ It creates (and afterwards drops) a scratch database, then measures on the same 
    then `export_usage` of them (CSV of a fifth and of all, JSONL of all): records/s and peak memory;
 3. `POST /api/v1/usage/records/` over real HTTP to gunicorn (2 workers), 4 clients, 1000 per batch;
 4. a records page at the top of the list and at a cursor 500,000 records deep.
+With --exports-only it loads the records in PostgreSQL itself (generate_series) and measures step 2's exports
+alone: 10,000,000 records through import_usage would take most of an hour.
 Results are printed and written to bench/out/results.json.
 """
 
@@ -32,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
-from bench.records import generate  # noqa: E402
+from bench.records import LOAD_USAGE, create_kinds, generate  # noqa: E402
 
 PG = "postgres://postgres@127.0.0.1:5432"
 COLUMNS = (
@@ -148,7 +151,10 @@ def measure_export(env: dict, outlet_id: str, format: str, start_date: str) -> d
     )
     line = next(line for line in completed.stdout.splitlines() if line.startswith("BENCH"))
     _, seconds, max_rss_kib, records = line.split()
-    return {"records": int(records), "records_per_s": int(records) / float(seconds), "peak_rss_mb": int(max_rss_kib) / 1024}
+    return {
+        "records": int(records), "seconds": float(seconds), "records_per_s": int(records) / float(seconds),
+        "peak_rss_mb": int(max_rss_kib) / 1024,
+    }
 
 
 def measure_exports(env: dict, outlet_id: str) -> dict:
@@ -254,6 +260,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database", default="ledgerline_bench")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--exports-only", action="store_true", help="load --records in SQL and measure export_usage alone"
+    )
     return parser.parse_args()
 
 
@@ -310,6 +319,35 @@ def measure_files(url: str, env: dict, outlet_id: str, agent_ids: list[str], cou
     return results
 
 
+def load_in_sql(url: str, outlet_id: str, agent_ids: list[str], count: int) -> dict:
+    """`count` records over 90 days made by PostgreSQL (generate_series), a million per statement."""
+    log(f"loading {count:,} records in SQL")
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TEMP TABLE bench_agent (n int PRIMARY KEY, id uuid, outlet_id uuid)")
+        with conn.cursor().copy("COPY bench_agent FROM STDIN") as copy:
+            for n, agent_id in enumerate(agent_ids):
+                copy.write_row((n, agent_id, outlet_id))
+        create_kinds(conn, temporary=True)
+        end = conn.execute("SELECT date_trunc('minute', now()) - interval '1 minute'").fetchone()[0]
+        parameters = {"agents": len(agent_ids), "span": 90 * 86400, "end": end, "batch": str(uuid.uuid4())}
+        # Indexes built once over the loaded rows, not row by row: the constraints' own indexes stay.
+        indexes = conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'usage_usagerecord' "
+            "AND indexname NOT IN (SELECT conname FROM pg_constraint)"
+        ).fetchall()
+        for name, _ in indexes:
+            conn.execute(f'DROP INDEX "{name}"')
+        for first in range(0, count, 1_000_000):
+            last = min(count, first + 1_000_000) - 1
+            conn.execute(LOAD_USAGE, {**parameters, "first": first, "last": last})
+            log(f"  {last + 1:,} records")
+        for _, definition in indexes:
+            conn.execute(definition)
+        conn.execute("VACUUM ANALYZE usage_usagerecord")
+    return {"load_seconds": time.perf_counter() - started}
+
+
 def measure_server(env: dict, port: int, key: str, outlet_id: str, bodies: list[bytes], records: int) -> dict:
     server = start_gunicorn(env, port)
     try:
@@ -323,20 +361,14 @@ def measure_server(env: dict, port: int, key: str, outlet_id: str, bodies: list[
         server.wait(timeout=30)
 
 
-def report(results: dict) -> None:
+def report_ingest(results: dict) -> None:
     results["import_vs_copy"] = results["import_records_per_s"] / results["copy_rows_per_s"]
     results["http_vs_insert"] = results["http_records_per_s"] / results["insert_rows_per_s"]
     results["deep_vs_first_page"] = results["page_deep_ms"] / results["page_first_ms"]
-    (OUT / "results.json").write_text(json.dumps(results, indent=2))
-    print()
     print(f"COPY ceiling               {results['copy_rows_per_s']:>12,.0f} rows/s")
     print(f"INSERT ceiling (1000/stmt) {results['insert_rows_per_s']:>12,.0f} rows/s")
     print(f"import_usage               {results['import_records_per_s']:>12,.0f} records/s  "
           f"{results['import_vs_copy']:.0%} of COPY, peak {results['import_peak_rss_mb']:.0f} MB")
-    for name, label in (("csv_fifth", "export_usage csv, a fifth"), ("csv", "export_usage csv"), ("jsonl", "export_usage jsonl")):
-        export = results[f"export_{name}"]
-        print(f"{label:<27}{export['records_per_s']:>12,.0f} records/s  "
-              f"{export['records']:,} records, peak {export['peak_rss_mb']:.0f} MB")
     print(f"HTTP ingest                {results['http_records_per_s']:>12,.0f} records/s  "
           f"{results['http_vs_insert']:.0%} of batched INSERT")
     print(f"records page, first        {results['page_first_ms']:>12.1f} ms")
@@ -344,15 +376,30 @@ def report(results: dict) -> None:
           f"{results['deep_vs_first_page']:.2f}x the first page")
 
 
+def report(results: dict) -> None:
+    print()
+    if "copy_rows_per_s" in results:
+        report_ingest(results)
+    for name, label in (("csv_fifth", "export_usage csv, a fifth"), ("csv", "export_usage csv"), ("jsonl", "export_usage jsonl")):
+        export = results[f"export_{name}"]
+        print(f"{label:<27}{export['records_per_s']:>12,.0f} records/s  "
+              f"{export['records']:,} records in {export['seconds']:,.0f} s, peak {export['peak_rss_mb']:.0f} MB")
+    (OUT / "results.json").write_text(json.dumps(results, indent=2))
+
+
 def main() -> None:
     args = parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     url, env, outlet_id, agent_ids, key = prepare(args.database)
     results: dict = {"records": args.records, "http_records": args.http_records, "cpus": os.cpu_count()}
-    results |= measure_files(url, env, outlet_id, agent_ids, args.records)
-    results |= measure_exports(env, outlet_id)
-    bodies = live_batches(args.http_records, agent_ids)
-    results |= measure_server(env, args.port, key, outlet_id, bodies, args.records)
+    if args.exports_only:
+        results |= load_in_sql(url, outlet_id, agent_ids, args.records)
+        results |= measure_exports(env, outlet_id)
+    else:
+        results |= measure_files(url, env, outlet_id, agent_ids, args.records)
+        results |= measure_exports(env, outlet_id)
+        bodies = live_batches(args.http_records, agent_ids)
+        results |= measure_server(env, args.port, key, outlet_id, bodies, args.records)
     report(results)
     if not args.keep:
         from django.db import connections
