@@ -144,7 +144,7 @@ def test_a_newly_logged_request_is_in_the_next_answer(traffic, key_client):
     ("params", "field", "message"),
     [
         ({"interval": "week"}, "interval", "Must be one of hour, day, month; not 'week'."),
-        ({"interval": "hour", "from": "2026-01-01", "to": "2026-03-01"}, "start_date", "at most 31 days"),
+        ({"interval": "hour", "from": "2026-01-01", "to": "2026-03-01"}, "from", "at most 31 days"),
         ({"to": "2026-13-01"}, "to", "is not a date"),
     ],
 )
