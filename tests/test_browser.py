@@ -217,6 +217,10 @@ def test_staff_log_in_read_the_dashboard_and_add_credits_to_an_agent(live_server
             assert page.locator("#result_list tbody tr", has_text=WIDE_RECORDS[0][1]).count() == 3
             page.screenshot(path=ARTIFACTS / "usage-records-1440px.png")  # the first screenful: the width is the point
             assert_no_horizontal_overflow(page)
+            # The domain's other lists fit too (config/static/ledgerline/admin_lists.css).
+            for model in ("credits/creditledgerentry", "credits/creditalert", "credits/apikey", "usage/interaction"):
+                page.goto(f"{live_server.url}/admin/{model}/")
+                assert_no_horizontal_overflow(page)
             page.goto(f"{live_server.url}/admin/")
             page.wait_for_selector(".ll-dashboard")
 
