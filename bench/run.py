@@ -116,41 +116,42 @@ def measure_ceilings(url: str, records: list[dict], outlet_id: str) -> dict:
     return results
 
 
-def measure_import(env: dict, path: Path, outlet_id: str, records: int) -> dict:
-    """import_usage in its own process, so its peak memory is its own."""
-    probe = (
-        "import time, django; django.setup(); "
-        "from django.core.management import call_command; started = time.perf_counter(); "
-        f"call_command('import_usage', {str(path)!r}, outlet={outlet_id!r}, no_progress=True); "
-        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the (large) parent process.
-        "peak = next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')); "
-        "print('BENCH', time.perf_counter() - started, peak)"
-    )
+# The probe's own peak, in KiB: VmHWM, not ru_maxrss, which Linux carries over exec from the (large) parent.
+PEAK_RSS_KIB = "next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM'))"
+
+
+def run_probe(env: dict, probe: str) -> list[str]:
+    """Runs `probe` in a fresh Python, so that its peak memory is its own; the fields of its BENCH line."""
     completed = subprocess.run(
         [sys.executable, "-c", probe], env=env, check=True, text=True, capture_output=True, cwd=ROOT
     )
-    line = next(line for line in completed.stdout.splitlines() if line.startswith("BENCH"))
-    _, seconds, max_rss_kib = line.split()
+    return next(line for line in completed.stdout.splitlines() if line.startswith("BENCH")).split()[1:]
+
+
+def measure_import(env: dict, path: Path, outlet_id: str, records: int) -> dict:
+    """import_usage in its own process, so its peak memory is its own."""
+    seconds, max_rss_kib = run_probe(
+        env,
+        "import time, django; django.setup(); "
+        "from django.core.management import call_command; started = time.perf_counter(); "
+        f"call_command('import_usage', {str(path)!r}, outlet={outlet_id!r}, no_progress=True); "
+        f"print('BENCH', time.perf_counter() - started, {PEAK_RSS_KIB})",
+    )
     return {"import_records_per_s": records / float(seconds), "import_peak_rss_mb": int(max_rss_kib) / 1024}
 
 
 def measure_export(env: dict, outlet_id: str, format: str, start_date: str) -> dict:
     """export_usage of the outlet's records from `start_date` to /dev/null, in its own process: records/s, peak memory."""
-    probe = (
+    seconds, max_rss_kib, records = run_probe(
+        env,
         "import io, re, time, django; django.setup(); "
         "from django.core.management import call_command; out = io.StringIO(); started = time.perf_counter(); "
         f"call_command('export_usage', outlet={outlet_id!r}, start_date={start_date!r}, format={format!r}, "
         "output='/dev/null', no_progress=True, stdout=out); "
         "elapsed = time.perf_counter() - started; "
-        "peak = next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')); "
         "records = re.match(r'Exported ([0-9,]+) records', out.getvalue())[1].replace(',', ''); "
-        "print('BENCH', elapsed, peak, records)"
+        f"print('BENCH', elapsed, {PEAK_RSS_KIB}, records)",
     )
-    completed = subprocess.run(
-        [sys.executable, "-c", probe], env=env, check=True, text=True, capture_output=True, cwd=ROOT
-    )
-    line = next(line for line in completed.stdout.splitlines() if line.startswith("BENCH"))
-    _, seconds, max_rss_kib, records = line.split()
     return {
         "records": int(records), "seconds": float(seconds), "records_per_s": int(records) / float(seconds),
         "peak_rss_mb": int(max_rss_kib) / 1024,
