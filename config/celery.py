@@ -24,6 +24,12 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=3, minute=17),
         "options": {"expires": 3600},
     },
+    # Grants stop counting the instant they expire; this posts the EXPIRE entry within the minute if no posting did.
+    "expire-grants": {
+        "task": "credits.tasks.expire_grants",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     # Behind the alerts each balance change evaluates: thresholds edited in the admin, a lost enqueue.
     "check-low-balances": {
         "task": "credits.tasks.check_low_balances",

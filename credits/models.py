@@ -188,11 +188,13 @@ class CreditAccount(models.Model):
 
     agent = models.OneToOneField(Agent, on_delete=models.PROTECT, primary_key=True, related_name="account")
     balance = credit_field(default=ZERO)
+    debt = credit_field(default=ZERO, help_text="Consumption no grant could pay; the next grant pays it first.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ("agent__name",)
+        constraints = [models.CheckConstraint(condition=Q(debt__gte=0), name="account_debt_not_negative")]
 
     def __str__(self) -> str:
         return f"{self.agent} ({display_amount(self.balance, 'credits')})"  # page titles: two places
@@ -205,6 +207,10 @@ class CreditLedgerEntry(ImmutableModel):
         CLEAR = "CLEAR", "Clear"
         CONSUME = "CONSUME", "Consume"
         ADJUST = "ADJUST", "Adjust"
+        EXPIRE = "EXPIRE", "Expire"
+        VOID = "VOID", "Void"
+        ALLOCATE = "ALLOCATE", "Allocate"
+        RECLAIM = "RECLAIM", "Reclaim"
 
     outlet = models.ForeignKey(Outlet, on_delete=models.PROTECT, related_name="ledger_entries")
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="entries")
@@ -247,9 +253,17 @@ class CreditLedgerEntry(ImmutableModel):
                 condition=Q(ingest_batch_id__isnull=False),
                 name="ledger_one_consume_per_account_and_batch",
             ),
-            models.CheckConstraint(condition=Q(kind__in=["ADD", "SET", "CLEAR", "CONSUME", "ADJUST"]), name="ledger_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(kind__in=["ADD", "SET", "CLEAR", "CONSUME", "ADJUST", "EXPIRE", "VOID", "ALLOCATE", "RECLAIM"]),
+                name="ledger_kind_valid",
+            ),
             models.CheckConstraint(condition=~Q(kind="ADD") | Q(amount__gt=0), name="ledger_add_positive"),
-            models.CheckConstraint(condition=~Q(kind="CONSUME") | Q(amount__lt=0), name="ledger_consume_negative"),
+            models.CheckConstraint(
+                condition=~Q(kind__in=["CONSUME", "EXPIRE", "VOID"]) | Q(amount__lt=0), name="ledger_write_off_negative"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind__in=["ALLOCATE", "RECLAIM"]) | ~Q(amount=0), name="ledger_transfer_nonzero"
+            ),
             models.CheckConstraint(condition=~Q(kind="ADJUST") | ~Q(amount=0), name="ledger_adjust_nonzero"),
             models.CheckConstraint(condition=~Q(kind="SET") | Q(balance_after__gte=0), name="ledger_set_not_negative"),
             models.CheckConstraint(condition=~Q(kind="CLEAR") | Q(balance_after=0), name="ledger_clear_reaches_zero"),
@@ -263,6 +277,100 @@ class CreditLedgerEntry(ImmutableModel):
     def __str__(self) -> str:
         amount, after = (display_amount(value, "credits") for value in (self.amount, self.balance_after))
         return f"{self.kind} {amount} -> {after}"  # page titles: two places
+
+
+class CreditGrant(models.Model):
+    """A block of credits on one account, drawn down in a known order; the balance is what the grants hold, less debt."""
+
+    class Source(models.TextChoices):
+        PURCHASE = "purchase", "Purchase"
+        PROMOTION = "promotion", "Promotion"
+        ALLOCATION = "allocation", "Allocation"
+        AUTO_TOP_UP = "auto_top_up", "Auto top-up"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        OPENING = "opening", "Opening balance"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        DEPLETED = "depleted", "Depleted"
+        EXPIRED = "expired", "Expired"
+        VOIDED = "voided", "Voided"
+
+    outlet = models.ForeignKey(Outlet, on_delete=models.PROTECT, related_name="credit_grants")
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="grants")
+    entry = models.ForeignKey(
+        CreditLedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="created_grants",
+        help_text="The entry that created the grant; none for the opening grants balances became.",
+    )
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.PURCHASE)
+    amount = credit_field()
+    remaining = credit_field()
+    priority = models.PositiveIntegerField(default=100, help_text="Lower is drawn first.")
+    effective_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    reason = models.TextField()
+    actor_label = models.CharField(max_length=200)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ("priority", F("expires_at").asc(nulls_last=True), "effective_at", "id")
+        indexes = [
+            models.Index(
+                fields=("account", "priority", "expires_at", "effective_at", "id"),
+                condition=Q(status="active"),
+                name="grant_draw_down_order",
+            ),
+            models.Index(fields=("expires_at",), condition=Q(status="active"), name="grant_active_expiry"),
+            models.Index(fields=("outlet", "-created_at"), name="grant_outlet_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="grant_amount_positive"),
+            models.CheckConstraint(condition=Q(remaining__gte=0, remaining__lte=F("amount")), name="grant_remaining_in_range"),
+            models.CheckConstraint(
+                condition=Q(expires_at__isnull=True) | Q(expires_at__gt=F("effective_at")), name="grant_expires_after_effect"
+            ),
+            # Only an active grant holds credits: one written off, voided or used up holds none.
+            models.CheckConstraint(
+                condition=Q(status="active", remaining__gt=0) | Q(status__in=["depleted", "expired", "voided"], remaining=0),
+                name="grant_status_matches_remaining",
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="grant_reason_required"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} {display_amount(self.amount, 'credits')} ({self.get_status_display().lower()})"
+
+    def is_usable(self, now) -> bool:
+        return self.status == self.Status.ACTIVE and (self.expires_at is None or self.expires_at > now)
+
+
+class CreditGrantMovement(ImmutableModel):
+    """Credits taken out of a grant by one ledger entry: `remaining` is always `amount` less these."""
+
+    class Kind(models.TextChoices):
+        DRAW = "draw", "Draw-down"
+        DEBT = "debt", "Paid debt"
+        WRITE_OFF = "write_off", "Written off"
+
+    grant = models.ForeignKey(CreditGrant, on_delete=models.PROTECT, related_name="movements")
+    entry = models.ForeignKey(CreditLedgerEntry, on_delete=models.PROTECT, related_name="movements")
+    kind = models.CharField(max_length=9, choices=Kind.choices)
+    amount = credit_field()
+
+    class Meta:
+        ordering = ("id",)
+        indexes = [models.Index(fields=("entry",), name="grant_movement_entry")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="grant_movement_positive"),
+            models.CheckConstraint(condition=Q(kind__in=["draw", "debt", "write_off"]), name="grant_movement_kind_valid"),
+            # An expiry or a void writes a grant off once, whoever gets there first.
+            models.UniqueConstraint(fields=("grant",), condition=Q(kind="write_off"), name="grant_written_off_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {display_amount(self.amount, 'credits')}"
 
 
 class CreditAlert(models.Model):

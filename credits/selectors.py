@@ -1,13 +1,17 @@
 """Reads of outlets, agents, balances and the ledger, always scoped to an outlet (None: every outlet)."""
 
+from datetime import datetime
+from decimal import Decimal
 from uuid import UUID
 
-from django.db.models import BooleanField, Case, Count, F, Q, QuerySet, Sum, Value, When, Window
+from django.db.models import BooleanField, Case, Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When, Window
 from django.db.models.functions import Abs, Coalesce, Lag
+from django.utils import timezone
 
 from config.db import for_outlet, get_or_not_found
 from config.money import CREDIT_QUANTUM
-from credits.models import ZERO, Agent, CreditAccount, CreditLedgerEntry, Outlet
+from credits.grants import DRAW_ORDER, expired_unwritten, usable
+from credits.models import ZERO, Agent, CreditAccount, CreditGrant, CreditGrantMovement, CreditLedgerEntry, Outlet
 
 
 def outlet_list(*, outlet_id: UUID | None = None) -> QuerySet[Outlet]:
@@ -27,15 +31,54 @@ def agent_get_by_external_id(*, outlet_id: UUID, external_id: str) -> Agent:
     return get_or_not_found(agent_list(outlet_id=outlet_id), "Agent not found.", external_id=external_id)
 
 
+def _grant_sum(condition: Q) -> Coalesce:
+    grants = CreditGrant.objects.filter(condition, account=OuterRef("pk")).order_by().values("account")
+    return Coalesce(Subquery(grants.annotate(total=Sum("remaining")).values("total")), Value(ZERO))
+
+
+def with_available(accounts: QuerySet[CreditAccount], *, now: datetime | None = None) -> QuerySet[CreditAccount]:
+    """`available`: the balance less grants already past their expiry that no EXPIRE entry has written off yet."""
+    return accounts.annotate(expired_unwritten=_grant_sum(expired_unwritten(now or timezone.now()))).annotate(
+        available=F("balance") - F("expired_unwritten")
+    )
+
+
 def balance_list(*, outlet_id: UUID | None = None) -> QuerySet[CreditAccount]:
-    """Accounts with the threshold that applies (the agent's, else the outlet's) and whether they are below it."""
+    """Accounts with what is available, their debt, the soonest expiry and what it takes, the threshold that applies
+    (the agent's, else the outlet's) and whether what is available is below it."""
+    now = timezone.now()
+    soonest = CreditGrant.objects.filter(usable(now), account=OuterRef("pk"), expires_at__isnull=False).order_by(
+        "expires_at", "id"
+    )
+    expiring = CreditGrant.objects.filter(usable(now), account=OuterRef("pk"), expires_at=OuterRef("next_expiry_at"))
+    accounts = with_available(
+        for_outlet(CreditAccount.objects.select_related("agent"), outlet_id, "agent__outlet_id"), now=now
+    )
     return (
-        for_outlet(CreditAccount.objects.select_related("agent"), outlet_id, "agent__outlet_id")
+        accounts.annotate(next_expiry_at=Subquery(soonest.values("expires_at")[:1]))
+        .annotate(
+            next_expiry_amount=Subquery(
+                expiring.order_by().values("account").annotate(total=Sum("remaining")).values("total")
+            )
+        )
         .annotate(threshold=Coalesce("agent__low_balance_threshold", "agent__outlet__low_balance_threshold"))
         .annotate(
-            is_low=Case(When(balance__lt=F("threshold"), then=Value(True)), default=Value(False), output_field=BooleanField())
+            is_low=Case(When(available__lt=F("threshold"), then=Value(True)), default=Value(False), output_field=BooleanField())
         )
     )
+
+
+def grant_list(*, outlet_id: UUID | None = None) -> QuerySet[CreditGrant]:
+    """Grants in draw-down order, with their account's agent."""
+    return for_outlet(CreditGrant.objects.select_related("account__agent"), outlet_id).order_by("account_id", *DRAW_ORDER)
+
+
+def grant_get(*, outlet_id: UUID | None, grant_id: int) -> CreditGrant:
+    return get_or_not_found(grant_list(outlet_id=outlet_id), "Grant not found.", pk=grant_id)
+
+
+def grant_movement_list(*, outlet_id: UUID | None = None) -> QuerySet[CreditGrantMovement]:
+    return for_outlet(CreditGrantMovement.objects.select_related("grant", "entry"), outlet_id, "grant__outlet_id")
 
 
 def balance_totals(accounts: QuerySet[CreditAccount]) -> dict:
@@ -78,7 +121,32 @@ def ledger_mismatches() -> list[str]:
         problems.append(
             f"entry {entry.pk} of account {entry.account_id}: balance_after {entry.balance_after} != {expected}"
         )
+    problems += grant_mismatches(margin)
     future = CreditLedgerEntry.objects.filter(effective_at__gt=F("created_at")).order_by("id")
     for pk, account_id, effective_at, created_at in future.values_list("pk", "account_id", "effective_at", "created_at"):
         problems.append(f"entry {pk} of account {account_id}: takes effect at {effective_at}, after its posting at {created_at}")
+    return problems
+
+
+def grant_mismatches(margin: Decimal) -> list[str]:
+    """Balances that are not their grants' remaining less debt, and grants that do not hold amount less movements."""
+    problems = []
+    held = CreditGrant.objects.filter(account=OuterRef("pk")).order_by().values("account")
+    accounts = CreditAccount.objects.annotate(
+        grants_remaining=Coalesce(Subquery(held.annotate(total=Sum("remaining")).values("total")), Value(ZERO))
+    ).annotate(drift=Abs(F("balance") - F("grants_remaining") + F("debt")))
+    for account in accounts.filter(drift__gt=margin).select_related("agent"):
+        problems.append(
+            f"account {account.pk} ({account.agent.name}): balance {account.balance} != grants' remaining "
+            f"{account.grants_remaining} - debt {account.debt}"
+        )
+    taken = CreditGrantMovement.objects.filter(grant=OuterRef("pk")).order_by().values("grant")
+    grants = CreditGrant.objects.annotate(
+        taken=Coalesce(Subquery(taken.annotate(total=Sum("amount")).values("total")), Value(ZERO))
+    ).annotate(drift=Abs(F("remaining") - F("amount") + F("taken")))
+    for grant in grants.filter(drift__gt=margin).order_by("id"):
+        problems.append(
+            f"grant {grant.pk} of account {grant.account_id}: remaining {grant.remaining} != amount {grant.amount} "
+            f"- movements {grant.taken}"
+        )
     return problems

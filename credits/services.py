@@ -20,9 +20,16 @@ from config.commands import cli_label
 from config.errors import ConflictError, DomainError, NotFoundError
 from config.money import CREDIT_DIGITS, CREDIT_PLACES, CREDIT_QUANTUM
 from credits import alerts
-from credits.models import ZERO, Agent, ApiKey, CreditAccount, CreditLedgerEntry, Outlet
+from credits.grants import GrantTerms, draw_down, expired_unwritten, open_grant, write_off, write_off_expired
+from credits.models import ZERO, Agent, ApiKey, CreditAccount, CreditGrant, CreditLedgerEntry, Outlet
 
 Kind = CreditLedgerEntry.Kind
+Source = CreditGrant.Source
+# What a person may say a grant is; allocations, opening balances and top-ups are made by the system.
+MANUAL_SOURCES = (Source.PURCHASE, Source.PROMOTION, Source.ADJUSTMENT)
+MAX_PRIORITY = 2**31 - 1
+PURCHASE = GrantTerms()
+ADJUSTMENT = GrantTerms(source=Source.ADJUSTMENT)
 MAX_REASON_LENGTH = 1000
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 ACTOR_LABEL_LENGTH = CreditLedgerEntry._meta.get_field("actor_label").max_length
@@ -66,6 +73,11 @@ class LedgerResult:
     @property
     def balance_after(self) -> Decimal:
         return self.entry.balance_after
+
+    @property
+    def grant(self) -> CreditGrant | None:
+        """The grant the entry opened (an add, a raise), replayed or not."""
+        return self.entry.created_grants.first()
 
 
 # Amounts and balances alike fit the ledger's columns: 14 digits before the point, 6 after.
@@ -148,8 +160,8 @@ def _clean_idempotency_key(key: str | None) -> str | None:
     return key
 
 
-def parse_effective_at(value: str) -> datetime:
-    """An ISO 8601 time with its offset, as the operator types it; a DomainError otherwise."""
+def parse_effective_at(value: str, *, field: str = "effective_at") -> datetime:
+    """An ISO 8601 time with its offset, as the operator types it; a DomainError naming `field` otherwise."""
     text = (value or "").strip()
     try:
         if "\x00" in text:
@@ -157,7 +169,7 @@ def parse_effective_at(value: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         message = "Give an ISO 8601 time with its offset, e.g. 2026-11-21T10:00:00Z."
-        raise DomainError(f"effective_at: {message}", errors={"effective_at": [message]}) from None
+        raise DomainError(f"{field}: {message}", errors={field: [message]}) from None
     return moment
 
 
@@ -174,9 +186,33 @@ def check_effective_at(effective_at: datetime | None, *, now: datetime) -> datet
     return effective_at.astimezone(UTC)
 
 
-def _fingerprint(kind: str, agent_id: UUID, amount: Decimal, reason: str, effective_at: datetime | None) -> str:
-    moment = "" if effective_at is None else effective_at.astimezone(UTC).isoformat()
-    canonical = json.dumps([kind, str(agent_id), str(amount), reason, moment])
+def check_grant_terms(terms: GrantTerms, *, now: datetime) -> GrantTerms:
+    """A new grant's source, priority and expiry as a person may set them; a DomainError naming the field otherwise."""
+    if terms.source not in MANUAL_SOURCES:
+        message = f"Use {', '.join(MANUAL_SOURCES)}."
+        raise DomainError(f"source: '{terms.source}' is not a source you can give. {message}", errors={"source": [message]})
+    if isinstance(terms.priority, bool) or not isinstance(terms.priority, int) or not 0 <= terms.priority <= MAX_PRIORITY:
+        message = f"A whole number from 0 to {MAX_PRIORITY}; lower is drawn first."
+        raise DomainError(f"priority: {message}", errors={"priority": [message]})
+    if terms.expires_at is None:
+        return terms
+    if timezone.is_naive(terms.expires_at):
+        message = "Give the offset (Z or +hh:mm): a time without one is ambiguous."
+        raise DomainError(f"expires_at: {message}", errors={"expires_at": [message]})
+    if terms.expires_at <= now:
+        message = "Must be in the future: a grant that has already expired would hold nothing."
+        raise DomainError(f"expires_at: {message}", errors={"expires_at": [message]})
+    return GrantTerms(
+        source=terms.source, priority=terms.priority, expires_at=terms.expires_at.astimezone(UTC), metadata=terms.metadata
+    )
+
+
+def _moment(value: datetime | None) -> str:
+    return "" if value is None else value.astimezone(UTC).isoformat()
+
+
+def _fingerprint(kind: str, target: UUID | int, amount: Decimal, reason: str, effective_at: datetime | None, *terms) -> str:
+    canonical = json.dumps([kind, str(target), str(amount), reason, _moment(effective_at), *map(str, terms)])
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -200,10 +236,20 @@ def _locked_account(agent_id: UUID) -> CreditAccount:
         raise NotFoundError("Agent not found.") from None
 
 
+def _apply_to_grants(account: CreditAccount, entry: CreditLedgerEntry, *, terms: GrantTerms, now: datetime) -> None:
+    """What an entry's change does to the grants: a rise opens a grant, a fall draws down, a clear forgives debt."""
+    if entry.kind == Kind.CLEAR and entry.amount > 0:
+        account.debt = ZERO
+    elif entry.amount > 0:
+        open_grant(account, entry, entry.amount, terms=terms if entry.kind == Kind.ADD else ADJUSTMENT, reason=entry.reason, now=now)
+    elif entry.amount < 0:
+        draw_down([(account, entry, -entry.amount)], now=now)
+
+
 @transaction.atomic
 def _post(
     *, agent: Agent, kind: str, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None,
-    effective_at: datetime | None,
+    effective_at: datetime | None, terms: GrantTerms = PURCHASE,
 ) -> LedgerResult:
     amount = parse_amount(amount)
     check_amount(kind, amount)
@@ -211,7 +257,10 @@ def _post(
     idempotency_key = _clean_idempotency_key(idempotency_key)
     now = timezone.now()
     effective = check_effective_at(effective_at, now=now)
-    fingerprint = _fingerprint(kind, agent.pk, amount, reason, effective_at) if idempotency_key else ""
+    if kind == Kind.ADD:
+        terms = check_grant_terms(terms, now=now)
+    grant_terms = (_moment(terms.expires_at), terms.priority, terms.source) if kind == Kind.ADD else ()
+    fingerprint = _fingerprint(kind, agent.pk, amount, reason, effective_at, *grant_terms) if idempotency_key else ""
 
     # The lock comes first: a concurrent retry with the same key waits here, then sees the first entry.
     account = _locked_account(agent.pk)
@@ -219,6 +268,7 @@ def _post(
     if idempotency_key and (replay := _replay(outlet_id=outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
         return replay
 
+    write_off_expired([account], now=now)  # before the posting: nothing expired is drawn, or cleared, or counted
     before = account.balance
     after = balance_after(kind=kind, balance=before, amount=amount)
     if abs(after) >= CREDIT_LIMIT:
@@ -246,8 +296,9 @@ def _post(
         if idempotency_key and (replay := _replay(outlet_id=outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
             return replay
         raise
+    _apply_to_grants(account, entry, terms=terms, now=now)
     account.balance = after
-    account.save(update_fields=["balance", "updated_at"])
+    account.save(update_fields=["balance", "debt", "updated_at"])
     alerts.alerts_evaluate(accounts=[account])
     return LedgerResult(entry=entry)
 
@@ -256,11 +307,12 @@ def _post(
 # the entry is still posted, and chains its balance, now.
 def credits_add(
     *, agent: Agent, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None = None,
-    effective_at: datetime | None = None,
+    effective_at: datetime | None = None, terms: GrantTerms = PURCHASE,
 ) -> LedgerResult:
+    """A new grant on the agent's account (`terms`: source, priority, expiry); it pays any debt first."""
     return _post(
         agent=agent, kind=Kind.ADD, amount=amount, actor=actor, reason=reason, idempotency_key=idempotency_key,
-        effective_at=effective_at,
+        effective_at=effective_at, terms=terms,
     )
 
 
@@ -299,16 +351,21 @@ OPERATIONS = {Kind.ADD: credits_add, Kind.SET: credits_set, Kind.ADJUST: credits
 
 def credits_apply(
     *, agent: Agent, kind: str, amount: Decimal | None, actor: Actor, reason: str, idempotency_key: str | None = None,
-    effective_at: datetime | None = None,
+    effective_at: datetime | None = None, terms: GrantTerms | None = None,
 ) -> LedgerResult:
     """Dispatch for the doors that take the operation as data (API `mode`, the `credits` command, the admin)."""
     common = {"agent": agent, "actor": actor, "reason": reason, "idempotency_key": idempotency_key, "effective_at": effective_at}
+    if terms is not None and kind != Kind.ADD:
+        message = "Only add opens a grant: expires_at, priority and source go with mode add."
+        raise DomainError(message, errors={"mode": [message]})
     if kind == Kind.CLEAR:
         return credits_clear(**common)
     if kind not in OPERATIONS:
         raise DomainError(f"mode: '{kind}' is not an operation.", errors={"mode": ["Use add, set or clear."]})
     if amount is None:
         raise DomainError("amount: This operation needs an amount.", errors={"amount": ["This field is required."]})
+    if kind == Kind.ADD:
+        common["terms"] = terms or PURCHASE
     return OPERATIONS[kind](amount=amount, **common)
 
 
@@ -343,12 +400,13 @@ def credits_consume(
     missing = set(positive) - {account.pk for account in accounts}
     if missing:
         raise NotFoundError(f"No credit account for agents {', '.join(sorted(map(str, missing)))}.")
+    now = timezone.now()
+    write_off_expired(accounts, now=now)
     afters = {account.pk: balance_after(kind=Kind.CONSUME, balance=account.balance, amount=positive[account.pk]) for account in accounts}
     # A debit, like a balance, must fit the ledger's columns: a batch of many records can add up past them.
     overflowing = [pk for pk, after in afters.items() if max(abs(after), positive[pk]) >= CREDIT_LIMIT]
     if overflowing:
         raise BalanceLimitError(overflowing)
-    now = timezone.now()
     used_at = used_at or {}
     entries = []
     for account in accounts:
@@ -373,21 +431,74 @@ def credits_consume(
             )
         )
     CreditLedgerEntry.objects.bulk_create(entries)
+    draw_down(((account, entry, -entry.amount) for account, entry in zip(accounts, entries, strict=True)), now=now)
     _save_balances(accounts, now)
     alerts.alerts_evaluate(accounts=accounts)
     return entries
 
 
+@transaction.atomic
+def grant_void(
+    *, grant_id: int, outlet_id: UUID | None, actor: Actor, reason: str, idempotency_key: str | None = None
+) -> LedgerResult:
+    """Writes off what is left of an active grant with one VOID entry; a grant of another outlet is not found."""
+    reason = _clean_reason(reason)
+    idempotency_key = _clean_idempotency_key(idempotency_key)
+    grants = CreditGrant.objects.all() if outlet_id is None else CreditGrant.objects.filter(outlet_id=outlet_id)
+    account_id = grants.filter(pk=grant_id).values_list("account_id", flat=True).first()
+    if account_id is None:
+        raise NotFoundError("Grant not found.")
+    fingerprint = _fingerprint(Kind.VOID, grant_id, ZERO, reason, None) if idempotency_key else ""
+    account = _locked_account(account_id)
+    if idempotency_key and (replay := _replay(outlet_id=account.agent.outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
+        return replay
+    now = timezone.now()
+    write_off_expired([account], now=now)
+    grant = CreditGrant.objects.get(pk=grant_id)
+    if grant.status != CreditGrant.Status.ACTIVE:
+        message = f"The grant is {grant.get_status_display().lower()}: it holds nothing to void."
+        raise DomainError(message, errors={"grant": [message]})
+    account.balance -= grant.remaining
+    entry = CreditLedgerEntry.objects.create(
+        outlet_id=grant.outlet_id, account=account, kind=Kind.VOID, amount=-grant.remaining,
+        balance_after=account.balance, actor_user=actor.user, actor_api_key=actor.api_key, actor_label=actor.label,
+        reason=reason, idempotency_key=idempotency_key, request_fingerprint=fingerprint, effective_at=now,
+        created_at=now,
+    )
+    write_off(grant, entry, status=CreditGrant.Status.VOIDED)
+    account.save(update_fields=["balance", "updated_at"])
+    alerts.alerts_evaluate(accounts=[account])
+    return LedgerResult(entry=entry)
+
+
+def grants_expire_due(*, limit: int = 500) -> int:
+    """Writes off grants past their expiry on up to `limit` accounts, one short transaction per account, so that
+    the periodic task never holds many locks; a posting that got there first leaves nothing to do."""
+    now = timezone.now()
+    due = CreditGrant.objects.filter(expired_unwritten(now)).order_by("account_id").values_list("account_id", flat=True)
+    written = 0
+    for account_id in list(dict.fromkeys(due))[:limit]:
+        with transaction.atomic():
+            account = _locked_account(account_id)
+            entries = write_off_expired([account], now=now)
+            if entries:
+                account.save(update_fields=["balance", "updated_at"])
+                alerts.alerts_evaluate(accounts=[account])
+            written += len(entries)
+    return written
+
+
 def _save_balances(accounts: list[CreditAccount], now: datetime) -> None:
     """One UPDATE for many locked accounts: `bulk_update` builds a CASE expression per row, costly per batch."""
-    fields = CreditAccount._meta.get_field("agent"), CreditAccount._meta.get_field("balance")
-    rows = " UNION ALL ".join(["SELECT %s AS agent_id, %s AS balance"] * len(accounts))
+    key, amount = CreditAccount._meta.get_field("agent"), CreditAccount._meta.get_field("balance")
+    rows = " UNION ALL ".join(["SELECT %s AS agent_id, %s AS balance, %s AS debt"] * len(accounts))
     params = [now]
     for account in accounts:
-        params += [fields[0].get_db_prep_value(account.pk, connection), fields[1].get_db_prep_value(account.balance, connection)]
+        params += [key.get_db_prep_value(account.pk, connection)]
+        params += [amount.get_db_prep_value(value, connection) for value in (account.balance, account.debt)]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE credits_creditaccount SET balance = changed.balance, updated_at = %s "
+            f"UPDATE credits_creditaccount SET balance = changed.balance, debt = changed.debt, updated_at = %s "
             f"FROM ({rows}) AS changed WHERE credits_creditaccount.agent_id = changed.agent_id",
             params,
         )

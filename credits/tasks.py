@@ -1,4 +1,4 @@
-"""Celery tasks of the credits app: low-balance notifications and their safety net.
+"""Celery tasks of the credits app: low-balance notifications and their safety net, and grants' expiry.
 
 Each task is named explicitly (its first module's dotted path): a queued task or a beat entry outlives a move.
 """
@@ -8,7 +8,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from credits import alerts, webhooks
+from credits import alerts, services, webhooks
 from credits.models import WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -57,5 +57,14 @@ def deliver_alert_webhook(self, event: dict):
 
 @shared_task(name="credits.tasks.check_low_balances", acks_late=True, ignore_result=True)
 def check_low_balances() -> dict:
-    """The safety net behind the alerts every balance change evaluates: opens missing ones, resolves stale ones."""
+    """The safety net behind the alerts every balance change evaluates: opens missing ones, resolves stale ones.
+
+    Expired grants are written off first, so that an alert counts usable credit only."""
+    services.grants_expire_due()
     return alerts.alerts_check()
+
+
+@shared_task(name="credits.tasks.expire_grants", acks_late=True, ignore_result=True)
+def expire_grants() -> int:
+    """Writes off grants past their expiry on accounts no posting has touched since; returns how many."""
+    return services.grants_expire_due()
