@@ -2,7 +2,7 @@
 
 from uuid import UUID
 
-from django.db.models import BooleanField, Case, Count, F, Q, QuerySet, Sum, Value, When, Window
+from django.db.models import BooleanField, Case, Count, Exists, F, OuterRef, Q, QuerySet, Sum, Value, When, Window
 from django.db.models.functions import Abs, Coalesce, Lag
 
 from config.db import for_outlet, get_or_not_found
@@ -28,9 +28,9 @@ def agent_get_by_external_id(*, outlet_id: UUID, external_id: str) -> Agent:
 
 
 def balance_list(*, outlet_id: UUID | None = None) -> QuerySet[CreditAccount]:
-    """Accounts with the threshold that applies (the agent's, else the outlet's) and whether they are below it."""
+    """Agents' accounts with the threshold that applies (the agent's, else the outlet's) and whether they are below it."""
     return (
-        for_outlet(CreditAccount.objects.select_related("agent"), outlet_id, "agent__outlet_id")
+        for_outlet(CreditAccount.objects.filter(agent__isnull=False).select_related("agent"), outlet_id)
         .annotate(threshold=Coalesce("agent__low_balance_threshold", "agent__outlet__low_balance_threshold"))
         .annotate(
             is_low=Case(When(balance__lt=F("threshold"), then=Value(True)), default=Value(False), output_field=BooleanField())
@@ -43,6 +43,11 @@ def balance_totals(accounts: QuerySet[CreditAccount]) -> dict:
         balance=Coalesce(Sum("balance"), Value(ZERO)), agents=Count("pk"), low=Count("pk", filter=Q(is_low=True))
     )
     return {"balance": totals["balance"], "agents": totals["agents"], "low": totals["low"]}
+
+
+def pool_account_get(*, outlet_id: UUID) -> CreditAccount:
+    """The outlet's pool: its one account without an agent."""
+    return get_or_not_found(CreditAccount.objects.all(), "Outlet not found.", outlet_id=outlet_id, agent__isnull=True)
 
 
 def ledger_entry_list(*, outlet_id: UUID | None = None) -> QuerySet[CreditLedgerEntry]:
@@ -64,10 +69,15 @@ def ledger_mismatches() -> list[str]:
     accounts = CreditAccount.objects.annotate(ledger_sum=Coalesce(Sum("entries__amount"), Value(ZERO))).annotate(
         drift=Abs(F("balance") - F("ledger_sum"))
     )
-    for account in accounts.filter(drift__gt=margin).select_related("agent"):
-        problems.append(
-            f"account {account.pk} ({account.agent.name}): balance {account.balance} != sum of entries {account.ledger_sum}"
-        )
+    for account in accounts.filter(drift__gt=margin).select_related("agent", "outlet"):
+        owner = f"pool of {account.outlet.name}" if account.is_pool else account.agent.name
+        problems.append(f"account {account.pk} ({owner}): balance {account.balance} != sum of entries {account.ledger_sum}")
+    moved = CreditAccount.objects.exclude(agent__isnull=True).exclude(outlet_id=F("agent__outlet_id")).order_by("pk")
+    for pk, outlet_id, agent_outlet_id in moved.values_list("pk", "outlet_id", "agent__outlet_id"):
+        problems.append(f"account {pk}: of outlet {outlet_id} but its agent is of outlet {agent_outlet_id}")
+    pools = Outlet.objects.exclude(Exists(CreditAccount.objects.filter(outlet=OuterRef("pk"), agent__isnull=True)))
+    for pk in pools.order_by("pk").values_list("pk", flat=True):
+        problems.append(f"outlet {pk}: has no pool account")
     chained = CreditLedgerEntry.objects.annotate(
         previous_balance=Coalesce(
             Window(Lag("balance_after"), partition_by=F("account_id"), order_by=F("id").asc()), Value(ZERO)
