@@ -56,10 +56,10 @@ def connect(url: str) -> psycopg.Connection:
 
 
 def load(url: str, *, records: int, outlets: int, agents_per_outlet: int, days: int) -> None:
-    """Outlets, agents (through the models, which open their accounts), then usage and interactions in SQL."""
+    """Outlets and agents (through the models, which open their accounts), then usage and interactions in SQL."""
     from credits.models import Agent, Outlet
 
-    outlet_objects = Outlet.objects.bulk_create([Outlet(name=f"Bench outlet {n}") for n in range(outlets)])
+    outlet_objects = [Outlet.objects.create(name=f"Bench outlet {n}") for n in range(outlets)]  # each opens its pool
     agents = []
     for index in range(outlets * agents_per_outlet):
         agent = Agent(outlet=outlet_objects[index % outlets], name=f"Agent {index}", external_id=f"agent-{index}")

@@ -82,7 +82,10 @@ class OutletAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     inlines = (AgentInline, ApiKeyInline)
     fieldsets = (
-        (None, {"fields": ("name", "timezone", "currency", "billing_cycle_day", "low_balance_threshold", "is_active")}),
+        (
+            None,
+            {"fields": ("name", "timezone", "currency", "billing_cycle_day", "low_balance_threshold", "is_active", "pool_balance")},
+        ),
         (
             "Low-balance alerts",
             {
@@ -92,7 +95,7 @@ class OutletAdmin(admin.ModelAdmin):
             },
         ),
     )
-    readonly_fields = ("webhook_secret",)
+    readonly_fields = ("webhook_secret", "pool_balance")
     actions = ("rotate_webhook_secrets",)
     threshold = amount_display("low_balance_threshold", "credits")
     # A URL typed without a scheme is taken as https (Django 6's default), never as plain http.
@@ -104,6 +107,12 @@ class OutletAdmin(admin.ModelAdmin):
     @admin.display(description="agents", ordering="agent_count")
     def agent_count(self, outlet):
         return outlet.agent_count
+
+    @admin.display(description="pool balance")
+    def pool_balance(self, outlet):
+        if outlet._state.adding:
+            return "-"  # opened when the outlet is saved
+        return display_amount(selectors.pool_account_get(outlet_id=outlet.pk).balance, "credits", full=True)
 
     @admin.action(description="Rotate webhook secrets", permissions=["change"])
     def rotate_webhook_secrets(self, request, queryset):
@@ -187,9 +196,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
 class CreditAccountAdmin(ViewOnlyMixin, admin.ModelAdmin):
     # The balance is a cache of the ledger: no form edits it, only the buttons and the action below.
     list_display = ("agent", "outlet", "balance_column", "threshold", "low", "updated_at")
-    list_filter = ("agent__outlet",)
+    list_filter = ("outlet",)
     search_fields = ("agent__name", "agent__external_id")
-    list_select_related = ("agent__outlet",)
+    list_select_related = ("agent", "outlet")
     fields = readonly_fields = (
         "agent", "outlet", "balance_in_full", "threshold_in_full", "low", "created_at", "updated_at",
     )
@@ -201,7 +210,7 @@ class CreditAccountAdmin(ViewOnlyMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         # The changelist skips list_select_related for a queryset that already selects related rows.
-        return selectors.balance_list().select_related("agent__outlet")
+        return selectors.balance_list().select_related("agent", "outlet")
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.balance_view)
@@ -213,10 +222,6 @@ class CreditAccountAdmin(ViewOnlyMixin, admin.ModelAdmin):
     def has_change_balance_permission(self, request):
         # Django's own change permission, which ViewOnlyMixin hides from the form.
         return admin.ModelAdmin.has_change_permission(self, request)
-
-    @admin.display(ordering="agent__outlet__name")
-    def outlet(self, account):
-        return account.agent.outlet
 
     @admin.display(description="low", ordering="is_low")
     def low(self, account):
@@ -332,7 +337,7 @@ class CreditLedgerEntryAdmin(ViewOnlyMixin, admin.ModelAdmin):
 
     @admin.display(ordering="account__agent__name")
     def agent(self, entry):
-        return entry.account.agent
+        return "Pool" if entry.account.is_pool else entry.account.agent
 
 
 class WebhookDeliveryInline(ViewOnlyMixin, admin.TabularInline):

@@ -62,10 +62,11 @@ def alerts_evaluate(*, accounts: Sequence[CreditAccount]) -> list[dict]:
     contacts, the accounts' open alerts) plus one write per kind of change, whatever the
     number of accounts. The events are enqueued for sending when the transaction commits.
     """
+    accounts = [account for account in accounts if not account.is_pool]  # low-balance alerts are the agents'
     if not accounts:
         return []
     outlets = Outlet.objects.only("name", "low_balance_threshold", "billing_contacts", "webhook_url").in_bulk(
-        {account.agent.outlet_id for account in accounts}
+        {account.outlet_id for account in accounts}
     )
     open_alerts = {
         alert.account_id: alert
@@ -102,7 +103,7 @@ def alerts_evaluate(*, accounts: Sequence[CreditAccount]) -> list[dict]:
     ]
     events = []
     for event_type, alert, account in changes:
-        outlet = outlets[account.agent.outlet_id]
+        outlet = outlets[account.outlet_id]
         event = _event(event_type, alert, account, outlet, now)
         _send_after_commit(event, outlet)
         events.append(event)
@@ -184,7 +185,7 @@ def alerts_check() -> dict[str, int]:
     open_kind = CreditAlert.objects.filter(account=OuterRef("pk"), status=Status.OPEN).values("kind")[:1]
     below = Q(balance__lte=0) | Q(balance__lt=F("threshold"))
     disagreeing = (
-        CreditAccount.objects.filter(Exists(CreditLedgerEntry.objects.filter(account=OuterRef("pk"))))
+        CreditAccount.objects.filter(Exists(CreditLedgerEntry.objects.filter(account=OuterRef("pk"))), agent__isnull=False)
         .annotate(
             threshold=Coalesce("agent__low_balance_threshold", "agent__outlet__low_balance_threshold"),
             open_kind=Subquery(open_kind),

@@ -46,7 +46,7 @@ class BalanceSerializer(serializers.ModelSerializer):
     agent_id = serializers.UUIDField(read_only=True)
     agent_name = serializers.CharField(source="agent.name", read_only=True)
     external_id = serializers.CharField(source="agent.external_id", read_only=True)
-    outlet_id = serializers.UUIDField(source="agent.outlet_id", read_only=True)
+    outlet_id = serializers.UUIDField(read_only=True)
     threshold = credit_amount(read_only=True)
     low = serializers.BooleanField(source="is_low", read_only=True, help_text="Balance below threshold.")
 
@@ -70,14 +70,15 @@ class BalancePageSerializer(serializers.Serializer):
 
 
 class LedgerEntrySerializer(serializers.ModelSerializer):
-    agent_id = serializers.UUIDField(source="account_id", read_only=True)
+    agent_id = serializers.UUIDField(source="account.agent_id", read_only=True, allow_null=True, help_text="Null for the pool.")
+    pool = serializers.BooleanField(source="account.is_pool", read_only=True, help_text="An entry of the outlet's pool.")
     outlet_id = serializers.UUIDField(read_only=True)
     actor = serializers.CharField(source="actor_label", read_only=True)
 
     class Meta:
         model = CreditLedgerEntry
         fields = [
-            "id", "agent_id", "outlet_id", "kind", "amount", "balance_after", "actor", "reason",
+            "id", "agent_id", "pool", "outlet_id", "kind", "amount", "balance_after", "actor", "reason",
             "idempotency_key", "ingest_batch_id", "effective_at", "created_at",
         ]
 

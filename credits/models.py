@@ -112,6 +112,14 @@ class Outlet(models.Model):
         """Who a low-balance alert of this outlet goes to, as people read it; empty when nobody."""
         return [label for label, value in (("billing contacts", self.billing_contacts), ("webhook", self.webhook_url)) if value]
 
+    def save(self, *args, **kwargs):
+        # Every outlet has exactly one pool account, opened with the outlet whatever door created it.
+        adding = self._state.adding
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if adding:
+                CreditAccount.objects.create(outlet=self)
+
     @property
     def billing_contact_list(self) -> list[str]:
         try:
@@ -150,7 +158,7 @@ class Agent(models.Model):
         with transaction.atomic():
             super().save(*args, **kwargs)
             if adding:
-                CreditAccount.objects.create(agent=self)
+                CreditAccount.objects.create(id=self.pk, agent=self, outlet_id=self.outlet_id)
 
     @property
     def effective_threshold(self) -> Decimal:
@@ -184,9 +192,12 @@ class ApiKey(AbstractAPIKey):
 
 
 class CreditAccount(models.Model):
-    """An agent's balance: a cache of its ledger, always the sum of its entries."""
+    """A balance: a cache of its ledger, always the sum of its entries. An agent's, or its outlet's pool (no agent)."""
 
-    agent = models.OneToOneField(Agent, on_delete=models.PROTECT, primary_key=True, related_name="account")
+    # An agent's account takes its agent's id as its own, so ledger rows and lookups by agent id keep working.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    outlet = models.ForeignKey(Outlet, on_delete=models.PROTECT, related_name="credit_accounts")
+    agent = models.OneToOneField(Agent, on_delete=models.PROTECT, null=True, blank=True, related_name="account")
     balance = credit_field(default=ZERO)
     debt = credit_field(default=ZERO, help_text="Consumption no grant could pay; the next grant pays it first.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -194,10 +205,27 @@ class CreditAccount(models.Model):
 
     class Meta:
         ordering = ("agent__name",)
-        constraints = [models.CheckConstraint(condition=Q(debt__gte=0), name="account_debt_not_negative")]
+        constraints = [
+            models.CheckConstraint(condition=Q(debt__gte=0), name="account_debt_not_negative"),
+            models.UniqueConstraint(
+                fields=("outlet",), condition=Q(agent__isnull=True), name="credit_account_one_pool_per_outlet"
+            ),
+            models.CheckConstraint(
+                condition=Q(agent__isnull=True) | Q(agent=F("id")), name="credit_account_agent_id_is_account_id"
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.agent} ({display_amount(self.balance, 'credits')})"  # page titles: two places
+        owner = "Pool" if self.is_pool else self.agent
+        return f"{owner} ({display_amount(self.balance, 'credits')})"  # page titles: two places
+
+    @property
+    def is_pool(self) -> bool:
+        return self.agent_id is None
+
+    @property
+    def owner_label(self) -> str:
+        return f"pool of {self.outlet.name}" if self.is_pool else self.agent.name
 
 
 class CreditLedgerEntry(ImmutableModel):

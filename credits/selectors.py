@@ -4,7 +4,21 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from django.db.models import BooleanField, Case, Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When, Window
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+    Window,
+)
 from django.db.models.functions import Abs, Coalesce, Lag
 from django.utils import timezone
 
@@ -44,7 +58,7 @@ def with_available(accounts: QuerySet[CreditAccount], *, now: datetime | None = 
 
 
 def balance_list(*, outlet_id: UUID | None = None) -> QuerySet[CreditAccount]:
-    """Accounts with what is available, their debt, the soonest expiry and what it takes, the threshold that applies
+    """Agents' accounts with what is available, their debt, the soonest expiry and what it takes, the threshold that applies
     (the agent's, else the outlet's) and whether what is available is below it."""
     now = timezone.now()
     soonest = CreditGrant.objects.filter(usable(now), account=OuterRef("pk"), expires_at__isnull=False).order_by(
@@ -52,7 +66,7 @@ def balance_list(*, outlet_id: UUID | None = None) -> QuerySet[CreditAccount]:
     )
     expiring = CreditGrant.objects.filter(usable(now), account=OuterRef("pk"), expires_at=OuterRef("next_expiry_at"))
     accounts = with_available(
-        for_outlet(CreditAccount.objects.select_related("agent"), outlet_id, "agent__outlet_id"), now=now
+        for_outlet(CreditAccount.objects.filter(agent__isnull=False).select_related("agent"), outlet_id), now=now
     )
     return (
         accounts.annotate(next_expiry_at=Subquery(soonest.values("expires_at")[:1]))
@@ -88,6 +102,11 @@ def balance_totals(accounts: QuerySet[CreditAccount]) -> dict:
     return {"balance": totals["balance"], "agents": totals["agents"], "low": totals["low"]}
 
 
+def pool_account_get(*, outlet_id: UUID) -> CreditAccount:
+    """The outlet's pool: its one account without an agent."""
+    return get_or_not_found(CreditAccount.objects.all(), "Outlet not found.", outlet_id=outlet_id, agent__isnull=True)
+
+
 def ledger_entry_list(*, outlet_id: UUID | None = None) -> QuerySet[CreditLedgerEntry]:
     return for_outlet(CreditLedgerEntry.objects.select_related("account__agent"), outlet_id)
 
@@ -107,10 +126,14 @@ def ledger_mismatches() -> list[str]:
     accounts = CreditAccount.objects.annotate(ledger_sum=Coalesce(Sum("entries__amount"), Value(ZERO))).annotate(
         drift=Abs(F("balance") - F("ledger_sum"))
     )
-    for account in accounts.filter(drift__gt=margin).select_related("agent"):
-        problems.append(
-            f"account {account.pk} ({account.agent.name}): balance {account.balance} != sum of entries {account.ledger_sum}"
-        )
+    for account in accounts.filter(drift__gt=margin).select_related("agent", "outlet"):
+        problems.append(f"account {account.pk} ({account.owner_label}): balance {account.balance} != sum of entries {account.ledger_sum}")
+    moved = CreditAccount.objects.exclude(agent__isnull=True).exclude(outlet_id=F("agent__outlet_id")).order_by("pk")
+    for pk, outlet_id, agent_outlet_id in moved.values_list("pk", "outlet_id", "agent__outlet_id"):
+        problems.append(f"account {pk}: of outlet {outlet_id} but its agent is of outlet {agent_outlet_id}")
+    pools = Outlet.objects.exclude(Exists(CreditAccount.objects.filter(outlet=OuterRef("pk"), agent__isnull=True)))
+    for pk in pools.order_by("pk").values_list("pk", flat=True):
+        problems.append(f"outlet {pk}: has no pool account")
     chained = CreditLedgerEntry.objects.annotate(
         previous_balance=Coalesce(
             Window(Lag("balance_after"), partition_by=F("account_id"), order_by=F("id").asc()), Value(ZERO)
@@ -135,9 +158,9 @@ def grant_mismatches(margin: Decimal) -> list[str]:
     accounts = CreditAccount.objects.annotate(
         grants_remaining=Coalesce(Subquery(held.annotate(total=Sum("remaining")).values("total")), Value(ZERO))
     ).annotate(drift=Abs(F("balance") - F("grants_remaining") + F("debt")))
-    for account in accounts.filter(drift__gt=margin).select_related("agent"):
+    for account in accounts.filter(drift__gt=margin).select_related("agent", "outlet"):
         problems.append(
-            f"account {account.pk} ({account.agent.name}): balance {account.balance} != grants' remaining "
+            f"account {account.pk} ({account.owner_label}): balance {account.balance} != grants' remaining "
             f"{account.grants_remaining} - debt {account.debt}"
         )
     taken = CreditGrantMovement.objects.filter(grant=OuterRef("pk")).order_by().values("grant")

@@ -231,7 +231,7 @@ def _replay(*, outlet_id: UUID, idempotency_key: str, fingerprint: str) -> Ledge
 
 def _locked_account(agent_id: UUID) -> CreditAccount:
     try:
-        return CreditAccount.objects.select_for_update(of=("self",)).select_related("agent").get(pk=agent_id)
+        return CreditAccount.objects.select_for_update(of=("self",)).select_related("agent").get(agent_id=agent_id)
     except CreditAccount.DoesNotExist:
         raise NotFoundError("Agent not found.") from None
 
@@ -244,6 +244,23 @@ def _apply_to_grants(account: CreditAccount, entry: CreditLedgerEntry, *, terms:
         open_grant(account, entry, entry.amount, terms=terms if entry.kind == Kind.ADD else ADJUSTMENT, reason=entry.reason, now=now)
     elif entry.amount < 0:
         draw_down([(account, entry, -entry.amount)], now=now)
+
+
+def _locked_pool_account(outlet_id: UUID) -> CreditAccount:
+    try:
+        return CreditAccount.objects.select_for_update().get(outlet_id=outlet_id, agent__isnull=True)
+    except CreditAccount.DoesNotExist:
+        raise NotFoundError("Outlet not found.") from None
+
+
+def locked_accounts(account_ids: Iterable[UUID]) -> dict[UUID, CreditAccount]:
+    """The accounts (agents' or pools'), locked in key order as every posting locks them, so two never deadlock.
+
+    The accounts' rows only: locking the joined agent rows too blocked the foreign-key checks of a rollup
+    build's commit (its rows reference the agents) while a consumption waited on the build's dirty marks.
+    """
+    accounts = CreditAccount.objects.select_for_update(of=("self",)).select_related("agent")
+    return {account.pk: account for account in accounts.filter(pk__in=set(account_ids)).order_by("pk")}
 
 
 @transaction.atomic
@@ -264,7 +281,7 @@ def _post(
 
     # The lock comes first: a concurrent retry with the same key waits here, then sees the first entry.
     account = _locked_account(agent.pk)
-    outlet_id = account.agent.outlet_id
+    outlet_id = account.outlet_id
     if idempotency_key and (replay := _replay(outlet_id=outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
         return replay
 
@@ -392,11 +409,7 @@ def credits_consume(
     if not positive:
         return []
     reason = _clean_reason(reason)
-    # The accounts' rows only: locking the joined agent rows too blocked the foreign-key checks of a rollup
-    # build's commit (its rows reference the agents) while this transaction waited on the build's dirty marks.
-    accounts = list(
-        CreditAccount.objects.select_for_update(of=("self",)).select_related("agent").filter(pk__in=positive).order_by("pk")
-    )
+    accounts = list(locked_accounts(positive).values())
     missing = set(positive) - {account.pk for account in accounts}
     if missing:
         raise NotFoundError(f"No credit account for agents {', '.join(sorted(map(str, missing)))}.")
@@ -416,7 +429,7 @@ def credits_consume(
         account.updated_at = now
         entries.append(
             CreditLedgerEntry(
-                outlet_id=account.agent.outlet_id,
+                outlet_id=account.outlet_id,
                 account=account,
                 kind=Kind.CONSUME,
                 amount=-amount,
@@ -449,8 +462,8 @@ def grant_void(
     if account_id is None:
         raise NotFoundError("Grant not found.")
     fingerprint = _fingerprint(Kind.VOID, grant_id, ZERO, reason, None) if idempotency_key else ""
-    account = _locked_account(account_id)
-    if idempotency_key and (replay := _replay(outlet_id=account.agent.outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
+    account = locked_accounts([account_id])[account_id]
+    if idempotency_key and (replay := _replay(outlet_id=account.outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
         return replay
     now = timezone.now()
     write_off_expired([account], now=now)
@@ -479,7 +492,7 @@ def grants_expire_due(*, limit: int = 500) -> int:
     written = 0
     for account_id in list(dict.fromkeys(due))[:limit]:
         with transaction.atomic():
-            account = _locked_account(account_id)
+            account = locked_accounts([account_id])[account_id]
             entries = write_off_expired([account], now=now)
             if entries:
                 account.save(update_fields=["balance", "updated_at"])
@@ -490,8 +503,8 @@ def grants_expire_due(*, limit: int = 500) -> int:
 
 def _save_balances(accounts: list[CreditAccount], now: datetime) -> None:
     """One UPDATE for many locked accounts: `bulk_update` builds a CASE expression per row, costly per batch."""
-    key, amount = CreditAccount._meta.get_field("agent"), CreditAccount._meta.get_field("balance")
-    rows = " UNION ALL ".join(["SELECT %s AS agent_id, %s AS balance, %s AS debt"] * len(accounts))
+    key, amount = CreditAccount._meta.get_field("id"), CreditAccount._meta.get_field("balance")
+    rows = " UNION ALL ".join(["SELECT %s AS id, %s AS balance, %s AS debt"] * len(accounts))
     params = [now]
     for account in accounts:
         params += [key.get_db_prep_value(account.pk, connection)]
@@ -499,7 +512,7 @@ def _save_balances(accounts: list[CreditAccount], now: datetime) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE credits_creditaccount SET balance = changed.balance, debt = changed.debt, updated_at = %s "
-            f"FROM ({rows}) AS changed WHERE credits_creditaccount.agent_id = changed.agent_id",
+            f"FROM ({rows}) AS changed WHERE credits_creditaccount.id = changed.id",
             params,
         )
 

@@ -64,9 +64,9 @@ def _credits_per_agent(outlet_id: UUID | None, over: DateRange, agent_filter: di
 
 
 def _ledger_changes(outlet_id: UUID | None, date_range: DateRange, agent_id: UUID | None) -> QuerySet:
-    """Credits added and removed (every ledger entry but consumption) per account and the day they took effect."""
+    """Credits added and removed (every ledger entry but consumption) per agent's account and the day they took effect."""
     entries = CreditLedgerEntry.objects.filter(
-        effective_at__gte=date_range.start_at, effective_at__lt=date_range.end_before
+        effective_at__gte=date_range.start_at, effective_at__lt=date_range.end_before, account__agent__isnull=False
     ).exclude(kind=CreditLedgerEntry.Kind.CONSUME)
     if outlet_id is not None:
         entries = entries.filter(outlet_id=outlet_id)
@@ -81,9 +81,9 @@ def _ledger_changes(outlet_id: UUID | None, date_range: DateRange, agent_id: UUI
 
 
 def _accounts(outlet_id: UUID | None, agent_id: UUID | None) -> QuerySet[CreditAccount]:
-    accounts = CreditAccount.objects.all()
+    accounts = CreditAccount.objects.filter(agent__isnull=False)
     if outlet_id is not None:
-        accounts = accounts.filter(agent__outlet_id=outlet_id)
+        accounts = accounts.filter(outlet_id=outlet_id)
     if agent_id is not None:
         accounts = accounts.filter(pk=agent_id)
     return accounts
@@ -123,7 +123,7 @@ def _agent_rows(accounts: QuerySet[CreditAccount], burned: dict, per_agent: dict
     """Each account's balance, burn, runway and changes."""
     agents = []
     # As tuples: thousands of accounts and agents as model instances cost more than the query.
-    for pk, name, agent_outlet_id, balance in accounts.values_list("pk", "agent__name", "agent__outlet_id", "balance"):
+    for pk, name, agent_outlet_id, balance in accounts.values_list("pk", "agent__name", "outlet_id", "balance"):
         burn = burned.get(pk, Decimal(0)) / BURN_DAYS
         agents.append({
             "agent_id": pk, "agent_name": name, "outlet_id": agent_outlet_id,

@@ -19,12 +19,12 @@ def balances_to_grants(apps, schema_editor):
     grant_model = apps.get_model("credits", "CreditGrant")
     account_model.objects.filter(balance__lt=0).update(debt=-F("balance"))
     now = django.utils.timezone.now()
-    positive = account_model.objects.filter(balance__gt=0).select_related("agent").order_by("pk")
+    positive = account_model.objects.filter(balance__gt=0).order_by("pk")
     batch = []
     for account in positive.iterator(chunk_size=OPENING_BATCH):
         batch.append(
             grant_model(
-                outlet_id=account.agent.outlet_id, account=account, source="opening", amount=account.balance,
+                outlet_id=account.outlet_id, account=account, source="opening", amount=account.balance,
                 remaining=account.balance, effective_at=min(account.created_at, now), status="active",
                 reason="Opening balance, carried over when credits became grants.", actor_label="system:migration",
                 created_at=now,
@@ -61,6 +61,22 @@ BEGIN
     PERFORM credits_verify_grant(NEW.grant_id);
     RETURN NULL;
 END $$;
+-- A balance is what its active grants hold less its debt (only an active grant holds anything).
+CREATE OR REPLACE FUNCTION credits_account_grants_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    held numeric;
+BEGIN
+    SELECT COALESCE(SUM(remaining), 0) INTO held FROM credits_creditgrant
+        WHERE account_id = NEW.id AND status = 'active';
+    IF NEW.balance <> held - NEW.debt THEN
+        RAISE EXCEPTION 'balance of account % is % but its grants hold % and its debt is %', NEW.id, NEW.balance, held,
+            NEW.debt USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER credits_account_matches_grants
+    AFTER INSERT OR UPDATE OF balance, debt ON credits_creditaccount
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION credits_account_grants_trigger();
 CREATE CONSTRAINT TRIGGER credits_grant_matches_movements
     AFTER INSERT OR UPDATE OF amount, remaining ON credits_creditgrant
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION credits_grant_trigger();
@@ -70,6 +86,8 @@ CREATE CONSTRAINT TRIGGER credits_movement_matches_grant
 """
 
 GRANT_RULES_REVERSE = """
+DROP TRIGGER IF EXISTS credits_account_matches_grants ON credits_creditaccount;
+DROP FUNCTION IF EXISTS credits_account_grants_trigger();
 DROP TRIGGER IF EXISTS credits_grant_matches_movements ON credits_creditgrant;
 DROP TRIGGER IF EXISTS credits_movement_matches_grant ON credits_creditgrantmovement;
 DROP FUNCTION IF EXISTS credits_grant_trigger();
@@ -81,7 +99,7 @@ DROP FUNCTION IF EXISTS credits_verify_grant(bigint);
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('credits', '0004_ledger_effective_at'),
+        ('credits', '0005_outlet_pool_accounts'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

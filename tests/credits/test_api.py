@@ -77,7 +77,7 @@ def test_ledger_lists_entries_with_filters(outlet, key_client):
     assert [item["kind"] for item in for_first] == ["SET", "ADD"]
     assert for_first[0]["effective_at"] == for_first[0]["created_at"]
     assert for_first[0] | {"effective_at": None, "created_at": None, "id": None} == {
-        "id": None, "agent_id": str(first.pk), "outlet_id": str(outlet.pk), "kind": "SET", "amount": "-4.000000",
+        "id": None, "agent_id": str(first.pk), "pool": False, "outlet_id": str(outlet.pk), "kind": "SET", "amount": "-4.000000",
         "balance_after": "1.000000", "actor": "system:tests", "reason": "set", "idempotency_key": None,
         "ingest_batch_id": None, "effective_at": None, "created_at": None,
     }

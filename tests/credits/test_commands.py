@@ -301,11 +301,12 @@ def test_reconcile_command_fails_and_names_the_account_when_a_balance_drifts(age
     with pytest.raises(CommandError) as excinfo:
         call_command("reconcile", stdout=out, stderr=err)
 
-    assert str(excinfo.value) == "1 mismatch found."
+    assert str(excinfo.value) == "2 mismatches found."
     assert excinfo.value.returncode == 1
     assert out.getvalue() == ""
-    [line] = err.getvalue().splitlines()
-    assert line.startswith(f"ledger: account {agent.pk} ({agent.name}): balance 99")
+    entries, grants = err.getvalue().splitlines()
+    assert entries.startswith(f"ledger: account {agent.pk} ({agent.name}): balance 99")
+    assert grants.startswith(f"ledger: account {agent.pk} ({agent.name}): balance 99.000000 != grants' remaining 25")
 
 
 def test_reconcile_command_runs_every_registered_check(agent, monkeypatch):

@@ -1,0 +1,130 @@
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+from config.errors import NotFoundError
+from credits import alerts, selectors, services
+from credits.models import CreditAccount, CreditAlert, CreditLedgerEntry
+from credits.services import Actor
+from tests.factories import AgentFactory
+
+# PostgreSQL's deferred balance check refuses these broken rows itself, at commit.
+sqlite_only = pytest.mark.skipif(connection.vendor == "postgresql", reason="the database refuses the broken row")
+BEFORE = [("credits", "0004_ledger_effective_at")]
+
+
+def test_a_new_outlet_opens_its_pool_account_with_no_agent(outlet):
+    pool = selectors.pool_account_get(outlet_id=outlet.pk)
+    assert (pool.agent_id, pool.outlet_id, pool.balance, pool.is_pool) == (None, outlet.pk, Decimal("0"), True)
+
+
+def test_an_agents_account_keeps_the_agents_id_and_outlet(agent):
+    assert (agent.account.pk, agent.account.outlet_id, agent.account.is_pool) == (agent.pk, agent.outlet_id, False)
+
+
+def test_the_database_allows_one_pool_per_outlet(outlet):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CreditAccount.objects.create(outlet=outlet)
+
+
+@sqlite_only
+def test_the_database_refuses_an_agent_account_under_another_id(outlet):
+    agent = AgentFactory(outlet=outlet)
+    CreditAccount.objects.filter(agent=agent).delete()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CreditAccount.objects.create(id=uuid.uuid4(), agent=agent, outlet=outlet)
+
+
+def test_the_pool_of_an_unknown_outlet_is_not_found(db):
+    with pytest.raises(NotFoundError):
+        selectors.pool_account_get(outlet_id=uuid.uuid4())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_locked_accounts_and_the_locked_pool_are_the_rows_asked_for(outlet, agent):
+    pool = selectors.pool_account_get(outlet_id=outlet.pk)
+    with transaction.atomic():
+        assert sorted(services.locked_accounts([agent.pk, pool.pk])) == sorted([agent.pk, pool.pk])
+        assert services._locked_pool_account(outlet.pk).pk == pool.pk
+    with pytest.raises(NotFoundError), transaction.atomic():
+        services._locked_pool_account(uuid.uuid4())
+
+
+def test_balances_and_their_totals_count_agents_only(outlet, agent):
+    services.credits_add(agent=agent, amount=Decimal("5"), actor=Actor.system("test"), reason="top-up")
+    accounts = selectors.balance_list(outlet_id=outlet.pk)
+    assert [account.pk for account in accounts] == [agent.pk]
+    totals = selectors.balance_totals(accounts)
+    assert (totals["balance"], totals["agents"]) == (Decimal("5"), 1)
+
+
+def test_a_pool_below_zero_raises_no_low_balance_alert(outlet):
+    outlet.low_balance_threshold = Decimal("10")
+    outlet.save()
+    pool = selectors.pool_account_get(outlet_id=outlet.pk)
+    pool.balance = Decimal("-1")
+    assert alerts.alerts_evaluate(accounts=[pool]) == []
+    assert not CreditAlert.objects.exists()
+
+
+def test_the_account_admin_lists_agents_and_the_outlet_page_shows_the_pool(admin_client, outlet, agent):
+    listing = admin_client.get("/admin/credits/creditaccount/").content.decode()
+    assert agent.name in listing and "Pool" not in listing
+    page = admin_client.get(f"/admin/credits/outlet/{outlet.pk}/change/").content.decode()
+    assert "pool balance" in page.lower()
+
+
+@sqlite_only
+def test_reconcile_names_a_pool_whose_balance_is_not_its_ledger(outlet):
+    CreditAccount.objects.filter(outlet=outlet, agent__isnull=True).update(balance=Decimal("3"))
+    assert any("pool of" in problem for problem in selectors.ledger_mismatches())
+
+
+@sqlite_only
+def test_reconcile_names_an_outlet_without_a_pool(outlet):
+    CreditAccount.objects.filter(outlet=outlet, agent__isnull=True).delete()
+    assert selectors.ledger_mismatches() == [f"outlet {outlet.pk}: has no pool account"]
+
+
+def _migrate(targets=None):
+    """To `targets`, or forward to the newest migrations, where the models of the code stand."""
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    targets = targets or executor.loader.graph.leaf_nodes()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_keeps_accounts_entries_and_alerts_and_opens_each_outlets_pool():
+    apps = _migrate(BEFORE)
+    try:
+        Outlet, Agent = apps.get_model("credits", "Outlet"), apps.get_model("credits", "Agent")
+        Account, Entry = apps.get_model("credits", "CreditAccount"), apps.get_model("credits", "CreditLedgerEntry")
+        Alert = apps.get_model("credits", "CreditAlert")
+        outlet = Outlet.objects.create(name="Old")
+        agent = Agent.objects.create(outlet=outlet, name="A", external_id="a")
+        now = timezone.now()
+        with transaction.atomic():
+            account = Account.objects.create(agent=agent, balance=Decimal("-2"))
+            Entry.objects.create(
+                outlet=outlet, account=account, kind="CONSUME", amount=Decimal("-2"), balance_after=Decimal("-2"),
+                actor_label="t", reason="used", effective_at=now, created_at=now,
+            )
+            Alert.objects.create(
+                outlet=outlet, account=account, kind="depleted", threshold=Decimal("0"), opening_balance=Decimal("-2"),
+                opened_at=now, depleted_at=now,
+            )
+    finally:
+        _migrate()
+    migrated = CreditAccount.objects.get(agent_id=agent.pk)
+    assert (migrated.pk, migrated.outlet_id, migrated.balance) == (agent.pk, outlet.pk, Decimal("-2"))
+    assert CreditLedgerEntry.objects.get().account_id == agent.pk
+    assert CreditAlert.objects.get().account_id == agent.pk
+    pool = selectors.pool_account_get(outlet_id=outlet.pk)
+    assert pool.pk != agent.pk and pool.agent_id is None
+    assert selectors.ledger_mismatches() == []
