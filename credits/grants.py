@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import F, Q
+from django.db.models import F, Q, Sum
 
 from credits.models import ZERO, CreditAccount, CreditGrant, CreditGrantMovement, CreditLedgerEntry
 
@@ -77,13 +77,26 @@ def write_off(grant: CreditGrant, entry: CreditLedgerEntry, *, status: str) -> N
     grant.save(update_fields=["remaining", "status"])
 
 
-def draw_down(debits: Iterable[tuple[CreditAccount, CreditLedgerEntry, Decimal]], *, now: datetime) -> None:
-    """Takes each amount from its account's usable grants in draw-down order; what they cannot pay becomes debt."""
+def grants_usable_total(account: CreditAccount, *, now: datetime, sources: Sequence[str] | None = None) -> Decimal:
+    """What the account's usable grants (of `sources`, if given) hold."""
+    grants = CreditGrant.objects.filter(usable(now), account=account)
+    if sources is not None:
+        grants = grants.filter(source__in=sources)
+    return grants.aggregate(total=Sum("remaining"))["total"] or ZERO
+
+
+def draw_down(
+    debits: Iterable[tuple[CreditAccount, CreditLedgerEntry, Decimal]], *, now: datetime, sources: Sequence[str] | None = None
+) -> list[CreditGrantMovement]:
+    """Takes each amount from its account's usable grants (of `sources`, if given) in draw-down order; what they
+    cannot pay becomes debt. Returns the draws."""
     debits = [(account, entry, amount) for account, entry, amount in debits if amount > 0]
     if not debits:
-        return
+        return []
     grants_by_account: dict = {}
     usable_grants = CreditGrant.objects.filter(usable(now), account__in=[account.pk for account, _, _ in debits])
+    if sources is not None:
+        usable_grants = usable_grants.filter(source__in=sources)
     for grant in usable_grants.order_by("account_id", *DRAW_ORDER):
         grants_by_account.setdefault(grant.account_id, []).append(grant)
     movements, drawn = [], []
@@ -102,6 +115,7 @@ def draw_down(debits: Iterable[tuple[CreditAccount, CreditLedgerEntry, Decimal]]
         account.debt += amount
     CreditGrantMovement.objects.bulk_create(movements)
     CreditGrant.objects.bulk_update(drawn, ["remaining", "status"])
+    return movements
 
 
 def open_grant(

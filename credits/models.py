@@ -254,6 +254,9 @@ class CreditLedgerEntry(ImmutableModel):
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
     ingest_batch_id = models.UUIDField(null=True, blank=True, help_text="The ingest batch a consumption debits.")
+    transfer_id = models.UUIDField(
+        null=True, blank=True, help_text="Pairs the two entries of a move between an outlet's pool and an agent."
+    )
     effective_at = models.DateTimeField(
         help_text="When the change took effect: a top-up's payment, a consumption's latest usage. Never after posting."
     )
@@ -269,6 +272,7 @@ class CreditLedgerEntry(ImmutableModel):
             models.Index(fields=("account", "id"), name="ledger_account_id"),
             models.Index(fields=("outlet", "created_at", "id"), name="ledger_outlet_created"),
             models.Index(fields=("outlet", "effective_at", "id"), name="ledger_outlet_effective"),
+            models.Index(fields=("transfer_id",), condition=Q(transfer_id__isnull=False), name="ledger_transfer"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -6,6 +6,7 @@ balance it leads to, and moves the cached balance in the same transaction.
 
 import hashlib
 import json
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +21,15 @@ from config.commands import cli_label
 from config.errors import ConflictError, DomainError, NotFoundError
 from config.money import CREDIT_DIGITS, CREDIT_PLACES, CREDIT_QUANTUM
 from credits import alerts
-from credits.grants import GrantTerms, draw_down, expired_unwritten, open_grant, write_off, write_off_expired
+from credits.grants import (
+    GrantTerms,
+    draw_down,
+    expired_unwritten,
+    grants_usable_total,
+    open_grant,
+    write_off,
+    write_off_expired,
+)
 from credits.models import ZERO, Agent, ApiKey, CreditAccount, CreditGrant, CreditLedgerEntry, Outlet
 
 Kind = CreditLedgerEntry.Kind
@@ -265,9 +274,10 @@ def locked_accounts(account_ids: Iterable[UUID]) -> dict[UUID, CreditAccount]:
 
 @transaction.atomic
 def _post(
-    *, agent: Agent, kind: str, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None,
-    effective_at: datetime | None, terms: GrantTerms = PURCHASE,
+    *, agent: Agent | None = None, pool_of: Outlet | None = None, kind: str, amount: Decimal, actor: Actor, reason: str,
+    idempotency_key: str | None, effective_at: datetime | None, terms: GrantTerms = PURCHASE,
 ) -> LedgerResult:
+    """One entry on an agent's account, or on the pool of `pool_of`."""
     amount = parse_amount(amount)
     check_amount(kind, amount)
     reason = _clean_reason(reason)
@@ -277,10 +287,11 @@ def _post(
     if kind == Kind.ADD:
         terms = check_grant_terms(terms, now=now)
     grant_terms = (_moment(terms.expires_at), terms.priority, terms.source) if kind == Kind.ADD else ()
-    fingerprint = _fingerprint(kind, agent.pk, amount, reason, effective_at, *grant_terms) if idempotency_key else ""
+    target = agent.pk if pool_of is None else pool_of.pk
+    fingerprint = _fingerprint(kind, target, amount, reason, effective_at, *grant_terms) if idempotency_key else ""
 
     # The lock comes first: a concurrent retry with the same key waits here, then sees the first entry.
-    account = _locked_account(agent.pk)
+    account = _locked_account(agent.pk) if pool_of is None else _locked_pool_account(pool_of.pk)
     outlet_id = account.outlet_id
     if idempotency_key and (replay := _replay(outlet_id=outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
         return replay
@@ -289,7 +300,7 @@ def _post(
     before = account.balance
     after = balance_after(kind=kind, balance=before, amount=amount)
     if abs(after) >= CREDIT_LIMIT:
-        raise BalanceLimitError([agent.pk])
+        raise BalanceLimitError([target])
     entry = CreditLedgerEntry(
         outlet_id=outlet_id,
         account=account,
@@ -361,6 +372,89 @@ def credits_adjust(
         agent=agent, kind=Kind.ADJUST, amount=amount, actor=actor, reason=reason, idempotency_key=idempotency_key,
         effective_at=effective_at,
     )
+
+
+def pool_add(
+    *, outlet: Outlet, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None = None,
+    effective_at: datetime | None = None, terms: GrantTerms = PURCHASE,
+) -> LedgerResult:
+    """A new grant on the outlet's pool, for `pool_allocate` to hand to its agents."""
+    return _post(
+        pool_of=outlet, kind=Kind.ADD, amount=amount, actor=actor, reason=reason, idempotency_key=idempotency_key,
+        effective_at=effective_at, terms=terms,
+    )
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    """A move between an outlet's pool and one of its agents: the entry on each side."""
+
+    agent_entry: CreditLedgerEntry
+    pool_entry: CreditLedgerEntry
+    replayed: bool = False
+
+
+def _transfer(*, agent: Agent, kind: str, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None) -> TransferResult:
+    """Allocate (pool to agent) or reclaim (agent's unused allocations to pool) in one transaction: the source's
+    grants are drawn in order, and each grant drawn becomes an `allocation` grant on the other side that keeps its
+    priority and expiry. Moving more than the source holds moves nothing."""
+    amount = parse_amount(amount)
+    check_amount(Kind.ADD, amount)
+    reason = _clean_reason(reason)
+    idempotency_key = _clean_idempotency_key(idempotency_key)
+    fingerprint = _fingerprint(kind, agent.pk, amount, reason, None) if idempotency_key else ""
+    pool_id = CreditAccount.objects.filter(outlet_id=agent.outlet_id, agent__isnull=True).values_list("pk", flat=True).first()
+    accounts = locked_accounts([agent.pk, pool_id])
+    agent_account, pool = accounts[agent.pk], accounts[pool_id]
+    if idempotency_key and (replay := _replay(outlet_id=agent.outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
+        pool_entry = CreditLedgerEntry.objects.get(account=pool, transfer_id=replay.entry.transfer_id)
+        return TransferResult(agent_entry=replay.entry, pool_entry=pool_entry, replayed=True)
+    now = timezone.now()
+    write_off_expired([agent_account, pool], now=now)
+    source, target = (pool, agent_account) if kind == Kind.ALLOCATE else (agent_account, pool)
+    sources = None if kind == Kind.ALLOCATE else [Source.ALLOCATION]
+    held = grants_usable_total(source, now=now, sources=sources)
+    if amount > held:
+        what = "the pool holds" if kind == Kind.ALLOCATE else "the agent's unused allocations hold"
+        message = f"Only {held} available: {what} less than {amount}."
+        raise DomainError(f"amount: {message}", errors={"amount": [message]})
+    if abs(target.balance + amount) >= CREDIT_LIMIT:
+        raise BalanceLimitError([agent.pk])
+    common = {"kind": kind, "actor_user": actor.user, "actor_api_key": actor.api_key, "actor_label": actor.label,
+              "reason": reason, "transfer_id": uuid.uuid4(), "effective_at": now, "created_at": now}
+    source_entry = CreditLedgerEntry.objects.create(
+        outlet_id=agent.outlet_id, account=source, amount=-amount, balance_after=source.balance - amount, **common
+    )
+    target_entry = CreditLedgerEntry.objects.create(
+        outlet_id=agent.outlet_id, account=target, amount=amount, balance_after=target.balance + amount,
+        idempotency_key=idempotency_key, request_fingerprint=fingerprint, **common
+    )
+    for movement in draw_down([(source, source_entry, amount)], now=now, sources=sources):
+        drawn = movement.grant
+        terms = GrantTerms(source=Source.ALLOCATION, priority=drawn.priority, expires_at=drawn.expires_at,
+                           metadata={"from_grant": drawn.pk})
+        open_grant(target, target_entry, movement.amount, terms=terms, reason=reason, now=now)
+    source.balance, target.balance = source_entry.balance_after, target_entry.balance_after
+    _save_balances([agent_account, pool], now)
+    alerts.alerts_evaluate(accounts=[agent_account])
+    agent_entry, pool_entry = (target_entry, source_entry) if kind == Kind.ALLOCATE else (source_entry, target_entry)
+    return TransferResult(agent_entry=agent_entry, pool_entry=pool_entry)
+
+
+@transaction.atomic
+def pool_allocate(
+    *, agent: Agent, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None = None
+) -> TransferResult:
+    """Moves credits from the agent's outlet pool to the agent."""
+    return _transfer(agent=agent, kind=Kind.ALLOCATE, amount=amount, actor=actor, reason=reason, idempotency_key=idempotency_key)
+
+
+@transaction.atomic
+def pool_reclaim(
+    *, agent: Agent, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None = None
+) -> TransferResult:
+    """Moves credits the agent was allocated and has not used back to its outlet pool."""
+    return _transfer(agent=agent, kind=Kind.RECLAIM, amount=amount, actor=actor, reason=reason, idempotency_key=idempotency_key)
 
 
 OPERATIONS = {Kind.ADD: credits_add, Kind.SET: credits_set, Kind.ADJUST: credits_adjust}

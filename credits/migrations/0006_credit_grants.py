@@ -64,13 +64,17 @@ END $$;
 -- A balance is what its active grants hold less its debt (only an active grant holds anything).
 CREATE OR REPLACE FUNCTION credits_account_grants_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
+    cached numeric;
+    owed numeric;
     held numeric;
 BEGIN
+    -- The row as it is at commit, not as this (deferred) event saw it.
+    SELECT balance, debt INTO cached, owed FROM credits_creditaccount WHERE id = NEW.id;
     SELECT COALESCE(SUM(remaining), 0) INTO held FROM credits_creditgrant
         WHERE account_id = NEW.id AND status = 'active';
-    IF NEW.balance <> held - NEW.debt THEN
-        RAISE EXCEPTION 'balance of account % is % but its grants hold % and its debt is %', NEW.id, NEW.balance, held,
-            NEW.debt USING ERRCODE = 'check_violation';
+    IF cached <> held - owed THEN
+        RAISE EXCEPTION 'balance of account % is % but its grants hold % and its debt is %', NEW.id, cached, held, owed
+            USING ERRCODE = 'check_violation';
     END IF;
     RETURN NULL;
 END $$;
@@ -104,6 +108,15 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(
+            model_name='creditledgerentry',
+            name='transfer_id',
+            field=models.UUIDField(blank=True, help_text="Pairs the two entries of a move between an outlet's pool and an agent.", null=True),
+        ),
+        migrations.AddIndex(
+            model_name='creditledgerentry',
+            index=models.Index(condition=models.Q(('transfer_id__isnull', False)), fields=['transfer_id'], name='ledger_transfer'),
+        ),
         migrations.CreateModel(
             name='CreditGrant',
             fields=[

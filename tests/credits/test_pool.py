@@ -1,4 +1,5 @@
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -6,11 +7,16 @@ from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from config.errors import NotFoundError
+from config.errors import ConflictError, DomainError, NotFoundError
 from credits import alerts, selectors, services
-from credits.models import CreditAccount, CreditAlert, CreditLedgerEntry
+from credits.grants import GrantTerms
+from credits.models import CreditAccount, CreditAlert, CreditGrant, CreditLedgerEntry
 from credits.services import Actor
-from tests.factories import AgentFactory
+from tests.clock import Clock
+from tests.concurrency import run_in_threads
+from tests.factories import AgentFactory, OutletFactory
+
+ACTOR = Actor.system("tests")
 
 # PostgreSQL's deferred balance check refuses these broken rows itself, at commit.
 sqlite_only = pytest.mark.skipif(connection.vendor == "postgresql", reason="the database refuses the broken row")
@@ -128,3 +134,101 @@ def test_the_migration_keeps_accounts_entries_and_alerts_and_opens_each_outlets_
     pool = selectors.pool_account_get(outlet_id=outlet.pk)
     assert pool.pk != agent.pk and pool.agent_id is None
     assert selectors.ledger_mismatches() == []
+
+
+def pool_add(outlet, amount, **terms):
+    return services.pool_add(outlet=outlet, amount=Decimal(amount), actor=ACTOR, reason="bought", terms=GrantTerms(**terms))
+
+
+def test_allocate_draws_pool_grants_in_order_and_opens_an_allocation_grant_per_grant_keeping_its_expiry(agent):
+    expiry = timezone.now() + timedelta(days=30)
+    promotion = pool_add(agent.outlet, "10", source="promotion", priority=10, expires_at=expiry).grant
+    purchase = pool_add(agent.outlet, "50").grant
+
+    result = services.pool_allocate(agent=agent, amount=Decimal("25"), actor=ACTOR, reason="for March")
+
+    assert (result.pool_entry.kind, result.pool_entry.amount, result.pool_entry.balance_after) == ("ALLOCATE", Decimal("-25"), Decimal("35"))
+    assert (result.agent_entry.kind, result.agent_entry.amount, result.agent_entry.balance_after) == ("ALLOCATE", Decimal("25"), Decimal("25"))
+    opened = CreditGrant.objects.filter(account_id=agent.pk).order_by("id")
+    assert [(g.source, g.amount, g.priority, g.expires_at, g.metadata["from_grant"]) for g in opened] == [
+        ("allocation", Decimal("10"), 10, expiry, promotion.pk),
+        ("allocation", Decimal("15"), 100, None, purchase.pk),
+    ]
+    assert selectors.ledger_mismatches() == []
+
+
+def test_allocating_more_than_the_pool_holds_moves_nothing(agent):
+    pool_add(agent.outlet, "10")
+    with pytest.raises(DomainError, match="Only 10"):
+        services.pool_allocate(agent=agent, amount=Decimal("10.01"), actor=ACTOR, reason="too much")
+    assert not CreditLedgerEntry.objects.filter(kind="ALLOCATE").exists()
+    assert selectors.pool_account_get(outlet_id=agent.outlet_id).balance == Decimal("10")
+
+
+def test_an_allocation_pays_the_agents_debt_first(agent):
+    pool_add(agent.outlet, "10")
+    services.credits_consume(debits={agent.pk: Decimal("4")}, ingest_batch_id=uuid.uuid4(), actor=ACTOR, reason="usage")
+    services.pool_allocate(agent=agent, amount=Decimal("10"), actor=ACTOR, reason="cover")
+    account = CreditAccount.objects.get(pk=agent.pk)
+    assert (account.balance, account.debt) == (Decimal("6"), Decimal("0"))
+
+
+def test_reclaim_moves_unused_allocations_back_but_not_purchases(agent):
+    pool_add(agent.outlet, "20")
+    services.pool_allocate(agent=agent, amount=Decimal("20"), actor=ACTOR, reason="for March")
+    services.credits_add(agent=agent, amount=Decimal("100"), actor=ACTOR, reason="own purchase")
+    services.credits_consume(debits={agent.pk: Decimal("5")}, ingest_batch_id=uuid.uuid4(), actor=ACTOR, reason="usage")
+
+    with pytest.raises(DomainError, match="Only 15"):
+        services.pool_reclaim(agent=agent, amount=Decimal("16"), actor=ACTOR, reason="month end")
+    result = services.pool_reclaim(agent=agent, amount=Decimal("15"), actor=ACTOR, reason="month end")
+
+    assert (result.agent_entry.amount, result.pool_entry.amount) == (Decimal("-15"), Decimal("15"))
+    assert selectors.pool_account_get(outlet_id=agent.outlet_id).balance == Decimal("15")
+    assert CreditAccount.objects.get(pk=agent.pk).balance == Decimal("100")
+    assert selectors.ledger_mismatches() == []
+
+
+def test_allocate_twice_with_the_same_key_moves_once_and_replays_both_sides(agent):
+    pool_add(agent.outlet, "20")
+    first = services.pool_allocate(agent=agent, amount=Decimal("5"), actor=ACTOR, reason="r", idempotency_key="alloc-1")
+    again = services.pool_allocate(agent=agent, amount=Decimal("5"), actor=ACTOR, reason="r", idempotency_key="alloc-1")
+    assert again.replayed and (again.agent_entry, again.pool_entry) == (first.agent_entry, first.pool_entry)
+    with pytest.raises(ConflictError):
+        services.pool_allocate(agent=agent, amount=Decimal("6"), actor=ACTOR, reason="r", idempotency_key="alloc-1")
+    assert CreditAccount.objects.get(pk=agent.pk).balance == Decimal("5")
+
+
+def test_an_expired_pool_grant_is_never_allocated(agent):
+    with Clock() as clock:
+        pool_add(agent.outlet, "10", expires_at=clock.now + timedelta(minutes=1))
+        clock.advance(minutes=1)
+        with pytest.raises(DomainError, match="Only 0"):
+            services.pool_allocate(agent=agent, amount=Decimal("1"), actor=ACTOR, reason="late")
+    assert CreditLedgerEntry.objects.filter(kind="EXPIRE").count() == 0  # the refusal rolled the write-off back too
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_twenty_threads_consuming_and_five_allocating_on_one_outlet_keep_every_invariant():
+    outlet = OutletFactory()
+    agents = [AgentFactory(outlet=outlet) for _ in range(5)]
+    pool_add(outlet, "1000")
+    for agent in agents:
+        services.credits_add(agent=agent, amount=Decimal("10"), actor=ACTOR, reason="start")
+
+    def work(index):
+        for _ in range(5):
+            if index < 5:
+                services.pool_allocate(agent=agents[index], amount=Decimal("3"), actor=ACTOR, reason="top-up")
+            else:
+                debits = {agent.pk: Decimal("0.5") for agent in agents[index % 5:]}
+                services.credits_consume(debits=debits, ingest_batch_id=uuid.uuid4(), actor=ACTOR, reason="usage")
+
+    assert run_in_threads(25, work) == []
+
+    assert selectors.ledger_mismatches() == []
+    assert selectors.pool_account_get(outlet_id=outlet.pk).balance == Decimal("1000") - 5 * 5 * 3
+    consumed = sum(Decimal("0.5") * (5 - index % 5) * 5 for index in range(5, 25))
+    total = sum(CreditAccount.objects.filter(pk__in=[agent.pk for agent in agents]).values_list("balance", flat=True))
+    assert total == 5 * 10 + 5 * 5 * 3 - consumed
