@@ -403,4 +403,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # A grant's source as read, and the sources a person may give a new one.
+    "ENUM_NAME_OVERRIDES": {
+        "GrantSourceEnum": "credits.models.CreditGrant.Source",
+        "ManualSourceEnum": "credits.services.MANUAL_SOURCES",
+    },
 }

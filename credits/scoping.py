@@ -15,6 +15,12 @@ OUTLET_PARAMETER = OpenApiParameter(
     OpenApiParameter.QUERY,
     description="Staff: one outlet's answer (default: every outlet). An API key always gets its own outlet's.",
 )
+ONE_OUTLET_PARAMETER = OpenApiParameter(
+    "outlet_id",
+    OpenApiTypes.UUID,
+    OpenApiParameter.QUERY,
+    description="Staff: required, the one outlet asked about. An API key gets its own outlet's.",
+)
 WRITE_OUTLET_PARAMETER = OpenApiParameter(
     "outlet_id",
     OpenApiTypes.UUID,

@@ -91,6 +91,16 @@ def grant_get(*, outlet_id: UUID | None, grant_id: int) -> CreditGrant:
     return get_or_not_found(grant_list(outlet_id=outlet_id), "Grant not found.", pk=grant_id)
 
 
+def grant_usable_list(*, account: CreditAccount) -> QuerySet[CreditGrant]:
+    """The account's grants that may be drawn now, in draw-down order."""
+    return grant_list(outlet_id=account.outlet_id).filter(usable(timezone.now()), account=account)
+
+
+def grants_opened_by(*, entry: CreditLedgerEntry) -> QuerySet[CreditGrant]:
+    """The grants one entry opened (an allocation opens one per grant it drew), oldest first."""
+    return CreditGrant.objects.filter(entry=entry).select_related("account__agent").order_by("id")
+
+
 def grant_movement_list(*, outlet_id: UUID | None = None) -> QuerySet[CreditGrantMovement]:
     return for_outlet(CreditGrantMovement.objects.select_related("grant", "entry"), outlet_id, "grant__outlet_id")
 
@@ -103,8 +113,10 @@ def balance_totals(accounts: QuerySet[CreditAccount]) -> dict:
 
 
 def pool_account_get(*, outlet_id: UUID) -> CreditAccount:
-    """The outlet's pool: its one account without an agent."""
-    return get_or_not_found(CreditAccount.objects.all(), "Outlet not found.", outlet_id=outlet_id, agent__isnull=True)
+    """The outlet's pool: its one account without an agent, with what is `available`."""
+    return get_or_not_found(
+        with_available(CreditAccount.objects.all()), "Outlet not found.", outlet_id=outlet_id, agent__isnull=True
+    )
 
 
 def ledger_entry_list(*, outlet_id: UUID | None = None) -> QuerySet[CreditLedgerEntry]:

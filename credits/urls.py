@@ -9,4 +9,9 @@ urlpatterns = [
     path("credits/balances/", api.BalanceListView.as_view(), name="credit-balances"),
     path("credits/ledger/", api.LedgerEntryListView.as_view(), name="credit-ledger"),
     path("credits/set/", api.CreditOperationView.as_view(), name="credit-set"),
+    path("credits/grants/", api.GrantListView.as_view(), name="credit-grants"),
+    path("credits/grants/<int:pk>/void/", api.GrantVoidView.as_view(), name="credit-grant-void"),
+    path("credits/pool/", api.PoolView.as_view(), name="credit-pool"),
+    path("credits/allocate/", api.AllocateView.as_view(), name="credit-allocate"),
+    path("credits/reclaim/", api.ReclaimView.as_view(), name="credit-reclaim"),
 ]

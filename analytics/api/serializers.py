@@ -278,8 +278,10 @@ class UsageBreakdownSerializer(RangeAnswerSerializer):
 class HistoryPeriodSerializer(serializers.Serializer):
     period = serializers.DateField(help_text="The period's first day (a Monday for weeks).")
     consumed = credits(help_text="Credits of the usage that occurred in the period.")
-    added = credits(help_text="Positive ADD, SET and ADJUST entries.")
-    removed = credits(help_text="Negative SET, CLEAR and ADJUST entries, as a positive amount.")
+    added = credits(help_text="Positive ADD, SET, CLEAR (a debt forgiven), ADJUST and ALLOCATE entries.")
+    removed = credits(help_text="Negative SET, CLEAR, ADJUST and RECLAIM entries, as a positive amount.")
+    expired = credits(help_text="EXPIRE entries: grants' remaining written off at their expiry, as a positive amount.")
+    voided = credits(help_text="VOID entries: grants' remaining written off by hand, as a positive amount.")
 
 
 def burn_fields() -> dict:
@@ -303,6 +305,8 @@ AgentHistorySerializer = type(
         "consumed": credits(),
         "added": credits(),
         "removed": credits(),
+        "expired": credits(),
+        "voided": credits(),
     },
 )
 

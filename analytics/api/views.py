@@ -331,7 +331,7 @@ class UsageBreakdownView(AnalyticsView):
 
 
 @answer_schema(
-    csv="the periods: one row per period: period, consumed, added, removed.",
+    csv="the periods: one row per period: period, consumed, added, removed, expired, voided.",
 )
 class CreditHistoryView(AnalyticsView):
     """Credits consumed and added or removed per period, the average daily burn and the runway, per agent too."""
@@ -356,4 +356,4 @@ class CreditHistoryView(AnalyticsView):
         )
 
     def csv_table(self, data):
-        return ["period", "consumed", "added", "removed"], data["periods"]
+        return ["period", "consumed", "added", "removed", "expired", "voided"], data["periods"]

@@ -1,4 +1,5 @@
-"""The credit history: credits consumed, added and removed per period, the burn and the runway, per agent too."""
+"""The credit history: credits consumed, added, removed, expired and voided per period, the burn and the runway,
+per agent too."""
 
 from collections import defaultdict
 from datetime import UTC, timedelta
@@ -16,13 +17,16 @@ from config.api.dates import DateRange
 from credits.models import CreditAccount, CreditLedgerEntry
 
 BURN_DAYS = 30
+Kind = CreditLedgerEntry.Kind
+WRITE_OFFS = (Kind.EXPIRE, Kind.VOID)  # counted apart from what staff and the API add and remove
 
 
 @one_staleness()
 def credit_history(
     *, outlet_id: UUID | None, date_range: DateRange, interval: str, agent_id: UUID | None = None
 ) -> dict:
-    """Credits consumed (by usage, when it occurred) and added or removed (by staff and API) per period.
+    """Credits consumed (by usage, when it occurred), added or removed (by staff, the API and the pool), and written
+    off by grants' expiry or void, per period.
 
     Per agent: the range's totals, the average daily burn over the last 30 days and the runway
     (balance / burn; None without burn, 0 when the balance is gone). For the outlet (or the one
@@ -64,10 +68,11 @@ def _credits_per_agent(outlet_id: UUID | None, over: DateRange, agent_filter: di
 
 
 def _ledger_changes(outlet_id: UUID | None, date_range: DateRange, agent_id: UUID | None) -> QuerySet:
-    """Credits added and removed (every ledger entry but consumption) per agent's account and the day they took effect."""
+    """Credits added and removed (every ledger entry but consumption and write-offs), expired and voided, per agent's
+    account and the day they took effect."""
     entries = CreditLedgerEntry.objects.filter(
         effective_at__gte=date_range.start_at, effective_at__lt=date_range.end_before, account__agent__isnull=False
-    ).exclude(kind=CreditLedgerEntry.Kind.CONSUME)
+    ).exclude(kind=Kind.CONSUME)
     if outlet_id is not None:
         entries = entries.filter(outlet_id=outlet_id)
     if agent_id is not None:
@@ -75,7 +80,12 @@ def _ledger_changes(outlet_id: UUID | None, date_range: DateRange, agent_id: UUI
     return (
         entries.annotate(day=Trunc("effective_at", "day", tzinfo=UTC))
         .values("account_id", "day")
-        .annotate(added=Sum("amount", filter=Q(amount__gt=0)), removed=Sum("amount", filter=Q(amount__lt=0)))
+        .annotate(
+            added=Sum("amount", filter=Q(amount__gt=0) & ~Q(kind__in=WRITE_OFFS)),
+            removed=Sum("amount", filter=Q(amount__lt=0) & ~Q(kind__in=WRITE_OFFS)),
+            expired=Sum("amount", filter=Q(kind=Kind.EXPIRE)),
+            voided=Sum("amount", filter=Q(kind=Kind.VOID)),
+        )
         .order_by()
     )
 
@@ -89,14 +99,17 @@ def _accounts(outlet_id: UUID | None, agent_id: UUID | None) -> QuerySet[CreditA
     return accounts
 
 
+CHANGES = ("consumed", "added", "removed", "expired", "voided")
+
+
 def _no_changes() -> dict:
-    return {"consumed": Decimal(0), "added": Decimal(0), "removed": Decimal(0)}
+    return {name: Decimal(0) for name in CHANGES}
 
 
 def _changes_per_period_and_agent(
     consumed_per_day: list[dict], consumed_per_agent: dict, changes: QuerySet, interval: str
 ) -> tuple[dict, dict]:
-    """Credits consumed, added and removed per period, and per agent."""
+    """Credits consumed, added, removed, expired and voided per period, and per agent."""
     periods: dict = defaultdict(_no_changes)
     per_agent: dict = defaultdict(_no_changes)
     for row in consumed_per_day:
@@ -104,12 +117,13 @@ def _changes_per_period_and_agent(
     for agent, consumed in consumed_per_agent.items():
         per_agent[agent]["consumed"] += consumed
     for row in changes:
-        added, removed = Decimal(row["added"] or 0), -Decimal(row["removed"] or 0)
+        # Removals and write-offs are negative entries, counted as positive amounts.
+        amounts = {"added": Decimal(row["added"] or 0)}
+        amounts |= {name: -Decimal(row[name] or 0) for name in ("removed", "expired", "voided")}
         period = periods[period_key(row["day"], interval)]
-        period["added"] += added
-        period["removed"] += removed
-        per_agent[row["account_id"]]["added"] += added
-        per_agent[row["account_id"]]["removed"] += removed
+        for name, value in amounts.items():
+            period[name] += value
+            per_agent[row["account_id"]][name] += value
     return periods, per_agent
 
 

@@ -1,6 +1,7 @@
 import csv
 import io
 import os
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -9,14 +10,56 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from credits import services
-from credits.models import CreditAccount, CreditLedgerEntry
+from credits import selectors, services
+from credits.grants import GrantTerms
+from credits.models import CreditAccount, CreditGrant, CreditLedgerEntry
+from tests.clock import Clock
 from tests.factories import AgentFactory, OutletFactory
 
 ACTOR = services.Actor.system("tests")
 CREDITS_SET = "/api/v1/credits/set/"
 BALANCES = "/api/v1/credits/balances/"
 LEDGER = "/api/v1/credits/ledger/"
+GRANTS = "/api/v1/credits/grants/"
+POOL = "/api/v1/credits/pool/"
+ALLOCATE = "/api/v1/credits/allocate/"
+RECLAIM = "/api/v1/credits/reclaim/"
+IN_A_WEEK = (timezone.now() + timedelta(days=7)).replace(microsecond=0)
+
+
+@pytest.fixture
+def clock():
+    with Clock() as clock:
+        yield clock
+
+
+def void_path(grant_id) -> str:
+    return f"{GRANTS}{grant_id}/void/"
+
+
+def add(agent, amount, **terms) -> CreditGrant:
+    return services.credits_add(agent=agent, amount=Decimal(amount), actor=ACTOR, reason="top-up", terms=GrantTerms(**terms)).grant
+
+
+def add_to_pool(outlet, amount, **terms) -> CreditGrant:
+    return services.pool_add(outlet=outlet, amount=Decimal(amount), actor=ACTOR, reason="bought", terms=GrantTerms(**terms)).grant
+
+
+def balance(agent) -> Decimal:
+    return CreditAccount.objects.get(pk=agent.pk).balance
+
+
+def pool_balance(outlet) -> Decimal:
+    return selectors.pool_account_get(outlet_id=outlet.pk).balance
+
+
+def assert_json_error(response, status: int, field: str | None = None, code: str | None = None) -> dict:
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["success"] is False and body["message"] and body["code"] == (code or body["code"])
+    if field is not None:
+        assert field in body["errors"], body
+    return body
 
 
 def post_operation(client, headers=None, **body):
@@ -266,13 +309,21 @@ def test_schema_documents_every_endpoint_and_the_bearer_scheme(client):
     response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     schema = response.json()
-    for path in ["/api/v1/credits/balances/", "/api/v1/credits/ledger/", "/api/v1/credits/set/", "/api/v1/outlets/", "/api/v1/agents/", "/api/v1/auth/token/"]:
+    for path in [
+        "/api/v1/credits/balances/", "/api/v1/credits/ledger/", "/api/v1/credits/set/", "/api/v1/outlets/", "/api/v1/agents/",
+        "/api/v1/auth/token/", GRANTS, "/api/v1/credits/grants/{id}/void/", POOL, ALLOCATE, RECLAIM,
+    ]:
         assert path in schema["paths"], path
     assert schema["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
     ledger_params = {param["name"] for param in schema["paths"]["/api/v1/credits/ledger/"]["get"]["parameters"]}
     assert ledger_params >= {"agent_id", "kind", "start_date", "end_date", "from", "to", "cursor", "order", "take", "format"}
-    set_params = {param["name"] for param in schema["paths"]["/api/v1/credits/set/"]["post"]["parameters"]}
-    assert "Idempotency-Key" in set_params
+    for path in [CREDITS_SET, GRANTS, "/api/v1/credits/grants/{id}/void/", ALLOCATE, RECLAIM]:
+        operation = schema["paths"][path]["post"]
+        assert "Idempotency-Key" in {param["name"] for param in operation["parameters"]}, path
+        assert {"400", "403", "404", "409"} <= set(operation["responses"]), path
+        assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("Input"), path
+    grants_params = {param["name"] for param in schema["paths"][GRANTS]["get"]["parameters"]}
+    assert grants_params >= {"agent_id", "pool", "status", "source", "cursor", "take", "format"}
 
 
 def test_swagger_ui_is_served_without_a_cdn(client):
@@ -299,7 +350,7 @@ def test_openapi_schema_is_valid_and_generates_without_warnings(db):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", os.devnull)
 
 
-@pytest.mark.parametrize("path", ["/api/v1/outlets/", "/api/v1/agents/", BALANCES, LEDGER])
+@pytest.mark.parametrize("path", ["/api/v1/outlets/", "/api/v1/agents/", BALANCES, LEDGER, GRANTS])
 @pytest.mark.parametrize(
     "params",
     [{"take": "-1"}, {"order": "up"}, {"format": "pdf"}, {"cursor": "garbage"}, {"outlet_id": "x"}],
@@ -311,7 +362,13 @@ def test_every_list_answers_bad_parameters_with_a_json_400(staff_client, path, p
     assert response.json()["success"] is False and response.json()["message"]
 
 
-@pytest.mark.parametrize(("path", "params"), [("/api/v1/agents/", {"is_active": "maybe"}), (BALANCES, {"low": "perhaps"}), (BALANCES, {"agent_id": "7"})])
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/api/v1/agents/", {"is_active": "maybe"}), (BALANCES, {"low": "perhaps"}), (BALANCES, {"agent_id": "7"}),
+        (GRANTS, {"pool": "perhaps"}), (GRANTS, {"status": "gone"}), (GRANTS, {"source": "gift"}), (GRANTS, {"agent_id": "7"}),
+    ],
+)
 def test_filter_values_of_the_wrong_type_are_a_json_400(staff_client, path, params):
     response = staff_client.get(path, params)
     assert response.status_code == 400 and list(params)[0] in response.json()["errors"]
@@ -324,3 +381,369 @@ def test_an_add_past_the_ledgers_limit_is_a_400_naming_the_limit_and_changes_not
     assert response.status_code == 400
     assert "14 digits before the decimal point" in response.json()["errors"]["amount"][0]
     assert CreditAccount.objects.get(pk=agent.pk).balance == Decimal("99999999999999")
+
+
+# Grants, the pool and the new terms of credits/set.
+
+
+def test_an_add_with_terms_opens_that_grant_and_answers_it(agent, key_client):
+    response = post_operation(
+        key_client("credits:write"), agent_id=str(agent.pk), mode="add", amount="30", reason="30-day promotion",
+        source="PROMOTION", priority=10, expires_at=IN_A_WEEK.astimezone(ZoneInfo("Asia/Kolkata")).isoformat(),
+    )
+    assert response.status_code == 200, response.content
+    grant = response.json()["grant"]
+    stored = CreditGrant.objects.get()
+    assert grant | {"effective_at": None, "created_at": None} == {
+        "id": stored.pk, "agent_id": str(agent.pk), "pool": False, "outlet_id": str(agent.outlet_id), "source": "promotion",
+        "amount": "30.000000", "remaining": "30.000000", "priority": 10, "effective_at": None,
+        "expires_at": IN_A_WEEK.strftime("%Y-%m-%dT%H:%M:%SZ"), "status": "active", "reason": "30-day promotion",
+        "actor": response.json()["entry"]["actor"], "metadata": {}, "created_at": None,
+    }
+    assert (stored.source, stored.priority, stored.expires_at) == ("promotion", 10, IN_A_WEEK)
+
+
+def test_a_plain_add_opens_a_purchase_grant_and_a_set_answers_the_grant_it_opened_or_null(agent, key_client):
+    client = key_client("credits:write")
+    added = post_operation(client, agent_id=str(agent.pk), mode="add", amount="5", reason="r").json()["grant"]
+    assert (added["source"], added["priority"], added["expires_at"]) == ("purchase", 100, None)
+    raised = post_operation(client, agent_id=str(agent.pk), mode="set", amount="8", reason="r").json()["grant"]
+    assert (raised["source"], raised["amount"]) == ("adjustment", "3.000000")
+    assert post_operation(client, agent_id=str(agent.pk), mode="set", amount="1", reason="r").json()["grant"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"mode": "set", "amount": "5", "expires_at": "2999-01-01T00:00:00Z"}, "expires_at"),
+        ({"mode": "set", "amount": "5", "priority": 3}, "priority"),
+        ({"mode": "clear", "source": "promotion"}, "source"),
+        ({"mode": "add", "amount": "5", "expires_at": "2020-01-01T00:00:00Z"}, "expires_at"),
+        ({"mode": "add", "amount": "5", "expires_at": "2999-01-01T00:00:00"}, "expires_at"),
+        ({"mode": "add", "amount": "5", "priority": -1}, "priority"),
+        ({"mode": "add", "amount": "5", "priority": 2**31}, "priority"),
+        ({"mode": "add", "amount": "5", "priority": "high"}, "priority"),
+        ({"mode": "add", "amount": "5", "source": "allocation"}, "source"),
+        ({"mode": "add", "amount": "NaN"}, "amount"),
+    ],
+)
+def test_bad_grant_terms_on_credits_set_are_a_400_naming_the_field_and_write_nothing(agent, key_client, body, field):
+    response = post_operation(key_client("credits:write"), agent_id=str(agent.pk), reason="r", **body)
+    assert_json_error(response, 400, field, "invalid_parameter")
+    assert not CreditLedgerEntry.objects.exists() and not CreditGrant.objects.exists()
+
+
+def test_the_same_key_with_other_grant_terms_is_a_409(agent, key_client):
+    client = key_client("credits:write")
+    body = {"agent_id": str(agent.pk), "mode": "add", "amount": "5", "reason": "r", "priority": 5}
+    assert post_operation(client, {"Idempotency-Key": "k-1"}, **body).status_code == 200
+    again = post_operation(client, {"Idempotency-Key": "k-1"}, **body)
+    assert again.json()["replayed"] is True and again.json()["grant"]["priority"] == 5
+    assert_json_error(post_operation(client, {"Idempotency-Key": "k-1"}, **(body | {"priority": 6})), 409, code="idempotency_conflict")
+    assert CreditGrant.objects.count() == 1
+
+
+def test_grants_list_filters_by_agent_pool_status_and_source(outlet, agent, key_client, django_assert_max_num_queries):
+    other = AgentFactory(outlet=outlet)
+    purchase, promotion = add(agent, "5"), add(agent, "3", source="promotion")
+    add(other, "2")
+    pool_grant = add_to_pool(outlet, "100")
+    services.grant_void(grant_id=purchase.pk, outlet_id=None, actor=ACTOR, reason="refund")
+    client = key_client("read")
+
+    def ids(**params):
+        with django_assert_max_num_queries(4):
+            response = client.get(GRANTS, params)
+        assert response.status_code == 200, response.content
+        return [item["id"] for item in response.json()["items"]]
+
+    assert len(ids()) == 4
+    assert ids(agent_id=str(agent.pk)) == [promotion.pk, purchase.pk]  # newest first
+    assert ids(pool="true") == [pool_grant.pk]
+    assert len(ids(pool="false")) == 3
+    assert ids(status="voided") == [purchase.pk]
+    assert ids(agent_id=str(agent.pk), status=["active", "depleted"]) == [promotion.pk]
+    assert ids(source="PROMOTION") == [promotion.pk]
+    pool_item = client.get(GRANTS, {"pool": "true"}).json()["items"][0]
+    assert (pool_item["agent_id"], pool_item["pool"], pool_item["remaining"]) == (None, True, "100.000000")
+
+
+def test_a_grant_past_its_expiry_lists_as_expired_before_any_write_off(agent, key_client, clock):
+    promotion = add(agent, "3", source="promotion", expires_at=clock.now + timedelta(minutes=5))
+    client = key_client("read")
+    clock.advance(minutes=5)
+    assert CreditGrant.objects.get(pk=promotion.pk).status == "active"  # no task ran
+    assert [item["status"] for item in client.get(GRANTS).json()["items"]] == ["expired"]
+    assert [item["id"] for item in client.get(GRANTS, {"status": "expired"}).json()["items"]] == [promotion.pk]
+    assert client.get(GRANTS, {"status": "active"}).json()["items"] == []
+
+
+def test_grants_csv_streams_every_matching_grant(agent, key_client):
+    for amount in range(1, 4):
+        add(agent, amount)
+    rows = csv_rows(key_client("read").get(GRANTS, {"format": "csv", "agent_id": str(agent.pk)}))
+    assert [row["amount"] for row in rows] == ["3.000000", "2.000000", "1.000000"]
+    assert set(rows[0]) >= {"id", "agent_id", "pool", "source", "remaining", "priority", "expires_at", "status"}
+
+
+def test_another_outlet_sees_none_of_this_outlets_grants(agent, key_client):
+    add(agent, "5")
+    stranger = key_client("read", for_outlet=OutletFactory())
+    assert stranger.get(GRANTS).json()["items"] == []
+    assert stranger.get(GRANTS, {"agent_id": str(agent.pk)}).json()["items"] == []
+
+
+def test_posting_a_grant_to_an_agent_answers_201_with_the_grant(agent, key_client):
+    body = {"agent_id": str(agent.pk), "amount": "12.5", "reason": "invoice 7", "source": "purchase", "priority": 50,
+            "expires_at": IN_A_WEEK.isoformat()}
+    response = key_client("credits:write").post(GRANTS, body, format="json")
+    assert response.status_code == 201, response.content
+    data = response.json()
+    assert (data["grant"]["agent_id"], data["grant"]["amount"], data["grant"]["priority"]) == (str(agent.pk), "12.500000", 50)
+    assert (data["entry"]["kind"], data["balance_before"], data["balance"], data["replayed"]) == ("ADD", "0.000000", "12.500000", False)
+    assert balance(agent) == Decimal("12.5")
+
+
+def test_posting_a_grant_to_the_pool_answers_201_with_the_pool_grant(outlet, key_client):
+    response = key_client("credits:write").post(GRANTS, {"pool": True, "amount": "500", "reason": "bought"}, format="json")
+    assert response.status_code == 201, response.content
+    assert (response.json()["grant"]["pool"], response.json()["entry"]["pool"]) == (True, True)
+    assert pool_balance(outlet) == Decimal("500")
+
+
+def test_staff_name_the_outlet_of_a_pool_grant(outlet, staff_client):
+    body = {"pool": True, "amount": "5", "reason": "bought"}
+    assert_json_error(staff_client.post(GRANTS, body, format="json"), 400, "outlet_id")
+    response = staff_client.post(f"{GRANTS}?outlet_id={outlet.pk}", body, format="json")
+    assert response.status_code == 201, response.content
+    assert pool_balance(outlet) == Decimal("5")
+
+
+def test_a_repeated_grant_post_with_the_same_key_opens_one_grant(agent, key_client):
+    client = key_client("credits:write")
+    body = {"agent_id": str(agent.pk), "amount": "5", "reason": "r"}
+    first = client.post(GRANTS, body, format="json", headers={"Idempotency-Key": "g-1"})
+    again = client.post(GRANTS, body, format="json", headers={"Idempotency-Key": "g-1"})
+    assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    assert again.json()["grant"]["id"] == first.json()["grant"]["id"] and again.json()["replayed"] is True
+    assert CreditGrant.objects.count() == 1 and balance(agent) == Decimal("5")
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"amount": "-5"}, {"amount"}),
+        ({"amount": "0"}, {"amount"}),
+        ({"amount": "NaN"}, {"amount"}),
+        ({"amount": "Infinity"}, {"amount"}),
+        ({"amount": "5", "expires_at": "2020-01-01T00:00:00Z"}, {"expires_at"}),
+        ({"amount": "5", "priority": -3}, {"priority"}),
+        ({"amount": "5", "source": "opening"}, {"source"}),
+        ({"amount": "5", "reason": " "}, {"reason"}),
+        ({"amount": "5", "pool": True}, {"agent_id", "pool"}),
+        ({"amount": "5", "agent_id": None}, {"agent_id"}),
+    ],
+    ids=["negative", "zero", "nan", "infinity", "expired", "priority", "source", "reason", "agent-and-pool", "null-agent"],
+)
+def test_bad_grant_posts_are_a_json_400_and_change_nothing(agent, key_client, body, fields):
+    payload = {"agent_id": str(agent.pk), "reason": "r"} | body
+    response = key_client("credits:write").post(GRANTS, payload, format="json")
+    assert fields <= set(assert_json_error(response, 400, code="invalid_parameter")["errors"])
+    assert not CreditLedgerEntry.objects.exists() and not CreditGrant.objects.exists()
+
+
+def test_a_grant_post_with_neither_agent_nor_pool_is_a_400_naming_both(db, key_client):
+    response = key_client("credits:write").post(GRANTS, {"amount": "5", "reason": "r", "pool": False}, format="json")
+    assert {"agent_id", "pool"} <= set(assert_json_error(response, 400)["errors"])
+
+
+def test_a_grant_post_for_another_outlets_agent_is_a_404(agent, key_client):
+    stranger = AgentFactory()
+    response = key_client("credits:write").post(GRANTS, {"agent_id": str(stranger.pk), "amount": "5", "reason": "r"}, format="json")
+    assert_json_error(response, 404, code="not_found")
+    assert not CreditLedgerEntry.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [(GRANTS, {"pool": True, "amount": "5", "reason": "r"}), (ALLOCATE, {"amount": "1", "reason": "r"}),
+     (RECLAIM, {"amount": "1", "reason": "r"}), ("void", {"reason": "r"})],
+)
+def test_a_read_only_key_may_not_write_grants_or_move_pool_credits(agent, key_client, path, body):
+    grant = add_to_pool(agent.outlet, "10")
+    before = CreditLedgerEntry.objects.count()
+    target = void_path(grant.pk) if path == "void" else path
+    response = key_client("read").post(target, {"agent_id": str(agent.pk), **body}, format="json")
+    assert_json_error(response, 403, code="permission_denied")
+    assert CreditLedgerEntry.objects.count() == before
+
+
+def test_void_writes_off_the_remaining_and_answers_the_entry_and_the_grant(agent, key_client):
+    grant = add(agent, "8", source="promotion")
+    response = key_client("credits:write").post(void_path(grant.pk), {"reason": "sent by mistake"}, format="json")
+    assert response.status_code == 200, response.content
+    data = response.json()
+    assert (data["entry"]["kind"], data["entry"]["amount"], data["balance"]) == ("VOID", "-8.000000", "0.000000")
+    assert (data["grant"]["id"], data["grant"]["status"], data["grant"]["remaining"]) == (grant.pk, "voided", "0.000000")
+    assert balance(agent) == 0
+
+
+def test_void_twice_is_a_400_with_a_code_and_changes_nothing(agent, key_client):
+    grant = add(agent, "8")
+    client = key_client("credits:write")
+    assert client.post(void_path(grant.pk), {"reason": "r"}, format="json").status_code == 200
+    body = assert_json_error(client.post(void_path(grant.pk), {"reason": "again"}, format="json"), 400, "grant", "invalid_parameter")
+    assert "voided" in body["message"]
+    assert CreditLedgerEntry.objects.filter(kind="VOID").count() == 1
+
+
+def test_void_replayed_with_the_same_key_applies_once(agent, key_client):
+    grant = add(agent, "8")
+    client = key_client("credits:write")
+    first = client.post(void_path(grant.pk), {"reason": "r"}, format="json", headers={"Idempotency-Key": "v-1"})
+    again = client.post(void_path(grant.pk), {"reason": "r"}, format="json", headers={"Idempotency-Key": "v-1"})
+    assert again.status_code == 200 and again.json()["replayed"] is True
+    assert again.json()["entry"] == first.json()["entry"]
+    assert CreditLedgerEntry.objects.filter(kind="VOID").count() == 1
+
+
+@pytest.mark.parametrize("whose", ["unknown", "another outlet's"])
+def test_void_of_an_unknown_or_another_outlets_grant_is_a_404(agent, key_client, whose):
+    grant_id = 999999 if whose == "unknown" else add(AgentFactory(), "5").pk
+    response = key_client("credits:write").post(void_path(grant_id), {"reason": "r"}, format="json")
+    assert_json_error(response, 404, code="not_found")
+    assert not CreditLedgerEntry.objects.filter(kind="VOID").exists()
+
+
+def test_void_without_a_reason_is_a_400(agent, key_client):
+    grant = add(agent, "5")
+    assert_json_error(key_client("credits:write").post(void_path(grant.pk), {}, format="json"), 400, "reason")
+    assert CreditGrant.objects.get(pk=grant.pk).status == "active"
+
+
+def test_staff_may_void_any_outlets_grant(agent, staff_client):
+    grant = add(agent, "5")
+    assert staff_client.post(void_path(grant.pk), {"reason": "r"}, format="json").status_code == 200
+
+
+def test_the_pool_answers_its_balance_what_is_available_and_its_usable_grants(outlet, key_client, clock):
+    soon = add_to_pool(outlet, "40", expires_at=clock.now + timedelta(hours=1))
+    lasting = add_to_pool(outlet, "60")
+    add_to_pool(outlet, "7", expires_at=clock.now + timedelta(minutes=1))
+    clock.advance(minutes=2)  # the third is past its expiry, not yet written off
+    response = key_client("read").get(POOL)
+    assert response.status_code == 200, response.content
+    data = response.json()
+    assert (data["outlet_id"], data["balance"], data["available"]) == (str(outlet.pk), "107.000000", "100.000000")
+    assert [grant["id"] for grant in data["grants"]] == [soon.pk, lasting.pk]  # draw-down order
+
+
+def test_staff_name_the_outlet_whose_pool_they_read(outlet, staff_client):
+    assert_json_error(staff_client.get(POOL), 400, "outlet_id")
+    assert_json_error(staff_client.get(POOL, {"outlet_id": "7c3a1b5e-0000-4000-8000-000000000000"}), 404)
+    assert staff_client.get(POOL, {"outlet_id": str(outlet.pk)}).json()["balance"] == "0.000000"
+
+
+def test_the_pool_refuses_unknown_query_parameters(key_client):
+    assert_json_error(key_client("read").get(POOL, {"agent_id": "x"}), 400, "agent_id")
+
+
+def test_allocate_moves_pool_credits_to_the_agent_and_answers_both_entries(agent, key_client):
+    expiry = IN_A_WEEK
+    add_to_pool(agent.outlet, "50", expires_at=expiry, priority=20)
+    response = key_client("credits:write").post(ALLOCATE, {"agent_id": str(agent.pk), "amount": "30", "reason": "for May"}, format="json")
+    assert response.status_code == 200, response.content
+    data = response.json()
+    assert (data["agent_entry"]["kind"], data["agent_entry"]["amount"], data["agent_entry"]["pool"]) == ("ALLOCATE", "30.000000", False)
+    assert (data["pool_entry"]["kind"], data["pool_entry"]["amount"], data["pool_entry"]["pool"]) == ("ALLOCATE", "-30.000000", True)
+    assert (data["balance"], data["pool_balance"], data["replayed"]) == ("30.000000", "20.000000", False)
+    [grant] = data["grants"]
+    assert (grant["source"], grant["agent_id"], grant["priority"]) == ("allocation", str(agent.pk), 20)
+    assert grant["expires_at"] == expiry.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert (balance(agent), pool_balance(agent.outlet)) == (Decimal("30"), Decimal("20"))
+
+
+def test_reclaim_moves_unused_allocation_back_to_the_pool(agent, key_client):
+    add_to_pool(agent.outlet, "50")
+    client = key_client("credits:write")
+    client.post(ALLOCATE, {"agent_id": str(agent.pk), "amount": "30", "reason": "r"}, format="json")
+    response = client.post(RECLAIM, {"agent_id": str(agent.pk), "amount": "10", "reason": "unused"}, format="json")
+    assert response.status_code == 200, response.content
+    data = response.json()
+    assert (data["agent_entry"]["amount"], data["pool_entry"]["amount"]) == ("-10.000000", "10.000000")
+    assert (data["balance"], data["pool_balance"]) == ("20.000000", "30.000000")
+    assert [grant["pool"] for grant in data["grants"]] == [True]
+
+
+@pytest.mark.parametrize(
+    ("path", "amount"),
+    [(ALLOCATE, "50.000001"), (RECLAIM, "0.5"), (ALLOCATE, "-1"), (ALLOCATE, "NaN"), (ALLOCATE, "1.0000001")],
+    ids=["beyond-the-pool", "beyond-the-allocations", "negative", "nan", "places"],
+)
+def test_a_move_beyond_what_the_giving_side_holds_or_of_a_bad_amount_is_a_400_that_moves_nothing(agent, key_client, path, amount):
+    add_to_pool(agent.outlet, "50")
+    add(agent, "9")  # a purchase, not an allocation: reclaim leaves it
+    before = CreditLedgerEntry.objects.count()
+    response = key_client("credits:write").post(path, {"agent_id": str(agent.pk), "amount": amount, "reason": "r"}, format="json")
+    assert_json_error(response, 400, "amount", "invalid_parameter")
+    assert CreditLedgerEntry.objects.count() == before
+    assert (balance(agent), pool_balance(agent.outlet)) == (Decimal("9"), Decimal("50"))
+
+
+def test_allocating_to_another_outlets_agent_is_a_404(agent, key_client):
+    add_to_pool(agent.outlet, "50")
+    response = key_client("credits:write").post(ALLOCATE, {"agent_id": str(AgentFactory().pk), "amount": "5", "reason": "r"}, format="json")
+    assert_json_error(response, 404, code="not_found")
+    assert pool_balance(agent.outlet) == Decimal("50")
+
+
+def test_an_allocation_replayed_with_the_same_key_moves_once(agent, key_client):
+    add_to_pool(agent.outlet, "50")
+    client = key_client("credits:write")
+    body = {"agent_id": str(agent.pk), "amount": "5", "reason": "r"}
+    first = client.post(ALLOCATE, body, format="json", headers={"Idempotency-Key": "a-1"})
+    again = client.post(ALLOCATE, body, format="json", headers={"Idempotency-Key": "a-1"})
+    assert again.status_code == 200 and again.json()["replayed"] is True and again["Idempotent-Replayed"] == "true"
+    assert (again.json()["agent_entry"], again.json()["pool_entry"]) == (first.json()["agent_entry"], first.json()["pool_entry"])
+    assert (balance(agent), pool_balance(agent.outlet)) == (Decimal("5"), Decimal("45"))
+
+
+def test_staff_allocate_to_an_agent_of_any_outlet(agent, staff_client, staff_user):
+    add_to_pool(agent.outlet, "50")
+    response = staff_client.post(ALLOCATE, {"agent_id": str(agent.pk), "amount": "5", "reason": "r"}, format="json")
+    assert response.status_code == 200, response.content
+    assert CreditLedgerEntry.objects.filter(kind="ALLOCATE", actor_user=staff_user).count() == 2
+
+
+def test_balances_show_available_debt_and_the_next_expiry(outlet, key_client, clock):
+    rich, indebted = AgentFactory(outlet=outlet), AgentFactory(outlet=outlet)
+    add(rich, "10")
+    add(rich, "4", expires_at=clock.now + timedelta(days=2))
+    add(rich, "2", expires_at=clock.now + timedelta(minutes=1))
+    services.credits_consume(debits={indebted.pk: Decimal("3")}, ingest_batch_id=uuid.uuid4(), actor=ACTOR, reason="usage")
+    clock.advance(minutes=1)  # the 2 are past their expiry, not yet written off
+    items = {item["agent_id"]: item for item in key_client("read").get(BALANCES).json()["items"]}
+    assert (items[str(rich.pk)]["balance"], items[str(rich.pk)]["available"], items[str(rich.pk)]["debt"]) == (
+        "16.000000", "14.000000", "0.000000",
+    )
+    assert items[str(rich.pk)]["next_expiry"] == {
+        "at": (clock.now + timedelta(days=2, minutes=-1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "amount": "4.000000",
+    }
+    indebted_row = items[str(indebted.pk)]
+    assert (indebted_row["balance"], indebted_row["available"], indebted_row["debt"], indebted_row["next_expiry"]) == (
+        "-3.000000", "-3.000000", "3.000000", None,
+    )
+
+
+def test_the_ledger_filters_the_new_kinds(agent, key_client, clock):
+    add_to_pool(agent.outlet, "50")
+    services.pool_allocate(agent=agent, amount=Decimal("5"), actor=ACTOR, reason="r")
+    grant = add(agent, "3", expires_at=clock.now + timedelta(minutes=1))
+    services.grant_void(grant_id=add(agent, "2").pk, outlet_id=None, actor=ACTOR, reason="r")
+    clock.advance(minutes=1)
+    services.grants_expire_due()
+    client = key_client("read")
+    for kind, count in [("allocate", 2), ("void", 1), ("expire", 1), ("reclaim", 0)]:
+        items = client.get(LEDGER, {"kind": kind}).json()["items"]
+        assert len(items) == count and {item["kind"] for item in items} <= {kind.upper()}, kind
+    assert client.get(LEDGER, {"kind": "expire"}).json()["items"][0]["amount"] == f"-{grant.amount:.6f}"

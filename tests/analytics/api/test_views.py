@@ -192,7 +192,7 @@ def test_credit_history_renders_balances_and_runway(agent, key_client):
     assert body["agents"][0] | {"agent_id": None} == {
         "agent_id": None, "agent_name": agent.name, "outlet_id": str(agent.outlet_id), "balance": "7.000000",
         "average_daily_burn": "0.100000", "runway_days": "70.00", "consumed": "3.000000", "added": "10.000000",
-        "removed": "0.000000",
+        "removed": "0.000000", "expired": "0.000000", "voided": "0.000000",
     }
     assert all(date.fromisoformat(period["period"]).weekday() == 0 for period in body["periods"])
 
@@ -219,7 +219,10 @@ def test_credit_history_renders_balances_and_runway(agent, key_client):
             ["TELEPHONY", "", "seconds", "3", "510.000", "1.100000", "0.10200000", "", "", "", ""],
         ),
         (USAGE, RANGE, ["key", "unit", "other", "period", "value"], ["CONVERSATION", "", "", "2026-03-02", "1.500000"]),
-        (HISTORY, RANGE, ["period", "consumed", "added", "removed"], ["2026-03-02", "1.700000", "0.000000", "0.000000"]),
+        (
+            HISTORY, RANGE, ["period", "consumed", "added", "removed", "expired", "voided"],
+            ["2026-03-02", "1.700000", "0.000000", "0.000000", "0.000000", "0.000000"],
+        ),
         (SERIES, {"days": 2}, ["date", "tokens", "conversations", "messages"], ["2026-10-14", "0", "0", "0"]),
         (
             SNAPSHOT, {},

@@ -7,8 +7,10 @@ from analytics.questions.credit_history import credit_history
 from config.api import dates
 from config.api.dates import DateRange
 from credits import services as credit_services
+from credits.grants import GrantTerms
 from credits.models import CreditAccount
 from tests.analytics.handbuilt import ACTOR, at, ingest, record
+from tests.clock import Clock
 from tests.factories import AgentFactory, OutletFactory
 
 
@@ -52,7 +54,31 @@ def test_credit_history_adds_consumption_ledger_changes_burn_and_runway(db):
     )
     assert (idle_only["balance"], idle_only["average_daily_burn"], idle_only["runway_days"]) == (0, 0, None)
     assert [row["agent_name"] for row in idle_only["agents"]] == ["idle"]
-    assert idle_only["periods"] == [{"period": today.replace(day=1), "consumed": 0, "added": 5, "removed": 5}]
+    assert idle_only["periods"] == [
+        {"period": today.replace(day=1), "consumed": 0, "added": 5, "removed": 5, "expired": 0, "voided": 0}
+    ]
+
+
+def test_credit_history_counts_expired_and_voided_credits_apart_from_consumed_and_removed(db):
+    agent = AgentFactory()
+    with Clock() as clock:
+        clock.now = clock.now.replace(hour=10)  # the day the grants open is the day they expire
+        credit_services.credits_add(
+            agent=agent, amount=Decimal("7"), actor=ACTOR, reason="promotion",
+            terms=GrantTerms(source="promotion", expires_at=clock.now + timedelta(hours=1)),
+        )
+        doomed = credit_services.credits_add(agent=agent, amount=Decimal("4"), actor=ACTOR, reason="purchase").grant
+        credit_services.grant_void(grant_id=doomed.pk, outlet_id=None, actor=ACTOR, reason="refunded")
+        credit_services.credits_set(agent=agent, amount=Decimal("5"), actor=ACTOR, reason="correction")  # -2
+        clock.advance(hours=2)
+        credit_services.grants_expire_due()  # the promotion's 5 left
+        today = clock.now.date()
+        history = credit_history(outlet_id=agent.outlet_id, date_range=DateRange(today, today), interval="day")
+
+    changes = {"consumed": 0, "added": 11, "removed": 2, "expired": 5, "voided": 4}
+    assert history["periods"] == [{"period": today, **changes}]
+    assert {name: history["agents"][0][name] for name in changes} == changes
+    assert history["balance"] == 0
 
 
 def test_credit_history_weeks_start_on_monday(db):
