@@ -32,11 +32,9 @@ def price_create(*, actor: Actor, **fields) -> Price:
     return price
 
 
-def prices_import(*, rows: list[tuple[int, dict]], actor: Actor) -> list[Price]:
-    """Stores every (line, fields) row as a version, or none: a DomainError names each bad line."""
-    prices = [(line, Price(created_by=actor.label, **fields)) for line, fields in rows]
-    problems = {}
-    seen = {}
+def price_rows_errors(prices: list[tuple[int, Price]]) -> dict[str, list[str]]:
+    """Each bad (line, version)'s errors, keyed `line N`: its own checks, and a version given twice."""
+    problems, seen = {}, {}
     for line, price in prices:
         errors = _checked(price)
         key = (price.outlet_id, price.type, price.model, price.unit, price.effective_from)
@@ -45,6 +43,13 @@ def prices_import(*, rows: list[tuple[int, dict]], actor: Actor) -> list[Price]:
         seen.setdefault(key, line)
         if errors:
             problems[f"line {line}"] = [f"{name}: {' '.join(messages)}" for name, messages in errors.items()]
+    return problems
+
+
+def prices_import(*, rows: list[tuple[int, dict]], actor: Actor) -> list[Price]:
+    """Stores every (line, fields) row as a version, or none: a DomainError names each bad line."""
+    prices = [(line, Price(created_by=actor.label, **fields)) for line, fields in rows]
+    problems = price_rows_errors(prices)
     if problems:
         raise DomainError(f"{len(problems)} of {len(prices)} rows are invalid; nothing was stored.", errors=problems)
     with transaction.atomic():
