@@ -5,10 +5,11 @@ Registered with the credits app by `CreditsConfig.import_models`.
 """
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from config.money import COST_PLACES, COUNT_PLACES, CREDIT_DIGITS, CREDIT_PLACES
+from config.money import COST_PLACES, COUNT_PLACES, CREDIT_DIGITS, CREDIT_PLACES, quantum
 from credits.models import Outlet
 
 TYPE_PATTERN = r"^[A-Z][A-Z0-9_]{0,31}$"  # as a usage record's type
@@ -28,14 +29,17 @@ class Price(models.Model):
     type = models.CharField(max_length=32, help_text="The usage type it prices: an upper-case slug such as TELEPHONY.")
     model = models.CharField(max_length=128, blank=True, default="", help_text="Empty: any model.")
     unit = models.CharField(max_length=16, choices=Unit.choices)
-    credits_per_unit = models.DecimalField(max_digits=CREDIT_DIGITS, decimal_places=CREDIT_PLACES)
-    cost_usd_per_unit = models.DecimalField(max_digits=20, decimal_places=COST_PLACES)
+    credits_per_unit = models.DecimalField(
+        max_digits=CREDIT_DIGITS, decimal_places=CREDIT_PLACES, validators=[MinValueValidator(0)]
+    )
+    cost_usd_per_unit = models.DecimalField(max_digits=20, decimal_places=COST_PLACES, validators=[MinValueValidator(0)])
     increment = models.DecimalField(
-        max_digits=20, decimal_places=COUNT_PLACES, default=1,
+        max_digits=20, decimal_places=COUNT_PLACES, default=1, validators=[MinValueValidator(quantum(COUNT_PLACES))],
         help_text="Billable units round up to a multiple of this (e.g. 30 seconds).",
     )
     minimum = models.DecimalField(
-        max_digits=20, decimal_places=COUNT_PLACES, default=0, help_text="Units billed at least, per record."
+        max_digits=20, decimal_places=COUNT_PLACES, default=0, validators=[MinValueValidator(0)],
+        help_text="Units billed at least, per record.",
     )
     effective_from = models.DateTimeField(help_text="Prices records that occurred at or after this time.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -45,10 +49,18 @@ class Price(models.Model):
         app_label = "credits"
         ordering = ("type", "model", "unit", "-effective_from", "-id")
         constraints = [
+            # One version per key and time; the defaults apart, their NULL outlet never equal to another.
             models.UniqueConstraint(
                 fields=("outlet", "type", "model", "unit", "effective_from"),
+                condition=Q(outlet__isnull=False),
                 name="price_version_unique",
-                nulls_distinct=False,  # one platform default per key and time, too
+                violation_error_message="This outlet has a version of this price from this time already.",
+            ),
+            models.UniqueConstraint(
+                fields=("type", "model", "unit", "effective_from"),
+                condition=Q(outlet__isnull=True),
+                name="price_default_version_unique",
+                violation_error_message="The platform default has a version of this price from this time already.",
             ),
             models.CheckConstraint(condition=Q(credits_per_unit__gte=0), name="price_credits_not_negative"),
             models.CheckConstraint(condition=Q(cost_usd_per_unit__gte=0), name="price_cost_not_negative"),
