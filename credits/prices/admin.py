@@ -19,15 +19,17 @@ from credits.services import Actor
 class PriceAdmin(admin.ModelAdmin):
     form = PriceForm
     list_display = (
-        "type", "model_or_any", "unit", "outlet_or_default", amount_display("credits_per_unit", "credits", full=True),
-        amount_display("cost_usd_per_unit", "cost", full=True), "increment", "minimum", "effective_from", "used",
-        "supersede_link",
+        "type", "model_or_any", "unit", "outlet_or_default", "credits_column", "cost_column", "increment", "minimum",
+        "effective_from", "used", "supersede_link",
     )
     list_filter = ("unit", "type", ("outlet", admin.EmptyFieldListFilter), "outlet", "effective_from")
     search_fields = ("type", "model")
     date_hierarchy = "effective_from"
     list_select_related = ("outlet",)
     ordering = ("type", "model", "unit", "-effective_from", "-id")
+
+    credits_column = amount_display("credits_per_unit", "credits", full=True, description="credits per unit")
+    cost_column = amount_display("cost_usd_per_unit", "cost", full=True, description="cost per unit")
 
     def get_queryset(self, request):
         used = Price.objects.filter(pk=OuterRef("pk"), usage_records__isnull=False)
