@@ -3,6 +3,8 @@ from datetime import UTC, datetime, time
 import django_filters
 from django import forms
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from config.api.filters import CaseInsensitiveMultipleChoiceFilter
 from credits.prices.models import Price
@@ -27,6 +29,7 @@ class MomentField(forms.Field):
         return moment
 
 
+@extend_schema_field(OpenApiTypes.STR)  # a date or a date-time: neither format alone
 class MomentFilter(django_filters.Filter):
     field_class = MomentField
 
