@@ -1,6 +1,7 @@
 from django.urls import path
 
 from credits import api
+from credits.prices import api as prices_api
 
 urlpatterns = [
     path("auth/token/", api.AccessTokenView.as_view(), name="auth-token"),
@@ -9,4 +10,5 @@ urlpatterns = [
     path("credits/balances/", api.BalanceListView.as_view(), name="credit-balances"),
     path("credits/ledger/", api.LedgerEntryListView.as_view(), name="credit-ledger"),
     path("credits/set/", api.CreditOperationView.as_view(), name="credit-set"),
+    path("prices/", prices_api.PriceListView.as_view(), name="price-list"),
 ]
