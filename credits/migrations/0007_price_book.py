@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('credits', '0004_ledger_effective_at'),
+        ('credits', '0006_credit_grants'),
     ]
 
     operations = [
