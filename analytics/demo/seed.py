@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from analytics.demo.usage import AgentSetup, UsageGenerator
-from credits import services
+from credits import pool, services
 from credits.grants import GrantTerms
 from credits.models import Agent, ApiKey, CreditGrant, CreditLedgerEntry, Outlet
 from usage import services as usage_services
@@ -256,7 +256,7 @@ def _seed_grants(rng: random.Random, outlet: Outlet, healthy: list[Agent]) -> No
     services.pool_add(outlet=outlet, amount=POOL_PACK, actor=SEED_ACTOR, reason="Outlet credit pack")
     for index, agent in enumerate(healthy):
         if index == 0:
-            services.pool_allocate(agent=agent, amount=POOL_PACK / 10, actor=SEED_ACTOR, reason="Share of the outlet pack")
+            pool.pool_allocate(agent=agent, amount=POOL_PACK / 10, actor=SEED_ACTOR, reason="Share of the outlet pack")
         expires_at = timezone.now() + timedelta(days=rng.randint(2, 6))
         terms = GrantTerms(source=CreditGrant.Source.PROMOTION, priority=10, expires_at=expires_at)
         services.credits_add(agent=agent, amount=PROMOTION, actor=SEED_ACTOR, reason="Launch promotion", terms=terms)

@@ -5,8 +5,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from config.errors import DomainError
 from config.money import format_credits
-from credits import services
-from credits.grants import GrantTerms
+from credits import pool, services, writeoffs
+from credits.grants import MANUAL_SOURCES, GrantTerms
 from credits.management.options import AGENT_HELP, OUTLET_HELP, agent_from_option, outlet_from_option
 
 MODES = ("add", "set", "clear", "allocate", "reclaim", "void")
@@ -52,7 +52,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--priority", metavar="N", type=int, help="add only: lower is drawn first; default 100.")
         parser.add_argument(
-            "--source", choices=services.MANUAL_SOURCES, help="add only: where the credits came from; default purchase."
+            "--source", choices=MANUAL_SOURCES, help="add only: where the credits came from; default purchase."
         )
 
     def handle(self, *args, mode, **options):
@@ -128,7 +128,7 @@ class Command(BaseCommand):
     def _transfer(self, mode: str, options: dict) -> str:
         agent = self._agent(options)
         amount = services.parse_amount(options["amount"])
-        move = services.pool_allocate if mode == "allocate" else services.pool_reclaim
+        move = pool.pool_allocate if mode == "allocate" else pool.pool_reclaim
         result = move(
             agent=agent, amount=amount, actor=services.Actor.for_operator(), reason=options["reason"],
             idempotency_key=options["idempotency_key"],
@@ -142,7 +142,7 @@ class Command(BaseCommand):
         )
 
     def _void(self, options: dict) -> str:
-        result = services.grant_void(
+        result = writeoffs.grant_void(
             grant_id=options["grant"], outlet_id=None, actor=services.Actor.for_operator(), reason=options["reason"],
             idempotency_key=options["idempotency_key"],
         )
