@@ -3,16 +3,20 @@
     make bench                         # 1,000,000 records
     make bench BENCH_ARGS="--records 200000 --http-records 50000"
     make bench BENCH_ARGS="--exports-only --records 10000000"   # export_usage alone, records loaded in SQL
+    make bench BENCH_ARGS="--pricing-only --http-records 20000"  # HTTP ingest, priced by the book vs carried
 
 It creates (and afterwards drops) a scratch database, then measures on the same machine:
 1. the raw ceilings, straight from psycopg into a copy of the usage table with its indexes:
    COPY, and multi-row INSERT ... ON CONFLICT DO NOTHING in batches of 1000;
 2. `import_usage` on a JSONL file of the same records: records/s and peak memory;
    then `export_usage` of them (CSV of a fifth and of all, JSONL of all): records/s and peak memory;
-3. `POST /api/v1/usage/records/` over real HTTP to gunicorn (2 workers), 4 clients, 1000 per batch;
+3. `POST /api/v1/usage/records/` over real HTTP to gunicorn (2 workers), 4 clients, 1000 per batch: records
+   that carry their credits and cost, then the same records without them, priced from the price book (the
+   issue asks priced ingest to stay within 15% of carried);
 4. a records page at the top of the list and at a cursor 500,000 records deep.
 With --exports-only it loads the records in PostgreSQL itself (generate_series) and measures step 2's exports
-alone: 10,000,000 records through import_usage would take most of an hour.
+alone: 10,000,000 records through import_usage would take most of an hour. With --pricing-only it measures
+step 3 alone.
 Results are printed and written to bench/out/results.json.
 """
 
@@ -27,6 +31,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
@@ -35,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
-from bench.records import LOAD_USAGE, create_kinds, generate  # noqa: E402
+from bench.records import LOAD_USAGE, TYPES, create_kinds, generate  # noqa: E402
 
 PG = "postgres://postgres@127.0.0.1:5432"
 COLUMNS = (
@@ -264,6 +269,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--exports-only", action="store_true", help="load --records in SQL and measure export_usage alone"
     )
+    parser.add_argument("--pricing-only", action="store_true", help="HTTP ingest alone: carried vs priced records")
     return parser.parse_args()
 
 
@@ -284,18 +290,28 @@ def prepare(database: str) -> tuple[str, dict, str, list[str], str]:
 
     django.setup()
     from credits.models import Agent, Outlet
+    from credits.prices.models import Price
     from credits.services import api_key_create
 
     outlet = Outlet.objects.create(name="Bench outlet")
+    # Platform defaults at the generator's rates, so that priced records cost what carried ones say.
+    for record_type, unit, _, _, credit_rate, cost_rate, _ in TYPES:
+        Price.objects.create(
+            type=record_type, unit=unit, credits_per_unit=Decimal(str(credit_rate)),
+            cost_usd_per_unit=Decimal(f"{cost_rate:.8f}"), effective_from=datetime(2000, 1, 1, tzinfo=UTC),
+        )
     agent_ids = [str(Agent.objects.create(outlet=outlet, name=f"Agent {n}", external_id=f"agent-{n}").pk) for n in range(40)]
     _, key = api_key_create(outlet=outlet, name="bench", scopes=["read", "ingest"])
     return url, env, str(outlet.pk), agent_ids, key
 
 
-def live_batches(count: int, agent_ids: list[str]) -> list[bytes]:
-    """Bodies of 1000 records each: events of the last two hours, as a platform sends them."""
+def live_batches(count: int, agent_ids: list[str], *, priced: bool = False) -> list[bytes]:
+    """Bodies of 1000 records each: events of the last two hours, as a platform sends them; `priced`: the same
+    records without credits and cost, for the price book to price."""
     bodies, batch = [], []
-    for record in generate(count=count, agent_ids=agent_ids, hours=2, seed=7, prefix="http"):
+    for record in generate(count=count, agent_ids=agent_ids, hours=2, seed=7, prefix="priced" if priced else "http"):
+        if priced:
+            del record["credits"], record["cost_usd"]
         batch.append(record)
         if len(batch) == 1000:
             bodies.append(json.dumps({"records": batch}, separators=(",", ":")).encode())
@@ -349,17 +365,50 @@ def load_in_sql(url: str, outlet_id: str, agent_ids: list[str], count: int) -> d
     return {"load_seconds": time.perf_counter() - started}
 
 
-def measure_server(env: dict, port: int, key: str, outlet_id: str, bodies: list[bytes], records: int) -> dict:
+def measure_server(
+    env: dict, port: int, key: str, outlet_id: str, bodies: list[bytes], priced: list[bytes], records: int
+) -> dict:
     server = start_gunicorn(env, port)
     try:
-        log(f"HTTP ingest: {len(bodies)} batches of 1000, 4 clients, gunicorn with 2 workers")
-        results = measure_http_ingest(port, key, bodies)
+        results = measure_carried_and_priced(port, key, bodies, priced)
         depth = min(500_000, records // 2)
         log(f"records page: first, and at a cursor {depth:,} records deep")
         return results | measure_pages(port, key, outlet_id, depth)
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def measure_carried_and_priced(port: int, key: str, carried: list[bytes], priced: list[bytes]) -> dict:
+    """Both kinds of batch in alternating halves (carried, priced, carried, priced), so that neither has the
+    cold server to itself: each figure is its records over its two halves' time."""
+    log(f"HTTP ingest: {len(carried)} batches of 1000 carrying credits and {len(priced)} priced by the book, "
+        "alternating halves, 4 clients, gunicorn with 2 workers")
+    seconds = {"carried": 0.0, "priced": 0.0}
+    for name, bodies in (("carried", carried), ("priced", priced)) * 2:
+        half = bodies[: len(bodies) // 2] if seconds[name] == 0 else bodies[len(bodies) // 2 :]
+        seconds[name] += len(half) * 1000 / measure_http_ingest(port, key, half)["http_records_per_s"]
+    return {
+        "http_records_per_s": len(carried) * 1000 / seconds["carried"],
+        "http_priced_records_per_s": len(priced) * 1000 / seconds["priced"],
+    }
+
+
+def measure_pricing(env: dict, port: int, key: str, carried: list[bytes], priced: list[bytes]) -> dict:
+    """HTTP ingest of records that carry credits and cost, then of the same records priced by the book."""
+    server = start_gunicorn(env, port)
+    try:
+        return measure_carried_and_priced(port, key, carried, priced)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def report_pricing(results: dict) -> None:
+    results["priced_vs_carried"] = results["http_priced_records_per_s"] / results["http_records_per_s"]
+    print(f"HTTP ingest, carried       {results['http_records_per_s']:>12,.0f} records/s")
+    print(f"HTTP ingest, priced        {results['http_priced_records_per_s']:>12,.0f} records/s  "
+          f"{results['priced_vs_carried']:.0%} of carried (goal: 85% or more)")
 
 
 def report_ingest(results: dict) -> None:
@@ -381,6 +430,11 @@ def report(results: dict) -> None:
     print()
     if "copy_rows_per_s" in results:
         report_ingest(results)
+    if "http_priced_records_per_s" in results:
+        report_pricing(results)
+    if "export_csv" not in results:
+        (OUT / "results.json").write_text(json.dumps(results, indent=2))
+        return
     for name, label in (("csv_fifth", "export_usage csv, a fifth"), ("csv", "export_usage csv"), ("jsonl", "export_usage jsonl")):
         export = results[f"export_{name}"]
         print(f"{label:<27}{export['records_per_s']:>12,.0f} records/s  "
@@ -393,14 +447,19 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     url, env, outlet_id, agent_ids, key = prepare(args.database)
     results: dict = {"records": args.records, "http_records": args.http_records, "cpus": os.cpu_count()}
-    if args.exports_only:
+    if args.pricing_only:
+        carried = live_batches(args.http_records, agent_ids)
+        priced = live_batches(args.http_records, agent_ids, priced=True)
+        results |= measure_pricing(env, args.port, key, carried, priced)
+    elif args.exports_only:
         results |= load_in_sql(url, outlet_id, agent_ids, args.records)
         results |= measure_exports(env, outlet_id)
     else:
         results |= measure_files(url, env, outlet_id, agent_ids, args.records)
         results |= measure_exports(env, outlet_id)
         bodies = live_batches(args.http_records, agent_ids)
-        results |= measure_server(env, args.port, key, outlet_id, bodies, args.records)
+        priced = live_batches(args.http_records, agent_ids, priced=True)
+        results |= measure_server(env, args.port, key, outlet_id, bodies, priced, args.records)
     report(results)
     if not args.keep:
         from django.db import connections

@@ -406,6 +406,6 @@ SPECTACULAR_SETTINGS = {
     # A grant's source as read, and the sources a person may give a new one.
     "ENUM_NAME_OVERRIDES": {
         "GrantSourceEnum": "credits.models.CreditGrant.Source",
-        "ManualSourceEnum": "credits.services.MANUAL_SOURCES",
+        "ManualSourceEnum": "credits.grants.MANUAL_SOURCES",
     },
 }

@@ -397,3 +397,5 @@ class WebhookDeliveryAdmin(ViewOnlyMixin, admin.ModelAdmin):
     @admin.display(ordering="alert__outlet__name")
     def outlet(self, delivery):
         return delivery.alert.outlet
+
+from credits.prices import admin as prices_admin  # noqa: E402, F401 - the price book's screens register themselves

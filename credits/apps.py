@@ -1,9 +1,15 @@
+from importlib import import_module
+
 from django.apps import AppConfig
 
 
 class CreditsConfig(AppConfig):
     name = "credits"
     verbose_name = "Credits"
+
+    def import_models(self):
+        super().import_models()
+        import_module("credits.prices.models")  # the price book's models, kept apart in their package
 
     def ready(self):
         from config import checks

@@ -6,11 +6,13 @@ grants of a locked account move only here. Every change is a movement row, so `r
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db.models import F, Q, Sum
+from django.utils import timezone
 
+from config.errors import DomainError
 from credits.models import ZERO, CreditAccount, CreditGrant, CreditGrantMovement, CreditLedgerEntry
 
 Status = CreditGrant.Status
@@ -18,6 +20,9 @@ Movement = CreditGrantMovement.Kind
 # Priority, then the soonest expiry (none last), then the oldest.
 DRAW_ORDER = ("priority", F("expires_at").asc(nulls_last=True), "effective_at", "id")
 EXPIRY_ACTOR = "system:expiry"
+# What a person may say a grant is; allocations, opening balances and top-ups are made by the system.
+MANUAL_SOURCES = (CreditGrant.Source.PURCHASE, CreditGrant.Source.PROMOTION, CreditGrant.Source.ADJUSTMENT)
+MAX_PRIORITY = 2**31 - 1
 
 
 def usable(now: datetime) -> Q:
@@ -38,6 +43,27 @@ class GrantTerms:
     priority: int = 100
     expires_at: datetime | None = None
     metadata: dict | None = None
+
+
+def check_grant_terms(terms: GrantTerms, *, now: datetime) -> GrantTerms:
+    """A new grant's source, priority and expiry as a person may set them; a DomainError naming the field otherwise."""
+    if terms.source not in MANUAL_SOURCES:
+        message = f"Use {', '.join(MANUAL_SOURCES)}."
+        raise DomainError(f"source: '{terms.source}' is not a source you can give. {message}", errors={"source": [message]})
+    if isinstance(terms.priority, bool) or not isinstance(terms.priority, int) or not 0 <= terms.priority <= MAX_PRIORITY:
+        message = f"A whole number from 0 to {MAX_PRIORITY}; lower is drawn first."
+        raise DomainError(f"priority: {message}", errors={"priority": [message]})
+    if terms.expires_at is None:
+        return terms
+    if timezone.is_naive(terms.expires_at):
+        message = "Give the offset (Z or +hh:mm): a time without one is ambiguous."
+        raise DomainError(f"expires_at: {message}", errors={"expires_at": [message]})
+    if terms.expires_at <= now:
+        message = "Must be in the future: a grant that has already expired would hold nothing."
+        raise DomainError(f"expires_at: {message}", errors={"expires_at": [message]})
+    return GrantTerms(
+        source=terms.source, priority=terms.priority, expires_at=terms.expires_at.astimezone(UTC), metadata=terms.metadata
+    )
 
 
 def write_off_expired(accounts: Sequence[CreditAccount], *, now: datetime) -> list[CreditLedgerEntry]:

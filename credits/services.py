@@ -6,7 +6,6 @@ balance it leads to, and moves the cached balance in the same transaction.
 
 import hashlib
 import json
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,20 +22,15 @@ from config.money import CREDIT_DIGITS, CREDIT_PLACES, CREDIT_QUANTUM
 from credits import alerts
 from credits.grants import (
     GrantTerms,
+    check_grant_terms,
     draw_down,
-    expired_unwritten,
-    grants_usable_total,
     open_grant,
-    write_off,
     write_off_expired,
 )
 from credits.models import ZERO, Agent, ApiKey, CreditAccount, CreditGrant, CreditLedgerEntry, Outlet
 
 Kind = CreditLedgerEntry.Kind
 Source = CreditGrant.Source
-# What a person may say a grant is; allocations, opening balances and top-ups are made by the system.
-MANUAL_SOURCES = (Source.PURCHASE, Source.PROMOTION, Source.ADJUSTMENT)
-MAX_PRIORITY = 2**31 - 1
 PURCHASE = GrantTerms()
 ADJUSTMENT = GrantTerms(source=Source.ADJUSTMENT)
 MAX_REASON_LENGTH = 1000
@@ -150,7 +144,7 @@ def balance_after(*, kind: str, balance: Decimal, amount: Decimal) -> Decimal:
     raise ValueError(f"unknown ledger kind {kind!r}")
 
 
-def _clean_reason(reason: str) -> str:
+def clean_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
         raise DomainError("reason: A reason is required.", errors={"reason": ["A reason is required."]})
@@ -160,7 +154,7 @@ def _clean_reason(reason: str) -> str:
     return reason
 
 
-def _clean_idempotency_key(key: str | None) -> str | None:
+def clean_idempotency_key(key: str | None) -> str | None:
     if key is None or key == "":
         return None
     if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
@@ -195,37 +189,16 @@ def check_effective_at(effective_at: datetime | None, *, now: datetime) -> datet
     return effective_at.astimezone(UTC)
 
 
-def check_grant_terms(terms: GrantTerms, *, now: datetime) -> GrantTerms:
-    """A new grant's source, priority and expiry as a person may set them; a DomainError naming the field otherwise."""
-    if terms.source not in MANUAL_SOURCES:
-        message = f"Use {', '.join(MANUAL_SOURCES)}."
-        raise DomainError(f"source: '{terms.source}' is not a source you can give. {message}", errors={"source": [message]})
-    if isinstance(terms.priority, bool) or not isinstance(terms.priority, int) or not 0 <= terms.priority <= MAX_PRIORITY:
-        message = f"A whole number from 0 to {MAX_PRIORITY}; lower is drawn first."
-        raise DomainError(f"priority: {message}", errors={"priority": [message]})
-    if terms.expires_at is None:
-        return terms
-    if timezone.is_naive(terms.expires_at):
-        message = "Give the offset (Z or +hh:mm): a time without one is ambiguous."
-        raise DomainError(f"expires_at: {message}", errors={"expires_at": [message]})
-    if terms.expires_at <= now:
-        message = "Must be in the future: a grant that has already expired would hold nothing."
-        raise DomainError(f"expires_at: {message}", errors={"expires_at": [message]})
-    return GrantTerms(
-        source=terms.source, priority=terms.priority, expires_at=terms.expires_at.astimezone(UTC), metadata=terms.metadata
-    )
-
-
 def _moment(value: datetime | None) -> str:
     return "" if value is None else value.astimezone(UTC).isoformat()
 
 
-def _fingerprint(kind: str, target: UUID | int, amount: Decimal, reason: str, effective_at: datetime | None, *terms) -> str:
+def fingerprint_request(kind: str, target: UUID | int, amount: Decimal, reason: str, effective_at: datetime | None, *terms) -> str:
     canonical = json.dumps([kind, str(target), str(amount), reason, _moment(effective_at), *map(str, terms)])
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _replay(*, outlet_id: UUID, idempotency_key: str, fingerprint: str) -> LedgerResult | None:
+def replay_of(*, outlet_id: UUID, idempotency_key: str, fingerprint: str) -> LedgerResult | None:
     """The first result of this key's request; a 409 if the key came with another request."""
     previous = CreditLedgerEntry.objects.filter(outlet_id=outlet_id, idempotency_key=idempotency_key).first()
     if previous is None:
@@ -255,7 +228,7 @@ def _apply_to_grants(account: CreditAccount, entry: CreditLedgerEntry, *, terms:
         draw_down([(account, entry, -entry.amount)], now=now)
 
 
-def _locked_pool_account(outlet_id: UUID) -> CreditAccount:
+def locked_pool_account(outlet_id: UUID) -> CreditAccount:
     try:
         return CreditAccount.objects.select_for_update().get(outlet_id=outlet_id, agent__isnull=True)
     except CreditAccount.DoesNotExist:
@@ -280,20 +253,20 @@ def _post(
     """One entry on an agent's account, or on the pool of `pool_of`."""
     amount = parse_amount(amount)
     check_amount(kind, amount)
-    reason = _clean_reason(reason)
-    idempotency_key = _clean_idempotency_key(idempotency_key)
+    reason = clean_reason(reason)
+    idempotency_key = clean_idempotency_key(idempotency_key)
     now = timezone.now()
     effective = check_effective_at(effective_at, now=now)
     if kind == Kind.ADD:
         terms = check_grant_terms(terms, now=now)
     grant_terms = (_moment(terms.expires_at), terms.priority, terms.source) if kind == Kind.ADD else ()
     target = agent.pk if pool_of is None else pool_of.pk
-    fingerprint = _fingerprint(kind, target, amount, reason, effective_at, *grant_terms) if idempotency_key else ""
+    fingerprint = fingerprint_request(kind, target, amount, reason, effective_at, *grant_terms) if idempotency_key else ""
 
     # The lock comes first: a concurrent retry with the same key waits here, then sees the first entry.
-    account = _locked_account(agent.pk) if pool_of is None else _locked_pool_account(pool_of.pk)
+    account = _locked_account(agent.pk) if pool_of is None else locked_pool_account(pool_of.pk)
     outlet_id = account.outlet_id
-    if idempotency_key and (replay := _replay(outlet_id=outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
+    if idempotency_key and (replay := replay_of(outlet_id=outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
         return replay
 
     write_off_expired([account], now=now)  # before the posting: nothing expired is drawn, or cleared, or counted
@@ -321,7 +294,7 @@ def _post(
             entry.save()
     except IntegrityError:
         # The same key used at the same moment for another agent's account: one of them wins.
-        if idempotency_key and (replay := _replay(outlet_id=outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
+        if idempotency_key and (replay := replay_of(outlet_id=outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
             return replay
         raise
     _apply_to_grants(account, entry, terms=terms, now=now)
@@ -385,78 +358,6 @@ def pool_add(
     )
 
 
-@dataclass(frozen=True)
-class TransferResult:
-    """A move between an outlet's pool and one of its agents: the entry on each side."""
-
-    agent_entry: CreditLedgerEntry
-    pool_entry: CreditLedgerEntry
-    replayed: bool = False
-
-
-def _transfer(*, agent: Agent, kind: str, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None) -> TransferResult:
-    """Allocate (pool to agent) or reclaim (agent's unused allocations to pool) in one transaction: the source's
-    grants are drawn in order, and each grant drawn becomes an `allocation` grant on the other side that keeps its
-    priority and expiry. Moving more than the source holds moves nothing."""
-    amount = parse_amount(amount)
-    check_amount(Kind.ADD, amount)
-    reason = _clean_reason(reason)
-    idempotency_key = _clean_idempotency_key(idempotency_key)
-    fingerprint = _fingerprint(kind, agent.pk, amount, reason, None) if idempotency_key else ""
-    pool_id = CreditAccount.objects.filter(outlet_id=agent.outlet_id, agent__isnull=True).values_list("pk", flat=True).first()
-    accounts = locked_accounts([agent.pk, pool_id])
-    agent_account, pool = accounts[agent.pk], accounts[pool_id]
-    if idempotency_key and (replay := _replay(outlet_id=agent.outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
-        pool_entry = CreditLedgerEntry.objects.get(account=pool, transfer_id=replay.entry.transfer_id)
-        return TransferResult(agent_entry=replay.entry, pool_entry=pool_entry, replayed=True)
-    now = timezone.now()
-    write_off_expired([agent_account, pool], now=now)
-    source, target = (pool, agent_account) if kind == Kind.ALLOCATE else (agent_account, pool)
-    sources = None if kind == Kind.ALLOCATE else [Source.ALLOCATION]
-    held = grants_usable_total(source, now=now, sources=sources)
-    if amount > held:
-        what = "the pool holds" if kind == Kind.ALLOCATE else "the agent's unused allocations hold"
-        message = f"Only {held} available: {what} less than {amount}."
-        raise DomainError(f"amount: {message}", errors={"amount": [message]})
-    if abs(target.balance + amount) >= CREDIT_LIMIT:
-        raise BalanceLimitError([agent.pk])
-    common = {"kind": kind, "actor_user": actor.user, "actor_api_key": actor.api_key, "actor_label": actor.label,
-              "reason": reason, "transfer_id": uuid.uuid4(), "effective_at": now, "created_at": now}
-    source_entry = CreditLedgerEntry.objects.create(
-        outlet_id=agent.outlet_id, account=source, amount=-amount, balance_after=source.balance - amount, **common
-    )
-    target_entry = CreditLedgerEntry.objects.create(
-        outlet_id=agent.outlet_id, account=target, amount=amount, balance_after=target.balance + amount,
-        idempotency_key=idempotency_key, request_fingerprint=fingerprint, **common
-    )
-    for movement in draw_down([(source, source_entry, amount)], now=now, sources=sources):
-        drawn = movement.grant
-        terms = GrantTerms(source=Source.ALLOCATION, priority=drawn.priority, expires_at=drawn.expires_at,
-                           metadata={"from_grant": drawn.pk})
-        open_grant(target, target_entry, movement.amount, terms=terms, reason=reason, now=now)
-    source.balance, target.balance = source_entry.balance_after, target_entry.balance_after
-    _save_balances([agent_account, pool], now)
-    alerts.alerts_evaluate(accounts=[agent_account])
-    agent_entry, pool_entry = (target_entry, source_entry) if kind == Kind.ALLOCATE else (source_entry, target_entry)
-    return TransferResult(agent_entry=agent_entry, pool_entry=pool_entry)
-
-
-@transaction.atomic
-def pool_allocate(
-    *, agent: Agent, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None = None
-) -> TransferResult:
-    """Moves credits from the agent's outlet pool to the agent."""
-    return _transfer(agent=agent, kind=Kind.ALLOCATE, amount=amount, actor=actor, reason=reason, idempotency_key=idempotency_key)
-
-
-@transaction.atomic
-def pool_reclaim(
-    *, agent: Agent, amount: Decimal, actor: Actor, reason: str, idempotency_key: str | None = None
-) -> TransferResult:
-    """Moves credits the agent was allocated and has not used back to its outlet pool."""
-    return _transfer(agent=agent, kind=Kind.RECLAIM, amount=amount, actor=actor, reason=reason, idempotency_key=idempotency_key)
-
-
 OPERATIONS = {Kind.ADD: credits_add, Kind.SET: credits_set, Kind.ADJUST: credits_adjust}
 
 
@@ -502,7 +403,7 @@ def credits_consume(
     positive = {agent_id: amount for agent_id, amount in debits.items() if amount > 0}
     if not positive:
         return []
-    reason = _clean_reason(reason)
+    reason = clean_reason(reason)
     accounts = list(locked_accounts(positive).values())
     missing = set(positive) - {account.pk for account in accounts}
     if missing:
@@ -539,63 +440,12 @@ def credits_consume(
         )
     CreditLedgerEntry.objects.bulk_create(entries)
     draw_down(((account, entry, -entry.amount) for account, entry in zip(accounts, entries, strict=True)), now=now)
-    _save_balances(accounts, now)
+    save_balances(accounts, now)
     alerts.alerts_evaluate(accounts=accounts)
     return entries
 
 
-@transaction.atomic
-def grant_void(
-    *, grant_id: int, outlet_id: UUID | None, actor: Actor, reason: str, idempotency_key: str | None = None
-) -> LedgerResult:
-    """Writes off what is left of an active grant with one VOID entry; a grant of another outlet is not found."""
-    reason = _clean_reason(reason)
-    idempotency_key = _clean_idempotency_key(idempotency_key)
-    grants = CreditGrant.objects.all() if outlet_id is None else CreditGrant.objects.filter(outlet_id=outlet_id)
-    account_id = grants.filter(pk=grant_id).values_list("account_id", flat=True).first()
-    if account_id is None:
-        raise NotFoundError("Grant not found.")
-    fingerprint = _fingerprint(Kind.VOID, grant_id, ZERO, reason, None) if idempotency_key else ""
-    account = locked_accounts([account_id])[account_id]
-    if idempotency_key and (replay := _replay(outlet_id=account.outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
-        return replay
-    now = timezone.now()
-    write_off_expired([account], now=now)
-    grant = CreditGrant.objects.get(pk=grant_id)
-    if grant.status != CreditGrant.Status.ACTIVE:
-        message = f"The grant is {grant.get_status_display().lower()}: it holds nothing to void."
-        raise DomainError(message, errors={"grant": [message]})
-    account.balance -= grant.remaining
-    entry = CreditLedgerEntry.objects.create(
-        outlet_id=grant.outlet_id, account=account, kind=Kind.VOID, amount=-grant.remaining,
-        balance_after=account.balance, actor_user=actor.user, actor_api_key=actor.api_key, actor_label=actor.label,
-        reason=reason, idempotency_key=idempotency_key, request_fingerprint=fingerprint, effective_at=now,
-        created_at=now,
-    )
-    write_off(grant, entry, status=CreditGrant.Status.VOIDED)
-    account.save(update_fields=["balance", "updated_at"])
-    alerts.alerts_evaluate(accounts=[account])
-    return LedgerResult(entry=entry)
-
-
-def grants_expire_due(*, limit: int = 500) -> int:
-    """Writes off grants past their expiry on up to `limit` accounts, one short transaction per account, so that
-    the periodic task never holds many locks; a posting that got there first leaves nothing to do."""
-    now = timezone.now()
-    due = CreditGrant.objects.filter(expired_unwritten(now)).order_by("account_id").values_list("account_id", flat=True)
-    written = 0
-    for account_id in list(dict.fromkeys(due))[:limit]:
-        with transaction.atomic():
-            account = locked_accounts([account_id])[account_id]
-            entries = write_off_expired([account], now=now)
-            if entries:
-                account.save(update_fields=["balance", "updated_at"])
-                alerts.alerts_evaluate(accounts=[account])
-            written += len(entries)
-    return written
-
-
-def _save_balances(accounts: list[CreditAccount], now: datetime) -> None:
+def save_balances(accounts: list[CreditAccount], now: datetime) -> None:
     """One UPDATE for many locked accounts: `bulk_update` builds a CASE expression per row, costly per batch."""
     key, amount = CreditAccount._meta.get_field("id"), CreditAccount._meta.get_field("balance")
     rows = " UNION ALL ".join(["SELECT %s AS id, %s AS balance, %s AS debt"] * len(accounts))

@@ -8,7 +8,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from credits import alerts, services, webhooks
+from credits import alerts, webhooks, writeoffs
 from credits.models import WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -60,11 +60,11 @@ def check_low_balances() -> dict:
     """The safety net behind the alerts every balance change evaluates: opens missing ones, resolves stale ones.
 
     Expired grants are written off first, so that an alert counts usable credit only."""
-    services.grants_expire_due()
+    writeoffs.grants_expire_due()
     return alerts.alerts_check()
 
 
 @shared_task(name="credits.tasks.expire_grants", acks_late=True, ignore_result=True)
 def expire_grants() -> int:
     """Writes off grants past their expiry on accounts no posting has touched since; returns how many."""
-    return services.grants_expire_due()
+    return writeoffs.grants_expire_due()

@@ -1,9 +1,11 @@
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
 
 from credits.models import Agent, ApiKey, Outlet
+from credits.prices.models import Price
 
 
 class OutletFactory(factory.django.DjangoModelFactory):
@@ -24,6 +26,19 @@ class AgentFactory(factory.django.DjangoModelFactory):
     outlet = factory.SubFactory(OutletFactory)
     name = factory.Sequence(lambda n: f"Agent {n}")
     external_id = factory.Sequence(lambda n: f"agent-{n}")
+
+
+class PriceFactory(factory.django.DjangoModelFactory):
+    """A platform default (no outlet) in effect since 2000 unless told."""
+
+    class Meta:
+        model = Price
+
+    type = "CONVERSATION"
+    unit = "tokens"
+    credits_per_unit = Decimal("0.001")
+    cost_usd_per_unit = Decimal("0.00001")
+    effective_from = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class UserFactory(factory.django.DjangoModelFactory):

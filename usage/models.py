@@ -5,13 +5,13 @@ from django.db.models.functions import Now
 from config.db import ImmutableModel
 from config.money import COST_PLACES, COUNT_PLACES, DURATION_PLACES
 from credits.models import Agent, Outlet, credit_field
+from credits.prices.models import TYPE_PATTERN, Price
 
 ID_LENGTH = 255
 RELATION_IDS = (
     "conversation_id", "message_id", "task_id", "contact_id", "blueprint_id", "bot_id", "dataset_id",
     "skillset_id", "ability_id",
 )
-TYPE_PATTERN = r"^[A-Z][A-Z0-9_]{0,31}$"
 
 
 class Interaction(models.Model):
@@ -71,11 +71,7 @@ class Interaction(models.Model):
 class UsageRecord(ImmutableModel):
     """What the platform consumed, once and for good: no update, no delete."""
 
-    class Unit(models.TextChoices):
-        TOKENS = "tokens", "tokens"
-        CHARACTERS = "characters", "characters"
-        SECONDS = "seconds", "seconds"
-        REQUESTS = "requests", "requests"
+    Unit = Price.Unit
 
     # No single-column FK indexes: the composite indexes below lead with these columns.
     outlet = models.ForeignKey(Outlet, on_delete=models.PROTECT, related_name="usage_records", db_index=False)
@@ -94,6 +90,10 @@ class UsageRecord(ImmutableModel):
     credits = credit_field(default=0)
     cost_usd = models.DecimalField(max_digits=20, decimal_places=COST_PLACES, default=0)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    price = models.ForeignKey(
+        Price, on_delete=models.PROTECT, null=True, blank=True, related_name="usage_records", db_index=False,
+        help_text="The price book version that priced it; empty when the platform sent its credits and cost.",
+    )
     conversation_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
     message_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
     task_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
@@ -125,6 +125,8 @@ class UsageRecord(ImmutableModel):
             models.Index(fields=("outlet", "occurred_at", "id"), name="usage_outlet_occurred"),
             models.Index(fields=("agent", "occurred_at", "id"), name="usage_agent_occurred"),
             models.Index(fields=("occurred_at", "id"), name="usage_occurred"),
+            # Whether a price was used (it is then never changed); only priced records are indexed.
+            models.Index(fields=("price",), name="usage_price", condition=Q(price__isnull=False)),
             models.Index(fields=("interaction_id", "outlet"), name="usage_interaction_outlet"),
             models.Index(fields=("conversation_id", "outlet"), name="usage_conversation_outlet"),
             # For the admin's search by message id; measured: no cost to ingest within the benchmark's noise.

@@ -24,7 +24,7 @@ from usage.validation import (
 )
 
 LARGEST_INTEGER = 2**31 - 1  # a PostgreSQL integer column
-PRICED = dict.fromkeys(("credits", "cost_usd"), "the price book's price for the record, else 0")
+PRICED = dict.fromkeys(("credits", "cost_usd"), "priced by the price book (an item error with code price_not_found when it has no price)")
 ONE_AGENT = "Give the agent as `agent_id` or `agent_external_id`: exactly one."
 
 

@@ -20,9 +20,27 @@ from django.utils import timezone
 
 from config.errors import DomainError
 from credits.models import Agent, Outlet
+from credits.prices.book import PRICE_NOT_FOUND, PriceBook, charge
 from credits.services import Actor, BalanceLimitError, credits_consume
 from usage.models import Interaction, UsageRecord
-from usage.rows import AGENT_ID, COPY_COLUMNS, COPY_LINE, CREDITS, EVENT_ID, OCCURRED_AT, from_copy_text
+from usage.rows import (
+    AGENT_ID,
+    COPY_COLUMNS,
+    COPY_LINE,
+    COST_COLUMN,
+    COUNT_COLUMN,
+    CREDITS,
+    CREDITS_COLUMN,
+    EVENT_ID,
+    MODEL_COLUMN,
+    OCCURRED_AT,
+    PRICE_COLUMN,
+    TYPE_COLUMN,
+    UNIT_COLUMN,
+    UNPRICED,
+    copy_text,
+    from_copy_text,
+)
 from usage.signals import hours_changed
 from usage.validation import check_interaction, check_records, hour_start
 
@@ -73,12 +91,51 @@ def resolve_records(outlet: Outlet, checked: list[tuple[list, dict]]) -> tuple[l
     agent_ids = resolve_agents(outlet, [(row[AGENT_ID], errors) for row, errors in checked])
     for (row, _), agent_id in zip(checked, agent_ids):
         row[AGENT_ID] = agent_id
+    price_records(outlet, [(row, found) for row, found in checked if row[UNPRICED] is not None and not found])
     errors = [
-        {"index": index, "event_id": row[EVENT_ID], "errors": {name: [message] for name, message in found.items()}}
+        {
+            "index": index,
+            "event_id": row[EVENT_ID],
+            **({"code": PRICE_NOT_FOUND} if "price" in found else {}),
+            "errors": {name: [message] for name, message in found.items()},
+        }
         for index, (row, found) in enumerate(checked)
         if found
     ]
     return [row for row, _ in checked], errors
+
+
+def price_records(outlet: Outlet, unpriced: list[tuple[list, dict]]) -> None:
+    """Fills the credits and cost the valid rows omit from the price book (one query), keeping its version's id.
+
+    A row the book has no price for gets a `price` error naming its (type, model, unit).
+    """
+    if not unpriced:
+        return
+    columns = [row[UNPRICED][0] for row, _ in unpriced]
+    keys = {(values[TYPE_COLUMN], values[MODEL_COLUMN], values[UNIT_COLUMN]) for values in columns}
+    book = PriceBook.load(outlet_id=outlet.pk, keys=keys, until=max(row[OCCURRED_AT] for row, _ in unpriced))
+    for row, errors in unpriced:
+        values, credits_omitted, cost_omitted = row[UNPRICED]
+        record_type, model, unit = values[TYPE_COLUMN], values[MODEL_COLUMN], values[UNIT_COLUMN]
+        price = book.find(type=record_type, model=model, unit=unit, at=row[OCCURRED_AT])
+        if price is None:
+            errors["price"] = (
+                f"No price for ({record_type}, {model or 'any model'}, {unit}) in effect at its occurred_at: "
+                "send credits and cost_usd, or add the price to the book."
+            )
+            continue
+        try:
+            priced = charge(price, values[COUNT_COLUMN])
+        except OverflowError as exc:
+            errors["count"] = str(exc)
+            continue
+        if credits_omitted:
+            values[CREDITS_COLUMN] = priced.credits
+        if cost_omitted:
+            values[COST_COLUMN] = priced.cost_usd
+        values[PRICE_COLUMN] = priced.price_id
+        row[CREDITS], row[COPY_LINE] = values[CREDITS_COLUMN], copy_text(values)
 
 
 def _insert_postgresql(rows: list[list], batch_values: tuple) -> list[tuple[int, str]]:

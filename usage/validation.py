@@ -130,7 +130,7 @@ def check_record(raw, now: datetime) -> tuple[list, dict]:
     """One record as a row (its agent reference for agent_id), and its errors by field (empty when valid)."""
     errors: dict[str, str] = {}
     if not isinstance(raw, dict):
-        return [None, None, None, None, ""], {"record": "Must be an object."}
+        return [None, None, None, None, "", None], {"record": "Must be an object."}
     unknown = raw.keys() - RECORD_FIELDS
     if unknown:
         errors["record"] = f"Unknown fields: {', '.join(sorted(map(str, unknown))[:5])}."
@@ -158,6 +158,8 @@ def check_record(raw, now: datetime) -> tuple[list, dict]:
             values[name] = value
     for name, places, digits in AMOUNT_FIELDS:
         values[name] = _amount(raw.get(name), errors, name, places, digits)
+    omitted = (raw.get("credits") is None, raw.get("cost_usd") is None)  # priced from the book when resolved
+    values["price_id"] = None
     latency = raw.get("latency_ms")
     if latency is not None and (isinstance(latency, bool) or not isinstance(latency, int) or not 0 <= latency < 2**31):
         errors["latency_ms"] = "Must be a whole number of milliseconds, 0 or more."
@@ -168,9 +170,11 @@ def check_record(raw, now: datetime) -> tuple[list, dict]:
         errors["agent_id"] = "Required: agent_id (UUID) or agent_external_id."
     agent_key = values.get("agent_key")
     if errors:  # never stored: no need to encode it
-        return [agent_key, event_id, None, None, ""], errors
+        return [agent_key, event_id, None, None, "", None], errors
+    if any(omitted):
+        return [agent_key, event_id, None, values["occurred_at"], "", (list(copy_column_values(values)), *omitted)], errors
     copy_line = copy_text(copy_column_values(values))
-    return [agent_key, event_id, values["credits"], values["occurred_at"], copy_line], errors
+    return [agent_key, event_id, values["credits"], values["occurred_at"], copy_line, None], errors
 
 
 def check_records(records: list, now: datetime) -> list[tuple[list, dict]]:

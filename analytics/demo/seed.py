@@ -20,8 +20,9 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from analytics.demo.usage import AgentSetup, UsageGenerator
-from credits import services
-from credits.models import Agent, ApiKey, CreditLedgerEntry, Outlet
+from credits import pool, services
+from credits.grants import GrantTerms
+from credits.models import Agent, ApiKey, CreditGrant, CreditLedgerEntry, Outlet
 from usage import services as usage_services
 
 SEED = 7
@@ -63,6 +64,8 @@ TOP_UPS = (Decimal("500"), Decimal("1000"), Decimal("2000"), Decimal("5000"))
 ALLOWANCES = (Decimal("250"), Decimal("500"), Decimal("750"), Decimal("1000"))
 PACK_ROUNDING = Decimal(10)
 TOP_UP_HOUR = timedelta(hours=9)  # UTC
+POOL_PACK = Decimal("5000")
+PROMOTION = Decimal("100")
 
 # How each agent's story ends. Exactly one agent (the third one seeded) is "depleted" instead.
 HEALTHY, LOW, ALLOWANCE, DEPLETED = "healthy", "low", "allowance", "depleted"
@@ -244,6 +247,19 @@ def _seed_history(
             services.credits_set(agent=agent, amount=allowance, actor=SEED_ACTOR, reason=reason)
         elif profiles[agent.pk] == DEPLETED:
             services.credits_clear(agent=agent, actor=SEED_ACTOR, reason="Trial ended: remaining credits cleared")
+    _seed_grants(rng, agents[0].outlet, [agent for agent in agents if profiles[agent.pk] == HEALTHY])
+
+
+def _seed_grants(rng: random.Random, outlet: Outlet, healthy: list[Agent]) -> None:
+    """The outlet buys a pack for its pool and hands part of it to one agent; healthy agents get a promotion that
+    expires within the week, drawn before their purchases, so the dashboard has grants about to expire."""
+    services.pool_add(outlet=outlet, amount=POOL_PACK, actor=SEED_ACTOR, reason="Outlet credit pack")
+    for index, agent in enumerate(healthy):
+        if index == 0:
+            pool.pool_allocate(agent=agent, amount=POOL_PACK / 10, actor=SEED_ACTOR, reason="Share of the outlet pack")
+        expires_at = timezone.now() + timedelta(days=rng.randint(2, 6))
+        terms = GrantTerms(source=CreditGrant.Source.PROMOTION, priority=10, expires_at=expires_at)
+        services.credits_add(agent=agent, amount=PROMOTION, actor=SEED_ACTOR, reason="Launch promotion", terms=terms)
 
 
 def _seed_api_keys(outlets: list[Outlet]) -> list[tuple[Outlet, str]]:

@@ -27,7 +27,7 @@ ROLLUPS = (*BUILT_ROLLUPS, DirtyBucket)
 def built(agent):
     records = [
         {"event_id": f"e{n}", "agent_id": str(agent.pk), "type": "TTS", "unit": "characters", "count": 10,
-         "credits": "1", "end_user_id": "caller-7", "occurred_at": "2026-11-01T10:00:00Z"}
+         "credits": "1", "cost_usd": "0", "end_user_id": "caller-7", "occurred_at": "2026-11-01T10:00:00Z"}
         for n in range(3)
     ]
     ingest_records(outlet=agent.outlet, records=records, actor=Actor.system("tests"))
@@ -74,7 +74,7 @@ def test_recompute_from_the_dirty_queue_builds_the_day_and_clears_its_marks(staf
     ingest_records(
         outlet=agent.outlet,
         records=[{"event_id": "late", "agent_id": str(agent.pk), "type": "TTS", "unit": "characters",
-                  "occurred_at": "2026-11-02T03:00:00Z"}],
+                  "credits": "0", "cost_usd": "0", "occurred_at": "2026-11-02T03:00:00Z"}],
         actor=Actor.system("tests"),
     )
     mark = DirtyBucket.objects.get()

@@ -282,7 +282,7 @@ def test_a_late_event_counts_before_and_after_the_next_build(dataset):
     agent = outlet.agents.first()
     late = {
         "event_id": "late-1", "agent_id": str(agent.pk), "type": "TTS", "unit": "characters", "count": 10,
-        "occurred_at": datetime.combine(FIRST_DAY, datetime.min.time(), tzinfo=UTC).replace(hour=3).isoformat(),
+        "credits": "0", "cost_usd": "0", "occurred_at": datetime.combine(FIRST_DAY, datetime.min.time(), tzinfo=UTC).replace(hour=3).isoformat(),
     }
     ingest_records(outlet=outlet, records=[late], actor=ACTOR)
     assert records_total() == before + 1  # via the tail: the day is dirty

@@ -15,7 +15,7 @@ from config.api import dates
 from config.api.dates import DateRange
 from config.errors import DomainError
 from credits import selectors, services
-from credits.models import Agent, ApiKey, CreditLedgerEntry, Outlet
+from credits.models import Agent, ApiKey, CreditGrant, CreditLedgerEntry, Outlet
 from tests.commands import run
 from tests.factories import StaffFactory
 from usage.models import Interaction, UsageRecord
@@ -53,7 +53,7 @@ def test_seed_demo_creates_outlets_agents_and_a_consistent_ledger():
 
     counts = seeded_counts()
     assert (counts["outlets"], counts["agents"], counts["api_keys"]) == (3, 12, 3)
-    assert set(CreditLedgerEntry.objects.values_list("kind", flat=True)) == {"ADD", "CONSUME", "SET", "CLEAR"}
+    assert set(CreditLedgerEntry.objects.values_list("kind", flat=True)) == {"ADD", "CONSUME", "SET", "CLEAR", "ALLOCATE"}
     assert set(CreditLedgerEntry.objects.values_list("actor_label", flat=True)) == {"system:seed"}
     assert CreditLedgerEntry.objects.filter(kind="CONSUME", ingest_batch_id__isnull=True).count() == 0
     assert selectors.ledger_mismatches() == []
@@ -64,6 +64,16 @@ def test_seed_demo_creates_outlets_agents_and_a_consistent_ledger():
         f"{counts['records']} usage records and 3 API keys with all scopes"
     ) in out
     assert out.splitlines()[-1] == ADMIN_LOGIN_LINE
+
+
+def test_seed_demo_fills_each_pool_allocates_from_it_and_gives_promotions_expiring_within_the_week():
+    seed()
+
+    for outlet in Outlet.objects.all():
+        assert CreditGrant.objects.filter(account__outlet=outlet, account__agent__isnull=True, source="purchase").exists()
+        assert CreditGrant.objects.filter(outlet=outlet, source="allocation").count() >= 1
+    soon = CreditGrant.objects.filter(source="promotion", status="active", expires_at__lte=timezone.now() + timedelta(days=7))
+    assert soon.count() >= 3
 
 
 def test_seed_demo_consumption_is_the_usage_it_ingests_and_reconcile_passes():

@@ -48,6 +48,8 @@ OPERATIONS = {
     ("credit-allocate", "post"): Rule(("credits.change_creditaccount",), "credits:write"),
     ("credit-reclaim", "post"): Rule(("credits.change_creditaccount",), "credits:write"),
     ("credit-history", "get"): Rule(VIEW["creditledgerentry"], "read"),
+    ("price-list", "get"): Rule(("credits.view_price",), "read"),
+    ("price-list", "post"): Rule(("credits.add_price",), "credits:write"),
     ("usage-records", "get"): Rule(RECORDS, "read"),
     ("usage-records", "post"): Rule(("usage.add_usagerecord",), "ingest"),
     ("usage-record-detail", "get"): Rule(RECORDS, "read"),

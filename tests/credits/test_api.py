@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from credits import selectors, services
+from credits import pool, selectors, services, writeoffs
 from credits.grants import GrantTerms
 from credits.models import CreditAccount, CreditGrant, CreditLedgerEntry
 from tests.clock import Clock
@@ -448,7 +448,7 @@ def test_grants_list_filters_by_agent_pool_status_and_source(outlet, agent, key_
     purchase, promotion = add(agent, "5"), add(agent, "3", source="promotion")
     add(other, "2")
     pool_grant = add_to_pool(outlet, "100")
-    services.grant_void(grant_id=purchase.pk, outlet_id=None, actor=ACTOR, reason="refund")
+    writeoffs.grant_void(grant_id=purchase.pk, outlet_id=None, actor=ACTOR, reason="refund")
     client = key_client("read")
 
     def ids(**params):
@@ -737,11 +737,11 @@ def test_balances_show_available_debt_and_the_next_expiry(outlet, key_client, cl
 
 def test_the_ledger_filters_the_new_kinds(agent, key_client, clock):
     add_to_pool(agent.outlet, "50")
-    services.pool_allocate(agent=agent, amount=Decimal("5"), actor=ACTOR, reason="r")
+    pool.pool_allocate(agent=agent, amount=Decimal("5"), actor=ACTOR, reason="r")
     grant = add(agent, "3", expires_at=clock.now + timedelta(minutes=1))
-    services.grant_void(grant_id=add(agent, "2").pk, outlet_id=None, actor=ACTOR, reason="r")
+    writeoffs.grant_void(grant_id=add(agent, "2").pk, outlet_id=None, actor=ACTOR, reason="r")
     clock.advance(minutes=1)
-    services.grants_expire_due()
+    writeoffs.grants_expire_due()
     client = key_client("read")
     for kind, count in [("allocate", 2), ("void", 1), ("expire", 1), ("reclaim", 0)]:
         items = client.get(LEDGER, {"kind": kind}).json()["items"]

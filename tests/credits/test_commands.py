@@ -13,7 +13,7 @@ from django.utils import timezone
 from config import checks
 from config.checks import CheckResult
 from credits import services
-from credits.models import Agent, ApiKey, CreditAccount, CreditLedgerEntry
+from credits.models import Agent, ApiKey, CreditAccount, CreditGrant, CreditLedgerEntry
 from tests.commands import run
 from tests.factories import AgentFactory, OutletFactory
 
@@ -31,7 +31,7 @@ def named(agent: Agent) -> str:
     return f"agent {agent.name} ({agent.pk})"
 
 
-# credits add|set|clear
+# credits add|set|clear|allocate|reclaim|void
 
 
 def test_credits_add_command_writes_one_entry_and_prints_balance(agent):
@@ -41,7 +41,11 @@ def test_credits_add_command_writes_one_entry_and_prints_balance(agent):
     assert (entry.kind, entry.amount, entry.balance_after) == ("ADD", Decimal("10"), Decimal("10"))
     assert entry.reason == "Goodwill top-up"
     assert balance(agent) == Decimal("10")
-    assert out == f"ADD 10.000000 to {named(agent)}: balance 0.000000 -> 10.000000 (entry {entry.pk})\n"
+    grant = entry.created_grants.get()
+    assert out == (
+        f"ADD 10.000000 to {named(agent)}: balance 0.000000 -> 10.000000 "
+        f"(entry {entry.pk}; grant {grant.pk}, purchase, priority 100, no expiry)\n"
+    )
 
 
 def test_credits_set_command_writes_one_entry_and_prints_balance(agent):
@@ -66,6 +70,59 @@ def test_credits_clear_command_writes_one_entry_and_prints_balance(agent):
     assert (entry.kind, entry.amount, entry.balance_after) == ("CLEAR", Decimal("-25"), Decimal("0"))
     assert balance(agent) == Decimal("0")
     assert out == f"CLEAR {named(agent)}: balance 25.000000 -> 0.000000 (entry {entry.pk})\n"
+
+
+def test_credits_add_command_opens_a_grant_with_expiry_priority_and_source(agent):
+    out, _ = run(
+        "credits", "add", "--agent", str(agent.pk), "--amount", "30", "--reason", "Launch promo",
+        "--expires-at", "2999-01-31T00:00:00+01:00", "--priority", "10", "--source", "promotion",
+    )
+    grant = CreditGrant.objects.get()
+    assert (grant.source, grant.priority, grant.expires_at) == ("promotion", 10, datetime(2999, 1, 30, 23, tzinfo=UTC))
+    assert f"grant {grant.pk}, promotion, priority 10, expires 2999-01-30T23:00:00+00:00" in out
+
+
+def test_credits_add_command_to_the_pool_then_allocate_and_reclaim(agent):
+    outlet = agent.outlet
+    out, _ = run("credits", "add", "--pool", "--outlet", str(outlet.pk), "--amount", "100", "--reason", "Bought")
+    assert out.startswith(f"ADD 100.000000 to pool of {outlet.name} ({outlet.pk}): balance 0.000000 -> 100.000000")
+
+    out, _ = run("credits", "allocate", "--agent", str(agent.pk), "--amount", "40", "--reason", "March")
+    assert out.startswith(f"ALLOCATE 40.000000 from the pool to {named(agent)}: agent balance 40.000000, pool balance 60.000000")
+
+    out, _ = run("credits", "reclaim", "--agent", str(agent.pk), "--amount", "15", "--reason", "Month end")
+    assert out.startswith(f"RECLAIM 15.000000 to the pool from {named(agent)}: agent balance 25.000000, pool balance 75.000000")
+
+
+def test_credits_void_command_writes_the_grant_off(agent):
+    top_up(agent, "25")
+    grant = CreditGrant.objects.get()
+    out, _ = run("credits", "void", "--grant", str(grant.pk), "--reason", "Refunded")
+    entry = CreditLedgerEntry.objects.latest("id")
+    assert out == f"VOID grant {grant.pk}: 25.000000 written off, balance 25.000000 -> 0.000000 (entry {entry.pk})\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("allocate", "--amount", "500"), "amount: Only 0 available"),
+        (("void", "--grant", "999999"), "Grant not found."),
+        (("void",), "--grant is required for void."),
+        (("void", "--grant", "1", "--amount", "2"), "--amount is not allowed with void."),
+        (("add", "--amount", "5", "--expires-at", "2000-01-01T00:00:00Z"), "expires_at: Must be in the future"),
+        (("add", "--amount", "5", "--expires-at", "tomorrow"), "expires_at: Give an ISO 8601 time"),
+        (("add", "--amount", "5", "--priority", "-1"), "priority: A whole number"),
+        (("set", "--amount", "5", "--priority", "1"), "--priority is not allowed with set."),
+        (("allocate", "--amount", "5", "--expires-at", "2999-01-01T00:00:00Z"), "--expires-at is not allowed with allocate."),
+        (("add", "--amount", "5", "--pool"), "Give --agent or --pool, not both."),
+    ],
+)
+def test_credits_command_refuses_bad_grant_and_pool_options_and_writes_nothing(agent, args, message):
+    target = () if args[0] == "void" else ("--agent", str(agent.pk))
+    with pytest.raises(CommandError) as excinfo:
+        run("credits", *args, *target, "--reason", "r")
+    assert str(excinfo.value).startswith(message)
+    assert not CreditLedgerEntry.objects.exists()
 
 
 def test_credits_command_records_the_os_user_as_actor(agent, monkeypatch):
@@ -99,7 +156,8 @@ def test_credits_command_backdates_an_entry_to_its_effective_time(agent):
     assert entry.created_at > entry.effective_at
     assert out == (
         f"ADD 10.000000 to {named(agent)}: balance 0.000000 -> 10.000000 "
-        f"(entry {entry.pk}, effective 2026-11-20T08:30:00+00:00)\n"
+        f"(entry {entry.pk}; grant {entry.created_grants.get().pk}, purchase, priority 100, no expiry; "
+        f"effective 2026-11-20T08:30:00+00:00)\n"
     )
 
 
@@ -127,7 +185,8 @@ def test_credits_command_with_same_idempotency_key_applies_once(agent):
     entry = CreditLedgerEntry.objects.get()
     assert balance(agent) == Decimal("10")
     assert not first.rstrip().endswith("(replayed)")
-    assert second == f"ADD 10.000000 to {named(agent)}: balance 0.000000 -> 10.000000 (entry {entry.pk}) (replayed)\n"
+    assert second.startswith(f"ADD 10.000000 to {named(agent)}: balance 0.000000 -> 10.000000 (entry {entry.pk}; grant")
+    assert second.endswith(" (replayed)\n")
 
 
 def test_credits_command_refuses_a_reused_idempotency_key_for_another_request(agent):

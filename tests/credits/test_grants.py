@@ -13,7 +13,7 @@ from hypothesis.extra.django import TestCase as HypothesisTestCase
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from config.errors import ConflictError, DomainError, NotFoundError
-from credits import selectors, services
+from credits import selectors, services, writeoffs
 from credits.grants import GrantTerms
 from credits.models import CreditAccount, CreditGrant, CreditGrantMovement, CreditLedgerEntry
 from credits.services import Actor
@@ -120,15 +120,15 @@ def test_the_next_posting_writes_the_expired_grant_off_first_and_never_draws_it(
     assert draws(entry) == [(kept.pk, Decimal("3"))]
     expiring.refresh_from_db()
     assert (expiring.status, expiring.remaining) == (Status.EXPIRED, Decimal("0"))
-    assert services.grants_expire_due() == 0
+    assert writeoffs.grants_expire_due() == 0
     assert selectors.ledger_mismatches() == []
 
 
 def test_the_expiry_task_writes_off_once_however_often_it_runs(agent, clock):
     add(agent, "5", expires_at=clock.now + timedelta(minutes=1))
     clock.advance(minutes=1)
-    assert services.grants_expire_due() == 1
-    assert services.grants_expire_due() == 0
+    assert writeoffs.grants_expire_due() == 1
+    assert writeoffs.grants_expire_due() == 0
     assert CreditLedgerEntry.objects.filter(kind="EXPIRE").count() == 1
     assert account(agent).balance == 0
 
@@ -143,7 +143,7 @@ def test_expire_grants_runs_every_minute_from_the_beat_schedule_and_expires():
 def test_void_writes_off_the_remaining_with_one_void_entry(agent):
     grant = add(agent, "12").grant
     consume(agent, "2")
-    result = services.grant_void(grant_id=grant.pk, outlet_id=agent.outlet_id, actor=ACTOR, reason="refunded")
+    result = writeoffs.grant_void(grant_id=grant.pk, outlet_id=agent.outlet_id, actor=ACTOR, reason="refunded")
     grant.refresh_from_db()
     assert (result.entry.kind, result.entry.amount, result.balance_after) == ("VOID", Decimal("-10"), Decimal("0"))
     assert (grant.status, grant.remaining) == (Status.VOIDED, Decimal("0"))
@@ -151,9 +151,9 @@ def test_void_writes_off_the_remaining_with_one_void_entry(agent):
 
 def test_void_twice_is_refused_and_changes_nothing(agent):
     grant = add(agent, "12").grant
-    services.grant_void(grant_id=grant.pk, outlet_id=None, actor=ACTOR, reason="refunded")
+    writeoffs.grant_void(grant_id=grant.pk, outlet_id=None, actor=ACTOR, reason="refunded")
     with pytest.raises(DomainError, match="voided"):
-        services.grant_void(grant_id=grant.pk, outlet_id=None, actor=ACTOR, reason="again")
+        writeoffs.grant_void(grant_id=grant.pk, outlet_id=None, actor=ACTOR, reason="again")
     assert CreditLedgerEntry.objects.filter(kind="VOID").count() == 1
 
 
@@ -161,7 +161,7 @@ def test_void_of_another_outlets_grant_is_not_found(agent):
     grant = add(agent, "12").grant
     stranger = AgentFactory()
     with pytest.raises(NotFoundError):
-        services.grant_void(grant_id=grant.pk, outlet_id=stranger.outlet_id, actor=ACTOR, reason="mine now")
+        writeoffs.grant_void(grant_id=grant.pk, outlet_id=stranger.outlet_id, actor=ACTOR, reason="mine now")
     grant.refresh_from_db()
     assert grant.status == Status.ACTIVE
 
@@ -170,7 +170,7 @@ def test_void_of_an_expired_grant_is_refused_after_writing_it_off(agent, clock):
     grant = add(agent, "12", expires_at=clock.now + timedelta(minutes=1)).grant
     clock.advance(minutes=5)
     with pytest.raises(DomainError, match="expired"):
-        services.grant_void(grant_id=grant.pk, outlet_id=None, actor=ACTOR, reason="too late")
+        writeoffs.grant_void(grant_id=grant.pk, outlet_id=None, actor=ACTOR, reason="too late")
     assert not CreditLedgerEntry.objects.filter(kind="VOID").exists()
 
 
@@ -365,11 +365,11 @@ class GrantMachine(RuleBasedStateMachine):
         pk = data.draw(st.sampled_from(sorted(self.model)))
         self.write_off_expired()
         if self.model[pk]["remaining"] > 0:
-            services.grant_void(grant_id=pk, outlet_id=self.agent.outlet_id, actor=ACTOR, reason="void")
+            writeoffs.grant_void(grant_id=pk, outlet_id=self.agent.outlet_id, actor=ACTOR, reason="void")
             self.model[pk]["remaining"] = Decimal(0)
         else:
             with pytest.raises(DomainError):
-                services.grant_void(grant_id=pk, outlet_id=self.agent.outlet_id, actor=ACTOR, reason="void")
+                writeoffs.grant_void(grant_id=pk, outlet_id=self.agent.outlet_id, actor=ACTOR, reason="void")
 
     @rule(minutes=st.integers(1, 90))
     def time_passes(self, minutes):
@@ -377,7 +377,7 @@ class GrantMachine(RuleBasedStateMachine):
 
     @rule()
     def expiry_task(self):
-        services.grants_expire_due()
+        writeoffs.grants_expire_due()
         self.write_off_expired()
 
     @invariant()
@@ -440,7 +440,7 @@ def test_the_expiry_task_and_a_concurrent_posting_expire_a_grant_once():
 
     def post(worker):
         if worker % 2:
-            services.grants_expire_due()
+            writeoffs.grants_expire_due()
         else:
             consume(agent, "1")
 

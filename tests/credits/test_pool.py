@@ -8,7 +8,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from config.errors import ConflictError, DomainError, NotFoundError
-from credits import alerts, selectors, services
+from credits import alerts, pool, selectors, services
 from credits.grants import GrantTerms
 from credits.models import CreditAccount, CreditAlert, CreditGrant, CreditLedgerEntry
 from credits.services import Actor
@@ -55,9 +55,9 @@ def test_locked_accounts_and_the_locked_pool_are_the_rows_asked_for(outlet, agen
     pool = selectors.pool_account_get(outlet_id=outlet.pk)
     with transaction.atomic():
         assert sorted(services.locked_accounts([agent.pk, pool.pk])) == sorted([agent.pk, pool.pk])
-        assert services._locked_pool_account(outlet.pk).pk == pool.pk
+        assert services.locked_pool_account(outlet.pk).pk == pool.pk
     with pytest.raises(NotFoundError), transaction.atomic():
-        services._locked_pool_account(uuid.uuid4())
+        services.locked_pool_account(uuid.uuid4())
 
 
 def test_balances_and_their_totals_count_agents_only(outlet, agent):
@@ -145,7 +145,7 @@ def test_allocate_draws_pool_grants_in_order_and_opens_an_allocation_grant_per_g
     promotion = pool_add(agent.outlet, "10", source="promotion", priority=10, expires_at=expiry).grant
     purchase = pool_add(agent.outlet, "50").grant
 
-    result = services.pool_allocate(agent=agent, amount=Decimal("25"), actor=ACTOR, reason="for March")
+    result = pool.pool_allocate(agent=agent, amount=Decimal("25"), actor=ACTOR, reason="for March")
 
     assert (result.pool_entry.kind, result.pool_entry.amount, result.pool_entry.balance_after) == ("ALLOCATE", Decimal("-25"), Decimal("35"))
     assert (result.agent_entry.kind, result.agent_entry.amount, result.agent_entry.balance_after) == ("ALLOCATE", Decimal("25"), Decimal("25"))
@@ -160,7 +160,7 @@ def test_allocate_draws_pool_grants_in_order_and_opens_an_allocation_grant_per_g
 def test_allocating_more_than_the_pool_holds_moves_nothing(agent):
     pool_add(agent.outlet, "10")
     with pytest.raises(DomainError, match="Only 10"):
-        services.pool_allocate(agent=agent, amount=Decimal("10.01"), actor=ACTOR, reason="too much")
+        pool.pool_allocate(agent=agent, amount=Decimal("10.01"), actor=ACTOR, reason="too much")
     assert not CreditLedgerEntry.objects.filter(kind="ALLOCATE").exists()
     assert selectors.pool_account_get(outlet_id=agent.outlet_id).balance == Decimal("10")
 
@@ -168,20 +168,20 @@ def test_allocating_more_than_the_pool_holds_moves_nothing(agent):
 def test_an_allocation_pays_the_agents_debt_first(agent):
     pool_add(agent.outlet, "10")
     services.credits_consume(debits={agent.pk: Decimal("4")}, ingest_batch_id=uuid.uuid4(), actor=ACTOR, reason="usage")
-    services.pool_allocate(agent=agent, amount=Decimal("10"), actor=ACTOR, reason="cover")
+    pool.pool_allocate(agent=agent, amount=Decimal("10"), actor=ACTOR, reason="cover")
     account = CreditAccount.objects.get(pk=agent.pk)
     assert (account.balance, account.debt) == (Decimal("6"), Decimal("0"))
 
 
 def test_reclaim_moves_unused_allocations_back_but_not_purchases(agent):
     pool_add(agent.outlet, "20")
-    services.pool_allocate(agent=agent, amount=Decimal("20"), actor=ACTOR, reason="for March")
+    pool.pool_allocate(agent=agent, amount=Decimal("20"), actor=ACTOR, reason="for March")
     services.credits_add(agent=agent, amount=Decimal("100"), actor=ACTOR, reason="own purchase")
     services.credits_consume(debits={agent.pk: Decimal("5")}, ingest_batch_id=uuid.uuid4(), actor=ACTOR, reason="usage")
 
     with pytest.raises(DomainError, match="Only 15"):
-        services.pool_reclaim(agent=agent, amount=Decimal("16"), actor=ACTOR, reason="month end")
-    result = services.pool_reclaim(agent=agent, amount=Decimal("15"), actor=ACTOR, reason="month end")
+        pool.pool_reclaim(agent=agent, amount=Decimal("16"), actor=ACTOR, reason="month end")
+    result = pool.pool_reclaim(agent=agent, amount=Decimal("15"), actor=ACTOR, reason="month end")
 
     assert (result.agent_entry.amount, result.pool_entry.amount) == (Decimal("-15"), Decimal("15"))
     assert selectors.pool_account_get(outlet_id=agent.outlet_id).balance == Decimal("15")
@@ -191,11 +191,11 @@ def test_reclaim_moves_unused_allocations_back_but_not_purchases(agent):
 
 def test_allocate_twice_with_the_same_key_moves_once_and_replays_both_sides(agent):
     pool_add(agent.outlet, "20")
-    first = services.pool_allocate(agent=agent, amount=Decimal("5"), actor=ACTOR, reason="r", idempotency_key="alloc-1")
-    again = services.pool_allocate(agent=agent, amount=Decimal("5"), actor=ACTOR, reason="r", idempotency_key="alloc-1")
+    first = pool.pool_allocate(agent=agent, amount=Decimal("5"), actor=ACTOR, reason="r", idempotency_key="alloc-1")
+    again = pool.pool_allocate(agent=agent, amount=Decimal("5"), actor=ACTOR, reason="r", idempotency_key="alloc-1")
     assert again.replayed and (again.agent_entry, again.pool_entry) == (first.agent_entry, first.pool_entry)
     with pytest.raises(ConflictError):
-        services.pool_allocate(agent=agent, amount=Decimal("6"), actor=ACTOR, reason="r", idempotency_key="alloc-1")
+        pool.pool_allocate(agent=agent, amount=Decimal("6"), actor=ACTOR, reason="r", idempotency_key="alloc-1")
     assert CreditAccount.objects.get(pk=agent.pk).balance == Decimal("5")
 
 
@@ -204,7 +204,7 @@ def test_an_expired_pool_grant_is_never_allocated(agent):
         pool_add(agent.outlet, "10", expires_at=clock.now + timedelta(minutes=1))
         clock.advance(minutes=1)
         with pytest.raises(DomainError, match="Only 0"):
-            services.pool_allocate(agent=agent, amount=Decimal("1"), actor=ACTOR, reason="late")
+            pool.pool_allocate(agent=agent, amount=Decimal("1"), actor=ACTOR, reason="late")
     assert CreditLedgerEntry.objects.filter(kind="EXPIRE").count() == 0  # the refusal rolled the write-off back too
 
 
@@ -220,7 +220,7 @@ def test_twenty_threads_consuming_and_five_allocating_on_one_outlet_keep_every_i
     def work(index):
         for _ in range(5):
             if index < 5:
-                services.pool_allocate(agent=agents[index], amount=Decimal("3"), actor=ACTOR, reason="top-up")
+                pool.pool_allocate(agent=agents[index], amount=Decimal("3"), actor=ACTOR, reason="top-up")
             else:
                 debits = {agent.pk: Decimal("0.5") for agent in agents[index % 5:]}
                 services.credits_consume(debits=debits, ingest_batch_id=uuid.uuid4(), actor=ACTOR, reason="usage")

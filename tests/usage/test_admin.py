@@ -34,7 +34,8 @@ def staff(client, staff_user):
 
 def ingest(agent, *records: dict) -> list[UsageRecord]:
     """Stores records through the ingest service; each defaults to a CONVERSATION of 10 tokens."""
-    defaults = {"type": "CONVERSATION", "unit": "tokens", "count": 10, "occurred_at": "2025-03-01T10:00:00Z"}
+    defaults = {"type": "CONVERSATION", "unit": "tokens", "count": 10, "occurred_at": "2025-03-01T10:00:00Z",
+                "credits": "0", "cost_usd": "0"}
     result = ingest_records(
         outlet=agent.outlet,
         records=[{"event_id": f"evt-{next(event_ids)}", "agent_id": str(agent.pk), **defaults, **r} for r in records],

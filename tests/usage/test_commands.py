@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 
 from credits import services as credit_services
 from credits.models import Agent, CreditAccount, CreditLedgerEntry
-from tests.factories import AgentFactory
+from tests.factories import AgentFactory, PriceFactory
 from usage.management.commands import import_usage
 from usage.models import UsageRecord
 
@@ -142,7 +142,7 @@ def test_csv_import_with_a_header_stores_records(tmp_path, outlet, agent):
                          "cost_usd", "latency_ms", "meta", "occurred_at"])
         writer.writerow(["c-1", agent.external_id, "TTS", "", "nova", "1200", "characters", "0.5", "0.0036", "350",
                          '{"lang": "fr", "campaign": "spring"}', "2025-03-01T12:00:00Z"])
-        writer.writerow(["c-2", agent.external_id, "TELEPHONY", "", "", "90.5", "seconds", "1.25", "", "", "",
+        writer.writerow(["c-2", agent.external_id, "TELEPHONY", "", "", "90.5", "seconds", "1.25", "0", "", "",
                          "2025-03-01T12:05:00+01:00"])
 
     out, _ = run(str(path), "--outlet", str(outlet.pk))
@@ -239,6 +239,7 @@ def test_every_bad_line_of_a_batch_is_reported_with_its_fields(tmp_path, outlet,
 
 
 def test_csv_line_numbers_count_the_header_and_bad_cells_are_reported(tmp_path, outlet, agent):
+    PriceFactory(type="STT", unit="seconds")  # the records carry no credits: the book prices them
     path = tmp_path / "usage.csv"
     path.write_text(
         "event_id,agent_id,type,unit,count,latency_ms,meta,occurred_at\n"

@@ -16,7 +16,7 @@ def store(agent, *metas: dict) -> list[int]:
     records = [
         {
             "event_id": f"e{index}", "agent_id": str(agent.pk), "type": "TTS", "unit": "characters", "count": 10,
-            "meta": meta, "occurred_at": (WHEN + timedelta(seconds=index)).isoformat(),
+            "credits": "0", "cost_usd": "0", "meta": meta, "occurred_at": (WHEN + timedelta(seconds=index)).isoformat(),
         }
         for index, meta in enumerate(metas)
     ]

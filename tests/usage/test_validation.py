@@ -12,7 +12,7 @@ from usage.validation import AMOUNT_FIELDS, DURATION_FIELD, check_interaction, c
 NOW = datetime(2026, 11, 21, 10, 30, tzinfo=UTC)
 RECORD = {
     "event_id": "e1", "agent_external_id": "agt_1", "type": "TTS", "unit": "characters", "count": 12,
-    "credits": "0.5", "occurred_at": "2026-11-21T09:15:00+01:00",
+    "credits": "0.5", "cost_usd": "0.01", "occurred_at": "2026-11-21T09:15:00+01:00",
 }
 
 

@@ -7,6 +7,7 @@ from analytics.questions.credit_history import credit_history
 from config.api import dates
 from config.api.dates import DateRange
 from credits import services as credit_services
+from credits import writeoffs
 from credits.grants import GrantTerms
 from credits.models import CreditAccount
 from tests.analytics.handbuilt import ACTOR, at, ingest, record
@@ -68,10 +69,10 @@ def test_credit_history_counts_expired_and_voided_credits_apart_from_consumed_an
             terms=GrantTerms(source="promotion", expires_at=clock.now + timedelta(hours=1)),
         )
         doomed = credit_services.credits_add(agent=agent, amount=Decimal("4"), actor=ACTOR, reason="purchase").grant
-        credit_services.grant_void(grant_id=doomed.pk, outlet_id=None, actor=ACTOR, reason="refunded")
+        writeoffs.grant_void(grant_id=doomed.pk, outlet_id=None, actor=ACTOR, reason="refunded")
         credit_services.credits_set(agent=agent, amount=Decimal("5"), actor=ACTOR, reason="correction")  # -2
         clock.advance(hours=2)
-        credit_services.grants_expire_due()  # the promotion's 5 left
+        writeoffs.grants_expire_due()  # the promotion's 5 left
         today = clock.now.date()
         history = credit_history(outlet_id=agent.outlet_id, date_range=DateRange(today, today), interval="day")
 
