@@ -86,3 +86,19 @@ def test_the_error_is_a_typed_model_that_reads_the_apis_errors(models, outlet, c
     assert answer.status_code == 400
     error = models.Error.from_dict(answer.json())
     assert error.success is False and error.message and "records" in error.errors.to_dict()
+
+
+def test_the_grant_and_pool_bodies_and_answers_are_typed_models(models):
+    grant_input = annotations(models.GrantInput)
+    assert "UUID" in grant_input["agent_id"] and "bool" in grant_input["pool"] and grant_input["amount"] == {"str"}
+    assert "ManualSourceEnum" in grant_input["source"] and "int" in grant_input["priority"]
+    assert "datetime.datetime" in grant_input["expires_at"]
+    assert {source.value for source in models.ManualSourceEnum} == {"purchase", "promotion", "adjustment"}
+    assert annotations(models.TransferInput)["agent_id"] == {"UUID"}
+    assert annotations(models.VoidInput)["reason"] == {"str"}
+    grant = annotations(models.Grant)
+    assert grant["status"] == {"GrantStatusEnum"} and grant["source"] == {"GrantSourceEnum"} and grant["priority"] == {"int"}
+    assert annotations(models.GrantResult)["grant"] == {"Grant"}
+    assert annotations(models.TransferResult)["grants"] == {"list[Grant]"}
+    assert annotations(models.Pool)["grants"] == {"list[Grant]"}
+    assert annotations(models.Balance)["next_expiry"] == {"NextExpiry", "None"}
