@@ -1,6 +1,7 @@
 import pytest
 
 from config.celery import app as celery_app
+from tests.clock import Clock
 
 
 @pytest.fixture
@@ -11,3 +12,10 @@ def eager_tasks():
     conf.task_always_eager = conf.task_eager_propagates = True
     yield
     conf.task_always_eager, conf.task_eager_propagates = saved
+
+
+@pytest.fixture
+def clock():
+    """`timezone.now` moved forward by hand: `clock.advance(minutes=5)`."""
+    with Clock() as clock:
+        yield clock
