@@ -166,12 +166,12 @@ class PoolView(KnownQueryParametersMixin, APIView):
         },
     )
     def get(self, request):
-        pool = selectors.pool_account_get(outlet_id=caller_outlet(request).pk)
-        grants = selectors.grant_usable_list(account=pool)
+        account = selectors.pool_account_get(outlet_id=caller_outlet(request).pk)
+        grants = selectors.grant_usable_list(account=account)
         return Response({
-            "outlet_id": pool.outlet_id,
-            "balance": format_credits(pool.balance),
-            "available": format_credits(pool.available),
+            "outlet_id": account.outlet_id,
+            "balance": format_credits(account.balance),
+            "available": format_credits(account.available),
             "grants": GrantSerializer(grants, many=True).data,
         })
 
