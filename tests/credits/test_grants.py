@@ -13,9 +13,10 @@ from hypothesis.extra.django import TestCase as HypothesisTestCase
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from config.errors import ConflictError, DomainError, NotFoundError
-from credits import selectors, services, writeoffs
+from credits import pool, selectors, services, writeoffs
 from credits.grants import GrantTerms
 from credits.models import CreditAccount, CreditGrant, CreditGrantMovement, CreditLedgerEntry
+from credits.selectors import with_available
 from credits.services import Actor
 from tests.clock import Clock
 from tests.concurrency import run_in_threads
@@ -289,31 +290,43 @@ grant_amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("500"),
 
 
 class GrantMachine(RuleBasedStateMachine):
-    """Add (random expiry and priority), set, clear, consume, void and time moving forward, checked against a model:
-    after every step the invariants hold, available never counts an expired grant, and draws follow the order."""
+    """Add (random expiry and priority) to the agent or the pool, set, clear, consume, allocate, reclaim, void, the
+    expiry task and time moving forward, checked against a model: after every step the invariants hold, available
+    never counts an expired grant, draws follow the order, and nothing expired is ever drawn."""
 
     def __init__(self):
         super().__init__()
         self.clock = Clock().__enter__()
         self.agent = AgentFactory()
+        self.outlet = self.agent.outlet
         self.model: dict[int, dict] = {}  # grant id -> its expected state
         self.debt = Decimal(0)
 
     def teardown(self):
         self.clock.__exit__()
 
-    def usable(self):
-        return {pk: g for pk, g in self.model.items() if g["remaining"] > 0 and (g["expires_at"] is None or g["expires_at"] > self.clock.now)}
+    def usable(self, owner="agent", sources=None):
+        return {
+            pk: g for pk, g in self.model.items()
+            if g["owner"] == owner and g["remaining"] > 0 and (g["expires_at"] is None or g["expires_at"] > self.clock.now)
+            and (sources is None or g["source"] in sources)
+        }
+
+    def held(self, owner="agent", sources=None):
+        return sum((g["remaining"] for g in self.usable(owner, sources).values()), Decimal(0))
 
     def write_off_expired(self):
         for grant in self.model.values():
             if grant["expires_at"] is not None and grant["expires_at"] <= self.clock.now:
                 grant["remaining"] = Decimal(0)
 
-    def draw(self, amount):
-        order = sorted(self.usable().items(), key=lambda item: (item[1]["priority"], item[1]["expires_at"] is None, item[1]["expires_at"] or 0, item[0]))
+    def draw(self, amount, owner="agent", sources=None):
+        def order(item):
+            pk, grant = item
+            return grant["priority"], grant["expires_at"] is None, grant["expires_at"] or 0, pk
+
         expected = []
-        for pk, grant in order:
+        for pk, grant in sorted(self.usable(owner, sources).items(), key=order):
             take = min(grant["remaining"], amount)
             if take:
                 grant["remaining"] -= take
@@ -322,31 +335,56 @@ class GrantMachine(RuleBasedStateMachine):
         self.debt += amount
         return expected
 
-    def open(self, result, amount, priority=100, expires_at=None):
-        pays = min(self.debt, amount)
+    def open(self, grant, amount, owner="agent"):
+        pays = min(self.debt, amount) if owner == "agent" else Decimal(0)
         self.debt -= pays
-        self.model[result.grant.pk] = {"priority": priority, "expires_at": expires_at, "remaining": amount - pays}
+        self.model[grant.pk] = {
+            "owner": owner, "source": grant.source, "priority": grant.priority, "expires_at": grant.expires_at,
+            "remaining": amount - pays,
+        }
 
-    @rule(amount=grant_amounts, priority=st.integers(0, 3), expires_in=st.none() | st.integers(1, 120))
-    def add(self, amount, priority, expires_in):
-        expires_at = None if expires_in is None else self.clock.now + timedelta(minutes=expires_in)
-        result = add(self.agent, amount, priority=priority, expires_at=expires_at)
+    @rule(amount=grant_amounts, priority=st.integers(0, 3), expires_in=st.none() | st.integers(1, 120), to_pool=st.booleans())
+    def add(self, amount, priority, expires_in, to_pool):
+        terms = GrantTerms(priority=priority, expires_at=None if expires_in is None else self.clock.now + timedelta(minutes=expires_in))
+        if to_pool:
+            result = services.pool_add(outlet=self.outlet, amount=amount, actor=ACTOR, reason="pack", terms=terms)
+        else:
+            result = services.credits_add(agent=self.agent, amount=amount, actor=ACTOR, reason="top-up", terms=terms)
         self.write_off_expired()
-        self.open(result, amount, priority, expires_at)
+        self.open(result.grant, amount, "pool" if to_pool else "agent")
 
     @rule(amount=grant_amounts)
     def consume(self, amount):
         entry = consume(self.agent, amount)
         self.write_off_expired()
-        assert [(pk, take) for pk, take in draws(entry)] == self.draw(amount)
+        assert draws(entry) == self.draw(amount)
+
+    @rule(amount=grant_amounts, reclaim=st.booleans())
+    def move(self, amount, reclaim):
+        self.write_off_expired()
+        source, sources = ("agent", [CreditGrant.Source.ALLOCATION]) if reclaim else ("pool", None)
+        operation = pool.pool_reclaim if reclaim else pool.pool_allocate
+        if amount > self.held(source, sources):
+            with pytest.raises(DomainError, match="Only"):
+                operation(agent=self.agent, amount=amount, actor=ACTOR, reason="move")
+            return
+        result = operation(agent=self.agent, amount=amount, actor=ACTOR, reason="move")
+        source_entry, target_entry = (result.agent_entry, result.pool_entry) if reclaim else (result.pool_entry, result.agent_entry)
+        expected = self.draw(amount, source, sources)
+        assert draws(source_entry) == expected
+        opened = list(CreditGrant.objects.filter(entry=target_entry).order_by("id"))
+        assert [(grant.metadata["from_grant"], grant.amount) for grant in opened] == expected
+        for grant in opened:
+            assert (grant.priority, grant.expires_at) == (self.model[grant.metadata["from_grant"]]["priority"], self.model[grant.metadata["from_grant"]]["expires_at"])
+            self.open(grant, grant.amount, "pool" if reclaim else "agent")
 
     @rule(amount=st.decimals(min_value=0, max_value=500, places=2))
     def set(self, amount):
         result = services.credits_set(agent=self.agent, amount=amount, actor=ACTOR, reason="set")
         self.write_off_expired()
-        before = sum(g["remaining"] for g in self.model.values()) - self.debt
+        before = self.held() - self.debt
         if amount > before:
-            self.open(result, amount - before)
+            self.open(result.grant, amount - before)
         elif amount < before:
             assert draws(result.entry) == self.draw(before - amount)
 
@@ -357,7 +395,7 @@ class GrantMachine(RuleBasedStateMachine):
         if self.debt:
             self.debt = Decimal(0)
         else:
-            assert draws(result.entry) == self.draw(sum(g["remaining"] for g in self.usable().values()))
+            assert draws(result.entry) == self.draw(self.held())
 
     @precondition(lambda self: self.model)
     @rule(data=st.data())
@@ -365,11 +403,11 @@ class GrantMachine(RuleBasedStateMachine):
         pk = data.draw(st.sampled_from(sorted(self.model)))
         self.write_off_expired()
         if self.model[pk]["remaining"] > 0:
-            writeoffs.grant_void(grant_id=pk, outlet_id=self.agent.outlet_id, actor=ACTOR, reason="void")
+            writeoffs.grant_void(grant_id=pk, outlet_id=self.outlet.pk, actor=ACTOR, reason="void")
             self.model[pk]["remaining"] = Decimal(0)
         else:
             with pytest.raises(DomainError):
-                writeoffs.grant_void(grant_id=pk, outlet_id=self.agent.outlet_id, actor=ACTOR, reason="void")
+                writeoffs.grant_void(grant_id=pk, outlet_id=self.outlet.pk, actor=ACTOR, reason="void")
 
     @rule(minutes=st.integers(1, 90))
     def time_passes(self, minutes):
@@ -382,12 +420,14 @@ class GrantMachine(RuleBasedStateMachine):
 
     @invariant()
     def available_counts_usable_grants_only(self):
-        assert available(self.agent) == sum(g["remaining"] for g in self.usable().values()) - self.debt
+        assert available(self.agent) == self.held() - self.debt
+        pool_account = with_available(CreditAccount.objects.filter(outlet=self.outlet, agent=None)).get()
+        assert pool_account.available == self.held("pool")
 
     @invariant()
     def grants_hold_what_the_model_says(self):
-        stored = dict(CreditGrant.objects.filter(account_id=self.agent.pk).values_list("pk", "remaining"))
         unwritten = {pk for pk, g in self.model.items() if g["expires_at"] is not None and g["expires_at"] <= self.clock.now}
+        stored = dict(CreditGrant.objects.filter(outlet=self.outlet).values_list("pk", "remaining"))
         assert {pk: value for pk, value in stored.items() if pk not in unwritten} == {
             pk: g["remaining"] for pk, g in self.model.items() if pk not in unwritten
         }
