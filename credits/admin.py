@@ -1,6 +1,7 @@
 """Staff screens for credits: thin, every write goes through credits.services."""
 
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 import rest_framework_api_key.models
 from django.contrib import admin, messages
@@ -12,14 +13,33 @@ from django.db.models import Count
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from config.admin import ViewOnlyMixin, amount_display, low_badge
 from config.errors import DomainError
 from config.money import display_amount
 from credits import selectors, services, webhooks
-from credits.forms import ApiKeyCreateForm, BalanceChangeForm, ReasonForm, add_domain_errors
-from credits.models import Agent, ApiKey, CreditAccount, CreditAlert, CreditLedgerEntry, Outlet, WebhookDelivery
+from credits.forms import (
+    AddCreditsForm,
+    ApiKeyCreateForm,
+    BalanceChangeForm,
+    PoolAddForm,
+    ReasonForm,
+    TransferForm,
+    add_domain_errors,
+)
+from credits.grants import grants_usable_total, usable
+from credits.models import (
+    Agent,
+    ApiKey,
+    CreditAccount,
+    CreditAlert,
+    CreditGrant,
+    CreditLedgerEntry,
+    Outlet,
+    WebhookDelivery,
+)
 
 Kind = CreditLedgerEntry.Kind
 BALANCE_OPERATIONS = {
@@ -27,7 +47,9 @@ BALANCE_OPERATIONS = {
     "set": ("Set balance", Kind.SET),
     "clear": ("Clear balance", Kind.CLEAR),
 }
+POOL_OPERATIONS = {"add": "Add to pool", Kind.ALLOCATE: "Allocate", Kind.RECLAIM: "Reclaim"}
 RECENT_ENTRIES = 25
+RECENT_GRANTS = RECENT_MOVEMENTS = 50
 
 # Staff manage keys through ApiKeyAdmin; the package's own screen edits a model we do not use.
 admin.site.unregister(rest_framework_api_key.models.APIKey)
@@ -41,6 +63,52 @@ def render_page(model_admin, request, template, *, title, form=None, **context):
         context["media"] = model_admin.media + form.media
     context = {**model_admin.admin_site.each_context(request), "opts": model_admin.opts, "title": title, **context}
     return TemplateResponse(request, template, context)
+
+
+def in_outlet_zone(outlet: Outlet, view, *args, **kwargs):
+    """Runs a view in the outlet's time zone and renders it there: every time typed or shown on it is the outlet's."""
+    with timezone.override(ZoneInfo(outlet.timezone)):
+        response = view(*args, **kwargs)
+        if isinstance(response, TemplateResponse):
+            response.render()
+    return response
+
+
+def can_move_credits(request) -> bool:
+    """Django's change permission on credit accounts: every button that moves credits needs it."""
+    return request.user.has_perm("credits.change_creditaccount")
+
+
+def credits_in_full(value) -> str:
+    return display_amount(value, "credits", full=True)
+
+
+def confirmed_write(model_admin, request, form, *, title, original, intro, done_url, confirm, write):
+    """The flow of every button that moves credits: a form; once valid, a confirmation page listing `confirm()`'s
+    rows (label, value, and True to stress it); posting that page (it carries an idempotency key, so posting it
+    again replays the first write) calls `write(key)`, which returns the message and whether it was a replay.
+    A service's error lands on the form."""
+    idempotency_key = request.POST.get("idempotency_key")
+    if form.is_valid() and not idempotency_key:
+        return render_page(
+            model_admin, request, "admin/credits/confirm.html", title=title, original=original, **confirm(),
+            confirm_form=form, idempotency_key=f"admin-{uuid4().hex}", submit_label="Confirm",
+        )
+    if form.is_valid():
+        try:
+            message, replayed = write(idempotency_key)
+        except DomainError as exc:
+            add_domain_errors(form, exc)
+        else:
+            if replayed:
+                model_admin.message_user(request, f"Already applied, nothing changed. {message}", messages.INFO)
+            else:
+                model_admin.message_user(request, message, messages.SUCCESS)
+            return HttpResponseRedirect(done_url)
+    return render_page(
+        model_admin, request, "admin/credits/form_page.html", title=title, original=original, form=form, intro=intro,
+        submit_label="Continue", cancel_url=done_url,
+    )
 
 
 @admin.display(description="balance", ordering="account__balance")
@@ -103,6 +171,113 @@ class OutletAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(agent_count=Count("agents"))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.pool_view)
+        return [path("<path:object_id>/pool/<slug:operation>/", view, name="credits_outlet_pool"), *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        outlet = self.get_object(request, unquote(object_id))
+        if outlet is None:
+            return super().change_view(request, object_id, form_url, extra_context)
+        return in_outlet_zone(outlet, super().change_view, request, object_id, form_url, extra_context)
+
+    def render_change_form(self, request, context, obj=None, **kwargs):
+        if obj is not None and not obj._state.adding:
+            pool = selectors.pool_account_get(outlet_id=obj.pk)
+            context.update(
+                pool=pool,
+                pool_grants=selectors.grant_list(outlet_id=obj.pk).filter(usable(timezone.now()), account=pool),
+                pool_operations=POOL_OPERATIONS.items() if can_move_credits(request) else (),
+            )
+        return super().render_change_form(request, context, obj=obj, **kwargs)
+
+    def pool_view(self, request, object_id, operation):
+        """Add to the outlet's pool, allocate from it to an agent or reclaim into it: a form, a confirmation, a write."""
+        if operation not in POOL_OPERATIONS:
+            raise Http404
+        if not can_move_credits(request):
+            raise PermissionDenied
+        outlet = self.get_object(request, unquote(object_id))
+        if outlet is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        pool_change = self.pool_add if operation == "add" else self.pool_transfer
+        return in_outlet_zone(outlet, pool_change, request, outlet, operation)
+
+    def pool_add(self, request, outlet, operation):
+        pool = selectors.pool_account_get(outlet_id=outlet.pk)
+        form = PoolAddForm(request.POST or None)
+        label = POOL_OPERATIONS[operation]
+
+        def confirm():
+            amount = form.cleaned_data["amount"]
+            return {"rows": [
+                ("Outlet", outlet.name), ("Operation", label), ("Amount", credits_in_full(amount)), *form.terms_display(),
+                ("Reason", form.cleaned_data["reason"]), ("Pool balance before", credits_in_full(pool.balance)),
+                ("Pool balance after", credits_in_full(pool.balance + amount), True),
+            ]}
+
+        def write(idempotency_key):
+            result = services.pool_add(
+                outlet=outlet, amount=form.cleaned_data["amount"], actor=services.Actor.for_user(request.user),
+                reason=form.cleaned_data["reason"], idempotency_key=idempotency_key, terms=form.cleaned_data["terms"],
+            )
+            before, after = credits_in_full(result.balance_before), credits_in_full(result.balance_after)
+            return f"{label} of {outlet}: {before} -> {after}.", result.replayed
+
+        return confirmed_write(
+            self, request, form, title=f"{label}: {outlet}", original=outlet,
+            intro=f"Pool balance: {credits_in_full(pool.balance)}",
+            done_url=reverse("admin:credits_outlet_change", args=[quote(outlet.pk)]), confirm=confirm, write=write,
+        )
+
+    def pool_transfer(self, request, outlet, operation):
+        pool = selectors.pool_account_get(outlet_id=outlet.pk)
+        label, now = POOL_OPERATIONS[operation], timezone.now()
+        if operation == Kind.ALLOCATE:
+            move, holder = services.pool_allocate, "the pool holds"
+
+            def available(agent):
+                return grants_usable_total(pool, now=now)
+        else:
+            move, holder = services.pool_reclaim, "the agent's unused allocations hold"
+
+            def available(agent):
+                return grants_usable_total(agent.account, now=now, sources=[CreditGrant.Source.ALLOCATION])
+
+        agents = Agent.objects.filter(outlet=outlet).select_related("account").order_by("name")
+        form = TransferForm(request.POST or None, agents=agents, available=available, holder=holder)
+        to_agent = 1 if operation == Kind.ALLOCATE else -1
+
+        def confirm():
+            agent, amount = form.cleaned_data["agent"], form.cleaned_data["amount"]
+            return {"rows": [
+                ("Outlet", outlet.name), ("Operation", label), ("Agent", agent.name), ("Amount", credits_in_full(amount)),
+                ("Reason", form.cleaned_data["reason"]),
+                ("Pool balance before", credits_in_full(pool.balance)),
+                ("Pool balance after", credits_in_full(pool.balance - to_agent * amount), True),
+                (f"{agent.name}'s balance before", credits_in_full(agent.account.balance)),
+                (f"{agent.name}'s balance after", credits_in_full(agent.account.balance + to_agent * amount), True),
+            ]}
+
+        def write(idempotency_key):
+            agent = form.cleaned_data["agent"]
+            result = move(
+                agent=agent, amount=form.cleaned_data["amount"], actor=services.Actor.for_user(request.user),
+                reason=form.cleaned_data["reason"], idempotency_key=idempotency_key,
+            )
+            pool_change, agent_change = (
+                " -> ".join(credits_in_full(value) for value in (entry.balance_after - entry.amount, entry.balance_after))
+                for entry in (result.pool_entry, result.agent_entry)
+            )
+            return f"{label} {credits_in_full(form.cleaned_data['amount'])}, {agent}: pool {pool_change}, " \
+                f"agent {agent_change}.", result.replayed
+
+        return confirmed_write(
+            self, request, form, title=f"{label}: {outlet}", original=outlet,
+            intro=f"Pool balance: {credits_in_full(pool.balance)}",
+            done_url=reverse("admin:credits_outlet_change", args=[quote(outlet.pk)]), confirm=confirm, write=write,
+        )
 
     @admin.display(description="agents", ordering="agent_count")
     def agent_count(self, outlet):
@@ -213,15 +388,22 @@ class CreditAccountAdmin(ViewOnlyMixin, admin.ModelAdmin):
         return selectors.balance_list().select_related("agent", "outlet")
 
     def get_urls(self):
-        view = self.admin_site.admin_view(self.balance_view)
+        balance, void = self.admin_site.admin_view(self.balance_view), self.admin_site.admin_view(self.void_view)
         return [
-            path("<path:object_id>/balance/<slug:operation>/", view, name="credits_creditaccount_balance"),
+            path("<path:object_id>/balance/<slug:operation>/", balance, name="credits_creditaccount_balance"),
+            path("<path:object_id>/grants/<int:grant_id>/void/", void, name="credits_creditaccount_void"),
             *super().get_urls(),
         ]
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        account = self.get_object(request, unquote(object_id))
+        if account is None:
+            return super().change_view(request, object_id, form_url, extra_context)
+        return in_outlet_zone(account.outlet, super().change_view, request, object_id, form_url, extra_context)
+
     def has_change_balance_permission(self, request):
         # Django's own change permission, which ViewOnlyMixin hides from the form.
-        return admin.ModelAdmin.has_change_permission(self, request)
+        return can_move_credits(request)
 
     @admin.display(description="low", ordering="is_low")
     def low(self, account):
@@ -233,6 +415,10 @@ class CreditAccountAdmin(ViewOnlyMixin, admin.ModelAdmin):
             context.update(
                 recent_entries=obj.entries.all()[:RECENT_ENTRIES],
                 ledger_url=f"{ledger}?account__agent__id__exact={obj.pk}",
+                grants=selectors.grant_list().filter(account=obj)[:RECENT_GRANTS],
+                grants_url=f"{reverse('admin:credits_creditgrant_changelist')}?account__agent__id__exact={obj.pk}",
+                movements=selectors.grant_movement_list().filter(grant__account=obj).order_by("-id")[:RECENT_MOVEMENTS],
+                now=timezone.now(),
                 can_change_balance=self.has_change_balance_permission(request),
             )
         return super().render_change_form(request, context, obj=obj, **kwargs)
@@ -246,47 +432,75 @@ class CreditAccountAdmin(ViewOnlyMixin, admin.ModelAdmin):
         account = self.get_object(request, unquote(object_id))
         if account is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        return in_outlet_zone(account.outlet, self.balance_change, request, account, operation)
+
+    def balance_change(self, request, account, operation):
         label, kind = BALANCE_OPERATIONS[operation]
-        form = BalanceChangeForm(request.POST or None, kind=kind)
-        # Only the confirmation page carries a key; posting it again replays the first entry instead of adding one.
-        idempotency_key = request.POST.get("idempotency_key")
-        if form.is_valid() and not idempotency_key:
-            return self.balance_confirmation(request, account, label, form)
-        if form.is_valid():
-            try:
-                result = services.credits_apply(
-                    agent=account.agent, kind=kind, amount=form.cleaned_data.get("amount"),
-                    actor=services.Actor.for_user(request.user), reason=form.cleaned_data["reason"],
-                    idempotency_key=idempotency_key,
-                )
-            except DomainError as exc:
-                add_domain_errors(form, exc)
-            else:
-                before, after = (display_amount(value, "credits", full=True)
-                                 for value in (result.balance_before, result.balance_after))
-                change = f"{label} for {account.agent}: {before} -> {after}."
-                if result.replayed:
-                    self.message_user(request, f"Already applied, nothing changed. {change}", messages.INFO)
-                else:
-                    self.message_user(request, change, messages.SUCCESS)
-                return HttpResponseRedirect(reverse("admin:credits_creditaccount_change", args=[quote(account.pk)]))
-        return render_page(
-            self, request, "admin/credits/form_page.html", title=f"{label}: {account.agent}", original=account,
-            form=form, intro=f"Current balance: {display_amount(account.balance, 'credits', full=True)}",
-            submit_label="Continue",
-            cancel_url=reverse("admin:credits_creditaccount_change", args=[quote(account.pk)]),
+        form = (AddCreditsForm if kind == Kind.ADD else BalanceChangeForm)(request.POST or None, kind=kind)
+
+        def confirm():
+            amount = form.cleaned_data.get("amount")
+            before = credits_in_full(account.balance)
+            after = credits_in_full(services.balance_after(kind=kind, balance=account.balance, amount=amount))
+            rows = [
+                ("Agent", str(account.agent)), ("Operation", label),
+                *([("Amount", credits_in_full(amount))] if amount is not None else []),
+                *(form.terms_display() if kind == Kind.ADD else []),
+                ("Reason", form.cleaned_data["reason"]), ("Balance before", before), ("Balance after", after, True),
+            ]
+            return {"rows": rows, "label": label, "balance_before": before, "balance_after": after}
+
+        def write(idempotency_key):
+            result = services.credits_apply(
+                agent=account.agent, kind=kind, amount=form.cleaned_data.get("amount"),
+                actor=services.Actor.for_user(request.user), reason=form.cleaned_data["reason"],
+                idempotency_key=idempotency_key, terms=form.cleaned_data.get("terms"),
+            )
+            before, after = credits_in_full(result.balance_before), credits_in_full(result.balance_after)
+            return f"{label} for {account.agent}: {before} -> {after}.", result.replayed
+
+        return confirmed_write(
+            self, request, form, title=f"{label}: {account.agent}", original=account,
+            intro=f"Current balance: {credits_in_full(account.balance)}",
+            done_url=reverse("admin:credits_creditaccount_change", args=[quote(account.pk)]), confirm=confirm, write=write,
         )
 
-    def balance_confirmation(self, request, account, label, form):
-        amount = form.cleaned_data.get("amount")
-        after = services.balance_after(kind=form.kind, balance=account.balance, amount=amount)
-        return render_page(
-            self, request, "admin/credits/creditaccount/balance_confirm.html", title=f"{label}: {account.agent}",
-            original=account, label=label, amount=amount, reason=form.cleaned_data["reason"],
-            balance_before=display_amount(account.balance, "credits", full=True),
-            balance_after=display_amount(after, "credits", full=True),
-            confirm_form=BalanceChangeForm(initial=form.cleaned_data, kind=form.kind),
-            idempotency_key=f"admin-{uuid4().hex}", submit_label="Confirm",
+    def void_view(self, request, object_id, grant_id):
+        """Void one of the account's active grants: a reason, a confirmation, then one VOID entry."""
+        if not self.has_change_balance_permission(request):
+            raise PermissionDenied
+        account = self.get_object(request, unquote(object_id))
+        if account is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        grant = account.grants.filter(pk=grant_id).first()
+        if grant is None:
+            raise Http404("No such grant on this account.")
+        return in_outlet_zone(account.outlet, self.void_grant, request, account, grant)
+
+    def void_grant(self, request, account, grant):
+        form = ReasonForm(request.POST or None)
+
+        def confirm():
+            expires = f"{timezone.localtime(grant.expires_at):%Y-%m-%d %H:%M %Z}" if grant.expires_at else "Never"
+            return {"rows": [
+                ("Agent", str(account.agent)), ("Grant", f"{grant.pk}: {grant}"), ("Expires", expires),
+                ("Remaining, voided", credits_in_full(grant.remaining)), ("Reason", form.cleaned_data["reason"]),
+                ("Balance before", credits_in_full(account.balance)),
+                ("Balance after", credits_in_full(account.balance - grant.remaining), True),
+            ]}
+
+        def write(idempotency_key):
+            result = services.grant_void(
+                grant_id=grant.pk, outlet_id=None, actor=services.Actor.for_user(request.user),
+                reason=form.cleaned_data["reason"], idempotency_key=idempotency_key,
+            )
+            before, after = credits_in_full(result.balance_before), credits_in_full(result.balance_after)
+            return f"Voided grant {grant.pk} of {account.agent}: {before} -> {after}.", result.replayed
+
+        return confirmed_write(
+            self, request, form, title=f"Void grant {grant.pk}: {account.agent}", original=account,
+            intro=f"{grant} holds {credits_in_full(grant.remaining)}; voiding writes it off with one VOID entry.",
+            done_url=reverse("admin:credits_creditaccount_change", args=[quote(account.pk)]), confirm=confirm, write=write,
         )
 
     @admin.action(description="Clear balances", permissions=["change_balance"])
@@ -338,6 +552,34 @@ class CreditLedgerEntryAdmin(ViewOnlyMixin, admin.ModelAdmin):
     @admin.display(ordering="account__agent__name")
     def agent(self, entry):
         return "Pool" if entry.account.is_pool else entry.account.agent
+
+
+@admin.register(CreditGrant)
+class CreditGrantAdmin(ViewOnlyMixin, admin.ModelAdmin):
+    # Opened, drawn down, expired and voided by the services only; Void is on the account page.
+    list_display = (
+        "id", "agent", "outlet", "source", "amount_column", "remaining_column", "priority", "expires_at", "status",
+        "created_at",
+    )
+    list_filter = ("status", "source", "outlet")
+    search_fields = ("=id", "account__agent__name")
+    list_select_related = ("account__agent", "account__outlet", "outlet")
+    fields = readonly_fields = (
+        "outlet", "account", "entry", "source", "amount_in_full", "remaining_in_full", "priority", "effective_at",
+        "expires_at", "status", "reason", "actor_label", "metadata", "created_at",
+    )
+    amount_column = amount_display("amount", "credits")
+    amount_in_full = amount_display("amount", "credits", full=True)
+    remaining_column = amount_display("remaining", "credits")
+    remaining_in_full = amount_display("remaining", "credits", full=True)
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # The account page links here filtered to its grants.
+        return lookup == "account__agent__id__exact" or super().lookup_allowed(lookup, value, request)
+
+    @admin.display(ordering="account__agent__name")
+    def agent(self, grant):
+        return grant.account.owner_label
 
 
 class WebhookDeliveryInline(ViewOnlyMixin, admin.TabularInline):

@@ -78,7 +78,7 @@ def test_balance_button_confirms_then_writes_one_entry(staff, staff_user, agent,
     assert staff.get(balance_url(agent, operation)).status_code == 200
     confirmation = staff.post(balance_url(agent, operation), {**data, "reason": "monthly top-up"})
 
-    assert "admin/credits/creditaccount/balance_confirm.html" in [t.name for t in confirmation.templates]
+    assert "admin/credits/confirm.html" in [t.name for t in confirmation.templates]
     assert (confirmation.context["balance_before"], confirmation.context["balance_after"]) == ("10.00", after)
     assert "<td>10.00</td>" in confirmation.content.decode()
     assert f"<td><strong>{after}</strong></td>" in confirmation.content.decode()
