@@ -47,7 +47,7 @@ BALANCE_OPERATIONS = {
     "set": ("Set balance", Kind.SET),
     "clear": ("Clear balance", Kind.CLEAR),
 }
-POOL_OPERATIONS = {"add": "Add to pool", Kind.ALLOCATE: "Allocate", Kind.RECLAIM: "Reclaim"}
+POOL_OPERATIONS = {"add": "Add to pool", "allocate": "Allocate", "reclaim": "Reclaim"}
 RECENT_ENTRIES = 25
 RECENT_GRANTS = RECENT_MOVEMENTS = 50
 
@@ -234,7 +234,7 @@ class OutletAdmin(admin.ModelAdmin):
     def pool_transfer(self, request, outlet, operation):
         pool = selectors.pool_account_get(outlet_id=outlet.pk)
         label, now = POOL_OPERATIONS[operation], timezone.now()
-        if operation == Kind.ALLOCATE:
+        if operation == "allocate":
             move, holder = services.pool_allocate, "the pool holds"
 
             def available(agent):
@@ -247,7 +247,7 @@ class OutletAdmin(admin.ModelAdmin):
 
         agents = Agent.objects.filter(outlet=outlet).select_related("account").order_by("name")
         form = TransferForm(request.POST or None, agents=agents, available=available, holder=holder)
-        to_agent = 1 if operation == Kind.ALLOCATE else -1
+        to_agent = 1 if operation == "allocate" else -1
 
         def confirm():
             agent, amount = form.cleaned_data["agent"], form.cleaned_data["amount"]

@@ -5,6 +5,7 @@ from django.contrib.admin.widgets import AdminSplitDateTime
 from django.utils import timezone
 
 from config.errors import DomainError
+from config.money import display_amount
 from credits import services
 from credits.grants import GrantTerms
 from credits.models import ApiKey, CreditGrant, CreditLedgerEntry, Outlet
@@ -110,7 +111,8 @@ class TransferForm(AmountForm):
         cleaned = super().clean()
         agent, amount = cleaned.get("agent"), cleaned.get("amount")
         if agent is not None and amount is not None and amount > (held := self.available(agent)):
-            self.add_error("amount", f"Only {held} available: {self.holder} less than {amount}.")
+            shown = (display_amount(value, "credits", full=True) for value in (held, amount))
+            self.add_error("amount", "Only {} available: {} less than {}.".format(next(shown), self.holder, next(shown)))
         return cleaned
 
 
