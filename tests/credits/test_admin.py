@@ -15,6 +15,7 @@ from rest_framework_api_key.models import APIKey
 from credits import selectors, services
 from credits.grants import GrantTerms
 from credits.models import ApiKey, CreditAccount, CreditGrant, CreditLedgerEntry
+from tests.clock import Clock
 from tests.factories import AgentFactory, OutletFactory, StaffFactory, create_api_key
 
 Kind = CreditLedgerEntry.Kind
@@ -558,6 +559,19 @@ def test_account_page_lists_grants_in_the_outlets_zone_with_void_only_on_active_
     (movement,) = page.context["movements"]
     assert (movement.grant, movement.amount, movement.entry.kind) == (promotion, Decimal("5"), Kind.SET)
     assert staff.get(page.context["grants_url"]).context["cl"].result_count == 2
+
+
+def test_a_grant_past_its_expiry_reads_expired_without_a_void_button_before_any_write_off(staff, agent):
+    with Clock() as clock:
+        services.credits_add(agent=agent, amount=Decimal("5"), actor=ACTOR, reason="promo",
+                             terms=GrantTerms(expires_at=clock.now + timedelta(minutes=1)))
+        grant = CreditGrant.objects.get()
+        clock.advance(minutes=2)
+
+        page = staff.get(account_url(agent)).content.decode()
+
+    assert "Expired (not yet written off)" in page
+    assert void_url(agent, grant) not in page
 
 
 def test_void_confirms_with_a_reason_then_writes_one_void_entry(staff, staff_user, agent):
