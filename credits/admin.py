@@ -1,7 +1,5 @@
 """Staff screens for credits: thin, every write goes through credits.services."""
 
-from uuid import uuid4
-
 import rest_framework_api_key.models
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -10,16 +8,36 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count
 from django.http import Http404, HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from config.admin import ViewOnlyMixin, amount_display, low_badge
 from config.errors import DomainError
 from config.money import display_amount
 from credits import selectors, services, webhooks
-from credits.forms import ApiKeyCreateForm, BalanceChangeForm, ReasonForm, add_domain_errors
-from credits.models import Agent, ApiKey, CreditAccount, CreditAlert, CreditLedgerEntry, Outlet, WebhookDelivery
+from credits.admin_buttons import (
+    POOL_OPERATIONS,
+    PoolButtons,
+    VoidButton,
+    can_move_credits,
+    confirmed_write,
+    credits_in_full,
+    in_outlet_zone,
+    render_page,
+)
+from credits.forms import AddCreditsForm, ApiKeyCreateForm, BalanceChangeForm, ReasonForm, add_domain_errors
+from credits.grants import usable
+from credits.models import (
+    Agent,
+    ApiKey,
+    CreditAccount,
+    CreditAlert,
+    CreditGrant,
+    CreditLedgerEntry,
+    Outlet,
+    WebhookDelivery,
+)
 
 Kind = CreditLedgerEntry.Kind
 BALANCE_OPERATIONS = {
@@ -28,19 +46,10 @@ BALANCE_OPERATIONS = {
     "clear": ("Clear balance", Kind.CLEAR),
 }
 RECENT_ENTRIES = 25
+RECENT_GRANTS = RECENT_MOVEMENTS = 50
 
 # Staff manage keys through ApiKeyAdmin; the package's own screen edits a model we do not use.
 admin.site.unregister(rest_framework_api_key.models.APIKey)
-
-
-def render_page(model_admin, request, template, *, title, form=None, **context):
-    """One of our pages, in the admin's own chrome and fieldset markup."""
-    request.current_app = model_admin.admin_site.name
-    if form is not None:
-        context["adminform"] = helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {})
-        context["media"] = model_admin.media + form.media
-    context = {**model_admin.admin_site.each_context(request), "opts": model_admin.opts, "title": title, **context}
-    return TemplateResponse(request, template, context)
 
 
 @admin.display(description="balance", ordering="account__balance")
@@ -76,7 +85,7 @@ class ApiKeyInline(ViewOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Outlet)
-class OutletAdmin(admin.ModelAdmin):
+class OutletAdmin(PoolButtons, admin.ModelAdmin):
     list_display = ("name", "currency", "billing_cycle_day", "threshold", "is_active", "agent_count")
     list_filter = ("is_active",)
     search_fields = ("name",)
@@ -103,6 +112,27 @@ class OutletAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(agent_count=Count("agents"))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.pool_view)
+        return [path("<path:object_id>/pool/<slug:operation>/", view, name="credits_outlet_pool"), *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        outlet = self.get_object(request, unquote(object_id))
+        if outlet is None:
+            return super().change_view(request, object_id, form_url, extra_context)
+        return in_outlet_zone(outlet, super().change_view, request, object_id, form_url, extra_context)
+
+    def render_change_form(self, request, context, obj=None, **kwargs):
+        if obj is not None and not obj._state.adding:
+            pool = selectors.pool_account_get(outlet_id=obj.pk)
+            context.update(
+                pool=pool,
+                pool_grants=selectors.grant_list(outlet_id=obj.pk).filter(usable(timezone.now()), account=pool),
+                pool_operations=POOL_OPERATIONS.items() if can_move_credits(request) else (),
+            )
+        return super().render_change_form(request, context, obj=obj, **kwargs)
+
 
     @admin.display(description="agents", ordering="agent_count")
     def agent_count(self, outlet):
@@ -193,7 +223,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(CreditAccount)
-class CreditAccountAdmin(ViewOnlyMixin, admin.ModelAdmin):
+class CreditAccountAdmin(VoidButton, ViewOnlyMixin, admin.ModelAdmin):
     # The balance is a cache of the ledger: no form edits it, only the buttons and the action below.
     list_display = ("agent", "outlet", "balance_column", "threshold", "low", "updated_at")
     list_filter = ("outlet",)
@@ -213,15 +243,22 @@ class CreditAccountAdmin(ViewOnlyMixin, admin.ModelAdmin):
         return selectors.balance_list().select_related("agent", "outlet")
 
     def get_urls(self):
-        view = self.admin_site.admin_view(self.balance_view)
+        balance, void = self.admin_site.admin_view(self.balance_view), self.admin_site.admin_view(self.void_view)
         return [
-            path("<path:object_id>/balance/<slug:operation>/", view, name="credits_creditaccount_balance"),
+            path("<path:object_id>/balance/<slug:operation>/", balance, name="credits_creditaccount_balance"),
+            path("<path:object_id>/grants/<int:grant_id>/void/", void, name="credits_creditaccount_void"),
             *super().get_urls(),
         ]
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        account = self.get_object(request, unquote(object_id))
+        if account is None:
+            return super().change_view(request, object_id, form_url, extra_context)
+        return in_outlet_zone(account.outlet, super().change_view, request, object_id, form_url, extra_context)
+
     def has_change_balance_permission(self, request):
         # Django's own change permission, which ViewOnlyMixin hides from the form.
-        return admin.ModelAdmin.has_change_permission(self, request)
+        return can_move_credits(request)
 
     @admin.display(description="low", ordering="is_low")
     def low(self, account):
@@ -233,6 +270,10 @@ class CreditAccountAdmin(ViewOnlyMixin, admin.ModelAdmin):
             context.update(
                 recent_entries=obj.entries.all()[:RECENT_ENTRIES],
                 ledger_url=f"{ledger}?account__agent__id__exact={obj.pk}",
+                grants=selectors.grant_list().filter(account=obj)[:RECENT_GRANTS],
+                grants_url=f"{reverse('admin:credits_creditgrant_changelist')}?account__agent__id__exact={obj.pk}",
+                movements=selectors.grant_movement_list().filter(grant__account=obj).order_by("-id")[:RECENT_MOVEMENTS],
+                now=timezone.now(),
                 can_change_balance=self.has_change_balance_permission(request),
             )
         return super().render_change_form(request, context, obj=obj, **kwargs)
@@ -246,47 +287,37 @@ class CreditAccountAdmin(ViewOnlyMixin, admin.ModelAdmin):
         account = self.get_object(request, unquote(object_id))
         if account is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        label, kind = BALANCE_OPERATIONS[operation]
-        form = BalanceChangeForm(request.POST or None, kind=kind)
-        # Only the confirmation page carries a key; posting it again replays the first entry instead of adding one.
-        idempotency_key = request.POST.get("idempotency_key")
-        if form.is_valid() and not idempotency_key:
-            return self.balance_confirmation(request, account, label, form)
-        if form.is_valid():
-            try:
-                result = services.credits_apply(
-                    agent=account.agent, kind=kind, amount=form.cleaned_data.get("amount"),
-                    actor=services.Actor.for_user(request.user), reason=form.cleaned_data["reason"],
-                    idempotency_key=idempotency_key,
-                )
-            except DomainError as exc:
-                add_domain_errors(form, exc)
-            else:
-                before, after = (display_amount(value, "credits", full=True)
-                                 for value in (result.balance_before, result.balance_after))
-                change = f"{label} for {account.agent}: {before} -> {after}."
-                if result.replayed:
-                    self.message_user(request, f"Already applied, nothing changed. {change}", messages.INFO)
-                else:
-                    self.message_user(request, change, messages.SUCCESS)
-                return HttpResponseRedirect(reverse("admin:credits_creditaccount_change", args=[quote(account.pk)]))
-        return render_page(
-            self, request, "admin/credits/form_page.html", title=f"{label}: {account.agent}", original=account,
-            form=form, intro=f"Current balance: {display_amount(account.balance, 'credits', full=True)}",
-            submit_label="Continue",
-            cancel_url=reverse("admin:credits_creditaccount_change", args=[quote(account.pk)]),
-        )
+        return in_outlet_zone(account.outlet, self.balance_change, request, account, operation)
 
-    def balance_confirmation(self, request, account, label, form):
-        amount = form.cleaned_data.get("amount")
-        after = services.balance_after(kind=form.kind, balance=account.balance, amount=amount)
-        return render_page(
-            self, request, "admin/credits/creditaccount/balance_confirm.html", title=f"{label}: {account.agent}",
-            original=account, label=label, amount=amount, reason=form.cleaned_data["reason"],
-            balance_before=display_amount(account.balance, "credits", full=True),
-            balance_after=display_amount(after, "credits", full=True),
-            confirm_form=BalanceChangeForm(initial=form.cleaned_data, kind=form.kind),
-            idempotency_key=f"admin-{uuid4().hex}", submit_label="Confirm",
+    def balance_change(self, request, account, operation):
+        label, kind = BALANCE_OPERATIONS[operation]
+        form = (AddCreditsForm if kind == Kind.ADD else BalanceChangeForm)(request.POST or None, kind=kind)
+
+        def confirm():
+            amount = form.cleaned_data.get("amount")
+            before = credits_in_full(account.balance)
+            after = credits_in_full(services.balance_after(kind=kind, balance=account.balance, amount=amount))
+            rows = [
+                ("Agent", str(account.agent)), ("Operation", label),
+                *([("Amount", credits_in_full(amount))] if amount is not None else []),
+                *(form.terms_display() if kind == Kind.ADD else []),
+                ("Reason", form.cleaned_data["reason"]), ("Balance before", before), ("Balance after", after, True),
+            ]
+            return {"rows": rows, "label": label, "balance_before": before, "balance_after": after}
+
+        def write(idempotency_key):
+            result = services.credits_apply(
+                agent=account.agent, kind=kind, amount=form.cleaned_data.get("amount"),
+                actor=services.Actor.for_user(request.user), reason=form.cleaned_data["reason"],
+                idempotency_key=idempotency_key, terms=form.cleaned_data.get("terms"),
+            )
+            before, after = credits_in_full(result.balance_before), credits_in_full(result.balance_after)
+            return f"{label} for {account.agent}: {before} -> {after}.", result.replayed
+
+        return confirmed_write(
+            self, request, form, title=f"{label}: {account.agent}", original=account,
+            intro=f"Current balance: {credits_in_full(account.balance)}",
+            done_url=reverse("admin:credits_creditaccount_change", args=[quote(account.pk)]), confirm=confirm, write=write,
         )
 
     @admin.action(description="Clear balances", permissions=["change_balance"])
@@ -338,6 +369,34 @@ class CreditLedgerEntryAdmin(ViewOnlyMixin, admin.ModelAdmin):
     @admin.display(ordering="account__agent__name")
     def agent(self, entry):
         return "Pool" if entry.account.is_pool else entry.account.agent
+
+
+@admin.register(CreditGrant)
+class CreditGrantAdmin(ViewOnlyMixin, admin.ModelAdmin):
+    # Opened, drawn down, expired and voided by the services only; Void is on the account page.
+    list_display = (
+        "id", "agent", "outlet", "source", "amount_column", "remaining_column", "priority", "expires_at", "status",
+        "created_at",
+    )
+    list_filter = ("status", "source", "outlet")
+    search_fields = ("=id", "account__agent__name")
+    list_select_related = ("account__agent", "account__outlet", "outlet")
+    fields = readonly_fields = (
+        "outlet", "account", "entry", "source", "amount_in_full", "remaining_in_full", "priority", "effective_at",
+        "expires_at", "status", "reason", "actor_label", "metadata", "created_at",
+    )
+    amount_column = amount_display("amount", "credits")
+    amount_in_full = amount_display("amount", "credits", full=True)
+    remaining_column = amount_display("remaining", "credits")
+    remaining_in_full = amount_display("remaining", "credits", full=True)
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # The account page links here filtered to its grants.
+        return lookup == "account__agent__id__exact" or super().lookup_allowed(lookup, value, request)
+
+    @admin.display(ordering="account__agent__name")
+    def agent(self, grant):
+        return grant.account.owner_label
 
 
 class WebhookDeliveryInline(ViewOnlyMixin, admin.TabularInline):

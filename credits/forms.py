@@ -2,10 +2,13 @@
 
 from django import forms
 from django.contrib.admin.widgets import AdminSplitDateTime
+from django.utils import timezone
 
 from config.errors import DomainError
+from config.money import display_amount
 from credits import services
-from credits.models import ApiKey, CreditLedgerEntry, Outlet
+from credits.grants import MANUAL_SOURCES, GrantTerms, check_grant_terms
+from credits.models import ApiKey, CreditGrant, CreditLedgerEntry, Outlet
 
 
 def add_domain_errors(form: forms.Form, exc: DomainError) -> None:
@@ -20,17 +23,12 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=services.MAX_REASON_LENGTH)
 
 
-class BalanceChangeForm(ReasonForm):
-    """Add credits or set a balance (with an amount), or clear it (without)."""
+class AmountForm(ReasonForm):
+    """An amount of credits and the reason for moving it."""
 
     amount = forms.CharField(max_length=40)
     field_order = ("amount", "reason")
-
-    def __init__(self, *args, kind: str, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.kind = kind
-        if kind == CreditLedgerEntry.Kind.CLEAR:
-            del self.fields["amount"]
+    kind = CreditLedgerEntry.Kind.ADD  # whose amount rule applies: moving credits takes a positive amount
 
     def clean_amount(self):
         try:
@@ -40,6 +38,82 @@ class BalanceChangeForm(ReasonForm):
         except DomainError as exc:
             raise forms.ValidationError(exc.errors.get("amount", exc.message)) from None
         return amount
+
+
+class GrantTermsMixin(forms.Form):
+    """The new grant's expiry (typed in the current zone: the views set the outlet's), priority and source."""
+
+    expires_at = forms.SplitDateTimeField(
+        label="Expires", required=False, widget=AdminSplitDateTime,
+        help_text="In the outlet's time zone. Empty: the credits never expire.",
+    )
+    priority = forms.IntegerField(required=False, initial=services.PURCHASE.priority, help_text="Lower is drawn first.")
+    source = forms.ChoiceField(
+        choices=[(source.value, source.label) for source in MANUAL_SOURCES], initial=services.PURCHASE.source,
+        required=False,
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:
+            priority = cleaned.get("priority")
+            terms = GrantTerms(
+                source=cleaned.get("source") or services.PURCHASE.source, priority=services.PURCHASE.priority if priority is None else priority,
+                expires_at=cleaned.get("expires_at"),
+            )
+            try:
+                cleaned["terms"] = check_grant_terms(terms, now=timezone.now())
+            except DomainError as exc:
+                add_domain_errors(self, exc)
+        return cleaned
+
+    def terms_display(self) -> list[tuple[str, str]]:
+        """The grant's terms as the confirmation page lists them, the expiry in the current zone."""
+        terms = self.cleaned_data["terms"]
+        expires = f"{timezone.localtime(terms.expires_at):%Y-%m-%d %H:%M %Z}" if terms.expires_at else "Never"
+        return [
+            ("Source", CreditGrant.Source(terms.source).label), ("Priority", str(terms.priority)), ("Expires", expires),
+        ]
+
+
+class BalanceChangeForm(AmountForm):
+    """Add credits or set a balance (with an amount), or clear it (without)."""
+
+    def __init__(self, *args, kind: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind = kind
+        if kind == CreditLedgerEntry.Kind.CLEAR:
+            del self.fields["amount"]
+
+
+class AddCreditsForm(GrantTermsMixin, BalanceChangeForm):
+    """Add credits: a new grant, with its terms."""
+
+    field_order = ("amount", "expires_at", "priority", "source", "reason")
+
+
+class PoolAddForm(GrantTermsMixin, AmountForm):
+    field_order = ("amount", "expires_at", "priority", "source", "reason")
+
+
+class TransferForm(AmountForm):
+    """Allocate to (or reclaim from) one of the outlet's agents; `available` is what the source holds now."""
+
+    agent = forms.ModelChoiceField(queryset=None)
+    field_order = ("agent", "amount", "reason")
+
+    def __init__(self, *args, agents, available, holder: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["agent"].queryset = agents
+        self.available, self.holder = available, holder
+
+    def clean(self):
+        cleaned = super().clean()
+        agent, amount = cleaned.get("agent"), cleaned.get("amount")
+        if agent is not None and amount is not None and amount > (held := self.available(agent)):
+            shown = (display_amount(value, "credits", full=True) for value in (held, amount))
+            self.add_error("amount", "Only {} available: {} less than {}.".format(next(shown), self.holder, next(shown)))
+        return cleaned
 
 
 class ApiKeyCreateForm(forms.Form):

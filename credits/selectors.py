@@ -87,6 +87,14 @@ def grant_list(*, outlet_id: UUID | None = None) -> QuerySet[CreditGrant]:
     return for_outlet(CreditGrant.objects.select_related("account__agent"), outlet_id).order_by("account_id", *DRAW_ORDER)
 
 
+def grant_expiring_list(*, outlet_id: UUID | None = None, until: datetime, now: datetime | None = None) -> QuerySet[CreditGrant]:
+    """Agents' usable grants that expire by `until`, soonest first (the partial index on active grants' expiry)."""
+    grants = CreditGrant.objects.filter(
+        usable(now or timezone.now()), expires_at__lte=until, account__agent__isnull=False
+    ).select_related("account__agent", "outlet")
+    return for_outlet(grants, outlet_id).order_by("expires_at", "id")
+
+
 def grant_get(*, outlet_id: UUID | None, grant_id: int) -> CreditGrant:
     return get_or_not_found(grant_list(outlet_id=outlet_id), "Grant not found.", pk=grant_id)
 

@@ -1,6 +1,9 @@
 """The dashboard's numbers: the questions' answers, cached as the API caches its own, and the live reads."""
 
+from datetime import timedelta
 from uuid import UUID
+
+from django.utils import timezone
 
 from analytics.aggregation import midnight, one_staleness
 from analytics.cache import cached_answer
@@ -13,10 +16,12 @@ from analytics.questions.summary import model_usage, usage_summary, usage_totals
 from analytics.requestlog.selectors import failed_request_list
 from config.api import dates  # read as dates.today_utc(): the tests fix "today" there
 from config.api.dates import DateRange
-from credits.selectors import balance_list, ledger_entry_newest_id
+from credits.selectors import balance_list, grant_expiring_list, ledger_entry_newest_id
 
 BY_TYPE_LIMIT = 8
 FAILED_SHOWN = 10
+EXPIRING_WITHIN = timedelta(days=7)
+EXPIRING_SHOWN = 50  # the soonest; the CSV has as many
 BREAKDOWN_LIMIT = 10  # values with a series of their own; the rest add up as one "other"
 
 
@@ -51,8 +56,10 @@ def dashboard_numbers(filters: Filters) -> dict:
     accounts = balance_list(outlet_id=outlet_id).values("pk", "balance", "threshold", "is_low")
     balances = {row["pk"]: row for row in accounts}
     alerts = list(open_alert_list(outlet_id=outlet_id))
+    now = timezone.now()
+    expiring = list(grant_expiring_list(outlet_id=outlet_id, until=now + EXPIRING_WITHIN, now=now)[:EXPIRING_SHOWN])
     failed = failed_request_list(outlet_id=outlet_id, since=midnight(dates.today_utc()))
     return {
-        **usage, "breakdown": breakdown, "history": history, "balances": balances, "alerts": alerts,
+        **usage, "breakdown": breakdown, "history": history, "balances": balances, "alerts": alerts, "expiring": expiring,
         "failed_count": failed.count(), "failed": list(failed[:FAILED_SHOWN]),
     }

@@ -36,6 +36,7 @@ def build_tables(numbers: dict, outlet_names: dict, filters: Filters) -> dict[st
         drop_off_table(spend, filters),
         runway_table(history, numbers["balances"], outlet_names),
         alerts_table(numbers["alerts"]),
+        expiring_table(numbers["expiring"]),
         failed_requests_table(numbers["failed"]),
     ]
     return {table.name: table for table in tables}
@@ -232,6 +233,23 @@ def alerts_table(open_alerts: list) -> Table:
         Column("opening_balance", "Opening balance", "credits", csv_only=True),
         Column("agent_id", "Agent id", csv_only=True),
     ], alerts, shown=ALERTS_SHOWN, empty="No open alerts: every balance is above its threshold.")
+
+
+def expiring_table(grants: list) -> Table:
+    """Grants that stop counting within a week, soonest first: what an agent is about to lose unused."""
+    rows = [
+        {
+            "agent": grant.account.agent.name, "outlet": grant.outlet.name, "source": grant.get_source_display(),
+            "remaining": grant.remaining, "expires_at": grant.expires_at, "grant_id": grant.pk,
+            "agent_id": grant.account_id, "url": account_url(grant.account_id),
+        }
+        for grant in grants
+    ]
+    return Table("expiring", "Grants expiring within 7 days", [
+        Column("agent", "Agent", link="url"), Column("outlet", "Outlet", csv_only=True), Column("source", "Source"),
+        Column("remaining", "Remaining", "credits"), Column("expires_at", "Expires (UTC)", "datetime"),
+        Column("grant_id", "Grant id", csv_only=True), Column("agent_id", "Agent id", csv_only=True),
+    ], rows, empty="No grant expires within 7 days.")
 
 
 # --- failed API calls ----------------------------------------------------------------------------

@@ -60,7 +60,8 @@ def test_the_sidebar_lists_the_domain_first_and_the_rollup_internals_last_under_
     apps = sidebar(admin_client)
 
     assert apps[:3] == [
-        ("Credits", ["Outlet", "Agent", "ApiKey", "CreditAccount", "CreditLedgerEntry", "CreditAlert", "WebhookDelivery", "Price"]),
+        ("Credits", ["Outlet", "Agent", "ApiKey", "CreditAccount", "CreditLedgerEntry", "CreditGrant", "CreditAlert",
+                     "WebhookDelivery", "Price"]),
         ("Usage", ["UsageRecord", "Interaction"]),
         ("Analytics", ["RequestLog"]),
     ]

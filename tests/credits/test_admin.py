@@ -1,5 +1,5 @@
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from html import unescape
 
@@ -9,10 +9,13 @@ from django.contrib.admin.utils import quote
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework_api_key.models import APIKey
 
-from credits import services
-from credits.models import ApiKey, CreditAccount, CreditLedgerEntry
+from credits import pool, selectors, services
+from credits.grants import GrantTerms
+from credits.models import ApiKey, CreditAccount, CreditGrant, CreditLedgerEntry
+from tests.clock import Clock
 from tests.factories import AgentFactory, OutletFactory, StaffFactory, create_api_key
 
 Kind = CreditLedgerEntry.Kind
@@ -78,7 +81,7 @@ def test_balance_button_confirms_then_writes_one_entry(staff, staff_user, agent,
     assert staff.get(balance_url(agent, operation)).status_code == 200
     confirmation = staff.post(balance_url(agent, operation), {**data, "reason": "monthly top-up"})
 
-    assert "admin/credits/creditaccount/balance_confirm.html" in [t.name for t in confirmation.templates]
+    assert "admin/credits/confirm.html" in [t.name for t in confirmation.templates]
     assert (confirmation.context["balance_before"], confirmation.context["balance_after"]) == ("10.00", after)
     assert "<td>10.00</td>" in confirmation.content.decode()
     assert f"<td><strong>{after}</strong></td>" in confirmation.content.decode()
@@ -388,7 +391,7 @@ def test_agents_cannot_be_deleted(staff, agent):
     assert CreditAccount.objects.filter(pk=agent.pk).exists()
 
 
-@pytest.mark.parametrize("model", ["outlet", "agent", "apikey", "creditaccount", "creditledgerentry"])
+@pytest.mark.parametrize("model", ["outlet", "agent", "apikey", "creditaccount", "creditledgerentry", "creditgrant"])
 def test_every_changelist_renders_for_a_superuser_without_a_query_per_row(
     staff, model, django_assert_max_num_queries
 ):
@@ -476,3 +479,302 @@ def test_ledger_list_drills_down_by_the_day_an_entry_took_effect(staff, agent):
     assert [row[-1] for row in cell_texts(october)] == ["paid in October"]
     assert [row[-1] for row in cell_texts(everything)] == ["opening balance", "paid in October"]  # newest effect first
     assert "October 2026" in everything.content.decode()  # the date hierarchy offers the month it took effect
+
+
+# Grants: Add credits with terms, the grants on the account page, Void.
+
+
+def void_url(agent, grant) -> str:
+    return reverse("admin:credits_creditaccount_void", args=[agent.pk, grant.pk])
+
+
+def confirmation_rows(response) -> dict[str, str]:
+    return {row[0]: row[1] for row in response.context["rows"]}
+
+
+def test_add_credits_takes_expiry_in_the_outlets_zone_priority_and_source_and_confirms_them(staff, agent):
+    agent.outlet.timezone = "Europe/Paris"
+    agent.outlet.save()
+    data = {"amount": "30", "expires_at_0": "2099-01-31", "expires_at_1": "12:00:00", "priority": "10",
+            "source": "promotion", "reason": "January promotion"}
+
+    confirmation = staff.post(balance_url(agent, "add"), data)
+
+    rows = confirmation_rows(confirmation)
+    assert (rows["Source"], rows["Priority"], rows["Expires"]) == ("Promotion", "10", "2099-01-31 12:00 CET")
+    assert not CreditGrant.objects.exists()
+    response = staff.post(balance_url(agent, "add"), hidden_inputs(confirmation))
+
+    assert response.status_code == 302
+    grant = CreditGrant.objects.get()
+    assert (grant.source, grant.priority, grant.amount) == ("promotion", 10, Decimal("30"))
+    assert grant.expires_at == datetime(2099, 1, 31, 11, tzinfo=UTC)
+    assert CreditLedgerEntry.objects.get().kind == Kind.ADD
+
+
+def test_add_credits_without_terms_opens_a_purchase_that_never_expires(staff, agent):
+    confirmation = staff.post(balance_url(agent, "add"), {"amount": "5", "reason": "top-up"})
+    staff.post(balance_url(agent, "add"), hidden_inputs(confirmation))
+
+    grant = CreditGrant.objects.get()
+    assert (grant.source, grant.priority, grant.expires_at) == ("purchase", 100, None)
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"expires_at_0": "2020-01-01", "expires_at_1": "00:00:00"}, "expires_at"),
+        ({"expires_at_0": "someday", "expires_at_1": "noon"}, "expires_at"),
+        ({"priority": "-1"}, "priority"),
+        ({"priority": str(2**31)}, "priority"),
+        ({"priority": "high"}, "priority"),
+        ({"source": "allocation"}, "source"),
+    ],
+)
+def test_bad_grant_terms_give_a_form_error_and_write_nothing(staff, agent, data, field):
+    response = staff.post(balance_url(agent, "add"), {"amount": "5", "reason": "r", **data})
+
+    assert response.status_code == 200
+    assert field in form_errors(response)
+    assert "rows" not in response.context
+    assert not CreditLedgerEntry.objects.exists() and not CreditGrant.objects.exists()
+
+
+def test_account_page_lists_grants_in_the_outlets_zone_with_void_only_on_active_ones_and_the_movements(staff, agent):
+    agent.outlet.timezone = "America/New_York"
+    agent.outlet.save()
+    expires = datetime(2099, 6, 1, 16, tzinfo=UTC)
+    services.credits_add(agent=agent, amount=Decimal("5"), actor=ACTOR, reason="promo",
+                         terms=GrantTerms(source="promotion", priority=1, expires_at=expires))
+    fund(agent, "20")
+    services.credits_set(agent=agent, amount=Decimal("20"), actor=ACTOR, reason="draws the promotion first")
+    promotion, purchase = CreditGrant.objects.order_by("id")
+
+    page = staff.get(account_url(agent))
+
+    content = page.content.decode()
+    assert list(page.context["grants"]) == [promotion, purchase]
+    assert "2099-06-01 12:00 EDT" in content
+    assert void_url(agent, purchase) in content and void_url(agent, promotion) not in content  # depleted
+    (movement,) = page.context["movements"]
+    assert (movement.grant, movement.amount, movement.entry.kind) == (promotion, Decimal("5"), Kind.SET)
+    assert staff.get(page.context["grants_url"]).context["cl"].result_count == 2
+
+
+def test_a_grant_past_its_expiry_reads_expired_without_a_void_button_before_any_write_off(staff, agent):
+    with Clock() as clock:
+        services.credits_add(agent=agent, amount=Decimal("5"), actor=ACTOR, reason="promo",
+                             terms=GrantTerms(expires_at=clock.now + timedelta(minutes=1)))
+        grant = CreditGrant.objects.get()
+        clock.advance(minutes=2)
+
+        page = staff.get(account_url(agent)).content.decode()
+
+    assert "Expired (not yet written off)" in page
+    assert void_url(agent, grant) not in page
+
+
+def test_void_confirms_with_a_reason_then_writes_one_void_entry(staff, staff_user, agent):
+    fund(agent, "12")
+    grant = CreditGrant.objects.get()
+
+    assert staff.get(void_url(agent, grant)).status_code == 200
+    assert "reason" in form_errors(staff.post(void_url(agent, grant), {"reason": " "}))
+    confirmation = staff.post(void_url(agent, grant), {"reason": "sold by mistake"})
+    assert confirmation_rows(confirmation)["Balance after"] == "0.00"
+    assert not CreditLedgerEntry.objects.filter(kind=Kind.VOID).exists()
+
+    response = staff.post(void_url(agent, grant), hidden_inputs(confirmation))
+
+    assert response.status_code == 302 and response.url == account_url(agent)
+    entry = CreditLedgerEntry.objects.get(kind=Kind.VOID)
+    assert (entry.amount, entry.actor_user, entry.reason) == (Decimal("-12"), staff_user, "sold by mistake")
+    grant.refresh_from_db()
+    assert grant.status == CreditGrant.Status.VOIDED and balance(agent) == 0
+    assert messages_of(response) == [f"Voided grant {grant.pk} of {agent}: 12.00 -> 0.00."]
+
+
+def test_voiding_a_grant_twice_is_a_form_error(staff, agent):
+    fund(agent, "12")
+    grant = CreditGrant.objects.get()
+    confirmation = staff.post(void_url(agent, grant), {"reason": "mistake"})
+    staff.post(void_url(agent, grant), hidden_inputs(confirmation))
+
+    again = staff.post(void_url(agent, grant), {**hidden_inputs(confirmation), "idempotency_key": "admin-another"})
+
+    assert again.status_code == 200
+    assert "voided" in str(again.context["adminform"].form.non_field_errors())
+    assert CreditLedgerEntry.objects.filter(kind=Kind.VOID).count() == 1
+
+
+def test_another_accounts_grant_cannot_be_voided_from_this_page(staff, agent):
+    other = AgentFactory(outlet=agent.outlet)
+    fund(other, "3")
+
+    response = staff.post(void_url(agent, CreditGrant.objects.get()), {"reason": "r"})
+
+    assert response.status_code == 404
+
+
+# The outlet pool: Add to pool, Allocate, Reclaim.
+
+
+def pool_url(outlet, operation: str) -> str:
+    return reverse("admin:credits_outlet_pool", args=[outlet.pk, operation])
+
+
+def pool_balance(outlet) -> Decimal:
+    return selectors.pool_account_get(outlet_id=outlet.pk).balance
+
+
+def fund_pool(outlet, amount) -> None:
+    services.pool_add(outlet=outlet, amount=Decimal(amount), actor=ACTOR, reason="pool purchase")
+
+
+def test_outlet_page_shows_the_pool_its_usable_grants_and_buttons(staff, outlet):
+    fund_pool(outlet, "250")
+
+    page = staff.get(reverse("admin:credits_outlet_change", args=[outlet.pk]))
+
+    content = page.content.decode()
+    assert "Pool: 250.00" in content
+    assert list(page.context["pool_grants"]) == list(CreditGrant.objects.all())
+    assert all(pool_url(outlet, operation) in content for operation in ("add", "allocate", "reclaim"))
+
+
+def test_add_to_pool_confirms_then_opens_a_grant_on_the_pool(staff, outlet):
+    data = {"amount": "100", "expires_at_0": "2099-03-01", "expires_at_1": "00:00:00", "priority": "5",
+            "source": "purchase", "reason": "bought for the location"}
+
+    confirmation = staff.post(pool_url(outlet, "add"), data)
+    assert confirmation_rows(confirmation)["Pool balance after"] == "100.00"
+    response = staff.post(pool_url(outlet, "add"), hidden_inputs(confirmation))
+
+    assert response.status_code == 302
+    grant = CreditGrant.objects.get()
+    assert grant.account.is_pool and (grant.amount, grant.priority) == (Decimal("100"), 5)
+    assert pool_balance(outlet) == Decimal("100")
+    assert messages_of(response) == [f"Add to pool of {outlet}: 0.00 -> 100.00."]
+
+
+def test_allocate_confirms_both_balances_before_and_after_then_moves_the_credits(staff, agent):
+    fund(agent, "2")
+    fund_pool(agent.outlet, "50")
+    data = {"agent": agent.pk, "amount": "20", "reason": "for the weekend"}
+
+    confirmation = staff.post(pool_url(agent.outlet, "allocate"), data)
+
+    rows = confirmation_rows(confirmation)
+    assert (rows["Pool balance before"], rows["Pool balance after"]) == ("50.00", "30.00")
+    assert (rows[f"{agent.name}'s balance before"], rows[f"{agent.name}'s balance after"]) == ("2.00", "22.00")
+    assert not CreditLedgerEntry.objects.filter(kind=Kind.ALLOCATE).exists()
+    response = staff.post(pool_url(agent.outlet, "allocate"), hidden_inputs(confirmation))
+
+    assert response.status_code == 302
+    assert CreditLedgerEntry.objects.filter(kind=Kind.ALLOCATE).count() == 2  # the pool's and the agent's
+    assert (pool_balance(agent.outlet), balance(agent)) == (Decimal("30"), Decimal("22"))
+    assert messages_of(response) == [f"Allocate 20.00, {agent}: pool 50.00 -> 30.00, agent 2.00 -> 22.00."]
+
+
+def test_reclaim_moves_unused_allocation_back_to_the_pool(staff, agent):
+    fund_pool(agent.outlet, "50")
+    pool.pool_allocate(agent=agent, amount=Decimal("20"), actor=ACTOR, reason="weekend")
+
+    confirmation = staff.post(pool_url(agent.outlet, "reclaim"), {"agent": agent.pk, "amount": "15", "reason": "unused"})
+    staff.post(pool_url(agent.outlet, "reclaim"), hidden_inputs(confirmation))
+
+    assert (pool_balance(agent.outlet), balance(agent)) == (Decimal("45"), Decimal("5"))
+
+
+@pytest.mark.parametrize(
+    ("operation", "amount", "error"),
+    [
+        ("allocate", "50.01", "Only 50.00 available: the pool holds less than 50.01."),
+        ("reclaim", "1", "Only 0.00 available: the agent's unused allocations hold less than 1.00."),
+        ("allocate", "-5", None),
+    ],
+)
+def test_moving_more_than_the_source_holds_is_a_form_error_and_moves_nothing(staff, agent, operation, amount, error):
+    fund(agent, "10")
+    fund_pool(agent.outlet, "50")
+
+    response = staff.post(pool_url(agent.outlet, operation), {"agent": agent.pk, "amount": amount, "reason": "r"})
+
+    assert response.status_code == 200
+    assert "rows" not in response.context
+    assert error is None or form_errors(response)["amount"] == [error]
+    assert "amount" in form_errors(response)
+    assert CreditLedgerEntry.objects.count() == 2
+    assert (pool_balance(agent.outlet), balance(agent)) == (Decimal("50"), Decimal("10"))
+
+
+def test_allocate_offers_only_the_outlets_own_agents(staff, agent):
+    fund_pool(agent.outlet, "50")
+    stranger = AgentFactory(outlet=OutletFactory())
+
+    response = staff.post(pool_url(agent.outlet, "allocate"), {"agent": stranger.pk, "amount": "5", "reason": "r"})
+
+    assert "agent" in form_errors(response)
+    assert balance(stranger) == 0
+
+
+def test_allocation_beyond_the_pool_at_confirmation_is_shown_on_the_form(staff, agent):
+    fund_pool(agent.outlet, "50")
+    confirmation = staff.post(pool_url(agent.outlet, "allocate"), {"agent": agent.pk, "amount": "40", "reason": "r"})
+    pool.pool_allocate(agent=agent, amount=Decimal("20"), actor=ACTOR, reason="meanwhile, by the API")
+
+    response = staff.post(pool_url(agent.outlet, "allocate"), hidden_inputs(confirmation))
+
+    assert response.status_code == 200
+    assert "amount" in form_errors(response)
+    assert (pool_balance(agent.outlet), balance(agent)) == (Decimal("30"), Decimal("20"))
+
+
+# Who may move credits.
+
+
+def test_staff_without_change_permission_on_accounts_get_no_void_or_pool_buttons(client, agent):
+    fund(agent, "10")
+    fund_pool(agent.outlet, "50")
+    grant = CreditGrant.objects.get(account=agent.account)
+    viewer = StaffFactory(is_superuser=False)
+    for codename in ("view_creditaccount", "view_outlet", "change_outlet"):
+        viewer.user_permissions.add(Permission.objects.get(codename=codename))
+    client.force_login(viewer)
+
+    account_page = client.get(account_url(agent)).content.decode()
+    outlet_page = client.get(reverse("admin:credits_outlet_change", args=[agent.outlet.pk])).content.decode()
+
+    assert "Pool: 50.00" in outlet_page
+    assert reverse("admin:credits_creditgrant_change", args=[grant.pk]) in account_page  # they see the grants
+    assert void_url(agent, grant) not in account_page
+    assert not any(pool_url(agent.outlet, operation) in outlet_page for operation in ("add", "allocate", "reclaim"))
+    assert client.post(void_url(agent, grant), {"reason": "r"}).status_code == 403
+    assert client.post(pool_url(agent.outlet, "add"), {"amount": "5", "reason": "r"}).status_code == 403
+    allocate = client.post(pool_url(agent.outlet, "allocate"), {"agent": agent.pk, "amount": "5", "reason": "r"})
+    assert allocate.status_code == 403
+    assert CreditLedgerEntry.objects.count() == 2
+
+
+# The grant list: read-only.
+
+
+def test_grant_list_filters_searches_and_is_read_only(staff, agent):
+    fund(agent, "10")
+    fund_pool(agent.outlet, "50")
+    services.credits_add(agent=agent, amount=Decimal("3"), actor=ACTOR, reason="promo",
+                         terms=GrantTerms(source="promotion", expires_at=timezone.now() + timedelta(days=3)))
+    grant = CreditGrant.objects.get(source="promotion")
+    changelist = reverse("admin:credits_creditgrant_changelist")
+    change_url = reverse("admin:credits_creditgrant_change", args=[grant.pk])
+
+    assert staff.get(changelist, {"source__exact": "promotion"}).context["cl"].result_count == 1
+    assert staff.get(changelist, {"status__exact": "active", "outlet__id__exact": agent.outlet.pk}).context[
+        "cl"].result_count == 3
+    assert staff.get(changelist, {"q": agent.name}).context["cl"].result_count == 2
+    assert list(staff.get(changelist, {"q": str(grant.pk)}).context["cl"].result_list) == [grant]
+    assert staff.get(changelist, {"q": "no such grant"}).status_code == 200
+    assert 'name="_save"' not in staff.get(change_url).content.decode()
+    assert staff.get(reverse("admin:credits_creditgrant_add")).status_code == 403
+    assert staff.post(change_url, {"priority": "1"}).status_code == 403
+    assert staff.post(reverse("admin:credits_creditgrant_delete", args=[grant.pk]), {"post": "yes"}).status_code == 403

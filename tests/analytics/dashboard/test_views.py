@@ -1,17 +1,25 @@
 """The dashboard view: the admin index, staff only, every table's CSV download, the permissions it needs."""
 
+from datetime import timedelta
+from decimal import Decimal
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
+from django.utils import timezone
 
+from analytics.dashboard.links import account_url
 from analytics.dashboard.views import DASHBOARD_PERMISSIONS
+from credits import services
+from credits.grants import GrantTerms
+from credits.models import CreditGrant
 from tests.analytics.dashboard.pages import INDEX, SPEND_RANGE, csv_rows, kpis
 from tests.analytics.handbuilt import D1, D3
 from tests.factories import StaffFactory, UserFactory
 
 TABLES = (
     "daily", "by_type", "top_agents", "models", "status", "sentiment", "drop_off", "runway", "alerts",
-    "failed_requests",
+    "expiring", "failed_requests",
 )
 
 
@@ -92,3 +100,22 @@ def test_the_breakdown_selector_asks_again_with_the_pages_outlet_and_range(staff
     assert '<option value="week" selected>Week</option>' in selector
     assert '<option value="user">End user</option>' in selector and 'value="agent"' not in selector
     assert 'id="chart-breakdown"' in html and "Credits by product" in html
+
+
+def test_a_grant_expiring_within_a_week_shows_with_a_link_to_its_account_and_one_ten_days_out_does_not(staff, agent):
+    now = timezone.now()
+    for amount, days in (("12.5", 3), ("99", 10)):
+        services.credits_add(
+            agent=agent, amount=Decimal(amount), actor=services.Actor.system("tests"), reason="promotion",
+            terms=GrantTerms(source="promotion", expires_at=now + timedelta(days=days)),
+        )
+    services.credits_add(agent=agent, amount=Decimal("7"), actor=services.Actor.system("tests"), reason="never expires")
+
+    page = staff.get(INDEX)
+    rows = csv_rows(staff.get(INDEX, {"format": "csv", "table": "expiring"}))
+
+    (row,) = page.context["dashboard"]["tables"]["expiring"].rows
+    assert (row["agent"], row["remaining"]) == (agent.name, Decimal("12.5"))
+    assert row["expires_at"] == CreditGrant.objects.get(amount=Decimal("12.5")).expires_at
+    assert f'<a href="{account_url(agent.pk)}">{agent.name}</a>' in page.content.decode()
+    assert [(line["agent"], line["remaining"]) for line in rows] == [(agent.name, "12.500000")]
