@@ -19,13 +19,21 @@ from django.db.models import (
     When,
     Window,
 )
-from django.db.models.functions import Abs, Coalesce, Lag
+from django.db.models.functions import Abs, Coalesce, Lag, Round
 from django.utils import timezone
 
 from config.db import for_outlet, get_or_not_found
-from config.money import CREDIT_QUANTUM
+from config.money import CREDIT_PLACES, CREDIT_QUANTUM
 from credits.grants import DRAW_ORDER, expired_unwritten, usable
-from credits.models import ZERO, Agent, CreditAccount, CreditGrant, CreditGrantMovement, CreditLedgerEntry, Outlet
+from credits.models import (
+    ZERO,
+    Agent,
+    CreditAccount,
+    CreditGrant,
+    CreditGrantMovement,
+    CreditLedgerEntry,
+    Outlet,
+)
 
 
 def outlet_list(*, outlet_id: UUID | None = None) -> QuerySet[Outlet]:
@@ -53,7 +61,8 @@ def _grant_sum(condition: Q) -> Coalesce:
 def with_available(accounts: QuerySet[CreditAccount], *, now: datetime | None = None) -> QuerySet[CreditAccount]:
     """`available`: the balance less grants already past their expiry that no EXPIRE entry has written off yet."""
     return accounts.annotate(expired_unwritten=_grant_sum(expired_unwritten(now or timezone.now()))).annotate(
-        available=F("balance") - F("expired_unwritten")
+        # Rounded to the ledger's places: SQLite subtracts decimals as floats (334.17 - 334.16 is not 0.01 there).
+        available=Round(F("balance") - F("expired_unwritten"), CREDIT_PLACES)
     )
 
 

@@ -275,6 +275,13 @@ def test_balances_show_available_debt_and_the_soonest_expiry_with_its_amount(age
     )
 
 
+def test_available_is_exact_to_the_last_place_after_an_expiry(agent, clock):
+    add(agent, "0.01")
+    add(agent, "334.16", expires_at=clock.now + timedelta(minutes=1))
+    clock.advance(minutes=2)
+    assert available(agent) == Decimal("0.01")
+
+
 def test_a_low_balance_counts_usable_credit_not_expired_grants(agent, clock):
     agent.low_balance_threshold = Decimal("5")
     agent.save()
