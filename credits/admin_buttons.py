@@ -194,7 +194,7 @@ class VoidButton:
         def confirm():
             expires = f"{timezone.localtime(grant.expires_at):%Y-%m-%d %H:%M %Z}" if grant.expires_at else "Never"
             return {"rows": [
-                ("Agent", str(account.agent)), ("Grant", f"{grant.pk}: {grant}"), ("Expires", expires),
+                ("Agent", str(account.agent)), ("Grant", str(grant)), ("Expires", expires),
                 ("Remaining, voided", credits_in_full(grant.remaining)), ("Reason", form.cleaned_data["reason"]),
                 ("Balance before", credits_in_full(account.balance)),
                 ("Balance after", credits_in_full(account.balance - grant.remaining), True),

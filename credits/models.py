@@ -372,7 +372,7 @@ class CreditGrant(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_source_display()} {display_amount(self.amount, 'credits')} ({self.get_status_display().lower()})"
+        return f"Grant {self.pk}: {self.get_source_display().lower()} {display_amount(self.amount, 'credits')}"
 
     def is_usable(self, now) -> bool:
         return self.status == self.Status.ACTIVE and (self.expires_at is None or self.expires_at > now)

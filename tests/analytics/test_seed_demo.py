@@ -88,7 +88,7 @@ def test_seed_demo_consumption_is_the_usage_it_ingests_and_reconcile_passes():
         consumed.values_list("ingest_batch_id", flat=True)
     )
     out, err = run("reconcile")
-    assert out.startswith("OK: 12 accounts, ") and err == ""
+    assert out.startswith("OK: 15 accounts, ") and err == ""  # 12 agents' and 3 pools
 
 
 def test_seed_demo_ledger_is_a_history_of_90_days_not_the_seeds_minute():
