@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api.fields import AwareDateTimeField, CaseInsensitiveChoiceField
+from config.api.inputs import StrictInput
 from config.money import CREDIT_DIGITS, CREDIT_PLACES, format_credits
 from credits import selectors, services
 from credits.auth import ApiPrincipal, mint_access_token, request_actor
@@ -140,7 +141,7 @@ class GrantSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class GrantTermsInput(serializers.Serializer):
+class GrantTermsInput(StrictInput):
     """The terms of a new grant, as the bodies that open one take them."""
 
     expires_at = AwareDateTimeField(

@@ -8,6 +8,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api.inputs import StrictInput
 from config.api.views import KnownQueryParametersMixin
 from config.money import format_credits
 from credits import pool, selectors, services, writeoffs
@@ -43,13 +44,13 @@ class GrantInput(GrantTermsInput):
         return attrs
 
 
-class VoidInput(serializers.Serializer):
+class VoidInput(StrictInput):
     """Why the grant's remaining credits are written off."""
 
     reason = serializers.CharField(max_length=services.MAX_REASON_LENGTH, trim_whitespace=True)
 
 
-class TransferInput(serializers.Serializer):
+class TransferInput(StrictInput):
     """An amount to move between the agent and its outlet's pool."""
 
     agent_id = serializers.UUIDField()

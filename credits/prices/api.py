@@ -6,6 +6,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from config.api.fields import AwareDateTimeField, CaseInsensitiveChoiceField
+from config.api.inputs import StrictInput
 from config.money import COUNT_PLACES, quantum
 from credits.auth import request_actor
 from credits.prices import selectors, services
@@ -32,7 +33,7 @@ def per_unit(name: str, **kwargs) -> serializers.DecimalField:
     return serializers.DecimalField(max_digits=column.max_digits, decimal_places=column.decimal_places, **kwargs)
 
 
-class PriceInput(serializers.Serializer):
+class PriceInput(StrictInput):
     """A new version; a later `effective_from` for the same (outlet, type, model, unit) supersedes the earlier."""
 
     default = serializers.BooleanField(

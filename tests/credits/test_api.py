@@ -468,3 +468,11 @@ def test_the_ledger_filters_the_new_kinds(agent, key_client, clock):
         items = client.get(LEDGER, {"kind": kind}).json()["items"]
         assert len(items) == count and {item["kind"] for item in items} <= {kind.upper()}, kind
     assert client.get(LEDGER, {"kind": "expire"}).json()["items"][0]["amount"] == f"-{grant.amount:.6f}"
+
+
+def test_an_unknown_body_field_is_a_400_naming_it_and_posts_nothing(agent, key_client):
+    client = key_client("credits:write")
+    response = post_operation(client, agent_id=str(agent.pk), mode="add", amount="5", reason="r", expires="2999-01-01")
+    body = assert_json_error(response, 400, field="expires", code="invalid_parameter")
+    assert body["errors"]["expires"] == ["Unknown field."]
+    assert not CreditLedgerEntry.objects.exists()

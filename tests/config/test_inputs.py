@@ -1,0 +1,19 @@
+from rest_framework import serializers
+
+from config.api.inputs import MAX_NAMED, StrictInput
+
+
+class NameInput(StrictInput):
+    name = serializers.CharField()
+
+
+def test_a_known_body_passes():
+    serializer = NameInput(data={"name": "Ava"})
+    assert serializer.is_valid(), serializer.errors
+
+
+def test_unknown_fields_are_named_each_and_boundedly():
+    serializer = NameInput(data={"name": "Ava", **{f"extra{index:03d}": 1 for index in range(50)}})
+    assert not serializer.is_valid()
+    assert len(serializer.errors) == MAX_NAMED
+    assert serializer.errors["extra000"] == ["Unknown field."]
