@@ -76,7 +76,9 @@ def _amount(value, errors: dict, name: str, places: int, digits: int) -> Decimal
     except InvalidOperation:
         errors[name] = f"'{value}' is not a number."
         return Decimal(0)
-    if not amount.is_finite() or amount < 0:
+    if not amount.is_finite():
+        errors[name] = "Must be a finite number: NaN and Infinity are not amounts."
+    elif amount < 0:
         errors[name] = "Must be 0 or more."
     elif amount.as_tuple().exponent < -places:
         errors[name] = f"At most {places} decimal places."

@@ -58,3 +58,10 @@ def test_an_interaction_update_reads_only_the_fields_it_names():
 
 def test_the_hour_of_a_moment_is_its_utc_hour():
     assert hour_start(datetime(2026, 11, 21, 23, 59, 59, tzinfo=UTC)) == datetime(2026, 11, 21, 23, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", float("nan")])
+def test_a_non_finite_amount_is_named_as_such_not_as_negative(value):
+    _, errors = check_record({**RECORD, "credits": value}, NOW)
+
+    assert errors == {"credits": "Must be a finite number: NaN and Infinity are not amounts."}
