@@ -186,6 +186,10 @@ class VoidButton:
         grant = account.grants.filter(pk=grant_id).first()
         if grant is None:
             raise Http404("No such grant on this account.")
+        if not grant.is_usable(timezone.now()):
+            state = "past its expiry" if grant.status == CreditGrant.Status.ACTIVE else grant.get_status_display().lower()
+            messages.error(request, f"Grant {grant.pk} is {state}: it holds nothing to void.")
+            return HttpResponseRedirect(reverse("admin:credits_creditaccount_change", args=[quote(account.pk)]))
         return in_outlet_zone(account.outlet, self.void_grant, request, account, grant)
 
     def void_grant(self, request, account, grant):
