@@ -6,7 +6,7 @@ grants of a locked account move only here. Every change is a movement row, so `r
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import F, Q, Sum
@@ -23,6 +23,7 @@ EXPIRY_ACTOR = "system:expiry"
 # What a person may say a grant is; allocations, opening balances and top-ups are made by the system.
 MANUAL_SOURCES = (CreditGrant.Source.PURCHASE, CreditGrant.Source.PROMOTION, CreditGrant.Source.ADJUSTMENT)
 MAX_PRIORITY = 2**31 - 1
+MAX_EXPIRY_AHEAD = timedelta(days=36525)  # shown in any zone, a later one could pass the year 9999
 
 
 def usable(now: datetime) -> Q:
@@ -61,6 +62,13 @@ def check_grant_terms(terms: GrantTerms, *, now: datetime) -> GrantTerms:
     if terms.expires_at <= now:
         message = "Must be in the future: a grant that has already expired would hold nothing."
         raise DomainError(f"expires_at: {message}", errors={"expires_at": [message]})
+    try:
+        too_far = terms.expires_at.astimezone(UTC) > now + MAX_EXPIRY_AHEAD
+    except OverflowError:  # near year 9999 a zone's offset runs past what datetime can hold
+        too_far = True
+    if too_far:
+        message = "At most 100 years ahead; leave it out for a grant that never expires."
+        raise DomainError(f"expires_at: {message}", errors={"expires_at": [message]})
     return GrantTerms(
         source=terms.source, priority=terms.priority, expires_at=terms.expires_at.astimezone(UTC), metadata=terms.metadata
     )
@@ -93,6 +101,9 @@ def write_off_expired(accounts: Sequence[CreditAccount], *, now: datetime) -> li
         for grant, entry in zip(due, entries, strict=True)
     )
     CreditGrant.objects.filter(pk__in=[grant.pk for grant in due]).update(remaining=ZERO, status=Status.EXPIRED)
+    # Saved here, not only by the posting that follows: one that turns out a replay returns without saving.
+    for account in {grant.account_id: by_pk[grant.account_id] for grant in due}.values():
+        CreditAccount.objects.filter(pk=account.pk).update(balance=account.balance, updated_at=now)
     return entries
 
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from config.errors import DomainError
+from config.errors import DomainError, NotFoundError
 from credits import alerts, services
 from credits.grants import GrantTerms, draw_down, grants_usable_total, open_grant, write_off_expired
 from credits.models import Agent, CreditAccount, CreditGrant, CreditLedgerEntry
@@ -40,11 +40,12 @@ def transfer(*, agent: Agent, kind: str, amount: Decimal, actor: Actor, reason: 
     idempotency_key = services.clean_idempotency_key(idempotency_key)
     fingerprint = services.fingerprint_request(kind, agent.pk, amount, reason, None) if idempotency_key else ""
     pool_id = CreditAccount.objects.filter(outlet_id=agent.outlet_id, agent__isnull=True).values_list("pk", flat=True).first()
+    if pool_id is None:
+        raise NotFoundError("The agent's outlet has no pool account.")
     accounts = services.locked_accounts([agent.pk, pool_id])
     agent_account, pool = accounts[agent.pk], accounts[pool_id]
     if idempotency_key and (replay := services.replay_of(outlet_id=agent.outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
-        pool_entry = CreditLedgerEntry.objects.get(account=pool, transfer_id=replay.entry.transfer_id)
-        return TransferResult(agent_entry=replay.entry, pool_entry=pool_entry, replayed=True)
+        return _replayed(replay, agent_account)
     now = timezone.now()
     write_off_expired([agent_account, pool], now=now)
     source, target = (pool, agent_account) if kind == Kind.ALLOCATE else (agent_account, pool)
@@ -58,12 +59,15 @@ def transfer(*, agent: Agent, kind: str, amount: Decimal, actor: Actor, reason: 
         raise services.BalanceLimitError([agent.pk])
     common = {"kind": kind, "actor_user": actor.user, "actor_api_key": actor.api_key, "actor_label": actor.label,
               "reason": reason, "transfer_id": uuid.uuid4(), "effective_at": now, "created_at": now}
-    source_entry = CreditLedgerEntry.objects.create(
-        outlet_id=agent.outlet_id, account=source, amount=-amount, balance_after=source.balance - amount, **common
-    )
-    target_entry = CreditLedgerEntry.objects.create(
+    # The side that carries the key first: a request that lost a race for the key has written nothing else.
+    target_entry = CreditLedgerEntry(
         outlet_id=agent.outlet_id, account=target, amount=amount, balance_after=target.balance + amount,
         idempotency_key=idempotency_key, request_fingerprint=fingerprint, **common
+    )
+    if replay := services.save_keyed_entry(target_entry):
+        return _replayed(replay, agent_account)
+    source_entry = CreditLedgerEntry.objects.create(
+        outlet_id=agent.outlet_id, account=source, amount=-amount, balance_after=source.balance - amount, **common
     )
     for movement in draw_down([(source, source_entry, amount)], now=now, sources=sources):
         drawn = movement.grant
@@ -75,6 +79,14 @@ def transfer(*, agent: Agent, kind: str, amount: Decimal, actor: Actor, reason: 
     alerts.alerts_evaluate(accounts=[agent_account])
     agent_entry, pool_entry = (target_entry, source_entry) if kind == Kind.ALLOCATE else (source_entry, target_entry)
     return TransferResult(agent_entry=agent_entry, pool_entry=pool_entry)
+
+
+def _replayed(replay: services.LedgerResult, agent_account: CreditAccount) -> TransferResult:
+    """The first result of a key's move: both of its entries, told apart by account."""
+    entries = CreditLedgerEntry.objects.filter(transfer_id=replay.entry.transfer_id)
+    agent_entry = next(entry for entry in entries if entry.account_id == agent_account.pk)
+    pool_entry = next(entry for entry in entries if entry.account_id != agent_account.pk)
+    return TransferResult(agent_entry=agent_entry, pool_entry=pool_entry, replayed=True)
 
 
 @transaction.atomic

@@ -235,6 +235,20 @@ def locked_pool_account(outlet_id: UUID) -> CreditAccount:
         raise NotFoundError("Outlet not found.") from None
 
 
+def save_keyed_entry(entry: CreditLedgerEntry) -> LedgerResult | None:
+    """Saves an entry that may carry an idempotency key; None once saved. When the same key was used at the same
+    moment on another account (a lock of its own), one request wins: this one answers its result, or a 409."""
+    try:
+        with transaction.atomic():
+            entry.save()
+    except IntegrityError:
+        key, fingerprint = entry.idempotency_key, entry.request_fingerprint
+        if key and (replay := replay_of(outlet_id=entry.outlet_id, idempotency_key=key, fingerprint=fingerprint)):
+            return replay
+        raise
+    return None
+
+
 def locked_accounts(account_ids: Iterable[UUID]) -> dict[UUID, CreditAccount]:
     """The accounts (agents' or pools'), locked in key order as every posting locks them, so two never deadlock.
 
@@ -289,14 +303,8 @@ def _post(
         effective_at=effective,
         created_at=now,
     )
-    try:
-        with transaction.atomic():
-            entry.save()
-    except IntegrityError:
-        # The same key used at the same moment for another agent's account: one of them wins.
-        if idempotency_key and (replay := replay_of(outlet_id=outlet_id, idempotency_key=idempotency_key, fingerprint=fingerprint)):
-            return replay
-        raise
+    if replay := save_keyed_entry(entry):
+        return replay
     _apply_to_grants(account, entry, terms=terms, now=now)
     account.balance = after
     account.save(update_fields=["balance", "debt", "updated_at"])

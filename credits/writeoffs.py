@@ -40,12 +40,14 @@ def grant_void(
         message = f"The grant is {grant.get_status_display().lower()}: it holds nothing to void."
         raise DomainError(message, errors={"grant": [message]})
     account.balance -= grant.remaining
-    entry = CreditLedgerEntry.objects.create(
+    entry = CreditLedgerEntry(
         outlet_id=grant.outlet_id, account=account, kind=Kind.VOID, amount=-grant.remaining,
         balance_after=account.balance, actor_user=actor.user, actor_api_key=actor.api_key, actor_label=actor.label,
         reason=reason, idempotency_key=idempotency_key, request_fingerprint=fingerprint, effective_at=now,
         created_at=now,
     )
+    if replay := services.save_keyed_entry(entry):
+        return replay
     write_off(grant, entry, status=CreditGrant.Status.VOIDED)
     account.save(update_fields=["balance", "updated_at"])
     alerts.alerts_evaluate(accounts=[account])

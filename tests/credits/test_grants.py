@@ -1,6 +1,6 @@
 import importlib
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -199,6 +199,8 @@ def test_clear_draws_every_grant_to_zero_and_forgives_debt(agent):
     [
         ({"expires_at": "past"}, "expires_at"),
         ({"expires_at": "naive"}, "expires_at"),
+        ({"expires_at": "in 101 years"}, "expires_at"),
+        ({"expires_at": "year 9999 west of UTC"}, "expires_at"),
         ({"priority": -1}, "priority"),
         ({"priority": 2**31}, "priority"),
         ({"priority": True}, "priority"),
@@ -207,7 +209,11 @@ def test_clear_draws_every_grant_to_zero_and_forgives_debt(agent):
     ],
 )
 def test_bad_grant_terms_are_refused_naming_the_field_and_post_nothing(agent, terms, field):
-    moments = {"past": timezone.now() - timedelta(seconds=1), "naive": timezone.now().replace(tzinfo=None) + timedelta(days=1)}
+    moments = {
+        "past": timezone.now() - timedelta(seconds=1), "naive": timezone.now().replace(tzinfo=None) + timedelta(days=1),
+        "in 101 years": timezone.now() + timedelta(days=366 * 101),
+        "year 9999 west of UTC": datetime.fromisoformat("9999-12-31T23:00:00-05:00"),
+    }
     terms = {key: moments.get(value, value) if key == "expires_at" else value for key, value in terms.items()}
     with pytest.raises(DomainError) as raised:
         add(agent, "5", **terms)

@@ -232,3 +232,36 @@ def test_twenty_threads_consuming_and_five_allocating_on_one_outlet_keep_every_i
     consumed = sum(Decimal("0.5") * (5 - index % 5) * 5 for index in range(5, 25))
     total = sum(CreditAccount.objects.filter(pk__in=[agent.pk for agent in agents]).values_list("balance", flat=True))
     assert total == 5 * 10 + 5 * 5 * 3 - consumed
+
+
+def test_a_replayed_reclaim_answers_both_sides_as_the_first_did(agent):
+    pool_add(agent.outlet, "20")
+    pool.pool_allocate(agent=agent, amount=Decimal("20"), actor=ACTOR, reason="for March")
+    first = pool.pool_reclaim(agent=agent, amount=Decimal("5"), actor=ACTOR, reason="r", idempotency_key="back-1")
+    again = pool.pool_reclaim(agent=agent, amount=Decimal("5"), actor=ACTOR, reason="r", idempotency_key="back-1")
+    assert again.replayed and (again.agent_entry, again.pool_entry) == (first.agent_entry, first.pool_entry)
+    assert again.agent_entry.account_id == agent.pk
+
+
+@sqlite_only
+def test_allocating_in_an_outlet_with_no_pool_is_not_found(agent):
+    CreditAccount.objects.filter(outlet=agent.outlet, agent__isnull=True).delete()
+    with pytest.raises(NotFoundError, match="no pool"):
+        pool.pool_allocate(agent=agent, amount=Decimal("1"), actor=ACTOR, reason="r")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_key_sent_at_once_for_two_agents_moves_once_and_answers_the_other_with_a_conflict():
+    outlet = OutletFactory()
+    agents = [AgentFactory(outlet=outlet) for _ in range(2)]
+    pool_add(outlet, "100")
+
+    def move(index):
+        pool.pool_allocate(agent=agents[index], amount=Decimal("5"), actor=ACTOR, reason="r", idempotency_key="same")
+
+    errors = run_in_threads(2, move)
+
+    assert [type(error) for error in errors] in ([], [ConflictError])
+    assert CreditLedgerEntry.objects.filter(kind="ALLOCATE").count() == 2  # one move: its two sides
+    assert selectors.ledger_mismatches() == []
