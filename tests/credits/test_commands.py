@@ -75,11 +75,11 @@ def test_credits_clear_command_writes_one_entry_and_prints_balance(agent):
 def test_credits_add_command_opens_a_grant_with_expiry_priority_and_source(agent):
     out, _ = run(
         "credits", "add", "--agent", str(agent.pk), "--amount", "30", "--reason", "Launch promo",
-        "--expires-at", "2999-01-31T00:00:00+01:00", "--priority", "10", "--source", "promotion",
+        "--expires-at", "2099-01-31T00:00:00+01:00", "--priority", "10", "--source", "promotion",
     )
     grant = CreditGrant.objects.get()
-    assert (grant.source, grant.priority, grant.expires_at) == ("promotion", 10, datetime(2999, 1, 30, 23, tzinfo=UTC))
-    assert f"grant {grant.pk}, promotion, priority 10, expires 2999-01-30T23:00:00+00:00" in out
+    assert (grant.source, grant.priority, grant.expires_at) == ("promotion", 10, datetime(2099, 1, 30, 23, tzinfo=UTC))
+    assert f"grant {grant.pk}, promotion, priority 10, expires 2099-01-30T23:00:00+00:00" in out
 
 
 def test_credits_add_command_to_the_pool_then_allocate_and_reclaim(agent):
