@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from config.api.inputs import MAX_NAMED, StrictInput
+from config.api.inputs import MAX_NAME_LENGTH, MAX_NAMED, StrictInput
 
 
 class NameInput(StrictInput):
@@ -17,3 +17,9 @@ def test_unknown_fields_are_named_each_and_boundedly():
     assert not serializer.is_valid()
     assert len(serializer.errors) == MAX_NAMED
     assert serializer.errors["extra000"] == ["Unknown field."]
+
+
+def test_an_unknown_name_is_shown_escaped_and_short_so_it_can_be_logged():
+    serializer = NameInput(data={"name": "Ava", "a\x00b": 1, "x" * 5000: 1})
+    assert not serializer.is_valid()
+    assert set(serializer.errors) == {"a\\x00b", "x" * MAX_NAME_LENGTH}
