@@ -60,12 +60,11 @@ def grants_expire_due(*, limit: int = 500) -> int:
     now = timezone.now()
     due = CreditGrant.objects.filter(expired_unwritten(now)).order_by("account_id").values_list("account_id", flat=True)
     written = 0
-    for account_id in list(dict.fromkeys(due))[:limit]:
+    for account_id in list(due.distinct()[:limit]):
         with transaction.atomic():
             account = services.locked_accounts([account_id])[account_id]
-            entries = write_off_expired([account], now=now)
+            entries = write_off_expired([account], now=now)  # it saves the balance it moves
             if entries:
-                account.save(update_fields=["balance", "updated_at"])
                 alerts.alerts_evaluate(accounts=[account])
             written += len(entries)
     return written
