@@ -30,6 +30,12 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # For the record only: a hold stops counting the instant it expires, whether or not this has run.
+    "expire-holds": {
+        "task": "credits.tasks.expire_holds",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     # Behind the alerts each balance change evaluates: thresholds edited in the admin, a lost enqueue.
     "check-low-balances": {
         "task": "credits.tasks.check_low_balances",

@@ -13,6 +13,18 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
         self.errors = errors or {}
+        self.fields: dict = {}  # more top-level members of the API's error body
+
+
+class InsufficientCreditsError(DomainError):
+    """A hold or an extension refused under `block`: it would take available credit past the overdraft limit."""
+
+    status_code = 402
+    code = "insufficient_credits"
+
+    def __init__(self, message: str, *, available: str, requested: str):
+        super().__init__(message, errors={"amount": [message]})
+        self.fields = {"available": available, "requested": requested}
 
 
 class NotFoundError(DomainError):

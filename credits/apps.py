@@ -9,7 +9,9 @@ class CreditsConfig(AppConfig):
 
     def import_models(self):
         super().import_models()
-        import_module("credits.prices.models")  # the price book's models, kept apart in their package
+        # The price book's, the holds' and top-ups' models, kept apart in their packages.
+        import_module("credits.prices.models")
+        import_module("credits.holds.models")
 
     def ready(self):
         from config import checks

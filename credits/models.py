@@ -20,6 +20,7 @@ from rest_framework_api_key.models import AbstractAPIKey
 
 from config.db import ImmutableModel
 from config.money import CREDIT_DIGITS, CREDIT_PLACES, display_amount
+from credits.controls import SpendControls
 
 ZERO = Decimal("0")
 
@@ -56,7 +57,7 @@ def new_webhook_secret() -> str:
     return f"whsec_{secrets.token_urlsafe(32)}"
 
 
-class Outlet(models.Model):
+class Outlet(SpendControls):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
@@ -91,6 +92,7 @@ class Outlet(models.Model):
     class Meta:
         ordering = ("name",)
         constraints = [
+            *SpendControls.Meta.constraints,
             models.CheckConstraint(
                 condition=Q(billing_cycle_day__gte=1, billing_cycle_day__lte=28), name="outlet_billing_cycle_day_1_28"
             ),
@@ -128,7 +130,7 @@ class Outlet(models.Model):
             return []  # a bad address written around the validators notifies nobody rather than failing the task
 
 
-class Agent(models.Model):
+class Agent(SpendControls):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     outlet = models.ForeignKey(Outlet, on_delete=models.PROTECT, related_name="agents")
     name = models.CharField(max_length=200)
@@ -142,6 +144,7 @@ class Agent(models.Model):
     class Meta:
         ordering = ("name",)
         constraints = [
+            *SpendControls.Meta.constraints,
             models.UniqueConstraint(fields=("outlet", "external_id"), name="agent_external_id_unique_per_outlet"),
             models.CheckConstraint(
                 condition=Q(low_balance_threshold__isnull=True) | Q(low_balance_threshold__gte=0),
@@ -200,6 +203,10 @@ class CreditAccount(models.Model):
     agent = models.OneToOneField(Agent, on_delete=models.PROTECT, null=True, blank=True, related_name="account")
     balance = credit_field(default=ZERO)
     debt = credit_field(default=ZERO, help_text="Consumption no grant could pay; the next grant pays it first.")
+    top_up_armed = models.BooleanField(
+        default=True, help_text="False from an auto top-up until the balance is back at or above the rule's threshold."
+    )
+    hold_refused_at = models.DateTimeField(null=True, blank=True, help_text="When a hold or extension was last refused.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -415,6 +422,7 @@ class CreditAlert(models.Model):
     class Kind(models.TextChoices):
         LOW = "low", "Low balance"
         DEPLETED = "depleted", "Depleted"
+        POOL_LOW = "pool_low", "Pool too low for a top-up"
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
@@ -437,9 +445,9 @@ class CreditAlert(models.Model):
             models.UniqueConstraint(
                 fields=("account",), condition=Q(status="open"), name="credit_alert_one_open_per_account"
             ),
-            models.CheckConstraint(condition=Q(kind__in=["low", "depleted"]), name="credit_alert_kind_valid"),
+            models.CheckConstraint(condition=Q(kind__in=["low", "depleted", "pool_low"]), name="credit_alert_kind_valid"),
             models.CheckConstraint(
-                condition=Q(kind="low", depleted_at__isnull=True) | Q(kind="depleted", depleted_at__isnull=False),
+                condition=Q(kind__in=["low", "pool_low"], depleted_at__isnull=True) | Q(kind="depleted", depleted_at__isnull=False),
                 name="credit_alert_depleted_at_matches_kind",
             ),
             models.CheckConstraint(
@@ -454,13 +462,16 @@ class CreditAlert(models.Model):
 
 
 class WebhookDelivery(models.Model):
-    """One attempt to POST one alert event to its outlet's webhook URL, whatever came of it."""
+    """One attempt to POST one event (an alert's, or an auto top-up's request) to its outlet's webhook URL."""
 
     class Status(models.TextChoices):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
-    alert = models.ForeignKey(CreditAlert, on_delete=models.PROTECT, related_name="deliveries")
+    alert = models.ForeignKey(CreditAlert, null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries")
+    top_up = models.ForeignKey(
+        "credits.CreditTopUp", null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries"
+    )
     event_id = models.CharField(max_length=64, help_text="The same for every attempt of one event.")
     event = models.CharField(max_length=40)
     attempt = models.PositiveSmallIntegerField()
@@ -474,6 +485,12 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ("-created_at", "-id")
         verbose_name = "webhook delivery attempt"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(alert__isnull=True, top_up__isnull=False) | Q(alert__isnull=False, top_up__isnull=True),
+                name="webhook_delivery_one_subject",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} #{self.attempt}: {self.status}"

@@ -19,12 +19,13 @@ from django.db.models import (
     When,
     Window,
 )
-from django.db.models.functions import Abs, Coalesce, Lag, Round
+from django.db.models.functions import Abs, Coalesce, Greatest, Lag, Round
 from django.utils import timezone
 
 from config.db import for_outlet, get_or_not_found
 from config.money import CREDIT_PLACES, CREDIT_QUANTUM
 from credits.grants import DRAW_ORDER, expired_unwritten, usable
+from credits.holds.models import CreditHold, live_holds
 from credits.models import (
     ZERO,
     Agent,
@@ -58,11 +59,20 @@ def _grant_sum(condition: Q) -> Coalesce:
     return Coalesce(Subquery(grants.annotate(total=Sum("remaining")).values("total")), Value(ZERO))
 
 
+def held_sum(now: datetime) -> Coalesce:
+    """What the account's live holds (active, not past their expiry) reserve and usage has not captured yet."""
+    holds = CreditHold.objects.filter(live_holds(now), account=OuterRef("pk")).order_by().values("account")
+    uncaptured = Greatest(F("amount") - F("captured"), Value(ZERO))
+    return Coalesce(Subquery(holds.annotate(total=Sum(uncaptured)).values("total")), Value(ZERO))
+
+
 def with_available(accounts: QuerySet[CreditAccount], *, now: datetime | None = None) -> QuerySet[CreditAccount]:
-    """`available`: the balance less grants already past their expiry that no EXPIRE entry has written off yet."""
-    return accounts.annotate(expired_unwritten=_grant_sum(expired_unwritten(now or timezone.now()))).annotate(
+    """`available`: the balance less what live holds reserve and less grants already past their expiry that no
+    EXPIRE entry has written off yet. `held` is the holds' part."""
+    now = now or timezone.now()
+    return accounts.annotate(expired_unwritten=_grant_sum(expired_unwritten(now)), held=Round(held_sum(now), CREDIT_PLACES)).annotate(
         # Rounded to the ledger's places: SQLite subtracts decimals as floats (334.17 - 334.16 is not 0.01 there).
-        available=Round(F("balance") - F("expired_unwritten"), CREDIT_PLACES)
+        available=Round(F("balance") - F("expired_unwritten") - F("held"), CREDIT_PLACES)
     )
 
 

@@ -1,4 +1,4 @@
-"""Celery tasks of the credits app: low-balance notifications and their safety net, and grants' expiry.
+"""Celery tasks of the credits app: low-balance notifications and their safety net, grants' and holds' expiry.
 
 Each task is named explicitly (its first module's dotted path): a queued task or a beat entry outlives a move.
 """
@@ -9,6 +9,7 @@ from celery import shared_task
 from django.conf import settings
 
 from credits import alerts, webhooks, writeoffs
+from credits.holds import services as holds
 from credits.models import WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -68,3 +69,9 @@ def check_low_balances() -> dict:
 def expire_grants() -> int:
     """Writes off grants past their expiry on accounts no posting has touched since; returns how many."""
     return writeoffs.grants_expire_due()
+
+
+@shared_task(name="credits.tasks.expire_holds", acks_late=True, ignore_result=True)
+def expire_holds() -> int:
+    """Marks holds past their expiry as expired; returns how many."""
+    return holds.holds_expire_due()

@@ -119,7 +119,7 @@ class UsageRecordAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
             "event_id", "occurred_at", "created_at", "outlet", "agent", "interaction", "ingest_batch_id",
         )}),
         ("What", {"fields": ("type", "model", "provider", "product", "voice", "api_key_label", "end_user_id")}),
-        ("Amounts", {"fields": ("count_in_full", "unit", "credits_in_full", "cost_in_full", "price", "latency")}),
+        ("Amounts", {"fields": ("count_in_full", "unit", "credits_in_full", "cost_in_full", "price", "hold", "latency")}),
         ("Relations", {"fields": RELATION_IDS}),
         ("Meta", {"fields": ("meta_json",)}),
     )

@@ -4,6 +4,7 @@ from django.db.models.functions import Now
 
 from config.db import ImmutableModel
 from config.money import COST_PLACES, COUNT_PLACES, DURATION_PLACES
+from credits.holds.models import CreditHold
 from credits.models import Agent, Outlet, credit_field
 from credits.prices.models import TYPE_PATTERN, Price
 
@@ -94,6 +95,10 @@ class UsageRecord(ImmutableModel):
         Price, on_delete=models.PROTECT, null=True, blank=True, related_name="usage_records", db_index=False,
         help_text="The price book version that priced it; empty when the platform sent its credits and cost.",
     )
+    hold = models.ForeignKey(
+        CreditHold, on_delete=models.PROTECT, null=True, blank=True, related_name="usage_records", db_index=False,
+        help_text="The hold it captured: named by the record, or the agent's live hold on its interaction.",
+    )
     conversation_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
     message_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
     task_id = models.CharField(max_length=ID_LENGTH, blank=True, default="")
@@ -127,6 +132,7 @@ class UsageRecord(ImmutableModel):
             models.Index(fields=("occurred_at", "id"), name="usage_occurred"),
             # Whether a price was used (it is then never changed); only priced records are indexed.
             models.Index(fields=("price",), name="usage_price", condition=Q(price__isnull=False)),
+            models.Index(fields=("hold",), name="usage_hold", condition=Q(hold__isnull=False)),
             models.Index(fields=("interaction_id", "outlet"), name="usage_interaction_outlet"),
             models.Index(fields=("conversation_id", "outlet"), name="usage_conversation_outlet"),
             # For the admin's search by message id; measured: no cost to ingest within the benchmark's noise.

@@ -109,7 +109,8 @@ def api_exception_handler(exc, context):
         exc = PayloadTooLargeError(f"The body is over {limit} bytes (API_MAX_BODY_BYTES): send smaller batches.")
     if isinstance(exc, DomainError):
         set_rollback()
-        return Response(error_body(exc.message, exc.errors, status=exc.status_code, code=exc.code), status=exc.status_code)
+        body = error_body(exc.message, exc.errors, status=exc.status_code, code=exc.code) | exc.fields
+        return Response(body, status=exc.status_code)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) if str(exc) else None)
     elif isinstance(exc, DjangoPermissionDenied):

@@ -30,7 +30,7 @@ def test_without_redis_url_tasks_run_eagerly():
 TASK_NAMES = {
     "analytics.tasks.rollup_dirty_buckets", "analytics.tasks.rebuild_rollups", "analytics.tasks.purge_request_log",
     "credits.tasks.send_alert_email", "credits.tasks.deliver_alert_webhook", "credits.tasks.check_low_balances",
-    "credits.tasks.expire_grants",
+    "credits.tasks.expire_grants", "credits.tasks.expire_holds",
 }
 
 
