@@ -247,3 +247,26 @@ def test_block_set_in_the_admin_refuses_a_hold_past_the_limit(staff, agent):
         hold(agent, "11")
 
     assert CreditAccount.objects.get(pk=agent.pk).hold_refused_at is not None
+
+
+@pytest.mark.parametrize("model", ["credithold", "credittopup"])
+def test_hold_and_top_up_lists_render_without_a_query_per_row(staff, model, django_assert_max_num_queries):
+    for n in range(5):
+        agent = AgentFactory(outlet=OutletFactory())
+        CreditTopUp.objects.create(
+            event_id=f"evt_{n}", outlet=agent.outlet, account=agent.account, source="external", status="requested",
+            amount=Decimal("100"), threshold=Decimal("20"), balance=Decimal("19"), local_date=date(2026, 12, 1),
+        )
+        hold(agent)
+
+    with django_assert_max_num_queries(8):
+        response = staff.get(reverse(f"admin:credits_{model}_changelist"))
+
+    assert response.context["cl"].result_count == 5
+
+
+def test_agent_add_page_offers_the_controls_and_says_what_is_in_effect_only_once_saved(staff, outlet):
+    page = staff.get(reverse("admin:credits_agent_add"))
+
+    assert page.status_code == 200
+    assert {"outlet", "enforcement", "top_up_max_per_day"} <= set(page.context["adminform"].form.fields)

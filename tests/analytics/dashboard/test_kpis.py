@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from unittest import mock
+from uuid import uuid4
 
 import pytest
 from django.utils import timezone
@@ -18,6 +19,7 @@ from tests.analytics.dashboard.pages import INDEX, csv_rows, kpis
 from tests.analytics.handbuilt import ACTOR
 from tests.clock import Clock
 from tests.factories import AgentFactory, OutletFactory
+from usage.models import UsageRecord
 
 
 def test_open_alerts_and_agents_below_threshold(staff, agent):
@@ -66,6 +68,11 @@ def place(agent, amount: str, **fields):
 
 def test_credits_held_now_sums_what_live_holds_reserve_uncaptured_in_the_outlet_shown(staff, agent):
     captured = place(agent, "5")
+    # A record that names the hold, as ingest stores it: PostgreSQL proves captured = its records' credits.
+    UsageRecord.objects.create(
+        outlet=agent.outlet, agent=agent, event_id="on-hold", type="CONVERSATION", unit="tokens", credits=Decimal("1.5"),
+        hold=captured, ingest_batch_id=uuid4(), occurred_at=timezone.now(),
+    )
     holds_capture({captured.pk: Decimal("1.5")}, now=timezone.now())
     hold_release(outlet_id=None, hold_id=place(agent, "3").pk, actor=ACTOR)
     place(AgentFactory(), "7")  # another outlet's
