@@ -38,7 +38,7 @@ from credits.forms import (
 )
 from credits.grants import usable
 from credits.holds import selectors as hold_selectors
-from credits.holds.admin import EffectiveControls, spend_policy_display  # also registers their screens
+from credits.holds.admin_controls import EffectiveControls, spend_policy_display
 from credits.holds.policy import spend_policy
 from credits.models import (
     Agent,
@@ -490,4 +490,5 @@ class WebhookDeliveryAdmin(ViewOnlyMixin, admin.ModelAdmin):
     def outlet(self, delivery):
         return delivery.alert.outlet
 
+from credits.holds import admin as holds_admin  # noqa: E402, F401 - the holds' and top-ups' screens register themselves
 from credits.prices import admin as prices_admin  # noqa: E402, F401 - the price book's screens register themselves
