@@ -198,7 +198,7 @@ def test_agent_form_refuses_a_partial_rule_and_bad_values_and_saves_nothing(staf
     assert (agent.enforcement, agent.overdraft_limit, agent.top_up_threshold, agent.top_up_source) == (None,) * 4
 
 
-def test_partial_rule_error_says_all_four_or_none(staff, agent):
+def test_a_partial_rule_and_a_zero_amount_say_what_to_do(staff, agent):
     response = post_agent(staff, agent, top_up_threshold="20")
 
     errors = response.context["adminform"].form.errors
@@ -206,6 +206,8 @@ def test_partial_rule_error_says_all_four_or_none(staff, agent):
         "A top-up rule takes all four: threshold, amount, source and max per day (or none of them)."
     ]
     assert "__all__" not in errors  # not the constraint's own message
+    zero = post_agent(staff, agent, **{**RULE, "top_up_amount": "0"}).context["adminform"].form.errors
+    assert zero["top_up_amount"] == ["A top-up adds more than 0 credits."]
 
 
 def test_agent_form_saves_controls_and_shows_what_is_in_effect_over_the_outlets(staff, agent):
