@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from unittest import mock
-from uuid import uuid4
 
 import pytest
 from django.utils import timezone
@@ -13,13 +12,12 @@ from analytics.dashboard.numbers import start_of_today
 from config.api import dates
 from config.errors import InsufficientCreditsError
 from credits import services as credit_services
-from credits.holds.services import hold_place, hold_release, holds_capture
+from credits.holds.services import hold_place, hold_release
 from credits.models import CreditAccount, CreditAlert
 from tests.analytics.dashboard.pages import INDEX, csv_rows, kpis
-from tests.analytics.handbuilt import ACTOR
+from tests.analytics.handbuilt import ACTOR, ingest, record
 from tests.clock import Clock
 from tests.factories import AgentFactory, OutletFactory
-from usage.models import UsageRecord
 
 
 def test_open_alerts_and_agents_below_threshold(staff, agent):
@@ -68,12 +66,7 @@ def place(agent, amount: str, **fields):
 
 def test_credits_held_now_sums_what_live_holds_reserve_uncaptured_in_the_outlet_shown(staff, agent):
     captured = place(agent, "5")
-    # A record that names the hold, as ingest stores it: PostgreSQL proves captured = its records' credits.
-    UsageRecord.objects.create(
-        outlet=agent.outlet, agent=agent, event_id="on-hold", type="CONVERSATION", unit="tokens", credits=Decimal("1.5"),
-        hold=captured, ingest_batch_id=uuid4(), occurred_at=timezone.now(),
-    )
-    holds_capture({captured.pk: Decimal("1.5")}, now=timezone.now())
+    ingest(agent.outlet, record(agent, "on-hold", timezone.now().isoformat(), credits="1.5", hold_id=str(captured.pk)))
     hold_release(outlet_id=None, hold_id=place(agent, "3").pk, actor=ACTOR)
     place(AgentFactory(), "7")  # another outlet's
     with Clock() as clock:
