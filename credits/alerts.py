@@ -1,12 +1,16 @@
 """Low-balance alerts: an account below its threshold has exactly one open alert, and none once it is back.
 
-`alerts_evaluate` runs inside every balance change (`credits.services._post` and
-`credits_consume`), on accounts the caller has locked, so one account's alerts are only ever
+`alerts_evaluate` runs inside every balance change of an agent (`credits.services._post` and
+`credits_consume`, pool transfers, write-offs), on accounts the caller has locked, so one account's alerts are only ever
 written by one transaction at a time; a partial unique index (one open alert per account)
 backs that up in the database. `alerts_check` is the periodic safety net for what no balance
 change announces (a threshold edited in the admin, a crash between commit and enqueue). The
 events an evaluation produces are sent after commit by `credits.tasks` (email) and
 `credits.webhooks` (signed POST); a rolled-back change notifies nobody.
+
+A pool has no low-balance alert but a `pool_low` one: opened when it cannot pay an auto top-up
+(`credits.topups`), its threshold the top-up's amount; resolved by the first posting on the pool
+after which its balance covers that amount again (an add, a reclaim; see docs/webhooks.md).
 """
 
 import logging
@@ -25,7 +29,7 @@ from django.utils import timezone
 
 from config.api.dates import utc_iso
 from config.money import format_credits
-from credits.models import CreditAccount, CreditAlert, CreditLedgerEntry, Outlet
+from credits.models import Agent, CreditAccount, CreditAlert, CreditLedgerEntry, Outlet
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +41,15 @@ EVENT_DEPLETED = "credit_alert.depleted"
 EVENT_RESOLVED = "credit_alert.resolved"
 EVENTS = (EVENT_OPENED, EVENT_DEPLETED, EVENT_RESOLVED)
 
+# What an event and its sending read of the outlet.
+OUTLET_FIELDS = ("name", "low_balance_threshold", "billing_contacts", "webhook_url")
 # The safety net locks and evaluates this many accounts per transaction.
 CHECK_CHUNK_SIZE = 500
 
 # Enqueued by name: the tasks module imports this one.
 SEND_ALERT_EMAIL_TASK = "credits.tasks.send_alert_email"
-DELIVER_ALERT_WEBHOOK_TASK = "credits.tasks.deliver_alert_webhook"
+# One task delivers every webhook event, alerts' and top-ups'; the name predates the top-ups.
+DELIVER_WEBHOOK_TASK = "credits.tasks.deliver_alert_webhook"
 
 
 def alert_kind(*, balance: Decimal, threshold: Decimal) -> str | None:
@@ -65,7 +72,7 @@ def alerts_evaluate(*, accounts: Sequence[CreditAccount]) -> list[dict]:
     accounts = [account for account in accounts if not account.is_pool]  # low-balance alerts are the agents'
     if not accounts:
         return []
-    outlets = Outlet.objects.only("name", "low_balance_threshold", "billing_contacts", "webhook_url").in_bulk(
+    outlets = Outlet.objects.only(*OUTLET_FIELDS).in_bulk(
         {account.outlet_id for account in accounts}
     )
     open_alerts = {
@@ -101,13 +108,39 @@ def alerts_evaluate(*, accounts: Sequence[CreditAccount]) -> list[dict]:
         *((EVENT_DEPLETED, alert, account) for alert, account in escalated),
         *((EVENT_RESOLVED, alert, account) for alert, account in resolved),
     ]
-    events = []
-    for event_type, alert, account in changes:
-        outlet = outlets[account.outlet_id]
-        event = _event(event_type, alert, account, outlet, now)
-        _send_after_commit(event, outlet)
-        events.append(event)
-    return events
+    return [_notify(event_type, alert, account, outlets[account.outlet_id], now) for event_type, alert, account in changes]
+
+
+def pool_low_open(*, pool: CreditAccount, outlet: Outlet, amount: Decimal, now: datetime) -> CreditAlert | None:
+    """Opens the locked pool's `pool_low` alert for a top-up of `amount` it could not pay, unless one is open."""
+    if CreditAlert.objects.filter(account=pool, status=Status.OPEN).exists():
+        return None
+    alert = CreditAlert.objects.create(
+        outlet_id=pool.outlet_id, account=pool, kind=Kind.POOL_LOW, threshold=amount, opening_balance=pool.balance,
+        opened_at=now,
+    )
+    _notify(EVENT_OPENED, alert, pool, outlet, now)
+    return alert
+
+
+def pool_low_resolve(*, pools: Sequence[CreditAccount], now: datetime) -> list[dict]:
+    """Resolves the open `pool_low` alerts of these locked pools whose balance covers their top-up again."""
+    by_pk = {pool.pk: pool for pool in pools}
+    open_alerts = CreditAlert.objects.filter(status=Status.OPEN, kind=Kind.POOL_LOW, account_id__in=list(by_pk))
+    covered = [alert for alert in open_alerts if by_pk[alert.account_id].balance >= alert.threshold]
+    if not covered:
+        return []
+    for alert in covered:
+        alert.status, alert.resolved_at, alert.resolution_balance = Status.RESOLVED, now, by_pk[alert.account_id].balance
+    CreditAlert.objects.bulk_update(covered, ["status", "resolved_at", "resolution_balance"])
+    outlets = Outlet.objects.only(*OUTLET_FIELDS).in_bulk({alert.outlet_id for alert in covered})
+    return [_notify(EVENT_RESOLVED, alert, by_pk[alert.account_id], outlets[alert.outlet_id], now) for alert in covered]
+
+
+def _notify(event_type: str, alert: CreditAlert, account: CreditAccount, outlet: Outlet, now: datetime) -> dict:
+    event = _event(event_type, alert, account, outlet, now)
+    _send_after_commit(event, outlet)
+    return event
 
 
 def _save_changes(opened: list, escalated: list, resolved: list, now: datetime) -> None:
@@ -132,12 +165,10 @@ def _credits(value: Decimal | None) -> str | None:
 
 def _event(event_type: str, alert: CreditAlert, account: CreditAccount, outlet: Outlet, now: datetime) -> dict:
     """The event as sent: a snapshot at the moment of the change, the same body for every delivery attempt."""
-    agent = account.agent
-    return {
-        "id": f"evt_{uuid.uuid4().hex}",
-        "type": event_type,
-        "created": _timestamp(now),
-        "data": {
+    return event_envelope(
+        event_type,
+        now,
+        {
             "alert": {
                 "id": alert.pk,
                 "kind": alert.kind,
@@ -150,21 +181,37 @@ def _event(event_type: str, alert: CreditAlert, account: CreditAccount, outlet: 
                 "resolution_balance": _credits(alert.resolution_balance),
             },
             "balance": _credits(account.balance),
-            "agent": {"id": str(agent.pk), "name": agent.name, "external_id": agent.external_id},
-            "outlet": {"id": str(outlet.pk), "name": outlet.name},
+            **subjects(account.agent, outlet),
         },
+    )
+
+
+def new_event_id() -> str:
+    return f"evt_{uuid.uuid4().hex}"
+
+
+def event_envelope(event_type: str, now: datetime, data: dict, *, event_id: str | None = None) -> dict:
+    """Every webhook event's shape (alerts' and top-ups'): id, type, created, data."""
+    return {"id": event_id or new_event_id(), "type": event_type, "created": _timestamp(now), "data": data}
+
+
+def subjects(agent: Agent | None, outlet: Outlet) -> dict:
+    """Whom an event is about: the agent (null for an outlet's pool) and its outlet."""
+    return {
+        "agent": None if agent is None else {"id": str(agent.pk), "name": agent.name, "external_id": agent.external_id},
+        "outlet": {"id": str(outlet.pk), "name": outlet.name},
     }
 
 
 def _send_after_commit(event: dict, outlet: Outlet) -> None:
     """Enqueues the event's email and webhook once the transaction commits, only where someone listens."""
     if outlet.billing_contacts:
-        _on_commit(SEND_ALERT_EMAIL_TASK, event)
+        enqueue_on_commit(SEND_ALERT_EMAIL_TASK, event)
     if outlet.webhook_url:
-        _on_commit(DELIVER_ALERT_WEBHOOK_TASK, event)
+        enqueue_on_commit(DELIVER_WEBHOOK_TASK, event)
 
 
-def _on_commit(task_name: str, event: dict) -> None:
+def enqueue_on_commit(task_name: str, event: dict) -> None:
     task = current_app.tasks[task_name]  # now, in the transaction: a wrong name fails the change, not silently later
 
     def enqueue():
@@ -223,6 +270,12 @@ SUMMARIES = {
     EVENT_DEPLETED: "{agent} at {outlet} has run out of credits: its balance is zero or below.",
     EVENT_RESOLVED: "The credit balance of {agent} at {outlet} is back at or above its threshold.",
 }
+# A pool's alert (`pool_low`): its threshold is the auto top-up it could not pay.
+POOL_SUBJECTS = {EVENT_OPENED: "Pool too low for an auto top-up ({outlet})", EVENT_RESOLVED: "Pool refilled ({outlet})"}
+POOL_SUMMARIES = {
+    EVENT_OPENED: "The pool of {outlet} could not pay an auto top-up: it holds less than the top-up's amount.",
+    EVENT_RESOLVED: "The pool of {outlet} holds enough again for the auto top-up it could not pay.",
+}
 
 
 def alert_email_send(*, event: dict) -> int:
@@ -232,21 +285,18 @@ def alert_email_send(*, event: dict) -> int:
     recipients = outlet.billing_contact_list if outlet else []
     if not recipients:
         return 0
-    names = {"agent": data["agent"]["name"], "outlet": data["outlet"]["name"]}
-    alert = data["alert"]
-    lines = [
-        SUMMARIES[event["type"]].format(**names),
-        "",
-        f"Balance:    {data['balance']}",
-        f"Threshold:  {alert['threshold']}",
-        f"Agent:      {data['agent']['name']} ({data['agent']['external_id']})",
-        f"Alert:      #{alert['id']}, {alert['kind']}, opened {alert['opened_at']}",
-    ]
+    agent, alert = data["agent"], data["alert"]
+    subjects, summaries = (SUBJECTS, SUMMARIES) if agent else (POOL_SUBJECTS, POOL_SUMMARIES)
+    names = {"agent": agent["name"] if agent else "", "outlet": data["outlet"]["name"]}
+    lines = [summaries[event["type"]].format(**names), "", f"Balance:    {data['balance']}", f"Threshold:  {alert['threshold']}"]
+    if agent:
+        lines.append(f"Agent:      {agent['name']} ({agent['external_id']})")
+    lines.append(f"Alert:      #{alert['id']}, {alert['kind']}, opened {alert['opened_at']}")
     if alert["resolved_at"]:
         lines.append(f"Resolved:   {alert['resolved_at']}")
     lines += ["", f"Event {event['id']} at {event['created']}."]
     return send_mail(
-        subject=SUBJECTS[event["type"]].format(**names),
+        subject=subjects[event["type"]].format(**names),
         message="\n".join(lines),
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=recipients,

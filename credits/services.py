@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from config.errors import DomainError, NotFoundError
 from config.money import CREDIT_DIGITS, CREDIT_PLACES, CREDIT_QUANTUM
-from credits import alerts
+from credits import alerts, topups
 from credits.grants import (
     GrantTerms,
     check_grant_terms,
@@ -210,6 +210,7 @@ def _post(
     _apply_to_grants(account, entry, terms=terms, now=now)
     account.balance = after
     account.save(update_fields=["balance", "debt", "updated_at"])
+    topups.top_ups_evaluate([account], now=now)
     alerts.alerts_evaluate(accounts=[account])
     return LedgerResult(entry=entry)
 
@@ -351,6 +352,7 @@ def credits_consume(
     CreditLedgerEntry.objects.bulk_create(entries)
     draw_down(((account, entry, -entry.amount) for account, entry in zip(accounts, entries, strict=True)), now=now)
     save_balances(accounts, now)
+    topups.top_ups_evaluate(accounts, now=now)
     alerts.alerts_evaluate(accounts=accounts)
     return entries
 

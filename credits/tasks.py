@@ -1,4 +1,4 @@
-"""Celery tasks of the credits app: low-balance notifications and their safety net, grants' and holds' expiry.
+"""Celery tasks of the credits app: alert and top-up notifications, the alerts' safety net, grants' and holds' expiry.
 
 Each task is named explicitly (its first module's dotted path): a queued task or a beat entry outlives a move.
 """
@@ -40,9 +40,10 @@ def send_alert_email(self, event: dict):
         )
 
 
-@shared_task(name=alerts.DELIVER_ALERT_WEBHOOK_TASK, bind=True, acks_late=True, ignore_result=True)
+@shared_task(name=alerts.DELIVER_WEBHOOK_TASK, bind=True, acks_late=True, ignore_result=True)
 def deliver_alert_webhook(self, event: dict):
-    """POSTs an alert event to the outlet's webhook; a failed attempt is recorded and retried with backoff."""
+    """POSTs an event (an alert's or a top-up's) to the outlet's webhook; a failed attempt is recorded and retried
+    with backoff."""
     attempt = self.request.retries + 1
     delivery = webhooks.webhook_deliver(event=event, attempt=attempt)
     if delivery is None or delivery.status == WebhookDelivery.Status.SUCCEEDED:

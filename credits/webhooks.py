@@ -1,9 +1,11 @@
-"""Signed webhook POSTs of alert events, each attempt recorded (docs/webhooks.md).
+"""Signed webhook POSTs of events (alerts', auto top-ups' requests), each attempt recorded (docs/webhooks.md).
 
 The body is the event as JSON; the signature is HMAC-SHA256 with the outlet's secret over
 `"<timestamp>.<body>"`, sent as `Ledgerline-Signature: v1=<hex>` next to
 `Ledgerline-Timestamp: <unix seconds>`. Any answer but a 2xx, and any network error, is a
-failure that `credits.tasks.deliver_alert_webhook` retries with exponential backoff.
+failure that `credits.tasks.deliver_alert_webhook` retries with exponential backoff. An event
+is about one subject, named under `data`: an `alert` or a `top_up`; its attempts are recorded
+against it.
 """
 
 import hashlib
@@ -18,6 +20,7 @@ from urllib.error import HTTPError
 
 from django.conf import settings
 
+from credits.holds.models import CreditTopUp
 from credits.models import CreditAlert, Outlet, WebhookDelivery, new_webhook_secret
 
 logger = logging.getLogger(__name__)
@@ -57,12 +60,22 @@ def retry_countdown(attempt: int) -> int:
     return settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempt - 1)
 
 
+# The field under an event's `data` that names its subject, and the subject's model (a WebhookDelivery field).
+SUBJECT_MODELS = {"alert": CreditAlert, "top_up": CreditTopUp}
+
+
+def _subject(event: dict) -> tuple[str, CreditAlert | CreditTopUp | None]:
+    field = next(field for field in SUBJECT_MODELS if field in event["data"])
+    model = SUBJECT_MODELS[field]
+    return field, model.objects.select_related("outlet").filter(pk=event["data"][field]["id"]).first()
+
+
 def webhook_deliver(*, event: dict, attempt: int) -> WebhookDelivery | None:
     """POSTs `event` to its outlet's webhook URL as it is now and records the attempt; None if there is none."""
-    alert = CreditAlert.objects.select_related("outlet").filter(pk=event["data"]["alert"]["id"]).first()
-    if alert is None or not alert.outlet.webhook_url:
+    field, subject = _subject(event)
+    if subject is None or not subject.outlet.webhook_url:
         return None
-    url, secret = alert.outlet.webhook_url, alert.outlet.webhook_secret
+    url, secret = subject.outlet.webhook_url, subject.outlet.webhook_secret
     body = encode(event)
     timestamp = int(time.time())
     request = urllib.request.Request(
@@ -94,7 +107,7 @@ def webhook_deliver(*, event: dict, attempt: int) -> WebhookDelivery | None:
     if not succeeded and not error:
         error = f"HTTP {code}"
     delivery = WebhookDelivery.objects.create(
-        alert=alert,
+        **{field: subject},
         event_id=event["id"],
         event=event["type"],
         attempt=attempt,
