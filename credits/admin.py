@@ -481,14 +481,15 @@ class WebhookDeliveryAdmin(ViewOnlyMixin, admin.ModelAdmin):
     list_filter = ("status", "event", "alert__outlet")
     search_fields = ("event_id", "url")
     date_hierarchy = "created_at"
-    list_select_related = ("alert__outlet",)
+    list_select_related = ("alert__outlet", "top_up__outlet")
     fields = readonly_fields = (
-        "created_at", "alert", "event", "event_id", "attempt", "url", "status", "response_code", "duration_ms", "error",
+        "created_at", "alert", "top_up", "event", "event_id", "attempt", "url", "status", "response_code", "duration_ms",
+        "error",
     )
 
     @admin.display(ordering="alert__outlet__name")
     def outlet(self, delivery):
-        return delivery.alert.outlet
+        return (delivery.alert or delivery.top_up).outlet  # an event is an alert's or an auto top-up's
 
 from credits.holds import admin as holds_admin  # noqa: E402, F401 - the holds' and top-ups' screens register themselves
 from credits.prices import admin as prices_admin  # noqa: E402, F401 - the price book's screens register themselves

@@ -458,7 +458,7 @@ class CreditAlert(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} ({self.get_status_display().lower()}): {self.account.agent}"
+        return f"{self.get_kind_display()} ({self.get_status_display().lower()}): {self.account.agent or 'the pool'}"
 
 
 class WebhookDelivery(models.Model):

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django.urls import reverse
 
 from config.errors import DomainError
 from credits import pool, selectors, services, writeoffs
@@ -193,6 +194,27 @@ def test_an_external_top_up_posts_one_signed_event_retried_until_accepted(
     for _ in range(2):
         services.credits_add(agent=agent, amount=Decimal("25"), actor=ACTOR, reason="top-up", idempotency_key=event["id"])
     assert balance(agent.pk) == Decimal("28")
+
+
+def test_top_up_deliveries_and_pool_alerts_show_in_the_admin(
+    admin_client, outlet, eager_tasks, django_capture_on_commit_callbacks
+):
+    requester, starved = AgentFactory(outlet=outlet), AgentFactory(outlet=outlet)
+    set_rule(requester, threshold="10", amount="5", source="external")
+    set_rule(starved, threshold="10", amount="5")
+    with Receiver([200], secret=outlet.webhook_secret) as receiver:
+        hook_outlet(outlet, receiver.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            consume(requester, "1")
+            consume(starved, "1")
+    delivery = WebhookDelivery.objects.get(top_up__isnull=False)
+    pool_alert = CreditAlert.objects.get(kind="pool_low")
+
+    listing = admin_client.get(reverse("admin:credits_webhookdelivery_changelist"))
+    assert listing.status_code == 200 and "credits.top_up_requested" in listing.content.decode()
+    assert admin_client.get(reverse("admin:credits_webhookdelivery_change", args=[delivery.pk])).status_code == 200
+    page = admin_client.get(reverse("admin:credits_creditalert_change", args=[pool_alert.pk]))
+    assert page.status_code == 200 and "the pool" in page.content.decode()
 
 
 def test_the_agents_rule_wins_over_the_outlets(agent):
