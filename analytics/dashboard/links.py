@@ -30,6 +30,10 @@ def account_url(agent_id: UUID) -> str:
     return reverse("admin:credits_creditaccount_change", args=[quote(agent_id)])
 
 
+def outlet_url(outlet_id: UUID) -> str:
+    return reverse("admin:credits_outlet_change", args=[quote(outlet_id)])
+
+
 def open_alerts_url() -> str:
     return changelist_url("credits_creditalert", {"status__exact": "open"})
 

@@ -216,12 +216,18 @@ def runway_class(row: dict) -> str:
     return "ll-warning" if row["state"] == "low" else ""
 
 
+def _alert_owner(alert) -> str:
+    return f"Pool of {alert.outlet.name}" if alert.account.is_pool else alert.account.agent.name
+
+
 def alerts_table(open_alerts: list) -> Table:
     alerts = [
         {
-            "opened_at": alert.opened_at, "agent": alert.account.agent.name, "outlet": alert.outlet.name,
+            "opened_at": alert.opened_at, "agent": _alert_owner(alert), "outlet": alert.outlet.name,
             "kind": alert.get_kind_display(), "threshold": alert.threshold, "opening_balance": alert.opening_balance,
-            "balance": alert.account.balance, "agent_id": alert.account_id, "url": account_url(alert.account_id),
+            "balance": alert.account.balance, "agent_id": alert.account_id,
+            # A pool's alert (pool_low, auto top-up) leads to its outlet's page, which shows the pool.
+            "url": links.outlet_url(alert.outlet_id) if alert.account.is_pool else account_url(alert.account_id),
             "sent_to": " and ".join(alert.outlet.alert_recipients) or "nobody",
         }
         for alert in open_alerts

@@ -215,6 +215,8 @@ def test_top_up_deliveries_and_pool_alerts_show_in_the_admin(
     assert admin_client.get(reverse("admin:credits_webhookdelivery_change", args=[delivery.pk])).status_code == 200
     page = admin_client.get(reverse("admin:credits_creditalert_change", args=[pool_alert.pk]))
     assert page.status_code == 200 and "the pool" in page.content.decode()
+    dashboard = admin_client.get(reverse("admin:index"))
+    assert dashboard.status_code == 200 and f"Pool of {outlet.name}" in dashboard.content.decode()
 
 
 def test_the_agents_rule_wins_over_the_outlets(agent):
