@@ -89,12 +89,17 @@ def replay_of(*, outlet_id: UUID, idempotency_key: str, fingerprint: str) -> Led
     previous = CreditLedgerEntry.objects.filter(outlet_id=outlet_id, idempotency_key=idempotency_key).first()
     if previous is None:
         return None
-    if previous.request_fingerprint != fingerprint:
+    refuse_another_request(previous.request_fingerprint, fingerprint)
+    return LedgerResult(entry=previous, replayed=True)
+
+
+def refuse_another_request(first_fingerprint: str, fingerprint: str) -> None:
+    """A key replays only the request it first came with (ledger postings and holds alike): a 409 otherwise."""
+    if first_fingerprint != fingerprint:
         raise ConflictError(
             "Idempotency-Key was already used with a different request.",
             errors={"idempotency_key": ["Reuse a key only to retry the very same request."]},
         )
-    return LedgerResult(entry=previous, replayed=True)
 
 
 def locked_pool_account(outlet_id: UUID) -> CreditAccount:

@@ -16,11 +16,12 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from config.db import for_outlet
-from config.errors import ConflictError, DomainError, InsufficientCreditsError, NotFoundError
+from config.errors import DomainError, InsufficientCreditsError, NotFoundError
 from config.money import format_credits
 from credits import selectors
 from credits.holds.models import CreditHold, CreditHoldEvent
 from credits.holds.policy import spend_policy
+from credits.ledger import refuse_another_request
 from credits.models import ZERO, Agent, CreditAccount, CreditLedgerEntry
 from credits.services import (
     CREDIT_LIMIT,
@@ -95,11 +96,7 @@ def _replay(*, outlet_id: UUID, key: str | None, fingerprint: str, now: datetime
     previous = CreditHoldEvent.objects.select_related("hold__account").filter(outlet_id=outlet_id, idempotency_key=key).first()
     if previous is None:
         return None
-    if previous.request_fingerprint != fingerprint:
-        raise ConflictError(
-            "Idempotency-Key was already used with a different request.",
-            errors={"idempotency_key": ["Reuse a key only to retry the very same request."]},
-        )
+    refuse_another_request(previous.request_fingerprint, fingerprint)
     return HoldResult(hold=previous.hold, available=_available(previous.hold.account, now), replayed=True)
 
 
