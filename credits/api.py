@@ -1,3 +1,6 @@
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -157,23 +160,28 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
         ]
 
 
-class GrantStatusField(serializers.ChoiceField):
-    """The grant's status as of now: one past its expiry reads `expired` before its write-off is posted."""
+class StatusNowField(serializers.ChoiceField):
+    """A grant's or a hold's status as of now: an active one past its expiry reads `expired` before the task that
+    writes it off or marks it has run (`live(row, now)`: whether it still counts)."""
 
-    def __init__(self, **kwargs):
-        super().__init__(choices=CreditGrant.Status.choices, source="*", read_only=True, **kwargs)
+    def __init__(self, *, choices, live: Callable[[Any, datetime], bool], **kwargs):
+        super().__init__(choices=choices, source="*", read_only=True, **kwargs)
+        self.live = live
 
-    def to_representation(self, grant):
-        if grant.status == CreditGrant.Status.ACTIVE and not grant.is_usable(timezone.now()):
-            return CreditGrant.Status.EXPIRED.value
-        return grant.status
+    def to_representation(self, row):
+        if row.status == "active" and not self.live(row, timezone.now()):
+            return "expired"
+        return row.status
 
 
 class GrantSerializer(serializers.ModelSerializer):
     agent_id = serializers.UUIDField(source="account.agent_id", read_only=True, allow_null=True, help_text="Null for the pool.")
     pool = serializers.BooleanField(source="account.is_pool", read_only=True, help_text="A grant of the outlet's pool.")
     outlet_id = serializers.UUIDField(read_only=True)
-    status = GrantStatusField(help_text="As of now: a grant past its expiry is `expired` at once.")
+    status = StatusNowField(
+        choices=CreditGrant.Status.choices, live=CreditGrant.is_usable,
+        help_text="As of now: a grant past its expiry is `expired` at once.",
+    )
     actor = serializers.CharField(source="actor_label", read_only=True)
 
     class Meta:

@@ -17,7 +17,14 @@ from config.api.views import KnownQueryParametersMixin
 from config.money import CREDIT_DIGITS, CREDIT_PLACES, format_credits
 from credits import selectors
 from credits.agents import agent_controls_update
-from credits.api import IDEMPOTENCY_PARAMETER, AgentSerializer, TopUpRuleSerializer, credit_amount, replay_headers
+from credits.api import (
+    IDEMPOTENCY_PARAMETER,
+    AgentSerializer,
+    StatusNowField,
+    TopUpRuleSerializer,
+    credit_amount,
+    replay_headers,
+)
 from credits.auth import request_actor
 from credits.controls import Enforcement
 from credits.filtersets import HoldFilterSet
@@ -61,18 +68,6 @@ def valid(input_class: type[serializers.Serializer], data) -> dict:
     return serializer.validated_data
 
 
-class HoldStatusField(serializers.ChoiceField):
-    """The hold's status as of now: an active hold past its expiry reads `expired` before the sweep marks it."""
-
-    def __init__(self, **kwargs):
-        super().__init__(choices=CreditHold.Status.choices, source="*", read_only=True, **kwargs)
-
-    def to_representation(self, hold):
-        if hold.status == CreditHold.Status.ACTIVE and not hold.is_live(timezone.now()):
-            return CreditHold.Status.EXPIRED.value
-        return hold.status
-
-
 class HeldField(serializers.DecimalField):
     """What the hold reserves now: its uncaptured rest while live, else nothing."""
 
@@ -87,7 +82,10 @@ class HoldSerializer(serializers.ModelSerializer):
     agent_id = serializers.UUIDField(source="account_id", read_only=True)
     outlet_id = serializers.UUIDField(read_only=True)
     held = HeldField(help_text="What it reserves now: amount less captured while live, else 0.")
-    status = HoldStatusField(help_text="As of now: a hold past its expiry is `expired` at once.")
+    status = StatusNowField(
+        choices=CreditHold.Status.choices, live=CreditHold.is_live,
+        help_text="As of now: a hold past its expiry is `expired` at once.",
+    )
     actor = serializers.CharField(source="actor_label", read_only=True)
 
     class Meta:
