@@ -413,3 +413,12 @@ def test_the_schema_documents_402_on_placing_and_extending_and_409_where_a_hold_
     assert {"agent_id", "status", "reference", "format"} <= {p["name"] for p in paths[HOLDS]["get"]["parameters"]}
     assert {"agent_id", "amount"} <= {p["name"] for p in paths[CHECK]["get"]["parameters"]}
     assert {"400", "403", "404"} <= set(paths["/api/v1/agents/{id}/"]["patch"]["responses"])
+
+
+def test_the_agents_list_reads_their_controls_in_a_fixed_number_of_queries(outlet, key_client, django_assert_max_num_queries):
+    for _ in range(10):
+        agent_controls_update(agent=AgentFactory(outlet=outlet), changes={"auto_top_up": RULE, "enforcement": "block"})
+    client = key_client("read")
+    with django_assert_max_num_queries(3):
+        items = client.get(AGENTS).json()["items"]
+    assert [item["effective"]["auto_top_up"] for item in items] == [RULE] * 10
