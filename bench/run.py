@@ -4,6 +4,7 @@
     make bench BENCH_ARGS="--records 200000 --http-records 50000"
     make bench BENCH_ARGS="--exports-only --records 10000000"   # export_usage alone, records loaded in SQL
     make bench BENCH_ARGS="--pricing-only --http-records 20000"  # HTTP ingest, priced by the book vs carried
+    make bench BENCH_ARGS="--check-only"                          # GET credits/check/ alone
 
 It creates (and afterwards drops) a scratch database, then measures on the same machine:
 1. the raw ceilings, straight from psycopg into a copy of the usage table with its indexes:
@@ -13,10 +14,11 @@ It creates (and afterwards drops) a scratch database, then measures on the same 
 3. `POST /api/v1/usage/records/` over real HTTP to gunicorn (2 workers), 4 clients, 1000 per batch: records
    that carry their credits and cost, then the same records without them, priced from the price book (the
    issue asks priced ingest to stay within 15% of carried);
-4. a records page at the top of the list and at a cursor 500,000 records deep.
+4. a records page at the top of the list and at a cursor 500,000 records deep;
+5. `GET /api/v1/credits/check/` from 4 clients: p50 and p95 (skipped where the endpoint is absent).
 With --exports-only it loads the records in PostgreSQL itself (generate_series) and measures step 2's exports
 alone: 10,000,000 records through import_usage would take most of an hour. With --pricing-only it measures
-step 3 alone.
+step 3 alone, with --check-only step 5 alone.
 Results are printed and written to bench/out/results.json.
 """
 
@@ -30,6 +32,7 @@ import sys
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -40,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
+from bench.check import measure_credits_check, report_check  # noqa: E402
 from bench.records import LOAD_USAGE, TYPES, create_kinds, generate  # noqa: E402
 
 PG = "postgres://postgres@127.0.0.1:5432"
@@ -192,6 +196,17 @@ def start_gunicorn(env: dict, port: int) -> subprocess.Popen:
     raise RuntimeError("gunicorn did not start")
 
 
+@contextmanager
+def serving(env: dict, port: int):
+    """gunicorn on `port` while the block runs."""
+    server = start_gunicorn(env, port)
+    try:
+        yield
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def measure_http_ingest(port: int, key: str, bodies: list[bytes], clients: int = 4) -> dict:
     queue = list(reversed(bodies))
     lock = threading.Lock()
@@ -270,6 +285,7 @@ def parse_args() -> argparse.Namespace:
         "--exports-only", action="store_true", help="load --records in SQL and measure export_usage alone"
     )
     parser.add_argument("--pricing-only", action="store_true", help="HTTP ingest alone: carried vs priced records")
+    parser.add_argument("--check-only", action="store_true", help="GET credits/check/ alone: p50 and p95")
     return parser.parse_args()
 
 
@@ -366,17 +382,16 @@ def load_in_sql(url: str, outlet_id: str, agent_ids: list[str], count: int) -> d
 
 
 def measure_server(
-    env: dict, port: int, key: str, outlet_id: str, bodies: list[bytes], priced: list[bytes], records: int
+    env: dict, port: int, key: str, outlet_id: str, agent_ids: list[str], bodies: list[bytes], priced: list[bytes],
+    records: int,
 ) -> dict:
-    server = start_gunicorn(env, port)
-    try:
+    with serving(env, port):
         results = measure_carried_and_priced(port, key, bodies, priced)
         depth = min(500_000, records // 2)
         log(f"records page: first, and at a cursor {depth:,} records deep")
-        return results | measure_pages(port, key, outlet_id, depth)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        results |= measure_pages(port, key, outlet_id, depth)
+        log("credits/check: 4 clients")
+        return results | measure_credits_check(port, key, agent_ids)
 
 
 def measure_carried_and_priced(port: int, key: str, carried: list[bytes], priced: list[bytes]) -> dict:
@@ -396,12 +411,8 @@ def measure_carried_and_priced(port: int, key: str, carried: list[bytes], priced
 
 def measure_pricing(env: dict, port: int, key: str, carried: list[bytes], priced: list[bytes]) -> dict:
     """HTTP ingest of records that carry credits and cost, then of the same records priced by the book."""
-    server = start_gunicorn(env, port)
-    try:
+    with serving(env, port):
         return measure_carried_and_priced(port, key, carried, priced)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def report_pricing(results: dict) -> None:
@@ -432,6 +443,7 @@ def report(results: dict) -> None:
         report_ingest(results)
     if "http_priced_records_per_s" in results:
         report_pricing(results)
+    report_check(results)
     if "export_csv" not in results:
         (OUT / "results.json").write_text(json.dumps(results, indent=2))
         return
@@ -447,7 +459,10 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     url, env, outlet_id, agent_ids, key = prepare(args.database)
     results: dict = {"records": args.records, "http_records": args.http_records, "cpus": os.cpu_count()}
-    if args.pricing_only:
+    if args.check_only:
+        with serving(env, args.port):
+            results |= measure_credits_check(args.port, key, agent_ids)
+    elif args.pricing_only:
         carried = live_batches(args.http_records, agent_ids)
         priced = live_batches(args.http_records, agent_ids, priced=True)
         results |= measure_pricing(env, args.port, key, carried, priced)
@@ -459,7 +474,7 @@ def main() -> None:
         results |= measure_exports(env, outlet_id)
         bodies = live_batches(args.http_records, agent_ids)
         priced = live_batches(args.http_records, agent_ids, priced=True)
-        results |= measure_server(env, args.port, key, outlet_id, bodies, priced, args.records)
+        results |= measure_server(env, args.port, key, outlet_id, agent_ids, bodies, priced, args.records)
     report(results)
     if not args.keep:
         from django.db import connections

@@ -19,6 +19,7 @@ from credits import selectors, services, webhooks
 from credits.admin_buttons import (
     POOL_OPERATIONS,
     PoolButtons,
+    ReleaseButton,
     VoidButton,
     can_move_credits,
     confirmed_write,
@@ -26,8 +27,19 @@ from credits.admin_buttons import (
     in_outlet_zone,
     render_page,
 )
-from credits.forms import AddCreditsForm, ApiKeyCreateForm, BalanceChangeForm, ReasonForm, add_domain_errors
+from credits.controls import TOP_UP_FIELDS
+from credits.forms import (
+    AddCreditsForm,
+    ApiKeyCreateForm,
+    BalanceChangeForm,
+    ReasonForm,
+    SpendControlsForm,
+    add_domain_errors,
+)
 from credits.grants import usable
+from credits.holds import selectors as hold_selectors
+from credits.holds.admin_controls import EffectiveControls, spend_policy_display
+from credits.holds.policy import spend_policy
 from credits.models import (
     Agent,
     ApiKey,
@@ -46,7 +58,8 @@ BALANCE_OPERATIONS = {
     "clear": ("Clear balance", Kind.CLEAR),
 }
 RECENT_ENTRIES = 25
-RECENT_GRANTS = RECENT_MOVEMENTS = 50
+RECENT_GRANTS = RECENT_MOVEMENTS = RECENT_HOLDS = 50
+SPEND_CONTROLS = ("enforcement", "overdraft_limit", *TOP_UP_FIELDS)
 
 # Staff manage keys through ApiKeyAdmin; the package's own screen edits a model we do not use.
 admin.site.unregister(rest_framework_api_key.models.APIKey)
@@ -103,7 +116,13 @@ class OutletAdmin(PoolButtons, admin.ModelAdmin):
                 "signed with the secret (docs/webhooks.md). Rotate the secret with the action on the outlets list.",
             },
         ),
+        (
+            "Spend controls: the default of agents without their own",
+            {"fields": SPEND_CONTROLS, "description": "Empty: off, no overdraft, no auto top-up. A top-up rule takes all "
+             "four of its fields or none (docs/webhooks.md)."},
+        ),
     )
+    form = SpendControlsForm
     readonly_fields = ("webhook_secret", "pool_balance")
     actions = ("rotate_webhook_secrets",)
     threshold = amount_display("low_balance_threshold", "credits")
@@ -153,16 +172,25 @@ class OutletAdmin(PoolButtons, admin.ModelAdmin):
 
 
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):
+class AgentAdmin(EffectiveControls, admin.ModelAdmin):
     list_display = ("name", "external_id", "outlet", "balance", "is_active")
     list_filter = ("outlet", "is_active")
     search_fields = ("name", "external_id")
     list_select_related = ("outlet", "account")
     balance = agent_balance
+    form = SpendControlsForm
+    fieldsets = (
+        (None, {"fields": ("outlet", "name", "external_id", "low_balance_threshold", "is_active", "balance")}),
+        (
+            "Spend controls",
+            {"fields": (*SPEND_CONTROLS, "effective_controls"), "description": "Empty: the outlet's. A top-up rule "
+             "is taken whole, from the agent or else from the outlet."},
+        ),
+    )
 
     def get_readonly_fields(self, request, obj=None):
         # Ledger entries and usage keep the outlet they were written under, so an agent never moves.
-        return ("outlet", "balance") if obj else ("balance",)
+        return ("outlet", "balance", "effective_controls") if obj else ("balance", "effective_controls")
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -223,7 +251,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(CreditAccount)
-class CreditAccountAdmin(VoidButton, ViewOnlyMixin, admin.ModelAdmin):
+class CreditAccountAdmin(VoidButton, ReleaseButton, ViewOnlyMixin, admin.ModelAdmin):
     # The balance is a cache of the ledger: no form edits it, only the buttons and the action below.
     list_display = ("agent", "outlet", "balance_column", "threshold", "low", "updated_at")
     list_filter = ("outlet",)
@@ -244,9 +272,11 @@ class CreditAccountAdmin(VoidButton, ViewOnlyMixin, admin.ModelAdmin):
 
     def get_urls(self):
         balance, void = self.admin_site.admin_view(self.balance_view), self.admin_site.admin_view(self.void_view)
+        release = self.admin_site.admin_view(self.release_view)
         return [
             path("<path:object_id>/balance/<slug:operation>/", balance, name="credits_creditaccount_balance"),
             path("<path:object_id>/grants/<int:grant_id>/void/", void, name="credits_creditaccount_void"),
+            path("<path:object_id>/holds/<uuid:hold_id>/release/", release, name="credits_creditaccount_release"),
             *super().get_urls(),
         ]
 
@@ -273,6 +303,9 @@ class CreditAccountAdmin(VoidButton, ViewOnlyMixin, admin.ModelAdmin):
                 grants=selectors.grant_list().filter(account=obj)[:RECENT_GRANTS],
                 grants_url=f"{reverse('admin:credits_creditgrant_changelist')}?account__agent__id__exact={obj.pk}",
                 movements=selectors.grant_movement_list().filter(grant__account=obj).order_by("-id")[:RECENT_MOVEMENTS],
+                holds=hold_selectors.hold_list().filter(account=obj)[:RECENT_HOLDS],
+                holds_url=f"{reverse('admin:credits_credithold_changelist')}?account__agent__id__exact={obj.pk}",
+                spend_controls=spend_policy_display(spend_policy(obj.agent, obj.outlet)),
                 now=timezone.now(),
                 can_change_balance=self.has_change_balance_permission(request),
             )
@@ -457,4 +490,5 @@ class WebhookDeliveryAdmin(ViewOnlyMixin, admin.ModelAdmin):
     def outlet(self, delivery):
         return delivery.alert.outlet
 
+from credits.holds import admin as holds_admin  # noqa: E402, F401 - the holds' and top-ups' screens register themselves
 from credits.prices import admin as prices_admin  # noqa: E402, F401 - the price book's screens register themselves

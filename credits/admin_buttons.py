@@ -6,6 +6,7 @@ Every time typed or shown on these pages is in the outlet's zone. The ModelAdmin
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
+from django import forms
 from django.contrib import messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import quote, unquote
@@ -20,6 +21,8 @@ from config.money import display_amount
 from credits import selectors, services, writeoffs
 from credits.forms import PoolAddForm, ReasonForm, TransferForm, add_domain_errors
 from credits.grants import grants_usable_total
+from credits.holds.models import CreditHold
+from credits.holds.services import hold_release
 from credits.models import Agent, CreditGrant, Outlet
 from credits.pool import pool_allocate, pool_reclaim
 
@@ -215,5 +218,50 @@ class VoidButton:
         return confirmed_write(
             self, request, form, title=f"Void grant {grant.pk}: {account.agent}", original=account,
             intro=f"{grant} holds {credits_in_full(grant.remaining)}; voiding writes it off with one VOID entry.",
+            done_url=reverse("admin:credits_creditaccount_change", args=[quote(account.pk)]), confirm=confirm, write=write,
+        )
+
+
+class ReleaseButton:
+    """The account page's Release, on each live hold."""
+
+    def release_view(self, request, object_id, hold_id):
+        """Release one of the account's live holds: a confirmation, then hold_release."""
+        if not self.has_change_balance_permission(request):
+            raise PermissionDenied
+        account = self.get_object(request, unquote(object_id))
+        if account is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        hold = account.holds.filter(pk=hold_id).first()
+        if hold is None:
+            raise Http404("No such hold on this account.")
+        if not hold.is_live(timezone.now()):
+            state = "past its expiry" if hold.status == CreditHold.Status.ACTIVE else hold.get_status_display().lower()
+            messages.error(request, f"Hold {hold.pk} is {state}: it reserves nothing to release.")
+            return HttpResponseRedirect(reverse("admin:credits_creditaccount_change", args=[quote(account.pk)]))
+        return in_outlet_zone(account.outlet, self.release_hold, request, account, hold)
+
+    def release_hold(self, request, account, hold):
+        form = forms.Form(request.POST or {})  # nothing to type: the confirmation page is the whole form
+
+        def confirm():
+            return {"note": "It ends the hold and gives back what it reserves; no ledger entry is written.", "rows": [
+                ("Agent", str(account.agent)), ("Hold", str(hold.pk)), ("Reference", hold.reference or "-"),
+                ("Amount", credits_in_full(hold.amount)), ("Captured", credits_in_full(hold.captured)),
+                ("Expires", f"{timezone.localtime(hold.expires_at):%Y-%m-%d %H:%M:%S %Z}"),
+                ("Given back", credits_in_full(hold.uncaptured), True),
+            ]}
+
+        def write(idempotency_key):
+            result = hold_release(
+                outlet_id=None, hold_id=hold.pk, actor=services.Actor.for_user(request.user), idempotency_key=idempotency_key,
+            )
+            status = result.hold.get_status_display().lower()
+            return f"Released hold {hold.pk} of {account.agent} ({status}): {credits_in_full(result.available)} " \
+                "available.", result.replayed
+
+        return confirmed_write(
+            self, request, form, title=f"Release hold: {account.agent}", original=account,
+            intro=f"{hold} reserves {credits_in_full(hold.uncaptured)}.",
             done_url=reverse("admin:credits_creditaccount_change", args=[quote(account.pk)]), confirm=confirm, write=write,
         )

@@ -7,6 +7,7 @@ from django.utils import timezone
 from config.errors import DomainError
 from config.money import display_amount
 from credits import services
+from credits.controls import TOP_UP_FIELDS
 from credits.grants import MANUAL_SOURCES, GrantTerms, check_grant_terms
 from credits.models import ApiKey, CreditGrant, CreditLedgerEntry, Outlet
 
@@ -126,3 +127,21 @@ class ApiKeyCreateForm(forms.Form):
     expiry_date = forms.SplitDateTimeField(
         label="Expires", required=False, widget=AdminSplitDateTime, help_text="Empty: the key never expires."
     )
+
+
+class SpendControlsForm(forms.ModelForm):
+    """The agent's and the outlet's forms: enforcement, overdraft and the top-up rule, whose four fields go together."""
+
+    class Meta:
+        error_messages = {"top_up_amount": {"min_value": "A top-up adds more than 0 credits."}}
+
+    def clean(self):
+        cleaned = super().clean()
+        given = [name for name in TOP_UP_FIELDS if cleaned.get(name) not in (None, "")]
+        if given and len(given) < len(TOP_UP_FIELDS):
+            message = "A top-up rule takes all four: threshold, amount, source and max per day (or none of them)."
+            # On each missing field: the whole-rule constraint then skips them rather than saying it was violated.
+            for name in TOP_UP_FIELDS:
+                if name not in given and name not in self.errors:
+                    self.add_error(name, message)
+        return cleaned

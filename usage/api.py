@@ -39,13 +39,15 @@ class UsageRecordSerializer(serializers.ModelSerializer):
     agent_id = serializers.UUIDField(read_only=True)
     outlet_id = serializers.UUIDField(read_only=True)
     updated_at = serializers.DateTimeField(source="created_at", read_only=True, help_text="Equals created_at: records never change.")
+    price_id = serializers.IntegerField(read_only=True, allow_null=True, help_text="The price book version that priced it.")
+    hold_id = serializers.UUIDField(read_only=True, allow_null=True, help_text="The hold it captured.")
 
     class Meta:
         model = UsageRecord
         fields = [
             "id", "event_id", "outlet_id", "agent_id", "interaction_id", "type", "model", "provider", "product",
-            "voice", "api_key_label", "end_user_id", "count", "unit", "credits", "cost_usd", "latency_ms",
-            "conversation_id", "message_id", "task_id", "contact_id", "blueprint_id", "bot_id", "dataset_id",
+            "voice", "api_key_label", "end_user_id", "count", "unit", "credits", "cost_usd", "price_id", "hold_id",
+            "latency_ms", "conversation_id", "message_id", "task_id", "contact_id", "blueprint_id", "bot_id", "dataset_id",
             "skillset_id", "ability_id", "meta", "ingest_batch_id", "occurred_at", "created_at", "updated_at",
         ]
 

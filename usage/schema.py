@@ -92,6 +92,11 @@ def _record_fields() -> dict[str, serializers.Field]:
         "latency_ms": serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=LARGEST_INTEGER),
         "meta": _json_object("filterable with `meta[key]=value`"),
         "occurred_at": _moment(),
+        "hold_id": serializers.UUIDField(
+            required=False, allow_null=True,
+            help_text="The hold the record's credits capture (its agent's). Left out, the agent's live hold whose "
+            "reference is the record's interaction_id captures it, if there is one.",
+        ),
     }
 
 

@@ -19,6 +19,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.errors import DomainError
+from credits.holds.models import CreditHold, live_holds
+from credits.holds.services import holds_capture, holds_release_for_calls
 from credits.models import Agent, Outlet
 from credits.prices.book import PRICE_NOT_FOUND, PriceBook, charge
 from credits.services import Actor, BalanceLimitError, credits_consume
@@ -32,6 +34,7 @@ from usage.rows import (
     CREDITS,
     CREDITS_COLUMN,
     EVENT_ID,
+    HOLD,
     MODEL_COLUMN,
     OCCURRED_AT,
     PRICE_COLUMN,
@@ -40,6 +43,7 @@ from usage.rows import (
     UNPRICED,
     copy_text,
     from_copy_text,
+    with_hold,
 )
 from usage.signals import hours_changed
 from usage.validation import check_interaction, check_records, hour_start
@@ -92,6 +96,7 @@ def resolve_records(outlet: Outlet, checked: list[tuple[list, dict]]) -> tuple[l
     for (row, _), agent_id in zip(checked, agent_ids):
         row[AGENT_ID] = agent_id
     price_records(outlet, [(row, found) for row, found in checked if row[UNPRICED] is not None and not found])
+    attach_holds(outlet, [(row, found) for row, found in checked if row[HOLD] is not None and not found])
     errors = [
         {
             "index": index,
@@ -136,6 +141,34 @@ def price_records(outlet: Outlet, unpriced: list[tuple[list, dict]]) -> None:
             values[COST_COLUMN] = priced.cost_usd
         values[PRICE_COLUMN] = priced.price_id
         row[CREDITS], row[COPY_LINE] = values[CREDITS_COLUMN], copy_text(values)
+
+
+def attach_holds(outlet: Outlet, holding: list[tuple[list, dict]]) -> None:
+    """Names each record's hold, in one query: the hold it names (its outlet's and its agent's, live or not: late
+    usage still counts), else its agent's live hold whose reference is the record's interaction."""
+    if not holding:
+        return
+    now = timezone.now()
+    named = {row[HOLD][0] for row, _ in holding} - {None}
+    calls = {(row[AGENT_ID], row[HOLD][1]) for row, _ in holding if row[HOLD][0] is None}
+    holds = CreditHold.objects.filter(outlet=outlet).filter(
+        Q(pk__in=named)
+        | Q(live_holds(now), account_id__in={agent_id for agent_id, _ in calls}, reference__in={call for _, call in calls})
+    )
+    owners, live_by_call = {}, {}
+    for hold_id, account_id, reference, expires_at, status in holds.values_list("pk", "account", "reference", "expires_at", "status"):
+        owners[hold_id] = account_id
+        if reference and status == CreditHold.Status.ACTIVE and expires_at > now:
+            live_by_call[(account_id, reference)] = hold_id
+    for row, errors in holding:
+        hold_id, interaction_id = row[HOLD]
+        if hold_id is not None:
+            if owners.get(hold_id) is None:
+                errors["hold_id"] = "No such hold in this outlet."
+            elif owners[hold_id] != row[AGENT_ID]:
+                errors["hold_id"] = "Is another agent's hold: a record captures its own agent's."
+        elif (hold_id := live_by_call.get((row[AGENT_ID], interaction_id))) is not None:
+            row[HOLD], row[COPY_LINE] = (hold_id, interaction_id), with_hold(row[COPY_LINE], hold_id)
 
 
 def _insert_postgresql(rows: list[list], batch_values: tuple) -> list[tuple[int, str]]:
@@ -216,6 +249,7 @@ def store_records(*, outlet: Outlet, rows: list[list], actor: Actor) -> IngestRe
             )
         except BalanceLimitError as exc:
             raise _balance_limit_error(exc, rows) from None
+        holds_capture(_captures(stored), now=timezone.now())  # under the accounts' locks the debit took
     # The first occurrence of a stored event is the one stored; every other occurrence is a duplicate.
     first_occurrences = {event_id for _, event_id in inserted}
     duplicate_event_ids = []
@@ -231,6 +265,15 @@ def store_records(*, outlet: Outlet, rows: list[list], actor: Actor) -> IngestRe
         ids=[pk for pk, _ in inserted],
         duplicate_event_ids=duplicate_event_ids,
     )
+
+
+def _captures(stored: list[list]) -> dict[UUID, Decimal]:
+    """The credit each hold captures from the stored records."""
+    captured: dict[UUID, Decimal] = defaultdict(Decimal)
+    for row in stored:
+        if row[HOLD] is not None and row[HOLD][0] is not None:
+            captured[row[HOLD][0]] += row[CREDITS]
+    return captured
 
 
 def _balance_limit_error(exc: BalanceLimitError, rows: list[list]) -> DomainError:
@@ -261,6 +304,9 @@ INTERACTION_MUTABLE = (
     "agent_id", "channel", "status", "started_at", "ended_at", "duration_seconds", "sentiment", "end_user_id",
     "message_count", "metadata",
 )
+
+
+ENDED = frozenset({Interaction.Status.COMPLETED, Interaction.Status.FAILED})
 
 
 @dataclass(frozen=True)
@@ -342,4 +388,7 @@ def _upsert_interactions(*, outlet: Outlet, interactions: list) -> UpsertResult:
         Interaction.objects.bulk_update(updated, [*INTERACTION_MUTABLE, "updated_at"])
         touched_hours.update(hour_start(interaction.started_at) for interaction in current.values())
         hours_changed.send(sender=Interaction, outlet_id=outlet.pk, hours=touched_hours)
+        # A call that ended gives back what its hold reserves and its usage has not captured; accounts locked last.
+        ended = [(interaction.agent_id, key) for key, interaction in current.items() if interaction.status in ENDED]
+        holds_release_for_calls(ended, actor=Actor.system("interaction_ended"))
     return UpsertResult(created=len(created), updated=len(updated), interaction_ids=list(current))

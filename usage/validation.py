@@ -38,7 +38,7 @@ def _places_and_digits(model, name: str) -> tuple[str, int, int]:
 AMOUNT_FIELDS = tuple(_places_and_digits(UsageRecord, name) for name in ("count", "credits", "cost_usd"))
 DURATION_FIELD = _places_and_digits(Interaction, "duration_seconds")
 RECORD_FIELDS = frozenset(
-    {"event_id", "agent_id", "agent_external_id", "type", "unit", "latency_ms", "meta", "occurred_at"}
+    {"event_id", "agent_id", "agent_external_id", "type", "unit", "latency_ms", "meta", "occurred_at", "hold_id"}
     | set(TEXT_FIELDS)
     | {name for name, _, _ in AMOUNT_FIELDS}
 )
@@ -132,7 +132,7 @@ def check_record(raw, now: datetime) -> tuple[list, dict]:
     """One record as a row (its agent reference for agent_id), and its errors by field (empty when valid)."""
     errors: dict[str, str] = {}
     if not isinstance(raw, dict):
-        return [None, None, None, None, "", None], {"record": "Must be an object."}
+        return [None, None, None, None, "", None, None], {"record": "Must be an object."}
     unknown = raw.keys() - RECORD_FIELDS
     if unknown:
         errors["record"] = f"Unknown fields: {', '.join(sorted(map(str, unknown))[:5])}."
@@ -170,13 +170,27 @@ def check_record(raw, now: datetime) -> tuple[list, dict]:
     values["occurred_at"] = parse_timestamp(raw.get("occurred_at"), errors, "occurred_at", now)
     if not _read_agent_reference(raw, values, errors) and "agent_id" not in errors:
         errors["agent_id"] = "Required: agent_id (UUID) or agent_external_id."
+    values["hold_id"] = _hold_id(raw.get("hold_id"), errors)
     agent_key = values.get("agent_key")
     if errors:  # never stored: no need to encode it
-        return [agent_key, event_id, None, None, "", None], errors
+        return [agent_key, event_id, None, None, "", None, None], errors
+    hold = (values["hold_id"], values["interaction_id"]) if values["hold_id"] or values["interaction_id"] else None
     if any(omitted):
-        return [agent_key, event_id, None, values["occurred_at"], "", (list(copy_column_values(values)), *omitted)], errors
+        unpriced = (list(copy_column_values(values)), *omitted)
+        return [agent_key, event_id, None, values["occurred_at"], "", unpriced, hold], errors
     copy_line = copy_text(copy_column_values(values))
-    return [agent_key, event_id, values["credits"], values["occurred_at"], copy_line, None], errors
+    return [agent_key, event_id, values["credits"], values["occurred_at"], copy_line, None, hold], errors
+
+
+def _hold_id(value, errors: dict) -> UUID | None:
+    """The hold a record names to capture, if any; whose it is is checked when the batch is resolved."""
+    if value is None:
+        return None
+    try:
+        return value if isinstance(value, UUID) else uuid_cached(str(value))
+    except ValueError:
+        errors["hold_id"] = "Must be a hold's id (a UUID)."
+        return None
 
 
 def check_records(records: list, now: datetime) -> list[tuple[list, dict]]:

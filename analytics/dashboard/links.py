@@ -46,6 +46,11 @@ def _outlet(outlet_id: UUID | None) -> dict:
     return {"outlet__id__exact": str(outlet_id) if outlet_id else None}
 
 
+def live_holds_url(outlet_id: UUID | None) -> str:
+    """The active holds (a few may be past their expiry, which the sweep marks within the minute)."""
+    return changelist_url("credits_credithold", {"status__exact": "active", **_outlet(outlet_id)})
+
+
 def _days(field: str, date_range: DateRange) -> dict:
     """The range's days as the changelist's date-range filter takes them: from its first day, before the day after."""
     return {f"{field}__gte": date_range.start.isoformat(), f"{field}__lt": (date_range.end + timedelta(days=1)).isoformat()}

@@ -1,7 +1,8 @@
 """The dashboard's numbers: the questions' answers, cached as the API caches its own, and the live reads."""
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
@@ -16,6 +17,8 @@ from analytics.questions.summary import model_usage, usage_summary, usage_totals
 from analytics.requestlog.selectors import failed_request_list
 from config.api import dates  # read as dates.today_utc(): the tests fix "today" there
 from config.api.dates import DateRange
+from credits.holds.selectors import held_total, refused_agent_count
+from credits.models import Outlet
 from credits.selectors import balance_list, grant_expiring_list, ledger_entry_newest_id
 
 BY_TYPE_LIMIT = 8
@@ -35,6 +38,14 @@ def usage_answer(outlet_id: UUID | None, date_range: DateRange) -> dict:
         "agents": usage_summary(outlet_id=outlet_id, date_range=date_range, group_by="AGENT"),
         "models": model_usage(outlet_id=outlet_id, date_range=date_range),
     }
+
+
+def start_of_today(outlet: Outlet | None) -> datetime:
+    """Today's midnight: the outlet's local one when the dashboard shows one outlet, else UTC's."""
+    if outlet is None:
+        return midnight(dates.today_utc())
+    zone = ZoneInfo(outlet.timezone)
+    return datetime.combine(timezone.now().astimezone(zone).date(), time.min, tzinfo=zone)
 
 
 def dashboard_numbers(filters: Filters) -> dict:
@@ -62,4 +73,6 @@ def dashboard_numbers(filters: Filters) -> dict:
     return {
         **usage, "breakdown": breakdown, "history": history, "balances": balances, "alerts": alerts, "expiring": expiring,
         "failed_count": failed.count(), "failed": list(failed[:FAILED_SHOWN]),
+        "held": held_total(outlet_id=outlet_id, now=now),
+        "refused": refused_agent_count(outlet_id=outlet_id, since=start_of_today(filters.outlet)),
     }

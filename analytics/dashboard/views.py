@@ -76,7 +76,7 @@ def page_context(form: DashboardFilters, filters: Filters, numbers: dict, tables
              "active": filters.preset == key}
             for key, label in PRESETS.items()
         ],
-        "kpis": build_kpis(numbers, tables, filters.date_range),
+        "kpis": build_kpis(numbers, tables, filters.date_range, filters.outlet_id),
         "charts": build_charts(tables, filters.date_range),
         "tables": tables,
         "failed_count": numbers["failed_count"],

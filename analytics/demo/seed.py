@@ -8,6 +8,8 @@ latest record), top-ups with the day they took effect (`effective_at`). So the d
 production would have written, its ledger spans the 90 days, and `reconcile` passes on it. Random choices come from `random.Random(SEED)`: the same
 arguments give the same names, amounts and balances on every run; dates count back 90 days from
 the current hour. `--if-empty` (what `make run` uses) leaves a database that already has outlets alone.
+In the first outlet one agent has an auto top-up rule from the pool and another is enforced (`block`) with a
+call's hold live, so the admin shows both.
 """
 
 import random
@@ -20,9 +22,11 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from analytics.demo.usage import AgentSetup, UsageGenerator
-from credits import pool, services
+from credits import pool, selectors, services
+from credits.controls import Enforcement, TopUpSource
 from credits.grants import GrantTerms
-from credits.models import Agent, ApiKey, CreditGrant, CreditLedgerEntry, Outlet
+from credits.holds.services import MAX_TTL_SECONDS, hold_place
+from credits.models import ZERO, Agent, ApiKey, CreditAccount, CreditGrant, CreditLedgerEntry, Outlet
 from usage import services as usage_services
 
 SEED = 7
@@ -66,6 +70,9 @@ PACK_ROUNDING = Decimal(10)
 TOP_UP_HOUR = timedelta(hours=9)  # UTC
 POOL_PACK = Decimal("5000")
 PROMOTION = Decimal("100")
+DEMO_HOLD = Decimal("25")
+DEMO_TOP_UP = Decimal("200")
+DEMO_TOP_UPS_PER_DAY = 2
 
 # How each agent's story ends. Exactly one agent (the third one seeded) is "depleted" instead.
 HEALTHY, LOW, ALLOWANCE, DEPLETED = "healthy", "low", "allowance", "depleted"
@@ -80,6 +87,8 @@ class SeedReport:
     interactions: int = 0
     records: int = 0
     api_keys: list[tuple[Outlet, str]] = field(default_factory=list)
+    blocked: Agent | None = None  # enforced, with a call's hold live
+    refills: Agent | None = None  # auto top-up from the outlet pool
 
 
 def _fraction(rng: random.Random, low: float, high: float) -> Decimal:
@@ -262,6 +271,28 @@ def _seed_grants(rng: random.Random, outlet: Outlet, healthy: list[Agent]) -> No
         services.credits_add(agent=agent, amount=PROMOTION, actor=SEED_ACTOR, reason="Launch promotion", terms=terms)
 
 
+def _seed_spend_controls(agents: list[Agent], report: SeedReport) -> None:
+    """The first agent refills from the outlet pool when it falls below its threshold; the one with the most credit
+    available among the others is enforced (`block`) with a call's hold live for the next day."""
+    refills = agents[0]
+    refills.top_up_threshold, refills.top_up_amount = refills.effective_threshold, DEMO_TOP_UP
+    refills.top_up_source, refills.top_up_max_per_day = TopUpSource.POOL, DEMO_TOP_UPS_PER_DAY
+    refills.full_clean()
+    refills.save()
+    accounts = selectors.with_available(CreditAccount.objects.filter(agent__in=agents[1:] or agents))
+    account = accounts.select_related("agent").order_by("-available", "agent__external_id").first()
+    blocked = account.agent
+    blocked.enforcement, blocked.overdraft_limit = Enforcement.BLOCK, ZERO
+    blocked.full_clean()
+    blocked.save()
+    amount = min(DEMO_HOLD, (account.available / 2).to_integral_value())
+    if amount > 0:
+        hold_place(
+            agent=blocked, amount=amount, actor=SEED_ACTOR, ttl_seconds=MAX_TTL_SECONDS, reference="demo-call-in-progress"
+        )
+    report.blocked, report.refills = blocked, refills
+
+
 def _seed_api_keys(outlets: list[Outlet]) -> list[tuple[Outlet, str]]:
     keys = []
     for outlet in outlets:
@@ -286,6 +317,8 @@ def seed(outlet_count: int, agents_per_outlet: int, records: int) -> SeedReport:
             budgets[report.agents : report.agents + len(agents)], report,
         )
         report.agents += len(agents)
+        if outlet_index == 0:
+            _seed_spend_controls(agents, report)
     report.outlets = len(outlets)
     report.entries = CreditLedgerEntry.objects.filter(outlet__in=outlets).count()
     report.api_keys = _seed_api_keys(outlets)

@@ -299,18 +299,19 @@ def holds_capture(captured: Mapping[UUID, Decimal], *, now: datetime) -> int:
 
 
 def holds_release_for_calls(calls: Iterable[tuple[UUID, str]], *, actor: Actor) -> int:
-    """Releases the live holds of calls that ended (agent id, interaction id), locking their accounts in key order."""
+    """Releases the live holds of calls that ended (agent id, interaction id), locking their accounts in key order.
+
+    Nothing is locked for calls without an active hold: most ended calls' holds were released already."""
     calls = set(calls)
-    if not calls:
-        return 0
-    now = timezone.now()
-    locked_accounts({agent_id for agent_id, _ in calls})
-    candidates = CreditHold.objects.filter(
-        status=Status.ACTIVE, account_id__in={agent_id for agent_id, _ in calls},
-        reference__in={reference for _, reference in calls},
+    active = CreditHold.objects.filter(
+        status=Status.ACTIVE, account_id__in={agent_id for agent_id, _ in calls}, reference__in={call for _, call in calls}
     )
-    holds = [hold for hold in candidates if (hold.account_id, hold.reference) in calls]
-    live = [hold for hold in holds if hold.expires_at > now]
+    candidates = [hold for hold in active.only("account_id", "reference") if (hold.account_id, hold.reference) in calls]
+    if not candidates:
+        return 0
+    locked_accounts({hold.account_id for hold in candidates})
+    now = timezone.now()
+    holds = list(active.filter(pk__in=[hold.pk for hold in candidates]))  # again, under the locks
     CreditHold.objects.filter(pk__in=[hold.pk for hold in holds]).update(
         status=Case(When(expires_at__lte=now, then=Value(Status.EXPIRED)), default=_end_status()), ended_at=now, updated_at=now
     )
@@ -319,7 +320,8 @@ def holds_release_for_calls(calls: Iterable[tuple[UUID, str]], *, actor: Actor) 
             outlet_id=hold.outlet_id, hold=hold, kind=Event.RELEASE, amount=hold.uncaptured, expires_at=hold.expires_at,
             actor_label=actor.label, created_at=now,
         )
-        for hold in live
+        for hold in holds
+        if hold.expires_at > now
     )
     return len(holds)
 

@@ -15,6 +15,9 @@ from config.api import dates
 from config.api.dates import DateRange
 from config.errors import DomainError
 from credits import selectors, services
+from credits.holds import selectors as hold_selectors
+from credits.holds.models import CreditHold
+from credits.holds.policy import spend_policy
 from credits.models import Agent, ApiKey, CreditGrant, CreditLedgerEntry, Outlet
 from tests.commands import run
 from tests.factories import StaffFactory
@@ -303,3 +306,18 @@ def test_seed_demo_writes_nothing_when_a_service_refuses(monkeypatch):
     assert seeded_counts() == {
         "outlets": 0, "agents": 0, "entries": 0, "interactions": 0, "records": 0, "api_keys": 0, "users": 0
     }
+
+
+def test_seed_demo_enforces_one_agent_with_a_live_hold_and_gives_another_a_top_up_rule_from_the_pool():
+    out, _ = seed()
+
+    hold = CreditHold.objects.select_related("account__agent").get()
+    blocked = hold.account.agent
+    assert (blocked.enforcement, blocked.overdraft_limit) == ("block", 0)
+    assert hold.is_live(timezone.now() + timedelta(hours=23)) and hold.amount > 0
+    assert hold_selectors.held_total() == hold.amount
+    refills = Agent.objects.get(top_up_source="pool")
+    assert refills.outlet == blocked.outlet and refills != blocked
+    policy = spend_policy(refills, refills.outlet)
+    assert policy.top_up.amount > 0 and policy.top_up.max_per_day > 0 and policy.enforcement == "off"
+    assert f"Spend controls: {blocked.name} is enforced (block) with a live hold; {refills.name} tops up" in out

@@ -61,7 +61,7 @@ def test_the_sidebar_lists_the_domain_first_and_the_rollup_internals_last_under_
 
     assert apps[:3] == [
         ("Credits", ["Outlet", "Agent", "ApiKey", "CreditAccount", "CreditLedgerEntry", "CreditGrant", "CreditAlert",
-                     "WebhookDelivery", "Price"]),
+                     "WebhookDelivery", "CreditHold", "CreditTopUp", "Price"]),
         ("Usage", ["UsageRecord", "Interaction"]),
         ("Analytics", ["RequestLog"]),
     ]

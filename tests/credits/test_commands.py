@@ -340,7 +340,7 @@ def test_reconcile_command_passes_on_a_clean_ledger(agent):
 
     out, err = run("reconcile")
 
-    assert out == "OK: 2 accounts, 2 ledger entries, 1 grant, 0 rollup rows consistent.\n"  # the agent's and its pool
+    assert out == "OK: 2 accounts, 2 ledger entries, 1 grant, 0 holds, 0 rollup rows consistent.\n"  # the agent's and its pool
     assert err == ""
 
 
@@ -382,7 +382,7 @@ def test_reconcile_command_runs_every_registered_check(agent, monkeypatch):
 
     monkeypatch.setitem(checks._CHECKS, "rollups", lambda: CheckResult(checked="3 buckets"))
     out, _ = run("reconcile")
-    assert out == "OK: 2 accounts, 0 ledger entries, 0 grants, 3 buckets consistent.\n"
+    assert out == "OK: 2 accounts, 0 ledger entries, 0 grants, 0 holds, 3 buckets consistent.\n"
 
 
 # outlets

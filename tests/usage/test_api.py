@@ -222,7 +222,7 @@ def test_records_list_newest_first_in_the_envelope(agent, key_client):
     assert item | {"id": None, "ingest_batch_id": None, "created_at": None, "updated_at": None} == {
         "id": None, "event_id": "new", "outlet_id": str(agent.outlet_id), "agent_id": str(agent.pk), "interaction_id": "",
         "type": "CONVERSATION", "model": "gpt-4o", "provider": "", "product": "", "voice": "", "api_key_label": "",
-        "end_user_id": "", "count": "100.000", "unit": "tokens", "credits": "1.500000", "cost_usd": "0.00200000",
+        "end_user_id": "", "count": "100.000", "unit": "tokens", "credits": "1.500000", "cost_usd": "0.00200000", "price_id": None, "hold_id": None,
         "latency_ms": 420, "conversation_id": "", "message_id": "", "task_id": "", "contact_id": "", "blueprint_id": "",
         "bot_id": "", "dataset_id": "", "skillset_id": "", "ability_id": "", "meta": {}, "ingest_batch_id": None,
         "occurred_at": RECENT.isoformat().replace("+00:00", "Z"), "created_at": None, "updated_at": None,

@@ -58,4 +58,8 @@ class Command(BaseCommand):
                 f"{report.interactions:,} interactions, {report.records:,} usage records and "
                 f"{len(report.api_keys)} API keys with all scopes (the keys above are not shown again)."
             )
+            self.stdout.write(
+                f"Spend controls: {report.blocked.name} is enforced (block) with a live hold; "
+                f"{report.refills.name} tops up from the pool of {report.refills.outlet.name}."
+            )
         self.stdout.write(login_line())

@@ -10,7 +10,8 @@ def test_kpis_and_charts_show_the_selectors_numbers(staff, spend):
     # spend_data: credits 1.5 + 0.2 + 0.9 + 0.1; cost 0.12184567; 6 calls, 4 completed, 1 failed, 1 in progress.
     assert kpis(page) == {
         "credits-consumed": "2.70", "spend-usd": "$0.1218", "calls": "6", "success-rate": "66.7%",
-        "average-latency": "—", "agents-below-threshold": "2",
+        "average-latency": "—", "agents-below-threshold": "2", "credits-held-now": "0.00",
+        "agents-refused-a-hold-today": "0",
     }
     daily = svg(page, "chart-daily")
     assert 'role="img"' in daily and "aria-label=" in daily

@@ -39,7 +39,8 @@ def test_an_empty_database_shows_an_empty_dashboard(staff):
     assert "admin/index.html" in [template.name for template in page.templates]
     assert kpis(page) == {
         "credits-consumed": "0.00", "spend-usd": "$0.00", "calls": "0", "success-rate": "—",
-        "average-latency": "—", "agents-below-threshold": "0",
+        "average-latency": "—", "agents-below-threshold": "0", "credits-held-now": "0.00",
+        "agents-refused-a-hold-today": "0",
     }
     assert "No failed API calls today." in page.content.decode()
     assert 'id="nav-sidebar"' in page.content.decode()  # every model is one click away
