@@ -407,5 +407,6 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "GrantSourceEnum": "credits.models.CreditGrant.Source",
         "ManualSourceEnum": "credits.grants.MANUAL_SOURCES",
+        "TopUpSourceEnum": "credits.controls.TopUpSource",
     },
 }

@@ -1,3 +1,6 @@
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -5,6 +8,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_serializer,
     extend_schema_view,
     inline_serializer,
@@ -17,11 +21,14 @@ from rest_framework.views import APIView
 
 from config.api.fields import AwareDateTimeField, CaseInsensitiveChoiceField
 from config.api.inputs import StrictInput
-from config.money import CREDIT_DIGITS, CREDIT_PLACES, format_credits
+from config.money import CREDIT_DIGITS, CREDIT_PLACES, CREDIT_QUANTUM, format_credits
 from credits import selectors, services
+from credits.agents import MAX_TOP_UPS_PER_DAY
 from credits.auth import ApiPrincipal, mint_access_token, request_actor
+from credits.controls import Enforcement, TopUpSource
 from credits.filtersets import AgentFilterSet, BalanceFilterSet, LedgerEntryFilterSet
 from credits.grants import MANUAL_SOURCES, MAX_PRIORITY, GrantTerms
+from credits.holds.policy import spend_policy, top_up_rule
 from credits.models import Agent, CreditAccount, CreditGrant, CreditLedgerEntry, Outlet
 from credits.scoping import OUTLET_PARAMETER, ScopedListView, caller_outlet, caller_outlet_id
 
@@ -44,14 +51,51 @@ class OutletSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "timezone", "currency", "billing_cycle_day", "low_balance_threshold", "is_active", "created_at"]
 
 
+class TopUpRuleSerializer(serializers.Serializer):
+    threshold = credit_amount(min_value=0, help_text="A posting that takes the balance below this tops it up (once per crossing).")
+    amount = credit_amount(min_value=CREDIT_QUANTUM, help_text="Credits each top-up adds; greater than 0.")
+    source = CaseInsensitiveChoiceField(
+        choices=TopUpSource.choices, help_text="`pool`: allocate from the outlet pool; `external`: ask the platform by webhook."
+    )
+    max_per_day = serializers.IntegerField(
+        min_value=0, max_value=MAX_TOP_UPS_PER_DAY, help_text="Top-ups per outlet-local day at most; 0 turns the rule off."
+    )
+
+
+class SpendPolicySerializer(serializers.Serializer):
+    enforcement = serializers.ChoiceField(choices=Enforcement.choices)
+    overdraft_limit = credit_amount()
+    auto_top_up = TopUpRuleSerializer(source="top_up", allow_null=True)
+
+
 class AgentSerializer(serializers.ModelSerializer):
     outlet_id = serializers.UUIDField(read_only=True)
     threshold = credit_amount(source="effective_threshold", read_only=True, help_text="The agent's threshold, else the outlet's.")
     balance = credit_amount(source="account.balance", read_only=True)
+    enforcement = serializers.ChoiceField(
+        choices=Enforcement.choices, read_only=True, allow_null=True, help_text="The agent's own; null: the outlet's applies."
+    )
+    overdraft_limit = credit_amount(read_only=True, allow_null=True, help_text="The agent's own; null: the outlet's applies.")
+    auto_top_up = serializers.SerializerMethodField(help_text="The agent's own rule; null: the outlet's applies.")
+    effective = serializers.SerializerMethodField(
+        help_text="What applies: the agent's own controls where set, else its outlet's, else off, 0 and no rule."
+    )
 
     class Meta:
         model = Agent
-        fields = ["id", "outlet_id", "name", "external_id", "low_balance_threshold", "threshold", "balance", "is_active", "created_at"]
+        fields = [
+            "id", "outlet_id", "name", "external_id", "low_balance_threshold", "threshold", "balance", "enforcement",
+            "overdraft_limit", "auto_top_up", "effective", "is_active", "created_at",
+        ]
+
+    @extend_schema_field(TopUpRuleSerializer(allow_null=True))
+    def get_auto_top_up(self, agent: Agent) -> dict | None:
+        rule = top_up_rule(agent)
+        return None if rule is None else TopUpRuleSerializer(rule).data
+
+    @extend_schema_field(SpendPolicySerializer)
+    def get_effective(self, agent: Agent) -> dict:
+        return SpendPolicySerializer(spend_policy(agent, agent.outlet)).data
 
 
 class NextExpirySerializer(serializers.Serializer):
@@ -68,8 +112,10 @@ class BalanceSerializer(serializers.ModelSerializer):
     external_id = serializers.CharField(source="agent.external_id", read_only=True)
     outlet_id = serializers.UUIDField(read_only=True)
     available = credit_amount(
-        read_only=True, help_text="The balance less grants already past their expiry (written off or not yet)."
+        read_only=True,
+        help_text="The balance less what live holds reserve and less grants already past their expiry (written off or not yet).",
     )
+    held = credit_amount(read_only=True, help_text="What the agent's live holds reserve and usage has not captured yet.")
     threshold = credit_amount(read_only=True)
     low = serializers.BooleanField(source="is_low", read_only=True, help_text="Available below threshold.")
     next_expiry = NextExpirySerializer(
@@ -79,7 +125,7 @@ class BalanceSerializer(serializers.ModelSerializer):
     class Meta:
         model = CreditAccount
         fields = [
-            "agent_id", "agent_name", "external_id", "outlet_id", "balance", "available", "debt", "next_expiry",
+            "agent_id", "agent_name", "external_id", "outlet_id", "balance", "available", "held", "debt", "next_expiry",
             "threshold", "low", "updated_at",
         ]
         extra_kwargs = {"debt": {"help_text": "Consumption no grant could pay; the next grant pays it first."}}
@@ -87,6 +133,7 @@ class BalanceSerializer(serializers.ModelSerializer):
 
 class BalanceTotalsSerializer(serializers.Serializer):
     balance = credit_amount(help_text="Summed over every matching agent, not only this page.")
+    held = credit_amount(help_text="What live holds reserve, summed over every matching agent.")
     agents = serializers.IntegerField(help_text="Matching agents.")
     low = serializers.IntegerField(help_text="Matching agents whose balance is below their threshold.")
 
@@ -113,23 +160,28 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
         ]
 
 
-class GrantStatusField(serializers.ChoiceField):
-    """The grant's status as of now: one past its expiry reads `expired` before its write-off is posted."""
+class StatusNowField(serializers.ChoiceField):
+    """A grant's or a hold's status as of now: an active one past its expiry reads `expired` before the task that
+    writes it off or marks it has run (`live(row, now)`: whether it still counts)."""
 
-    def __init__(self, **kwargs):
-        super().__init__(choices=CreditGrant.Status.choices, source="*", read_only=True, **kwargs)
+    def __init__(self, *, choices, live: Callable[[Any, datetime], bool], **kwargs):
+        super().__init__(choices=choices, source="*", read_only=True, **kwargs)
+        self.live = live
 
-    def to_representation(self, grant):
-        if grant.status == CreditGrant.Status.ACTIVE and not grant.is_usable(timezone.now()):
-            return CreditGrant.Status.EXPIRED.value
-        return grant.status
+    def to_representation(self, row):
+        if row.status == "active" and not self.live(row, timezone.now()):
+            return "expired"
+        return row.status
 
 
 class GrantSerializer(serializers.ModelSerializer):
     agent_id = serializers.UUIDField(source="account.agent_id", read_only=True, allow_null=True, help_text="Null for the pool.")
     pool = serializers.BooleanField(source="account.is_pool", read_only=True, help_text="A grant of the outlet's pool.")
     outlet_id = serializers.UUIDField(read_only=True)
-    status = GrantStatusField(help_text="As of now: a grant past its expiry is `expired` at once.")
+    status = StatusNowField(
+        choices=CreditGrant.Status.choices, live=CreditGrant.is_usable,
+        help_text="As of now: a grant past its expiry is `expired` at once.",
+    )
     actor = serializers.CharField(source="actor_label", read_only=True)
 
     class Meta:
@@ -233,7 +285,7 @@ class BalanceListView(ScopedListView):
 
     def extra_payload(self, queryset) -> dict:
         totals = selectors.balance_totals(queryset)
-        return {"totals": {**totals, "balance": format_credits(totals["balance"])}}
+        return {"totals": {**totals, "balance": format_credits(totals["balance"]), "held": format_credits(totals["held"])}}
 
 
 class LedgerEntryListView(ScopedListView):

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from config.api.filters import CaseInsensitiveMultipleChoiceFilter, StrictBooleanFilter
 from credits.grants import expired_unwritten, usable
+from credits.holds.models import CreditHold, live_holds
 from credits.models import Agent, CreditAccount, CreditGrant, CreditLedgerEntry
 
 
@@ -65,3 +66,30 @@ class GrantFilterSet(django_filters.FilterSet):
     def filter_status(self, queryset, name, value):
         now = timezone.now()
         return queryset.filter(reduce(or_, (grant_status_now(status, now) for status in value)))
+
+
+def hold_status_now(status: str, now) -> Q:
+    """Holds whose status is `status` as of `now`: an active one past its expiry is expired, swept yet or not."""
+    if status == CreditHold.Status.ACTIVE:
+        return live_holds(now)
+    if status == CreditHold.Status.EXPIRED:
+        return Q(status=status) | Q(status=CreditHold.Status.ACTIVE, expires_at__lte=now)
+    return Q(status=status)
+
+
+class HoldFilterSet(django_filters.FilterSet):
+    agent_id = django_filters.UUIDFilter(field_name="account_id", help_text="One agent's holds.")
+    status = CaseInsensitiveMultipleChoiceFilter(
+        choices=CreditHold.Status.choices,
+        method="filter_status",
+        help_text="As of now (a hold past its expiry is `expired` at once); repeat to match any of several.",
+    )
+    reference = django_filters.CharFilter(help_text="The call's reference (interaction id), exactly.")
+
+    class Meta:
+        model = CreditHold
+        fields = ["agent_id", "status", "reference"]
+
+    def filter_status(self, queryset, name, value):
+        now = timezone.now()
+        return queryset.filter(reduce(or_, (hold_status_now(status, now) for status in value)))

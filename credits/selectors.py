@@ -133,10 +133,12 @@ def grant_movement_list(*, outlet_id: UUID | None = None) -> QuerySet[CreditGran
 
 
 def balance_totals(accounts: QuerySet[CreditAccount]) -> dict:
+    # Not `held=`: an aggregate named as the annotation it sums reads a column Django pruned (SQLite: the string 'held').
     totals = accounts.order_by().aggregate(
-        balance=Coalesce(Sum("balance"), Value(ZERO)), agents=Count("pk"), low=Count("pk", filter=Q(is_low=True))
+        balance=Coalesce(Sum("balance"), Value(ZERO)), held_total=Coalesce(Sum("held"), Value(ZERO)), agents=Count("pk"),
+        low=Count("pk", filter=Q(is_low=True)),
     )
-    return {"balance": totals["balance"], "agents": totals["agents"], "low": totals["low"]}
+    return {"balance": totals["balance"], "held": totals["held_total"], "agents": totals["agents"], "low": totals["low"]}
 
 
 def pool_account_get(*, outlet_id: UUID) -> CreditAccount:

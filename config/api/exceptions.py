@@ -30,6 +30,7 @@ _database_unavailable = OncePerInterval(60)
 ERROR_CODES = {
     400: "invalid_parameter",
     401: "authentication_failed",
+    402: "insufficient_credits",
     403: "permission_denied",
     404: "not_found",
     405: "method_not_allowed",

@@ -16,6 +16,8 @@ from config.api.throttling import CallerRateThrottle
 from config.urls import handler400 as project_handler400
 from config.urls import handler500 as project_handler500
 from config.urls import urlpatterns as project_urlpatterns
+from credits.agents import agent_controls_update
+from credits.holds.services import HoldStateError
 from tests.outages import free_port
 
 
@@ -189,6 +191,20 @@ def _conflict(clients):
     return response
 
 
+def _hold(clients, **body):
+    body = {"agent_id": str(clients.agent.pk), "amount": "1", **body}
+    return clients.key("credits:write").post("/api/v1/credits/holds/", body, format="json")
+
+
+def _refused_hold(clients):
+    agent_controls_update(agent=clients.agent, changes={"enforcement": "block"})
+    return _hold(clients)
+
+
+def _second_hold_for_a_call(clients):
+    return [_hold(clients, reference="call-1") for _ in range(2)][-1]
+
+
 def _throttled(clients):
     CallerRateThrottle.THROTTLE_RATES = {"caller": "1/minute"}
     client = clients.key("read")
@@ -221,6 +237,7 @@ ERROR_PATHS = {
     "bad credentials": (
         lambda c: c.anonymous.get("/api/v1/outlets/", HTTP_AUTHORIZATION="Bearer nonsense"), 401, "authentication_failed"
     ),
+    "hold refused": (_refused_hold, 402, "insufficient_credits"),
     "missing scope": (lambda c: c.key("read").post("/api/v1/credits/set/", {}, format="json"), 403, "permission_denied"),
     "no such endpoint": (lambda c: c.anonymous.post("/api/v1/nope/", {}), 404, "not_found"),
     "no such object": (_unknown_agent, 404, "not_found"),
@@ -229,6 +246,7 @@ ERROR_PATHS = {
         lambda c: c.staff.get("/api/v1/outlets/", HTTP_ACCEPT="application/xml"), 406, "not_acceptable"
     ),
     "idempotency key reused": (_conflict, 409, "idempotency_conflict"),
+    "second live hold for a call": (_second_hold_for_a_call, 409, "hold_conflict"),
     "batch too large": (_too_many_records, 413, "payload_too_large"),
     "not JSON": (
         lambda c: c.staff.post("/api/v1/credits/set/", data="a=b", content_type="text/plain"), 415, "unsupported_media_type"
@@ -259,7 +277,7 @@ def test_every_error_path_answers_its_code(name, client, staff_client, key_clien
 
 def test_every_code_is_walked_and_is_in_the_docs_table():
     walked = {code for _, _, code in ERROR_PATHS.values()}
-    assert walked == set(ERROR_CODES.values())
+    assert walked == set(ERROR_CODES.values()) | {HoldStateError.code}  # and the codes DomainErrors name
     docs = (Path(settings.BASE_DIR) / "docs" / "api.md").read_text()
     documented = set(re.findall(r"^\| `([a-z_]+)` \| \d{3} \|", docs, flags=re.MULTILINE))
-    assert walked | {"insufficient_credits"} == documented  # insufficient_credits: the coming holds'
+    assert walked == documented

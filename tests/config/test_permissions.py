@@ -19,7 +19,9 @@ API_PREFIX = "api/v1/"
 HANDLED_METHODS = ("get", "post", "put", "patch", "delete")
 SCOPES = ("read", "ingest", "credits:write")
 # Values for the routes' path converters: an absent row, so that an allowed caller gets a 404, never a 403.
-PATH_VALUES = {"<int:pk>": "999999", "<path:interaction_id>": "no-such-interaction"}
+PATH_VALUES = {
+    "<int:pk>": "999999", "<str:pk>": "7c3a1b5e-0000-4000-8000-000000000000", "<path:interaction_id>": "no-such-interaction"
+}
 
 
 @dataclass(frozen=True)
@@ -34,10 +36,12 @@ VIEW = {
 RECORDS = ("usage.view_usagerecord",)
 RECORDS_AND_INTERACTIONS = ("usage.view_usagerecord", "usage.view_interaction")
 REQUESTS = ("analytics.view_requestlog",)
+CHANGE_HOLDS = ("credits.change_credithold",)
 OPERATIONS = {
     ("auth-token", "post"): Rule(None, ""),
     ("outlet-list", "get"): Rule(VIEW["outlet"], "read"),
     ("agent-list", "get"): Rule(VIEW["agent"], "read"),
+    ("agent-detail", "patch"): Rule(("credits.change_agent",), "credits:write"),
     ("credit-balances", "get"): Rule(VIEW["creditaccount"], "read"),
     ("credit-ledger", "get"): Rule(VIEW["creditledgerentry"], "read"),
     ("credit-set", "post"): Rule(("credits.change_creditaccount",), "credits:write"),
@@ -48,6 +52,11 @@ OPERATIONS = {
     ("credit-allocate", "post"): Rule(("credits.change_creditaccount",), "credits:write"),
     ("credit-reclaim", "post"): Rule(("credits.change_creditaccount",), "credits:write"),
     ("credit-history", "get"): Rule(VIEW["creditledgerentry"], "read"),
+    ("credit-check", "get"): Rule(VIEW["creditaccount"], "read"),
+    ("credit-holds", "get"): Rule(("credits.view_credithold",), "read"),
+    ("credit-holds", "post"): Rule(CHANGE_HOLDS, "credits:write"),
+    ("credit-hold-extend", "post"): Rule(CHANGE_HOLDS, "credits:write"),
+    ("credit-hold-release", "post"): Rule(CHANGE_HOLDS, "credits:write"),
     ("price-list", "get"): Rule(("credits.view_price",), "read"),
     ("price-list", "post"): Rule(("credits.add_price",), "credits:write"),
     ("usage-records", "get"): Rule(RECORDS, "read"),

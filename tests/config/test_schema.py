@@ -93,7 +93,7 @@ def test_the_balances_page_types_its_totals_as_the_view_answers_them(client, db,
     totals = components[page["properties"]["totals"]["$ref"].rsplit("/", 1)[1]]
     answer = key_client("read").get("/api/v1/credits/balances/").json()
     assert set(page["properties"]) == set(answer) and set(page["required"]) == set(answer)
-    assert set(totals["properties"]) == set(answer["totals"]) == {"balance", "agents", "low"}
+    assert set(totals["properties"]) == set(answer["totals"]) == {"balance", "held", "agents", "low"}
     assert totals["properties"]["agents"]["type"] == "integer"
 
 

@@ -88,7 +88,7 @@ def test_balances_flag_low_accounts_and_total_the_outlet(outlet, key_client):
     by_agent = {item["agent_id"]: item for item in body["items"]}
     assert by_agent[str(rich.pk)]["low"] is False
     assert (by_agent[str(poor.pk)]["low"], by_agent[str(poor.pk)]["threshold"]) == (True, "5.000000")
-    assert body["totals"] == {"balance": "54.500000", "agents": 2, "low": 1}
+    assert body["totals"] == {"balance": "54.500000", "held": "0.000000", "agents": 2, "low": 1}
     only_low = key_client("read").get(BALANCES, {"low": "true"}).json()
     assert [item["agent_id"] for item in only_low["items"]] == [str(poor.pk)]
     assert only_low["totals"]["agents"] == 1
