@@ -39,10 +39,18 @@ def top_up_rule(holder: Agent | Outlet) -> TopUpRule | None:
     )
 
 
+def policy_of(enforcements: tuple, overdraft_limits: tuple, top_up: TopUpRule | None = None) -> SpendPolicy:
+    """The first value set of each, the agent's before the outlet's; unset, the agent is not enforced."""
+    return SpendPolicy(
+        enforcement=_first_set(*enforcements, default=Enforcement.OFF),
+        overdraft_limit=_first_set(*overdraft_limits, default=ZERO),
+        top_up=top_up,
+    )
+
+
 def spend_policy(agent: Agent, outlet: Outlet) -> SpendPolicy:
     """The agent's controls, each field falling back to the outlet's; a top-up rule is taken whole from one of them."""
-    return SpendPolicy(
-        enforcement=_first_set(agent.enforcement, outlet.enforcement, default=Enforcement.OFF),
-        overdraft_limit=_first_set(agent.overdraft_limit, outlet.overdraft_limit, default=ZERO),
-        top_up=top_up_rule(agent) or top_up_rule(outlet),
+    return policy_of(
+        (agent.enforcement, outlet.enforcement), (agent.overdraft_limit, outlet.overdraft_limit),
+        top_up_rule(agent) or top_up_rule(outlet),
     )

@@ -316,7 +316,7 @@ def test_a_hundred_racing_holds_of_ten_against_five_hundred_grant_exactly_fifty(
         except InsufficientCreditsError:
             outcomes.append("refused")
 
-    assert run_in_threads(100, hold) == []
+    assert run_in_threads(100, hold, connections=40) == []
     assert (outcomes.count("granted"), outcomes.count("refused")) == (50, 50)
     assert available(agent) == 0
 
