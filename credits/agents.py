@@ -86,7 +86,7 @@ def agent_controls_update(*, agent: Agent, changes: Mapping) -> Agent:
     max_per_day}) or None. Only the fields named are written, so two changes to different controls both stand.
     """
     values = _clean(changes)
-    agent = Agent.objects.select_for_update().select_related("outlet").get(pk=agent.pk)
+    agent = Agent.objects.select_for_update(no_key=True, of=("self",)).select_related("outlet").get(pk=agent.pk)
     for name, value in values.items():
         setattr(agent, name, value)
     try:

@@ -210,7 +210,7 @@ def _post(
     _apply_to_grants(account, entry, terms=terms, now=now)
     account.balance = after
     account.save(update_fields=["balance", "debt", "updated_at"])
-    topups.top_ups_evaluate([account], now=now)
+    topups.top_ups_evaluate([account], now=now, fire=kind != Kind.CLEAR)
     alerts.alerts_evaluate(accounts=[account])
     return LedgerResult(entry=entry)
 

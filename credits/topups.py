@@ -38,18 +38,19 @@ COUNTED = (Status.ALLOCATED, Status.REQUESTED)
 OUTLET_FIELDS = (*alerts.OUTLET_FIELDS, "timezone", "enforcement", "overdraft_limit", *TOP_UP_FIELDS)
 
 
-def top_ups_evaluate(accounts: Sequence[CreditAccount], *, now: datetime) -> list[CreditTopUp]:
-    """Fires the top-ups `accounts` are due and re-arms the accounts back at their threshold; resolves the pool_low
-    alerts of the pools among them (or locked for a top-up) that can pay again. Returns the top-ups recorded."""
+def top_ups_evaluate(accounts: Sequence[CreditAccount], *, now: datetime, fire: bool = True) -> list[CreditTopUp]:
+    """Fires the top-ups `accounts` are due (unless `fire` is False: a clear means the agent should hold nothing) and
+    re-arms the accounts back at their threshold; resolves the pool_low alerts of the pools among them (or locked
+    for a top-up) that can pay again. Returns the top-ups recorded."""
     agents = [account for account in accounts if not account.is_pool]
     pools = {account.outlet_id: account for account in accounts if account.is_pool}
-    fired = _evaluate_agents(agents, pools, now) if agents else []
+    fired = _evaluate_agents(agents, pools, now, fire) if agents else []
     if pools:
         alerts.pool_low_resolve(pools=list(pools.values()), now=now)
     return fired
 
 
-def _evaluate_agents(agents: list[CreditAccount], pools: dict, now: datetime) -> list[CreditTopUp]:
+def _evaluate_agents(agents: list[CreditAccount], pools: dict, now: datetime, fire: bool) -> list[CreditTopUp]:
     outlets = Outlet.objects.only(*OUTLET_FIELDS).in_bulk({account.outlet_id for account in agents})
     ruled = []
     for account in agents:
@@ -60,7 +61,7 @@ def _evaluate_agents(agents: list[CreditAccount], pools: dict, now: datetime) ->
     due = [
         (account, rule, _local_date(outlets[account.outlet_id], now))
         for account, rule in ruled
-        if account.balance < rule.threshold and account.top_up_armed
+        if fire and account.balance < rule.threshold and account.top_up_armed
     ]
     due = [(account, rule, day) for account, rule, day in due if _under_daily_limit(account, rule, day)]
     _lock_pools({account.outlet_id for account, rule, _ in due if rule.source == TopUpSource.POOL}, pools, now)

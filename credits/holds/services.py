@@ -12,7 +12,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from config.db import for_outlet
@@ -244,9 +244,14 @@ def hold_extend(
     return result
 
 
-def _end_status():
-    """What a released hold becomes: captured if its call's usage captured any of it, else released."""
-    return Case(When(captured__gt=0, then=Value(Status.CAPTURED)), default=Value(Status.RELEASED))
+def _ended(now: datetime) -> Case:
+    """What a released hold becomes: expired if it lapsed first, captured if its call's usage captured any of it,
+    else released."""
+    return Case(
+        When(expires_at__lte=now, then=Value(Status.EXPIRED)),
+        When(captured__gt=0, then=Value(Status.CAPTURED)),
+        default=Value(Status.RELEASED),
+    )
 
 
 def hold_release(
@@ -264,9 +269,8 @@ def hold_release(
             return replay
         if hold.status == Status.ACTIVE:
             released = hold.uncaptured if hold.expires_at > now else ZERO
-            ended = Status.EXPIRED if hold.expires_at <= now else Status.CAPTURED if hold.captured > 0 else Status.RELEASED
-            hold.status, hold.ended_at, hold.updated_at = ended, now, now
-            hold.save(update_fields=["status", "ended_at", "updated_at"])
+            CreditHold.objects.filter(pk=hold.pk).update(status=_ended(now), ended_at=now, updated_at=now)
+            hold.refresh_from_db()
             _record(hold, Event.RELEASE, released, actor=actor, key=key, fingerprint=fingerprint, now=now)
         return HoldResult(hold=hold, available=_available(account, now))
 
@@ -310,7 +314,7 @@ def holds_release_for_calls(calls: Iterable[tuple[UUID, str]], *, actor: Actor) 
     now = timezone.now()
     holds = list(active.filter(pk__in=[hold.pk for hold in candidates]))  # again, under the locks
     CreditHold.objects.filter(pk__in=[hold.pk for hold in holds]).update(
-        status=Case(When(expires_at__lte=now, then=Value(Status.EXPIRED)), default=_end_status()), ended_at=now, updated_at=now
+        status=_ended(now), ended_at=now, updated_at=now
     )
     CreditHoldEvent.objects.bulk_create(
         CreditHoldEvent(
@@ -328,12 +332,13 @@ def holds_expire_due(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     total = 0
     while True:
-        due = list(
-            CreditHold.objects.filter(Q(status=Status.ACTIVE, expires_at__lte=now)).values_list("pk", flat=True)[:EXPIRE_CHUNK_SIZE]
-        )
-        if not due:
+        with transaction.atomic():
+            # A hold another transaction has locked (a capture, an extension) waits for the next sweep: waiting for
+            # it while holding others, in another order than that transaction's, could deadlock.
+            lapsed = CreditHold.objects.select_for_update(skip_locked=True).filter(status=Status.ACTIVE, expires_at__lte=now)
+            due = list(lapsed.order_by("pk").values_list("pk", flat=True)[:EXPIRE_CHUNK_SIZE])
+            total += CreditHold.objects.filter(pk__in=due).update(
+                status=Status.EXPIRED, ended_at=F("expires_at"), updated_at=now
+            )
+        if len(due) < EXPIRE_CHUNK_SIZE:
             return total
-        # The condition again: an extension that renewed a hold since the read keeps it.
-        total += CreditHold.objects.filter(pk__in=due, status=Status.ACTIVE, expires_at__lte=now).update(
-            status=Status.EXPIRED, ended_at=F("expires_at"), updated_at=now
-        )

@@ -73,6 +73,19 @@ def test_a_pool_top_up_fires_once_per_crossing(agent):
     assert statuses() == ["allocated", "allocated"] and balance(agent.pk) == Decimal("54")
 
 
+def test_a_clear_is_not_refilled_by_a_top_up_even_in_a_bulk_clear(agent):
+    other = AgentFactory(outlet=agent.outlet)
+    fill_pool(agent.outlet, "100")
+    for cleared in (agent, other):
+        add(cleared, "60")
+        set_rule(cleared, threshold="50", amount="5")
+
+    services.credits_clear_many(agents=[agent, other], actor=ACTOR, reason="retired")
+
+    assert (statuses(), balance(agent.pk), balance(other.pk)) == ([], 0, 0)
+    assert pool_balance(agent.outlet) == Decimal("100")
+
+
 def test_a_top_up_moves_the_pool_grants_it_draws_with_their_priority_and_expiry(agent):
     expires_at = datetime.now(UTC) + timedelta(days=30)
     fill_pool(agent.outlet, "3", priority=7, expires_at=expires_at)
