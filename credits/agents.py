@@ -7,13 +7,12 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 
 from config.errors import DomainError
-from credits.controls import TOP_UP_FIELDS, Enforcement, TopUpSource
+from credits.controls import MAX_TOP_UPS_PER_DAY, TOP_UP_FIELDS, Enforcement, TopUpSource
 from credits.models import Agent
 from credits.services import parse_amount
 
 CONTROL_FIELDS = ("low_balance_threshold", "enforcement", "overdraft_limit", "auto_top_up")
 RULE_KEYS = ("threshold", "amount", "source", "max_per_day")
-MAX_TOP_UPS_PER_DAY = 1000
 RULE_WHOLE = "Give threshold, amount, source and max_per_day together, or null for the outlet's rule."
 
 

@@ -23,9 +23,8 @@ from config.api.fields import AwareDateTimeField, CaseInsensitiveChoiceField
 from config.api.inputs import StrictInput
 from config.money import CREDIT_DIGITS, CREDIT_PLACES, CREDIT_QUANTUM, format_credits
 from credits import selectors, services
-from credits.agents import MAX_TOP_UPS_PER_DAY
 from credits.auth import ApiPrincipal, mint_access_token, request_actor
-from credits.controls import Enforcement, TopUpSource
+from credits.controls import MAX_TOP_UPS_PER_DAY, Enforcement, TopUpSource
 from credits.filtersets import AgentFilterSet, BalanceFilterSet, LedgerEntryFilterSet
 from credits.grants import MANUAL_SOURCES, MAX_PRIORITY, GrantTerms
 from credits.holds.policy import spend_policy, top_up_rule

@@ -4,13 +4,14 @@ The agent's value wins when set; unset everywhere, an agent is not enforced (`of
 auto top-up: what every agent did before these existed.
 """
 
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from config.money import CREDIT_DIGITS, CREDIT_PLACES, quantum
 
 TOP_UP_FIELDS = ("top_up_threshold", "top_up_amount", "top_up_source", "top_up_max_per_day")
+MAX_TOP_UPS_PER_DAY = 1000
 
 
 class Enforcement(models.TextChoices):
@@ -38,7 +39,8 @@ class SpendControls(models.Model):
     top_up_amount = _credits(validators=[MinValueValidator(quantum(CREDIT_PLACES))], help_text="Credits each top-up adds.")
     top_up_source = models.CharField(max_length=8, choices=TopUpSource.choices, null=True, blank=True)
     top_up_max_per_day = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text="Top-ups per outlet-local day at most; 0 turns the rule off."
+        null=True, blank=True, validators=[MaxValueValidator(MAX_TOP_UPS_PER_DAY)],
+        help_text="Top-ups per outlet-local day at most; 0 turns the rule off.",
     )
 
     class Meta:

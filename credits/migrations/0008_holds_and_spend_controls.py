@@ -99,7 +99,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='agent',
             name='top_up_max_per_day',
-            field=models.PositiveSmallIntegerField(blank=True, help_text='Top-ups per outlet-local day at most; 0 turns the rule off.', null=True),
+            field=models.PositiveSmallIntegerField(blank=True, help_text='Top-ups per outlet-local day at most; 0 turns the rule off.', null=True, validators=[django.core.validators.MaxValueValidator(1000)]),
         ),
         migrations.AddField(
             model_name='agent',
@@ -139,7 +139,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='outlet',
             name='top_up_max_per_day',
-            field=models.PositiveSmallIntegerField(blank=True, help_text='Top-ups per outlet-local day at most; 0 turns the rule off.', null=True),
+            field=models.PositiveSmallIntegerField(blank=True, help_text='Top-ups per outlet-local day at most; 0 turns the rule off.', null=True, validators=[django.core.validators.MaxValueValidator(1000)]),
         ),
         migrations.AddField(
             model_name='outlet',

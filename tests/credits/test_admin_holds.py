@@ -187,6 +187,7 @@ def post_agent(staff, agent, **fields):
         ({**RULE, "top_up_amount": "0"}, {"top_up_amount"}),
         ({**RULE, "top_up_threshold": "-5"}, {"top_up_threshold"}),
         ({"enforcement": "always"}, {"enforcement"}),
+        ({**RULE, "top_up_max_per_day": "1001"}, {"top_up_max_per_day"}),  # the API's limit too
     ],
 )
 def test_agent_form_refuses_a_partial_rule_and_bad_values_and_saves_nothing(staff, agent, fields, errors):
