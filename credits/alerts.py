@@ -1,7 +1,7 @@
 """Low-balance alerts: an account below its threshold has exactly one open alert, and none once it is back.
 
-`alerts_evaluate` runs inside every balance change of an agent (`credits.services._post` and
-`credits_consume`, pool transfers, write-offs), on accounts the caller has locked, so one account's alerts are only ever
+`alerts_evaluate` runs inside every balance change of an agent (through `credits.topups.balances_changed`, after
+the top-ups), on accounts the caller has locked, so one account's alerts are only ever
 written by one transaction at a time; a partial unique index (one open alert per account)
 backs that up in the database. `alerts_check` is the periodic safety net for what no balance
 change announces (a threshold edited in the admin, a crash between commit and enqueue). The
@@ -15,7 +15,7 @@ after which its balance covers that amount again (an add, a reclaim; see docs/we
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -61,20 +61,20 @@ def alert_kind(*, balance: Decimal, threshold: Decimal) -> str | None:
     return None
 
 
-def alerts_evaluate(*, accounts: Sequence[CreditAccount]) -> list[dict]:
+def alerts_evaluate(*, accounts: Sequence[CreditAccount], outlets: Mapping | None = None) -> list[dict]:
     """Opens, escalates and resolves the alerts of `accounts` to match their balances; returns the events.
 
     The caller holds the accounts' row locks in the current transaction and passes them with
     their new balance and their agent loaded. Two queries (the outlets' thresholds and
     contacts, the accounts' open alerts) plus one write per kind of change, whatever the
     number of accounts. The events are enqueued for sending when the transaction commits.
+    `outlets` (by id, with OUTLET_FIELDS) saves the first query when the caller has read them already.
     """
     accounts = [account for account in accounts if not account.is_pool]  # low-balance alerts are the agents'
     if not accounts:
         return []
-    outlets = Outlet.objects.only(*OUTLET_FIELDS).in_bulk(
-        {account.outlet_id for account in accounts}
-    )
+    if outlets is None:
+        outlets = Outlet.objects.only(*OUTLET_FIELDS).in_bulk({account.outlet_id for account in accounts})
     open_alerts = {
         alert.account_id: alert
         for alert in CreditAlert.objects.filter(status=Status.OPEN, account_id__in=[account.pk for account in accounts])

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.errors import NotFoundError
-from credits import alerts, ledger, services, topups, transfers
+from credits import ledger, services, topups, transfers
 from credits.grants import write_off_expired
 from credits.models import Agent, CreditAccount, CreditLedgerEntry
 from credits.services import Actor
@@ -42,8 +42,7 @@ def transfer(*, agent: Agent, kind: str, amount: Decimal, actor: Actor, reason: 
         idempotency_key=idempotency_key, fingerprint=fingerprint,
     )
     if not result.replayed:
-        topups.top_ups_evaluate([agent_account, pool], now=now)  # a reclaim lowers the agent; it raises the pool
-        alerts.alerts_evaluate(accounts=[agent_account])
+        topups.balances_changed([agent_account, pool], now=now)  # a reclaim lowers the agent; it raises the pool
     return result
 
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from config.errors import DomainError, NotFoundError
 from config.money import CREDIT_DIGITS, CREDIT_PLACES, CREDIT_QUANTUM
-from credits import alerts, topups
+from credits import topups
 from credits.grants import (
     GrantTerms,
     check_grant_terms,
@@ -210,8 +210,7 @@ def _post(
     _apply_to_grants(account, entry, terms=terms, now=now)
     account.balance = after
     account.save(update_fields=["balance", "debt", "updated_at"])
-    topups.top_ups_evaluate([account], now=now, fire=kind != Kind.CLEAR)
-    alerts.alerts_evaluate(accounts=[account])
+    topups.balances_changed([account], now=now, fire=kind != Kind.CLEAR)
     return LedgerResult(entry=entry)
 
 
@@ -352,8 +351,7 @@ def credits_consume(
     CreditLedgerEntry.objects.bulk_create(entries)
     draw_down(((account, entry, -entry.amount) for account, entry in zip(accounts, entries, strict=True)), now=now)
     save_balances(accounts, now)
-    topups.top_ups_evaluate(accounts, now=now)
-    alerts.alerts_evaluate(accounts=accounts)
+    topups.balances_changed(accounts, now=now)
     return entries
 
 

@@ -1,7 +1,7 @@
 """Auto top-up: when a posting takes an agent's balance below its rule's threshold, refill it, once per crossing.
 
-`top_ups_evaluate` runs inside every balance change (`credits.services._post` and `credits_consume`, pool transfers,
-write-offs), on accounts the caller has locked, just before the alerts are evaluated, so that an alert sees the
+`balances_changed` runs inside every balance change (`credits.services._post` and `credits_consume`, pool transfers,
+write-offs), on accounts the caller has locked: the top-ups first, then the alerts, so that an alert sees the
 balance a top-up leads to. The rule is the agent's, else its outlet's (`credits.holds.policy.spend_policy`).
 
 - Once per crossing: a top-up fires when the balance is below the threshold and the account is armed, and disarms
@@ -38,20 +38,29 @@ COUNTED = (Status.ALLOCATED, Status.REQUESTED)
 OUTLET_FIELDS = (*alerts.OUTLET_FIELDS, "timezone", "enforcement", "overdraft_limit", *TOP_UP_FIELDS)
 
 
-def top_ups_evaluate(accounts: Sequence[CreditAccount], *, now: datetime, fire: bool = True) -> list[CreditTopUp]:
-    """Fires the top-ups `accounts` are due (unless `fire` is False: a clear means the agent should hold nothing) and
-    re-arms the accounts back at their threshold; resolves the pool_low alerts of the pools among them (or locked
-    for a top-up) that can pay again. Returns the top-ups recorded."""
+def balances_changed(accounts: Sequence[CreditAccount], *, now: datetime, fire: bool = True) -> list[CreditTopUp]:
+    """What a balance change runs on the accounts it locked: the top-ups due, then the alerts, the agents' outlets
+    read once for both. `fire` False (a clear: the agent should hold nothing) only re-arms. Returns the top-ups."""
+    agent_outlets = {account.outlet_id for account in accounts if not account.is_pool}
+    outlets = Outlet.objects.only(*OUTLET_FIELDS).in_bulk(agent_outlets) if agent_outlets else {}
+    fired = top_ups_evaluate(accounts, outlets=outlets, now=now, fire=fire)
+    alerts.alerts_evaluate(accounts=accounts, outlets=outlets)
+    return fired
+
+
+def top_ups_evaluate(accounts: Sequence[CreditAccount], *, outlets: dict, now: datetime, fire: bool = True) -> list[CreditTopUp]:
+    """Fires the top-ups `accounts` are due (unless `fire` is False) and re-arms the accounts back at their
+    threshold; resolves the pool_low alerts of the pools among them (or locked for a top-up) that can pay again.
+    `outlets` holds the agents' outlets by id, with OUTLET_FIELDS. Returns the top-ups recorded."""
     agents = [account for account in accounts if not account.is_pool]
     pools = {account.outlet_id: account for account in accounts if account.is_pool}
-    fired = _evaluate_agents(agents, pools, now, fire) if agents else []
+    fired = _evaluate_agents(agents, pools, outlets, now, fire) if agents else []
     if pools:
         alerts.pool_low_resolve(pools=list(pools.values()), now=now)
     return fired
 
 
-def _evaluate_agents(agents: list[CreditAccount], pools: dict, now: datetime, fire: bool) -> list[CreditTopUp]:
-    outlets = Outlet.objects.only(*OUTLET_FIELDS).in_bulk({account.outlet_id for account in agents})
+def _evaluate_agents(agents: list[CreditAccount], pools: dict, outlets: dict, now: datetime, fire: bool) -> list[CreditTopUp]:
     ruled = []
     for account in agents:
         rule = spend_policy(account.agent, outlets[account.outlet_id]).top_up

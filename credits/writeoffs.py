@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.errors import DomainError, NotFoundError
-from credits import alerts, services, topups
+from credits import services, topups
 from credits.grants import expired_unwritten, write_off, write_off_expired
 from credits.models import ZERO, CreditGrant, CreditLedgerEntry
 from credits.services import Actor, LedgerResult
@@ -50,8 +50,7 @@ def grant_void(
         return replay
     write_off(grant, entry, status=CreditGrant.Status.VOIDED)
     account.save(update_fields=["balance", "updated_at"])
-    topups.top_ups_evaluate([account], now=now)
-    alerts.alerts_evaluate(accounts=[account])
+    topups.balances_changed([account], now=now)
     return LedgerResult(entry=entry)
 
 
@@ -66,7 +65,6 @@ def grants_expire_due(*, limit: int = 500) -> int:
             account = services.locked_accounts([account_id])[account_id]
             entries = write_off_expired([account], now=now)  # it saves the balance it moves
             if entries:
-                topups.top_ups_evaluate([account], now=now)
-                alerts.alerts_evaluate(accounts=[account])
+                topups.balances_changed([account], now=now)
             written += len(entries)
     return written
