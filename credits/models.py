@@ -99,6 +99,11 @@ class Outlet(SpendControls):
             models.CheckConstraint(condition=Q(low_balance_threshold__gte=0), name="outlet_threshold_not_negative"),
         ]
 
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """Its time zone: its days, hours, months and billing periods are local to it."""
+        return zoneinfo.ZoneInfo(self.timezone)
+
     def __str__(self) -> str:
         return self.name
 

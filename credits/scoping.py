@@ -1,5 +1,6 @@
 """Which outlet a request may see: its key's outlet, or for staff every outlet or the one asked for."""
 
+from datetime import UTC, tzinfo
 from uuid import UUID
 
 from drf_spectacular.types import OpenApiTypes
@@ -48,6 +49,15 @@ def caller_outlet_id(request) -> UUID | None:
     if outlet_id is not None and not Outlet.objects.filter(pk=outlet_id).exists():
         raise NotFound("Outlet not found.")
     return outlet_id
+
+
+def caller_zone(request, outlet_id: UUID | None) -> tzinfo:
+    """Whose dates the caller's dates are: the outlet's zone, or UTC over every outlet."""
+    if outlet_id is None:
+        return UTC
+    if not request.user.is_staff:
+        return request.user.api_key.outlet.zone  # loaded with the key
+    return Outlet.objects.only("timezone").get(pk=outlet_id).zone
 
 
 def caller_outlet(request) -> Outlet:

@@ -1,7 +1,10 @@
-"""Date ranges: `start_date`/`end_date` (aliases `from`/`to`), YYYY-MM-DD, UTC, end inclusive."""
+"""Date ranges: `start_date`/`end_date` (aliases `from`/`to`), YYYY-MM-DD, end inclusive, in a zone.
+
+An outlet's dates are its local dates (`Outlet.timezone`); a range over no one outlet is in UTC.
+"""
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
@@ -12,8 +15,18 @@ EARLIEST_DAY = date(2000, 1, 1)
 LATEST_DAY = date.max - timedelta(days=1)
 
 
+def today_in(zone: tzinfo) -> date:
+    """Today's date in `zone`."""
+    return timezone.now().astimezone(zone).date()
+
+
 def today_utc() -> date:
-    return timezone.now().astimezone(UTC).date()
+    return today_in(UTC)
+
+
+def local_midnight(day: date, zone: tzinfo) -> datetime:
+    """The first instant of `day` in `zone`: where midnight is skipped (a DST change at 00:00), the change itself."""
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
 
 
 def utc_iso(moment: datetime) -> str:
@@ -25,15 +38,16 @@ def utc_iso(moment: datetime) -> str:
 class DateRange:
     start: date
     end: date  # inclusive
+    zone: tzinfo = UTC  # whose dates they are
 
     @property
     def start_at(self) -> datetime:
-        return datetime.combine(self.start, time.min, tzinfo=UTC)
+        return local_midnight(self.start, self.zone)
 
     @property
     def end_before(self) -> datetime:
         """The first instant after the range: filter with `< end_before`."""
-        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=UTC)
+        return local_midnight(self.end + timedelta(days=1), self.zone)
 
     @property
     def days(self) -> int:
@@ -59,11 +73,11 @@ def day_allowed(day: date) -> bool:
     return EARLIEST_DAY <= day <= LATEST_DAY
 
 
-def valid_range(start: date, end: date, *, max_days: int | None = None) -> DateRange:
+def valid_range(start: date, end: date, *, max_days: int | None = None, zone: tzinfo = UTC) -> DateRange:
     """start..end inclusive; StartsAfterEnd if it starts after it ends, SpansTooLong if over `max_days` days."""
     if start > end:
         raise StartsAfterEnd(start, end)
-    date_range = DateRange(start, end)
+    date_range = DateRange(start, end, zone)
     if max_days is not None and date_range.days > max_days:
         raise SpansTooLong(date_range.days, max_days)
     return date_range
@@ -83,17 +97,19 @@ def _parse_day(params, name: str, alias: str) -> date | None:
     return day
 
 
-def parse_date_range(params, *, default_days: int = DEFAULT_DAYS, max_days: int | None = None) -> DateRange:
-    """The range asked for; a missing end is today (UTC), a missing start `default_days` before the end."""
+def parse_date_range(
+    params, *, default_days: int = DEFAULT_DAYS, max_days: int | None = None, zone: tzinfo = UTC
+) -> DateRange:
+    """The range asked for, as dates of `zone`; a missing end is today there, a missing start `default_days` before."""
     start = _parse_day(params, "start_date", "from")
-    end = _parse_day(params, "end_date", "to") or today_utc()
+    end = _parse_day(params, "end_date", "to") or today_in(zone)
     if start is None:
         start = max(end - timedelta(days=default_days - 1), EARLIEST_DAY)
     # Errors name the parameters as the caller sent them: `from`/`to` or `start_date`/`end_date`.
     start_name = "from" if "from" in params and "start_date" not in params else "start_date"
     end_name = "to" if "to" in params and "end_date" not in params else "end_date"
     try:
-        return valid_range(start, end, max_days=max_days)
+        return valid_range(start, end, max_days=max_days, zone=zone)
     except StartsAfterEnd:
         raise ValidationError({start_name: [f"{start_name} {start} is after {end_name} {end}."]}) from None
     except SpansTooLong as error:
@@ -111,8 +127,8 @@ DATE_RANGE_PARAMETERS = [
         "schema": {"type": "string", "format": "date"},
     }
     for name, description in (
-        ("start_date", "First day (UTC), YYYY-MM-DD. Default: 30 days before end_date."),
-        ("end_date", "Last day (UTC, inclusive), YYYY-MM-DD. Default: today."),
+        ("start_date", "First day, YYYY-MM-DD: the outlet's local date. Default: 30 days before end_date."),
+        ("end_date", "Last day (inclusive), YYYY-MM-DD: the outlet's local date. Default: today there."),
         ("from", "Alias of start_date."),
         ("to", "Alias of end_date."),
     )
