@@ -1,41 +1,53 @@
-"""Exact sums over any range: rollups for the clean days, raw rows for the stale ones.
+"""Exact sums over any range of local dates: rollups for the clean days, raw rows for the stale ones.
 
-A day is stale for an outlet while any of its hours is in the dirty-bucket queue: its
-rollup rows may miss records (or interactions) that arrived since they were built. The
-answer is the rollup's sums over the clean days plus the raw aggregates over the stale
-days, so it equals an aggregation of the raw table whether or not the worker has run.
+An outlet's days are local to its zone (`analytics.zones`). A day is stale for an outlet while any
+hour it overlaps is in the dirty-bucket queue, or while the outlet's rollups were bucketed in
+another zone than its own (`RollupZone`): its rollup rows may miss records (or interactions) that
+arrived since they were built. The answer is the rollup's sums over the clean days plus the raw
+aggregates over the stale days, so it equals an aggregation of the raw table whether or not the
+worker has run.
+
+An answer over outlets of one zone is in that zone. Over outlets of several zones, each outlet's
+days add up by date, and its hours by wall-clock hour.
 """
 
-import operator
 from collections.abc import Iterable
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from functools import reduce
+from operator import or_
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import DateTimeField, F, Field, Func, Q, QuerySet
+from django.db.models import Case, DateTimeField, F, Field, Func, Q, QuerySet, Value, When
 from django.db.models.functions import Trunc
 
 from analytics.facts import Fact, Rollup
 from analytics.models import DirtyBucket
-from config.api.dates import DateRange
+from analytics.zones import LocalDate, LocalHourStart, LocalTrunc, Window, day_windows, midnight, windows_filter
+from config.api.dates import DateRange, local_midnight
 from config.money import PLACES
+from credits.models import Outlet
 
-# (outlet id, first instant, first instant after) of consecutive stale days
-Window = tuple[UUID, datetime, datetime]
-# Inside `one_staleness`: the stale windows read so far, per (outlet id, date range).
+# Inside `one_staleness`: the scopes read so far, per (outlet id, first day, last day).
 _staleness: ContextVar[dict | None] = ContextVar("staleness", default=None)
 # Every measure's sums are exact at the most places any kind keeps: rounding there drops only SQLite's float error.
 SUM_PLACES = max(PLACES.values())
+# A mark's last instant: the hour it covers may end on the next local day (a Kolkata hour, 18:00 to 19:00 UTC).
+REST_OF_HOUR = timedelta(hours=1) - timedelta(microseconds=1)
+# Local dates lie within a day of UTC's (offsets run from -12 to +14 hours): the marks that may touch a range.
+ZONE_MARGIN = timedelta(days=1)
 
 
 class PeriodStart(Func):
-    """The start of the UTC `period` holding a moment; on PostgreSQL, as UTC wall-clock time, without a zone.
+    """The start of the `period` holding a daily rollup's key; on PostgreSQL, as UTC wall-clock time, without a zone.
 
+    A daily rollup keys a local date by its midnight UTC, so its week, month or year is UTC's truncation.
     Django reads a timestamp with a zone through a Python loader, a few microseconds a row; psycopg's C
     loader reads one without, so an hourly month of points loads in half the time. `_add` puts UTC back.
     """
@@ -64,33 +76,41 @@ def number(total) -> Decimal | int:
     return total if isinstance(total, int) else Decimal(total)
 
 
-def midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
+@dataclass(frozen=True)
+class Scope:
+    """The outlets an answer covers, their zones, and the windows of days their rollups cannot answer."""
 
+    outlet_id: UUID | None
+    zones: tuple[str, ...]  # the zones of its outlets
+    stale: list[Window]
 
-def day_windows(outlet_days: Iterable[tuple[UUID, date]]) -> list[Window]:
-    """Runs of consecutive days per outlet, as half-open time windows."""
-    windows: list[Window] = []
-    for outlet_id, day in sorted(set(outlet_days)):
-        start, end = midnight(day), midnight(day + timedelta(days=1))
-        if windows and windows[-1][0] == outlet_id and windows[-1][2] == start:
-            windows[-1] = (outlet_id, windows[-1][1], end)
-        else:
-            windows.append((outlet_id, start, end))
-    return windows
+    @property
+    def zone(self) -> str | None:
+        """The zone of every outlet it covers; None when they are in several."""
+        return self.zones[0] if len(self.zones) == 1 else None
 
+    @property
+    def zone_expression(self):
+        """Each row's zone in SQL: the one zone, or the row's outlet's."""
+        return Value(self.zone) if self.zone else F("outlet__timezone")
 
-def windows_filter(field: str, windows: list[Window]) -> Q:
-    return reduce(
-        operator.or_,
-        (Q(outlet_id=outlet_id, **{f"{field}__gte": start, f"{field}__lt": end}) for outlet_id, start, end in windows),
-    )
+    def range_filter(self, field: str, date_range: DateRange, *, dated: bool) -> Q:
+        """Rows whose `field` falls on the range's local dates: keyed by their midnight UTC (`dated`), or instants."""
+        after = date_range.end + timedelta(days=1)
+        if dated:
+            return Q(**{f"{field}__gte": midnight(date_range.start), f"{field}__lt": midnight(after)})
+        ranges = []
+        for name in self.zones:
+            zone = ZoneInfo(name)
+            bounds = {f"{field}__gte": local_midnight(date_range.start, zone), f"{field}__lt": local_midnight(after, zone)}
+            ranges.append(Q(**bounds) if self.zone else Q(outlet__timezone=name, **bounds))
+        return reduce(or_, ranges)
 
 
 @contextmanager
 def one_staleness():
-    """Every `aggregate` inside reads the dirty queue once per outlet and range: the parts of one answer
-    see one state of the queue, and an answer of several aggregates saves a query for each after the first.
+    """Every `aggregate` inside reads the zones and the dirty queue once per outlet and range: the parts of one
+    answer see one state of the queue, and an answer of several aggregates saves the queries after the first.
     """
     if _staleness.get() is not None:  # inside another: share its reads
         yield
@@ -102,21 +122,74 @@ def one_staleness():
         _staleness.reset(token)
 
 
-def _stale_windows_once(outlet_id: UUID | None, date_range: DateRange) -> list[Window]:
-    read = _staleness.get()
-    if read is None:
-        return stale_windows(outlet_id, date_range)
-    if (outlet_id, date_range) not in read:
-        read[outlet_id, date_range] = stale_windows(outlet_id, date_range)
-    return read[outlet_id, date_range]
+def _once(key: tuple, read):
+    """`read()`, once per `key` inside `one_staleness`."""
+    reads = _staleness.get()
+    if reads is None:
+        return read()
+    if key not in reads:
+        reads[key] = read()
+    return reads[key]
 
 
-def stale_windows(outlet_id: UUID | None, date_range: DateRange) -> list[Window]:
-    dirty = DirtyBucket.objects.filter(hour__gte=date_range.start_at, hour__lt=date_range.end_before)
+def scope_of(outlet_id: UUID | None, date_range: DateRange) -> Scope:
+    """The scope of an answer over `outlet_id` (None: every outlet) and the range's dates."""
+    zones, rezoned = _once(("zones", outlet_id), lambda: _zones(outlet_id))
+    stale = _once(
+        ("stale", outlet_id, date_range.start, date_range.end),
+        lambda: _stale_windows(outlet_id, date_range, zones, rezoned),
+    )
+    return Scope(outlet_id, zones, stale)
+
+
+def answer_zone(outlet_id: UUID | None) -> tzinfo | None:
+    """The zone an answer's days and hours are in: its outlets' one zone, or None over several (wall-clock hours)."""
+    zones, _ = _once(("zones", outlet_id), lambda: _zones(outlet_id))
+    return ZoneInfo(zones[0]) if len(zones) == 1 else None
+
+
+def _zones(outlet_id: UUID | None) -> tuple[tuple[str, ...], dict[UUID, str]]:
+    """The zones of the outlet (None: of every outlet), and the outlets whose rollups were built in another zone."""
+    # The outlet's id where its rollups were built in another zone; NULL where they were not (or none was built).
+    rezoned_id = Case(When(Q(rollup_zone__isnull=False) & ~Q(rollup_zone__timezone=F("timezone")), then=F("pk")))
+    outlets = Outlet.objects.annotate(rezoned=rezoned_id).values_list("timezone", "rezoned").distinct().order_by()
+    if outlet_id is not None:
+        outlets = outlets.filter(pk=outlet_id)
+    rows = list(outlets)
+    return tuple(sorted({zone for zone, _ in rows})) or ("UTC",), {pk: zone for zone, pk in rows if pk is not None}
+
+
+def _stale_windows(
+    outlet_id: UUID | None, date_range: DateRange, zones: tuple[str, ...], rezoned: dict[UUID, str]
+) -> list[Window]:
+    """Each outlet's runs of stale local days in the range: dirty, or every day of a rezoned outlet."""
+    days = set() if outlet_id in rezoned else _stale_days(outlet_id, date_range, zones)
+    every_day = [date_range.start + timedelta(days=offset) for offset in range(date_range.days)]
+    days.update((pk, zone, day) for pk, zone in rezoned.items() for day in every_day)
+    return day_windows(days)
+
+
+def _stale_days(outlet_id: UUID | None, date_range: DateRange, zones: tuple[str, ...]) -> set[tuple[UUID, str, date]]:
+    """(outlet, zone, day) of each local day in the range that a dirty hour overlaps."""
+    dirty = DirtyBucket.objects.filter(
+        hour__gte=midnight(date_range.start) - ZONE_MARGIN - REST_OF_HOUR,
+        hour__lt=midnight(date_range.end + timedelta(days=1)) + ZONE_MARGIN,
+    )
     if outlet_id is not None:
         dirty = dirty.filter(outlet_id=outlet_id)
-    days = dirty.annotate(day=Trunc("hour", "day", tzinfo=UTC)).values_list("outlet_id", "day").distinct()
-    return day_windows((outlet, moment.date()) for outlet, moment in days)
+    zone = Value(zones[0]) if len(zones) == 1 else F("outlet__timezone")
+    marked = (
+        dirty.annotate(zone=zone, first=LocalDate("hour", zone), last=LocalDate(F("hour") + REST_OF_HOUR, zone))
+        .values_list("outlet_id", "zone", "first", "last")
+        .distinct()
+        .order_by()
+    )
+    return {
+        (pk, name, day)
+        for pk, name, first, last in marked
+        for day in {first, last}
+        if date_range.start <= day <= date_range.end
+    }
 
 
 def aggregate(
@@ -129,20 +202,34 @@ def aggregate(
     period: str | None = None,
     filters: dict[str, list] | None = None,
 ) -> list[dict]:
-    """The sums of `measures` per group (and per `period` start, as `period`), over whole UTC days.
+    """The sums of `measures` per group (and per `period` start, as `period`), over the range's local dates.
 
-    `filters` maps a dimension to the values it may take; `outlet_id` None means every outlet.
+    `filters` maps a dimension to the values it may take; `outlet_id` None means every outlet. A period is
+    a UTC datetime: a local date's midnight UTC, or for hours the local hour's first instant (over outlets
+    of several zones, its wall-clock time without a zone).
     """
     measures, group_by = set(measures), list(group_by)
+    scope = scope_of(outlet_id, date_range)
     fields = [*group_by, "period"] if period else group_by
     totals: dict[tuple, dict] = {}
-    for source, rows in _parts(fact, outlet_id, date_range, set(group_by), period, measures, filters or {}):
+    for source, rows in _parts(fact, scope, date_range, set(group_by), period, measures, filters or {}):
         sums = fact.sums(source, measures)
         if period:
-            rows = rows.annotate(period=PeriodStart(source.time_field, period, truncate=period != source.grain))
+            rows = rows.annotate(period=_period_start(source, period, scope))
         grouped = list(rows.order_by().values(*fields).annotate(**sums)) if fields else [rows.aggregate(**sums)]
-        _add(totals, grouped, fields, measures)
+        _add(totals, grouped, fields, measures, wall_hours=period == "hour" and scope.zone is None)
     return list(totals.values())
+
+
+def _period_start(source: Fact | Rollup, period: str, scope: Scope) -> Func:
+    """The start of the local `period` holding each of `source`'s rows."""
+    if source.grain == "day":
+        return PeriodStart(source.time_field, period, truncate=period != "day")
+    if period == "hour" and scope.zone:
+        if source.grain == "hour":
+            return PeriodStart(source.time_field, period, truncate=False)
+        return LocalHourStart(source.time_field, Value(scope.zone))
+    return LocalTrunc(source.time_field, period, scope.zone_expression)
 
 
 def largest(
@@ -164,7 +251,7 @@ def largest(
     the database.
     """
     measures = sorted(measures)
-    parts = _sums_per_value(fact, outlet_id, date_range, dimension, measures, filters or {})
+    parts = _sums_per_value(fact, scope_of(outlet_id, date_range), date_range, dimension, measures, filters or {})
     field = fact.raw._meta.get_field(dimension)
     sql = _ranking_sql(parts, dimension, measures, field, nonzero)
     params = [*(param for _, part_params in parts for param in part_params), *measures, *measures, limit]
@@ -177,15 +264,14 @@ def largest(
 
 
 def _sums_per_value(
-    fact: Fact, outlet_id: UUID | None, date_range: DateRange, dimension: str, measures: list[str],
-    filters: dict[str, list],
+    fact: Fact, scope: Scope, date_range: DateRange, dimension: str, measures: list[str], filters: dict[str, list],
 ) -> list[tuple[str, tuple]]:
     """Each part's statement and parameters: sum_<name> of each measure per value of `dimension`."""
 
     def in_order(source: Fact | Rollup) -> bool:
         """Over every outlet, from an index in the value's order; one outlet's few rows are found by outlet."""
         return (
-            outlet_id is None and isinstance(source, Rollup) and source.ranked_in_order == dimension
+            scope.outlet_id is None and isinstance(source, Rollup) and source.ranked_in_order == dimension
             and set(measures) <= source.measures
         )
 
@@ -193,7 +279,7 @@ def _sums_per_value(
         _sums_in_order(rows, dimension, measures)
         if in_order(source)
         else rows.order_by().values(dimension).annotate(**fact.sums(source, measures)).query.sql_with_params()
-        for source, rows in _parts(fact, outlet_id, date_range, {dimension}, None, set(measures), filters)
+        for source, rows in _parts(fact, scope, date_range, {dimension}, None, set(measures), filters)
     ]
 
 
@@ -244,7 +330,7 @@ def _sums_in_order(rows: QuerySet, dimension: str, measures: list[str]) -> tuple
 
 
 def _parts(
-    fact: Fact, outlet_id: UUID | None, date_range: DateRange, dimensions: set[str], period: str | None,
+    fact: Fact, scope: Scope, date_range: DateRange, dimensions: set[str], period: str | None,
     measures: set[str], filters: dict[str, list],
 ) -> list[tuple[Fact | Rollup, QuerySet]]:
     """The rows whose sums add up to the answer, each with its source: a rollup's rows for the clean days
@@ -254,29 +340,33 @@ def _parts(
     if unknown:
         raise ValueError(f"{fact.name} has no {', '.join(sorted(unknown))}")
     rollup = fact.rollup_for(dimensions | set(filters), period, measures)
-    stale = _stale_windows_once(outlet_id, date_range) if rollup else []
+    stale = scope.stale if rollup else []
     # One filter call a part: each call copies the query.
     chosen = {f"{name}__in": values for name, values in filters.items()}
-    if outlet_id is not None:
-        chosen["outlet_id"] = outlet_id
+    if scope.outlet_id is not None:
+        chosen["outlet_id"] = scope.outlet_id
     parts: list[tuple[Fact | Rollup, QuerySet]] = []
     if rollup:
-        rows = rollup.model.objects.filter(bucket__gte=date_range.start_at, bucket__lt=date_range.end_before, **chosen)
-        parts.append((rollup, rows.exclude(windows_filter("bucket", stale)) if stale else rows))
+        dated = rollup.grain == "day"
+        rows = rollup.model.objects.filter(scope.range_filter("bucket", date_range, dated=dated), **chosen)
+        parts.append((rollup, rows.exclude(windows_filter("bucket", stale, dated=dated)) if stale else rows))
     if rollup is None or stale:
-        time_range = {f"{fact.time_field}__gte": date_range.start_at, f"{fact.time_field}__lt": date_range.end_before}
-        rows = fact.raw.objects.filter(windows_filter(fact.time_field, stale) if stale else Q(), **time_range, **chosen)
+        # The stale windows lie inside the range, each on its outlet's own days.
+        days = windows_filter(fact.time_field, stale, dated=False) if stale else None
+        rows = fact.raw.objects.filter(days or scope.range_filter(fact.time_field, date_range, dated=False), **chosen)
         parts.append((fact, rows))
     return parts
 
 
-def _add(totals: dict[tuple, dict], rows: list[dict], keys: list[str], measures: set[str]):
+def _add(totals: dict[tuple, dict], rows: list[dict], keys: list[str], measures: set[str], *, wall_hours: bool):
+    """Adds `rows` into `totals` by `keys`; periods become UTC datetimes (wall-clock hours: without a zone)."""
     sums = [(name, f"sum_{name}") for name in measures]
-    aware: dict[datetime, datetime] = {}  # each period in UTC, made once: the rows of a few series share them
+    zone = None if wall_hours else UTC
+    periods: dict[datetime, datetime] = {}  # each period made once: the rows of a few series share them
     for row in rows:
         period = row.get("period")
-        if period is not None and period.tzinfo is None:
-            row["period"] = aware.get(period) or aware.setdefault(period, period.replace(tzinfo=UTC))
+        if period is not None and period.tzinfo is not zone:
+            row["period"] = periods.get(period) or periods.setdefault(period, period.replace(tzinfo=zone))
         key = tuple([row[name] for name in keys])
         total = totals.get(key)
         if total is None:

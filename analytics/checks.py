@@ -1,7 +1,9 @@
-"""Reconcile's proof for the rollups: on every day with no dirty mark, each rollup row holds its raw rows' sums.
+"""Reconcile's proof for the rollups: on every local day with no dirty mark, each rollup row holds its raw rows' sums.
 
-A day with a dirty mark is read from raw rows (the tail) and rebuilt by the next run, so it is left
-out; on the other days a missing, extra or different rollup row would make an answer wrong. Each
+Days are each outlet's local dates, and the raw rows are bucketed in its zone. A day a dirty mark
+overlaps is read from raw rows (the tail) and rebuilt by the next run, so it is left out, as is an
+outlet whose rollups were built in another zone than its own (read raw until rebuilt); on the other
+days a missing, extra or different rollup row would make an answer wrong. Each
 rollup is compared with one grouped query of the raw rows, built from the fact's own measure
 expressions, in Python: decimals are compared at the rollup column's places (SQLite sums them as
 floats), everything else exactly.
@@ -9,19 +11,24 @@ floats), everything else exactly.
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Context, Decimal
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from django.db import connection, models, transaction
-from django.db.models.functions import Trunc
+from django.db.models import F
 
+from analytics.aggregation import REST_OF_HOUR
 from analytics.facts import FACTS, Fact, Rollup, rollup_rows
-from analytics.models import DirtyBucket
+from analytics.models import DirtyBucket, RollupZone
 from analytics.services import BUILD_WORK_MEM
+from analytics.zones import LocalDate, date_of
 from config.checks import CheckResult
 from config.commands import plural
 from config.money import quantum
+from credits.models import Outlet
 
 ROWS_SHOWN = 20  # mismatching rows listed per rollup; the rest are counted
 MEASURES_SHOWN = 4  # differing measures named per row; the rest are counted
@@ -44,8 +51,15 @@ def _snapshot() -> Iterator[None]:
 
 
 def _dirty_days() -> set[tuple[UUID, date]]:
-    days = DirtyBucket.objects.annotate(day=Trunc("hour", "day", tzinfo=UTC)).values_list("outlet_id", "day")
-    return {(outlet_id, day.date()) for outlet_id, day in days.distinct().order_by()}
+    """(outlet, local day) of each day a dirty hour overlaps."""
+    zone = F("outlet__timezone")
+    marks = DirtyBucket.objects.annotate(first=LocalDate("hour", zone), last=LocalDate(F("hour") + REST_OF_HOUR, zone))
+    days = marks.values_list("outlet_id", "first", "last").distinct().order_by()
+    return {(outlet_id, day) for outlet_id, first, last in days for day in (first, last)}
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # PostgreSQL's local buckets come without a zone
 
 
 def _exact(value, places: int | None):
@@ -56,8 +70,9 @@ def _exact(value, places: int | None):
     return Decimal(value).quantize(quantum(places), context=EXACT)
 
 
-def _day(bucket: datetime) -> date:
-    return bucket.astimezone(UTC).date()
+def _day(rollup: Rollup, bucket: datetime, zone: ZoneInfo) -> date:
+    """The local date of a rollup's bucket: a daily key is the date's midnight UTC, an hourly one an instant."""
+    return date_of(bucket, zone) if rollup.grain == "hour" else bucket.astimezone(UTC).date()
 
 
 def check_rollups() -> CheckResult:
@@ -66,18 +81,35 @@ def check_rollups() -> CheckResult:
     rows = 0
     with _snapshot():
         dirty_days = _dirty_days()
+        zones = {pk: ZoneInfo(name) for pk, name in Outlet.objects.values_list("pk", "timezone")}
+        rezoned = set(RollupZone.objects.exclude(timezone=F("outlet__timezone")).values_list("outlet_id", flat=True))
         for fact in FACTS:
             for rollup in fact.rollups:
-                checked, found = _compare(fact, rollup, dirty_days)
+                checked, found = _compare(fact, rollup, _Skipped(dirty_days, rezoned, zones))
                 rows += checked
                 problems.extend(found)
     checked = plural(rows, "rollup row")
     if dirty_days:
         checked += f" ({plural(len(dirty_days), 'dirty outlet day')} left to raw rows)"
+    if rezoned:
+        checked += f" ({plural(len(rezoned), 'outlet')} in a new zone, left to raw rows until rebuilt)"
     return CheckResult(checked=checked, problems=problems)
 
 
-def _compare(fact: Fact, rollup: Rollup, dirty_days: set) -> tuple[int, list[str]]:
+@dataclass(frozen=True)
+class _Skipped:
+    """What the check leaves to raw rows: dirty outlet days and rezoned outlets; the outlets' zones to tell days."""
+
+    dirty_days: set[tuple[UUID, date]]
+    rezoned: set[UUID]
+    zones: dict[UUID, ZoneInfo]
+
+    def __contains__(self, row: tuple[Rollup, UUID, datetime]) -> bool:
+        rollup, outlet_id, bucket = row
+        return outlet_id in self.rezoned or (outlet_id, _day(rollup, bucket, self.zones[outlet_id])) in self.dirty_days
+
+
+def _compare(fact: Fact, rollup: Rollup, skipped: _Skipped) -> tuple[int, list[str]]:
     """The rollup's rows on clean days, and one line per row that differs from the raw rows (at most ROWS_SHOWN)."""
     dimensions = sorted(rollup.dimensions)
     measures = fact.stored_measures(rollup)
@@ -86,18 +118,19 @@ def _compare(fact: Fact, rollup: Rollup, dirty_days: set) -> tuple[int, list[str
         model_field = rollup.model._meta.get_field(name)
         places[name] = model_field.decimal_places if isinstance(model_field, models.DecimalField) else None
 
-    raw_rows = rollup_rows(fact, rollup, fact.raw.objects.all())
+    raw_rows = rollup_rows(fact, rollup, fact.raw.objects.all(), F("outlet__timezone"))
     expected: dict[Key, tuple] = {}
     for row in raw_rows.iterator(chunk_size=5000):
-        if (row["outlet_id"], _day(row["rollup_bucket"])) not in dirty_days:
-            key = (row["outlet_id"], row["rollup_bucket"], *(row[name] for name in dimensions))
+        bucket = _aware(row["rollup_bucket"])
+        if (rollup, row["outlet_id"], bucket) not in skipped:
+            key = (row["outlet_id"], bucket, *(row[name] for name in dimensions))
             expected[key] = tuple(_exact(row[f"sum_{name}"], places[name]) for name in measures)
 
     checked = 0
     differing: list[tuple[Key, tuple | None, tuple | None]] = []
     stored_rows = rollup.model.objects.values("outlet_id", "bucket", *dimensions, *measures).order_by()
     for row in stored_rows.iterator(chunk_size=5000):
-        if (row["outlet_id"], _day(row["bucket"])) in dirty_days:
+        if (rollup, row["outlet_id"], row["bucket"]) in skipped:
             continue
         checked += 1
         key = (row["outlet_id"], row["bucket"], *(row[name] for name in dimensions))
@@ -120,7 +153,7 @@ def _compare(fact: Fact, rollup: Rollup, dirty_days: set) -> tuple[int, list[str
 def _describe(rollup: Rollup, dimensions: list[str], measures: list[str], key: Key, stored, raw) -> str:
     """One line: the rollup, the row's outlet, bucket and dimensions, and the measures that differ."""
     outlet_id, bucket, *values = key
-    when = f"{bucket.astimezone(UTC):%Y-%m-%d %H:00}" if rollup.grain == "hour" else f"{_day(bucket)}"
+    when = f"{bucket.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if rollup.grain == "hour" else f"{bucket.date()}"
     where = " ".join(f"{name}={value}" if value != "" else f'{name}=""' for name, value in zip(dimensions, values))
     row = f"{rollup.model.__name__} outlet {outlet_id} {when} {where}"
     if stored is None:

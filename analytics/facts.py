@@ -13,12 +13,11 @@ entries. A rollup that holds a dimension names it and has its column.
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC
 from typing import ClassVar
 
 from django.db import models
 from django.db.models import Count, F, Q, Sum, Value
-from django.db.models.functions import Coalesce, Trunc
+from django.db.models.functions import Coalesce
 
 from analytics.histograms import histogram_measures
 from analytics.models import (
@@ -36,6 +35,7 @@ from analytics.models import (
     UsageEndUserDailyRollup,
     UsageHourlyRollup,
 )
+from analytics.zones import LocalHourStart, LocalTrunc
 from usage.models import Interaction, UsageRecord
 
 # Every rollup row belongs to one outlet, so every question may group or filter by it.
@@ -91,7 +91,7 @@ class Rollup:
         return Sum(piece.measure, filter=Q(**{piece.dimension: piece.value}))
 
     def can_answer(self, dimensions: set[str], period: str | None, measures: set[str], slices: dict[str, Slice]) -> bool:
-        fine_enough = period != "hour" or self.grain == "hour"
+        fine_enough = period != "hour" or self.grain == "hour"  # a local date's rows hold no hour
         return (
             fine_enough
             and dimensions <= self.dimensions | {OUTLET}
@@ -133,11 +133,14 @@ class Fact:
         return {f"sum_{name}": source.sum_of(name, self.slices) for name in measures}
 
 
-def rollup_rows(fact: Fact, rollup: Rollup, rows: models.QuerySet, source: Rollup | None = None) -> models.QuerySet:
-    """`rows` of the raw table, or of `source` (a finer rollup), summed into `rollup`'s rows.
+def rollup_rows(
+    fact: Fact, rollup: Rollup, rows: models.QuerySet, zone: models.Expression, source: Rollup | None = None
+) -> models.QuerySet:
+    """`rows` of the raw table, or of `source` (a rollup of the same grain), summed into `rollup`'s rows.
 
-    Each row: outlet_id, rollup_bucket (the start of its hour or day, UTC), the rollup's dimensions, and
-    sum_<name> for each measure it stores. A finer rollup's sums add up to the same sums.
+    Each row: outlet_id, rollup_bucket (its local hour's first instant, or its local date as midnight UTC,
+    in `zone`: a name's Value, or each row's outlet's), the rollup's dimensions, and sum_<name> for each
+    measure it stores. A finer rollup's sums add up to the same sums.
     """
     measures = fact.stored_measures(rollup)
     origin = fact if source is None else source
@@ -147,7 +150,12 @@ def rollup_rows(fact: Fact, rollup: Rollup, rows: models.QuerySet, source: Rollu
             f"sum_{name}": Coalesce(sums[f"sum_{name}"], Value(0), output_field=rollup.model._meta.get_field(name))
             for name in measures
         }
-    bucket = F(origin.time_field) if rollup.grain == origin.grain else Trunc(origin.time_field, rollup.grain, tzinfo=UTC)
+    if rollup.grain == origin.grain:
+        bucket = F(origin.time_field)
+    elif rollup.grain == "hour":
+        bucket = LocalHourStart(origin.time_field, zone)
+    else:
+        bucket = LocalTrunc(origin.time_field, rollup.grain, zone)
     return (
         rows.annotate(rollup_bucket=bucket)
         .values("outlet_id", "rollup_bucket", *sorted(rollup.dimensions))

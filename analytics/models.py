@@ -52,11 +52,25 @@ class DirtyBucket(models.Model):
         return f"{self.outlet_id} {self.hour:%Y-%m-%d %H}:00"
 
 
+class RollupZone(models.Model):
+    """The zone an outlet's rollups were bucketed in: while it differs from the outlet's, none of its rollups is read.
+
+    Written by the builder under the outlet's lock. So however the outlet's zone changes (the admin, a
+    migration, SQL), answers come from raw rows until the next run has rebuilt its rollups in the new zone.
+    """
+
+    outlet = models.OneToOneField(Outlet, on_delete=models.CASCADE, primary_key=True, related_name="rollup_zone")
+    timezone = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"{self.outlet_id} {self.timezone}"
+
+
 class UsageMeasures(models.Model):
     """What every usage rollup row sums; `units` only ever adds up one unit (unit is in every key)."""
 
     outlet = models.ForeignKey(Outlet, on_delete=models.CASCADE, related_name="+", db_index=False)
-    bucket = models.DateTimeField(help_text="Start of the hour or day (UTC).")
+    bucket = models.DateTimeField(help_text="The local hour's first instant, or the local date's midnight UTC.")
     type = models.CharField(max_length=32)
     unit = models.CharField(max_length=16)
     records = models.BigIntegerField()
@@ -131,7 +145,7 @@ class PivotedUsageMeasures(models.Model):
     """Usage sums with units pivoted into one column per unit, so no unit is needed in the key."""
 
     outlet = models.ForeignKey(Outlet, on_delete=models.CASCADE, related_name="+", db_index=False)
-    bucket = models.DateTimeField(help_text="Start of the day (UTC).")
+    bucket = models.DateTimeField(help_text="The local date, as its midnight UTC.")
     records = models.BigIntegerField()
     credits = models.DecimalField(max_digits=28, decimal_places=CREDIT_PLACES)
     cost = models.DecimalField(max_digits=28, decimal_places=COST_PLACES)
@@ -219,7 +233,7 @@ class InteractionMeasures(models.Model):
     """What every interaction rollup row sums, over the interactions that started on its day."""
 
     outlet = models.ForeignKey(Outlet, on_delete=models.CASCADE, related_name="+", db_index=False)
-    bucket = models.DateTimeField(help_text="Start of the day (UTC).")
+    bucket = models.DateTimeField(help_text="The local date, as its midnight UTC.")
     calls = models.BigIntegerField()
     duration_sum = models.DecimalField(max_digits=20, decimal_places=DURATION_PLACES)
     messages = models.BigIntegerField()

@@ -7,19 +7,24 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import reduce
+from operator import or_
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Min
+from django.db.models import F, Min, Q, Value
+from django.db.models.functions import Trunc
 from django.utils import timezone
 
-from analytics.aggregation import day_windows, midnight, windows_filter
 from analytics.facts import FACTS, Fact, Rollup, rollup_rows
-from analytics.models import DirtyBucket
+from analytics.models import DirtyBucket, RollupZone
+from analytics.zones import HOUR, TICK, Window, date_of, day_windows, window_bounds, windows_filter
 from config.cache import OncePerInterval
+from credits.models import Outlet
 
 MARK_DIRTY_POSTGRESQL = """
 INSERT INTO analytics_dirtybucket (outlet_id, hour, marked_at)
@@ -103,21 +108,32 @@ def mark_hours_dirty(sender, *, outlet_id: UUID, hours: set[datetime], **kwargs)
     buckets_mark_dirty(outlet_id=outlet_id, hours=hours)
 
 
-def _insert_rollup(fact: Fact, rollup: Rollup, outlet_id: UUID, windows, built: list[Rollup]) -> None:
-    """INSERT ... SELECT of the windows' sums grouped by the rollup's bucket and dimensions.
+def outlet_saved(sender, instance: Outlet, **kwargs) -> None:
+    """`post_save` of an outlet: its zone or billing day may have changed, and with them its cached answers."""
+    transaction.on_commit(lambda: _answers_changed(instance.pk), robust=True)
 
-    From a rollup `built` already in this transaction when one holds every dimension and measure
-    at a grain as fine (per agent from per agent and model: a few rows instead of every record),
-    else from the raw rows. Sums of sums are the same sums: every measure adds up.
+
+def _insert_rollup(fact: Fact, rollup: Rollup, zone: str, windows: list[Window], built: list[Rollup]) -> None:
+    """INSERT ... SELECT of the windows' sums grouped by the rollup's local bucket (in `zone`) and dimensions.
+
+    From a rollup `built` already in this transaction when one of the same grain holds every dimension
+    and measure (per agent from per agent and model: a few rows instead of every record), else from the
+    raw rows. Sums of sums are the same sums: every measure adds up.
     """
     dimensions = sorted(rollup.dimensions)
     measures = fact.stored_measures(rollup)
-    source = next((finer for finer in built if finer.can_answer(rollup.dimensions, rollup.grain, set(measures), fact.slices)), None)
+    source = next(
+        (
+            finer for finer in built
+            if finer.grain == rollup.grain and finer.can_answer(rollup.dimensions, rollup.grain, set(measures), fact.slices)
+        ),
+        None,
+    )
     if source is None:
-        rows = fact.raw.objects.filter(windows_filter(fact.time_field, windows))
+        rows = fact.raw.objects.filter(windows_filter(fact.time_field, windows, dated=False))
     else:
-        rows = source.model.objects.filter(windows_filter(source.time_field, windows))
-    grouped = rollup_rows(fact, rollup, rows.filter(outlet_id=outlet_id), source)
+        rows = source.model.objects.filter(windows_filter(source.time_field, windows, dated=source.grain == "day"))
+    grouped = rollup_rows(fact, rollup, rows, Value(zone), source)
     sql, params = grouped.query.sql_with_params()
     meta, quote = rollup.model._meta, connection.ops.quote_name
     targets = ["outlet_id", "bucket", *dimensions, *measures]
@@ -140,30 +156,55 @@ def _lock_outlet(outlet_id: UUID, *, wait: bool) -> bool:
         return cursor.fetchone()[0] != "false"
 
 
-def _rebuild_days(outlet_id: UUID, days: Iterable[date], *, wait: bool) -> int | None:
-    """Rebuilds every rollup of the outlet's `days` from raw rows (delete and insert) in one transaction.
+def _zone_to_build_in(outlet_id: UUID) -> str:
+    """Under the outlet's lock: its zone, after forgetting its rollups if they were bucketed in another.
 
-    Clears the days' dirty marks, except those marked again during the build: records arrived
-    meanwhile and the next run adds them. Returns the marks cleared, or None when another
-    builder holds the outlet and `wait` is False.
+    Forgetting deletes them and marks every hour with usage or interactions dirty, so answers read raw
+    rows until the builds have bucketed each day again in the new zone.
     """
-    windows = day_windows((outlet_id, day) for day in days)
+    zone, built = Outlet.objects.filter(pk=outlet_id).values_list("timezone", "rollup_zone__timezone").get()
+    if built is None:
+        RollupZone.objects.create(outlet_id=outlet_id, timezone=zone)
+    elif built != zone:
+        for fact in FACTS:
+            for rollup in fact.rollups:
+                rollup.model.objects.filter(outlet_id=outlet_id).delete()
+        hours: set[datetime] = set()
+        for fact in FACTS:
+            marked = fact.raw.objects.filter(outlet_id=outlet_id).annotate(hour=Trunc(fact.time_field, "hour", tzinfo=UTC))
+            hours.update(marked.values_list("hour", flat=True).distinct().order_by())
+        buckets_mark_dirty(outlet_id=outlet_id, hours=hours)
+        RollupZone.objects.filter(outlet_id=outlet_id).update(timezone=zone)
+    return zone
+
+
+def _rebuild_days(outlet_id: UUID, days: Iterable[date], *, wait: bool) -> int | None:
+    """Rebuilds every rollup of the outlet's local `days` from raw rows (delete and insert) in one transaction.
+
+    Clears the dirty marks of the hours that lie wholly in those days, except those marked again during
+    the build: records arrived meanwhile and the next run adds them. Returns the marks cleared, or None
+    when another builder holds the outlet and `wait` is False.
+    """
     with transaction.atomic():
         if not _lock_outlet(outlet_id, wait=wait):
             return None
+        zone = _zone_to_build_in(outlet_id)
+        windows = day_windows((outlet_id, zone, day) for day in days)
+        if not windows:
+            return 0
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 # Group in a hash table in memory, not by an external sort on collated text keys: 3x faster, measured.
                 cursor.execute(f"SET LOCAL work_mem = '{BUILD_WORK_MEM}'")
-        dirty = DirtyBucket.objects.filter(windows_filter("hour", windows))
+        dirty = DirtyBucket.objects.filter(_hours_within(windows))
         if connection.vendor == "postgresql":
             dirty = dirty.select_for_update(skip_locked=True)  # a mark an ingest is moving on right now stays
         claimed = list(dirty.values_list("pk", "marked_at"))
         for fact in FACTS:
             built: list[Rollup] = []
             for rollup in reversed(fact.rollups):  # finest first, so coarser ones can sum their rows
-                rollup.model.objects.filter(windows_filter("bucket", windows)).delete()
-                _insert_rollup(fact, rollup, outlet_id, windows, built)
+                rollup.model.objects.filter(windows_filter("bucket", windows, dated=rollup.grain == "day")).delete()
+                _insert_rollup(fact, rollup, zone, windows, built)
                 built.append(rollup)
         by_marked_at = defaultdict(list)
         for pk, marked_at in claimed:
@@ -171,6 +212,21 @@ def _rebuild_days(outlet_id: UUID, days: Iterable[date], *, wait: bool) -> int |
         for marked_at, pks in by_marked_at.items():  # an ingest batch marks all its hours with one time: few groups
             DirtyBucket.objects.filter(pk__in=pks, marked_at=marked_at).delete()
     return len(claimed)
+
+
+def _hours_within(windows: list[Window]) -> Q:
+    """Dirty marks whose whole hour lies in the windows: a mark that also touches a day not rebuilt stays."""
+    ranges = []
+    for window in windows:
+        start, end = window_bounds(window, dated=False)
+        ranges.append(Q(outlet_id=window[0], hour__gte=start, hour__lte=end - HOUR))
+    return reduce(or_, ranges)
+
+
+def _marked_days(hours: Iterable[datetime], zone: str) -> set[date]:
+    """The local days the marked hours overlap: a Kolkata mark 18:00 to 19:00 UTC, two."""
+    local = ZoneInfo(zone)
+    return {day for hour in hours for day in (date_of(hour, local), date_of(hour + HOUR - TICK, local))}
 
 
 @dataclass
@@ -183,26 +239,31 @@ class RollupRun:
 
 
 def rollup_dirty_buckets(*, time_budget: float | None = None) -> RollupRun:
-    """Builds the dirty days of every outlet, the outlet with the oldest mark first, DAYS_PER_BUILD at a time."""
+    """Builds the dirty days of every outlet, the outlet with the oldest mark first, DAYS_PER_BUILD at a time.
+
+    First, an outlet whose zone changed since its rollups were built has them forgotten and every hour marked.
+    """
     started = time.monotonic()
     run = RollupRun()
+    for outlet_id in RollupZone.objects.exclude(timezone=F("outlet__timezone")).values_list("outlet_id", flat=True):
+        if _rebuild_days(outlet_id, (), wait=False) is None:
+            run.busy_outlets += 1
     outlets = DirtyBucket.objects.values("outlet_id").annotate(first=Min("marked_at")).order_by("first")
     for outlet_id in [row["outlet_id"] for row in outlets]:
-        next_day = date.min
+        zone = Outlet.objects.values_list("timezone", flat=True).get(pk=outlet_id)
+        since = datetime.min.replace(tzinfo=UTC)
         while True:
             if time_budget is not None and time.monotonic() - started > time_budget:
                 run.finished = False
                 return run
-            # Each pass moves on past the days it built, so hours marked again meanwhile wait for the next run.
-            hours = DirtyBucket.objects.filter(outlet_id=outlet_id, hour__gte=midnight(next_day)).order_by("hour")
+            # Each pass moves on past the hours it took, so hours marked again meanwhile wait for the next run.
+            hours = DirtyBucket.objects.filter(outlet_id=outlet_id, hour__gte=since).order_by("hour")
             first = hours.values_list("hour", flat=True).first()
             if first is None:
                 run.outlets += 1
                 break
-            next_day = first.astimezone(UTC).date() + timedelta(days=DAYS_PER_BUILD)
-            days = {
-                hour.astimezone(UTC).date() for hour in hours.filter(hour__lt=midnight(next_day)).values_list("hour", flat=True)
-            }
+            since = first + timedelta(days=DAYS_PER_BUILD)
+            days = _marked_days(hours.filter(hour__lt=since).values_list("hour", flat=True), zone)
             cleared = _rebuild_days(outlet_id, days, wait=False)
             if cleared is None:
                 run.busy_outlets += 1
@@ -215,7 +276,8 @@ def rollup_dirty_buckets(*, time_budget: float | None = None) -> RollupRun:
 def rollups_rebuild_days(
     *, outlet_id: UUID, days: Iterable[date], progress: Callable[[int], None] | None = None
 ) -> int:
-    """Rebuilds the outlet's `days` from raw rows, DAYS_PER_BUILD per transaction, waiting for its lock; the days rebuilt."""
+    """Rebuilds the outlet's local `days` from raw rows, DAYS_PER_BUILD per transaction, waiting for its lock; the days
+    rebuilt."""
     days = sorted(set(days))
     for first in range(0, len(days), DAYS_PER_BUILD):
         chunk = days[first : first + DAYS_PER_BUILD]
@@ -228,6 +290,6 @@ def rollups_rebuild_days(
 def rollups_rebuild_range(
     *, outlet_id: UUID, start: date, end: date, progress: Callable[[int], None] | None = None
 ) -> int:
-    """Rebuilds every day from `start` to `end` (inclusive) of one outlet; the days rebuilt."""
+    """Rebuilds every local day from `start` to `end` (inclusive) of one outlet; the days rebuilt."""
     days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
     return rollups_rebuild_days(outlet_id=outlet_id, days=days, progress=progress)

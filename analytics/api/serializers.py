@@ -5,7 +5,7 @@ Each serializer renders a selector's plain values and is the answer's OpenAPI sc
 
 import functools
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 
 from drf_spectacular.types import OpenApiTypes
@@ -13,7 +13,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from analytics.questions.spend import DROP_OFF_BUCKETS
-from config.api.dates import utc_iso
 from config.api.fields import amount, cost, credits, units
 from config.money import PLACES, fixed
 from usage.models import UsageRecord
@@ -65,12 +64,23 @@ class RatioField(serializers.FloatField):
         return round(float(value), RATIO_PLACES)
 
 
-PERIOD_SCHEMA = {"type": "string", "description": "The period's start: YYYY-MM-DD, or for interval=hour an ISO 8601 UTC hour."}
+PERIOD_SCHEMA = {
+    "type": "string",
+    "description": "The period's start: the local date YYYY-MM-DD, or for interval=hour the local hour in ISO 8601 with "
+    "its offset (2026-11-01T01:00:00-05:00); over outlets of several zones, the wall-clock hour without an offset.",
+}
+
+
+def period_text(value: date) -> str:
+    """A date, or an hour with its offset (UTC's as Z, as the API writes times), or a wall-clock hour without one."""
+    # By offset too: the same instant is another zone's hour, written with that zone's offset.
+    return _period_text(value, getattr(value, "tzinfo", None))
 
 
 @functools.lru_cache(maxsize=4096)  # every series of an answer has the same periods
-def period_text(value: date) -> str:
-    return utc_iso(value) if isinstance(value, datetime) else value.isoformat()
+def _period_text(value: date, zone) -> str:
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 @extend_schema_field(PERIOD_SCHEMA)

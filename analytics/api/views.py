@@ -9,6 +9,7 @@ JSON and CSV always agree.
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -49,11 +50,12 @@ from analytics.questions.series import usage_series
 from analytics.questions.snapshot import usage_snapshot
 from analytics.questions.spend import spend_overview
 from analytics.questions.summary import model_usage, usage_summary
+from analytics.zones import zone_name
 from config.api.csv import FORMAT_PARAMETER, FORMATS, csv_response, dict_csv_lines, parse_format
 from config.api.dates import DATE_RANGE_PARAMETERS, DateRange, parse_date_range
 from config.api.views import DATE_RANGE_NAMES, KnownQueryParametersMixin
 from config.money import COUNT_PLACES, fixed
-from credits.scoping import OUTLET_PARAMETER, caller_outlet, caller_outlet_id
+from credits.scoping import OUTLET_PARAMETER, caller_outlet, caller_outlet_id, caller_zone
 from credits.selectors import agent_get, ledger_entry_newest_id
 
 DATE_PARAMETERS = [
@@ -129,8 +131,9 @@ class AnalyticsView(KnownQueryParametersMixin, APIView):
         if not self.dated:
             return question
         max_days = MAX_DAYS_BY_INTERVAL.get(question.get("interval"), self.max_days)
-        date_range = parse_date_range(request.query_params, max_days=max_days)
-        return {**question, "from": date_range.start, "to": date_range.end}
+        zone = caller_zone(request, outlet_id)
+        date_range = parse_date_range(request.query_params, max_days=max_days, zone=zone)
+        return {**question, "from": date_range.start, "to": date_range.end, "zone": zone_name(zone)}
 
     def cache_extra(self, outlet_id: UUID | None) -> dict:
         """What else the answer depends on that the usage version does not track."""
@@ -147,7 +150,7 @@ class AnalyticsView(KnownQueryParametersMixin, APIView):
 
 
 def date_range_of(question: dict) -> DateRange:
-    return DateRange(question["from"], question["to"])
+    return DateRange(question["from"], question["to"], ZoneInfo(question["zone"]))
 
 
 def check_agent(outlet_id: UUID | None, agent_id: UUID | None) -> None:

@@ -1,7 +1,7 @@
 """What the dashboard shows: one outlet or all, and a preset range or a from/to of its own."""
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from urllib.parse import urlencode
 from uuid import UUID
 
@@ -9,7 +9,7 @@ from django import forms
 
 from analytics.facts import BREAKDOWN_DIMENSIONS
 from analytics.periods import billing_period
-from config.api import dates  # read as dates.today_utc(): the tests fix "today" there
+from config.api import dates  # read as dates.today_in(): the tests fix "today" there
 from config.api.dates import (
     DEFAULT_DAYS,
     EARLIEST_DAY,
@@ -74,12 +74,17 @@ def preset_range(preset: str, outlet: Outlet | None, today: date) -> DateRange:
     return DateRange(today - timedelta(days=PRESET_DAYS[preset] - 1), today)
 
 
-def custom_range(start: date | None, end: date | None) -> tuple[date, date]:
-    """from/to as given; a missing end is today, a missing start 30 days before it.
+def today_of(outlet: Outlet | None) -> date:
+    """Today: the outlet's local date, or UTC's over every outlet."""
+    return dates.today_in(outlet.zone if outlet else UTC)
+
+
+def custom_range(start: date | None, end: date | None, outlet: Outlet | None) -> tuple[date, date]:
+    """from/to as given (the outlet's local dates); a missing end is today there, a missing start 30 days before it.
 
     As in the API, except that the API holds a default start at EARLIEST_DAY and this does not.
     """
-    end = end or dates.today_utc()
+    end = end or today_of(outlet)
     return start or end - timedelta(days=DEFAULT_DAYS - 1), end
 
 
@@ -115,7 +120,8 @@ class DashboardFilters(forms.Form):
         data = super().clean()
         if data.get("from") or data.get("to"):
             try:
-                valid_range(*custom_range(data.get("from"), data.get("to")), max_days=MAX_DAYS)
+                outlet = self.outlets.get(data.get("outlet") or "")
+                valid_range(*custom_range(data.get("from"), data.get("to"), outlet), max_days=MAX_DAYS)
             except StartsAfterEnd as error:
                 raise forms.ValidationError(f"The range starts ({error.start}) after it ends ({error.end}).") from None
             except SpansTooLong:
@@ -131,6 +137,6 @@ class DashboardFilters(forms.Form):
             "breakdown": data.get("breakdown") or DEFAULT_BREAKDOWN, "interval": data.get("interval") or DEFAULT_INTERVAL,
         }
         if valid and (data.get("from") or data.get("to")):
-            return Filters(outlet, None, DateRange(*custom_range(data.get("from"), data.get("to"))), **breakdown)
+            return Filters(outlet, None, DateRange(*custom_range(data.get("from"), data.get("to"), outlet)), **breakdown)
         preset = data.get("range") or DEFAULT_PRESET
-        return Filters(outlet, preset, preset_range(preset, outlet, dates.today_utc()), **breakdown)
+        return Filters(outlet, preset, preset_range(preset, outlet, today_of(outlet)), **breakdown)

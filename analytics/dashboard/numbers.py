@@ -1,12 +1,11 @@
 """The dashboard's numbers: the questions' answers, cached as the API caches its own, and the live reads."""
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
-from analytics.aggregation import midnight, one_staleness
+from analytics.aggregation import one_staleness
 from analytics.cache import cached_answer
 from analytics.dashboard.filters import Filters
 from analytics.questions.alerts import open_alert_list
@@ -15,8 +14,8 @@ from analytics.questions.credit_history import credit_history
 from analytics.questions.spend import spend_overview
 from analytics.questions.summary import model_usage, usage_summary, usage_totals
 from analytics.requestlog.selectors import failed_request_list
-from config.api import dates  # read as dates.today_utc(): the tests fix "today" there
-from config.api.dates import DateRange
+from config.api import dates  # read as dates.today_in(): the tests fix "today" there
+from config.api.dates import DateRange, local_midnight
 from credits.holds.selectors import held_total, refused_agent_count
 from credits.models import Outlet
 from credits.selectors import balance_list, grant_expiring_list, ledger_entry_newest_id
@@ -41,11 +40,9 @@ def usage_answer(outlet_id: UUID | None, date_range: DateRange) -> dict:
 
 
 def start_of_today(outlet: Outlet | None) -> datetime:
-    """Today's midnight: the outlet's local one when the dashboard shows one outlet, else UTC's."""
-    if outlet is None:
-        return midnight(dates.today_utc())
-    zone = ZoneInfo(outlet.timezone)
-    return datetime.combine(timezone.now().astimezone(zone).date(), time.min, tzinfo=zone)
+    """Today's first instant: the outlet's local midnight when the dashboard shows one outlet, else UTC's."""
+    zone = outlet.zone if outlet else UTC
+    return local_midnight(dates.today_in(zone), zone)
 
 
 def dashboard_numbers(filters: Filters) -> dict:
@@ -69,7 +66,7 @@ def dashboard_numbers(filters: Filters) -> dict:
     alerts = list(open_alert_list(outlet_id=outlet_id))
     now = timezone.now()
     expiring = list(grant_expiring_list(outlet_id=outlet_id, until=now + EXPIRING_WITHIN, now=now)[:EXPIRING_SHOWN])
-    failed = failed_request_list(outlet_id=outlet_id, since=midnight(dates.today_utc()))
+    failed = failed_request_list(outlet_id=outlet_id, since=start_of_today(filters.outlet))
     return {
         **usage, "breakdown": breakdown, "history": history, "balances": balances, "alerts": alerts, "expiring": expiring,
         "failed_count": failed.count(), "failed": list(failed[:FAILED_SHOWN]),

@@ -14,13 +14,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from analytics.dashboard.charts import build_charts
-from analytics.dashboard.filters import BREAKDOWN_CHOICES, PRESETS, DashboardFilters, Filters
+from analytics.dashboard.filters import BREAKDOWN_CHOICES, PRESETS, DashboardFilters, Filters, today_of
 from analytics.dashboard.kpis import build_kpis
 from analytics.dashboard.links import accounts_url, failures_url, open_alerts_url, outlets_url
 from analytics.dashboard.numbers import dashboard_numbers
 from analytics.dashboard.table import Table
 from analytics.dashboard.tables import build_tables
-from config.api import dates  # read as dates.today_utc(): the tests fix "today" there
 from config.api.csv import csv_response
 from config.api.permissions import has_model_permission
 from credits.selectors import outlet_list
@@ -64,7 +63,7 @@ def table_download(tables: dict[str, Table], name: str, filters: Filters):
 
 def page_context(form: DashboardFilters, filters: Filters, numbers: dict, tables: dict[str, Table]) -> dict:
     """What the admin index template draws: the filters and their links, KPI tiles, charts, tables."""
-    today = dates.today_utc()
+    today = today_of(filters.outlet)
     return {
         "form": form,
         "filters": filters,

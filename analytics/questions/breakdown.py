@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
-from analytics.aggregation import aggregate, largest, number, one_staleness
+from analytics.aggregation import aggregate, answer_zone, largest, number, one_staleness
 from analytics.facts import BREAKDOWNS, MANY_VALUED_BREAKDOWNS, UNIT_MEASURES, USAGE
 from analytics.periods import period_key, period_starts
 from config.api.dates import DateRange
@@ -67,7 +67,7 @@ def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: 
         kept = _kept_by_ranking_in_the_database(reading, scope, question.limit)
     else:
         kept = _kept_by_ranking_every_series(reading, scope, question.limit)
-    periods = period_starts(date_range, reading.bucket_interval)
+    periods = period_starts(date_range, reading.bucket_interval, answer_zone(outlet_id))
     return {
         "metric": question.metric, "breakdown": question.breakdown, "interval": question.interval,
         "from": date_range.start, "to": date_range.end,

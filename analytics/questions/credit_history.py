@@ -7,12 +7,12 @@ from decimal import Decimal
 from uuid import UUID
 
 from django.db.models import Q, QuerySet, Sum
-from django.db.models.functions import Trunc
 
-from analytics.aggregation import aggregate, number, one_staleness
+from analytics.aggregation import aggregate, answer_zone, number, one_staleness, scope_of
 from analytics.facts import USAGE
-from analytics.periods import period_key, period_starts
-from config.api import dates  # read as dates.today_utc(): the tests fix "today" there
+from analytics.periods import period_key, period_start, period_starts
+from analytics.zones import LocalDate
+from config.api import dates  # read as dates.today_in(): the tests fix "today" there
 from config.api.dates import DateRange
 from credits.models import CreditAccount, CreditLedgerEntry
 
@@ -38,7 +38,7 @@ def credit_history(
         USAGE, outlet_id=outlet_id, date_range=date_range, measures={"credits"}, period="day", filters=agent_filter
     )
     consumed_per_agent = _credits_per_agent(outlet_id, date_range, agent_filter)
-    today = dates.today_utc()
+    today = dates.today_in(answer_zone(outlet_id) or UTC)
     burn_range = DateRange(today - timedelta(days=BURN_DAYS - 1), today)
     # The last 30 days: often the range.
     burned = consumed_per_agent if burn_range == date_range else _credits_per_agent(outlet_id, burn_range, agent_filter)
@@ -69,16 +69,17 @@ def _credits_per_agent(outlet_id: UUID | None, over: DateRange, agent_filter: di
 
 def _ledger_changes(outlet_id: UUID | None, date_range: DateRange, agent_id: UUID | None) -> QuerySet:
     """Credits added and removed (every ledger entry but consumption and write-offs), expired and voided, per agent's
-    account and the day they took effect."""
+    account and the local day they took effect."""
+    scope = scope_of(outlet_id, date_range)
     entries = CreditLedgerEntry.objects.filter(
-        effective_at__gte=date_range.start_at, effective_at__lt=date_range.end_before, account__agent__isnull=False
+        scope.range_filter("effective_at", date_range, dated=False), account__agent__isnull=False
     ).exclude(kind=Kind.CONSUME)
     if outlet_id is not None:
         entries = entries.filter(outlet_id=outlet_id)
     if agent_id is not None:
         entries = entries.filter(account_id=agent_id)
     return (
-        entries.annotate(day=Trunc("effective_at", "day", tzinfo=UTC))
+        entries.annotate(day=LocalDate("effective_at", scope.zone_expression))
         .values("account_id", "day")
         .annotate(
             added=Sum("amount", filter=Q(amount__gt=0) & ~Q(kind__in=WRITE_OFFS)),
@@ -120,7 +121,7 @@ def _changes_per_period_and_agent(
         # Removals and write-offs are negative entries, counted as positive amounts.
         amounts = {"added": Decimal(row["added"] or 0)}
         amounts |= {name: -Decimal(row[name] or 0) for name in ("removed", "expired", "voided")}
-        period = periods[period_key(row["day"], interval)]
+        period = periods[period_start(row["day"], interval)]
         for name, value in amounts.items():
             period[name] += value
             per_agent[row["account_id"]][name] += value

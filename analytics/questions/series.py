@@ -1,12 +1,13 @@
 """The usage series: tokens, conversations and messages per day over the last days, zero-filled."""
 
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, timedelta
 from uuid import UUID
 
-from analytics.aggregation import aggregate, midnight, number, one_staleness
+from analytics.aggregation import aggregate, answer_zone, number, one_staleness
 from analytics.facts import INTERACTIONS, USAGE
-from config.api import dates  # read as dates.today_utc(): the tests fix "today" there
+from analytics.zones import midnight
+from config.api import dates  # read as dates.today_in(): the tests fix "today" there
 from config.api.dates import DateRange
 
 
@@ -28,8 +29,11 @@ def _daily_tokens_and_calls(outlet_id: UUID | None, date_range: DateRange) -> tu
 
 @one_staleness()
 def usage_series(*, outlet_id: UUID | None, days: int) -> dict:
-    """The last `days` days, today included: `[unix ms of midnight UTC, total]` per day, zero-filled."""
-    end = dates.today_utc()
+    """The last `days` local days, today included: `[unix ms of the date's midnight UTC, total]` per day, zero-filled.
+
+    Today is the outlet's (over outlets of several zones, UTC's).
+    """
+    end = dates.today_in(answer_zone(outlet_id) or UTC)
     date_range = DateRange(end - timedelta(days=days - 1), end)
     tokens, conversations, messages = _daily_tokens_and_calls(outlet_id, date_range)
     points = {"tokens": [], "conversations": [], "messages": []}

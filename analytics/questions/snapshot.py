@@ -5,15 +5,15 @@ from decimal import Decimal
 from analytics.aggregation import aggregate, number, one_staleness
 from analytics.facts import INTERACTIONS, USAGE, USAGE_SUMS
 from analytics.periods import billing_period
-from config.api import dates  # read as dates.today_utc(): the tests fix "today" there
+from config.api import dates  # read as dates.today_in(): the tests fix "today" there
 from credits.models import Outlet
 from usage.models import UsageRecord
 
 
 @one_staleness()
 def usage_snapshot(*, outlet: Outlet) -> dict:
-    """Totals of the outlet's current billing period so far."""
-    period = billing_period(outlet, dates.today_utc())
+    """Totals of the outlet's current billing period so far, from its local midnight of the cycle day."""
+    period = billing_period(outlet, dates.today_in(outlet.zone))
     totals = aggregate(USAGE, outlet_id=outlet.pk, date_range=period, measures=USAGE_SUMS, group_by=["unit"])
     (calls,) = aggregate(INTERACTIONS, outlet_id=outlet.pk, date_range=period, measures={"calls", "messages"})
     units = {row["unit"]: number(row["units"]) for row in totals}

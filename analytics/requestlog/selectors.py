@@ -1,16 +1,16 @@
 """The API request log's reads: an outlet's log or everyone's, its figures per period and route, the failures."""
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from uuid import UUID
 
-from django.db.models import Count, Max, Q, QuerySet, Sum
-from django.db.models.functions import Trunc
+from django.db.models import Count, Max, Q, QuerySet, Sum, Value
 
 from analytics.histograms import histogram_measures, latency_quantile
 from analytics.models import LATENCY_COLUMNS, LATENCY_FLOORS_MS, RequestLog
-from analytics.periods import period_key, period_starts
+from analytics.periods import period_start, period_starts
 from analytics.requestlog.filtersets import status_class
+from analytics.zones import LocalDate, LocalHourStart, zone_name
 from config.api.dates import DateRange
 from config.db import for_outlet
 
@@ -63,16 +63,18 @@ class _RequestTotals:
 
 
 def request_analytics(*, outlet_id: UUID | None, date_range: DateRange, interval: str) -> dict:
-    """API requests per period and per route: count, success rate, errors, average and p95 latency, peak in flight.
+    """API requests per local period (of the range's zone) and per route: count, success rate, errors, average and
+    p95 latency, peak in flight.
 
     One grouped query over the log (per period and route); the overall, per-period and per-route
     figures add those groups up, merging latency histograms for p95 (within 13%, as for usage).
     `periods` has every period of the range; a route's `periods` only those it was called in.
     """
+    zone = Value(zone_name(date_range.zone))
     rows = (
         request_log_list(outlet_id=outlet_id)
         .filter(time__gte=date_range.start_at, time__lt=date_range.end_before)
-        .annotate(period=Trunc("time", interval, tzinfo=UTC))
+        .annotate(period=LocalHourStart("time", zone) if interval == "hour" else LocalDate("time", zone))
         .values("period", "route")
         .annotate(**{name: measure() for name, measure in REQUEST_MEASURES.items()})
         .order_by()
@@ -82,7 +84,7 @@ def request_analytics(*, outlet_id: UUID | None, date_range: DateRange, interval
     routes: dict[str, _RequestTotals] = defaultdict(_RequestTotals)
     route_periods: dict[str, dict] = defaultdict(lambda: defaultdict(_RequestTotals))
     for row in rows:
-        period = period_key(row["period"], interval)
+        period = _period_of(row["period"], interval)
         for totals in (total, periods[period], routes[row["route"]], route_periods[row["route"]][period]):
             totals.add(row)
     route_items = [
@@ -101,10 +103,18 @@ def request_analytics(*, outlet_id: UUID | None, date_range: DateRange, interval
         "interval": interval,
         **total.figures(),
         "periods": [
-            {"period": period, **periods[period].figures()} for period in period_starts(date_range, interval)
+            {"period": period, **periods[period].figures()}
+            for period in period_starts(date_range, interval, date_range.zone)
         ],
         "routes": sorted(route_items, key=lambda item: (-item["count"], item["route"])),
     }
+
+
+def _period_of(start: datetime | date, interval: str) -> datetime | date:
+    """A row's local hour (PostgreSQL's comes as UTC without a zone), or its local date's period."""
+    if interval != "hour":
+        return period_start(start, interval)
+    return start if start.tzinfo else start.replace(tzinfo=UTC)
 
 
 def failed_request_list(*, outlet_id: UUID | None, since: datetime) -> QuerySet[RequestLog]:

@@ -15,7 +15,7 @@ def staff(client, staff_user):
 @pytest.fixture
 def today(monkeypatch):
     """A fixed "today" for the series, snapshot and dashboard: records may then fall on it."""
-    monkeypatch.setattr(dates, "today_utc", lambda: TODAY)
+    monkeypatch.setattr(dates, "today_in", lambda zone: TODAY)
     return TODAY
 
 

@@ -4,6 +4,7 @@ import random
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -15,15 +16,21 @@ from analytics.aggregation import aggregate, day_windows, largest, midnight, one
 from analytics.facts import INTERACTIONS, USAGE
 from analytics.models import LATENCY_COLUMNS, LATENCY_FLOORS_MS, DirtyBucket, UsageHourlyRollup
 from analytics.services import rollup_dirty_buckets
+from analytics.zones import hour_start
 from config.api.dates import DateRange
+from credits.models import Outlet
 from credits.services import Actor
 from tests.factories import AgentFactory, OutletFactory
 from usage.models import Interaction, UsageRecord
 from usage.services import ingest_records, upsert_interactions
 
 ACTOR = Actor.system("tests")
-FIRST_DAY = date(2026, 10, 1)
-DAYS = 12
+# Lord Howe moves its clocks 30 minutes on 2026-10-04, New York an hour on 2026-11-01: both inside the days.
+FIRST_DAY = date(2026, 10, 3)
+DAYS = 30
+ZONES = ("UTC", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe")
+SPAN_START = datetime.combine(FIRST_DAY - timedelta(days=1), datetime.min.time(), tzinfo=UTC)  # records run a day
+SPAN_SECONDS = (DAYS + 2) * 86400  # either side of the local days, so every zone's first and last day is whole
 TYPES = (("CONVERSATION", "tokens", ("gpt-4o", "gpt-4o-mini")), ("TTS", "characters", ("tts-1",)), ("TELEPHONY", "seconds", ("pstn",)))
 
 
@@ -31,9 +38,7 @@ def make_records(rng: random.Random, agents, count: int, prefix: str) -> list[di
     records = []
     for index in range(count):
         record_type, unit, models = rng.choice(TYPES)
-        moment = datetime.combine(FIRST_DAY, datetime.min.time(), tzinfo=UTC) + timedelta(
-            seconds=rng.randrange(DAYS * 86400)
-        )
+        moment = SPAN_START + timedelta(seconds=rng.randrange(SPAN_SECONDS))
         records.append({
             "event_id": f"{prefix}-{index}", "agent_id": str(rng.choice(agents).pk), "type": record_type, "unit": unit,
             "model": rng.choice(models), "voice": rng.choice(("", "alloy", "nova")), "product": rng.choice(("a", "b")),
@@ -48,9 +53,9 @@ def make_records(rng: random.Random, agents, count: int, prefix: str) -> list[di
 
 @pytest.fixture
 def dataset(db):
-    """Two outlets with usage over 12 days; rollups not built yet."""
+    """An outlet in each of ZONES with usage over DAYS days; rollups not built yet."""
     rng = random.Random(5)
-    outlets = [OutletFactory(), OutletFactory()]
+    outlets = [OutletFactory(timezone=zone) for zone in ZONES]
     agents = {outlet.pk: [AgentFactory(outlet=outlet) for _ in range(3)] for outlet in outlets}
     for outlet in outlets:
         for batch in range(2):
@@ -60,9 +65,7 @@ def dataset(db):
     interactions = []
     for outlet in outlets:
         for index in range(40):
-            started = datetime.combine(FIRST_DAY, datetime.min.time(), tzinfo=UTC) + timedelta(
-                seconds=rng.randrange(DAYS * 86400)
-            )
+            started = SPAN_START + timedelta(seconds=rng.randrange(SPAN_SECONDS))
             interactions.append((outlet, {
                 "interaction_id": f"call-{index}", "agent_id": str(rng.choice(agents[outlet.pk]).pk),
                 "status": rng.choice(("in_progress", "completed", "failed")),
@@ -79,20 +82,43 @@ def unbuild(outlets) -> None:
     for fact in (USAGE, INTERACTIONS):
         for rollup in fact.rollups:
             rollup.model.objects.all().delete()
-    for outlet in outlets:
-        for offset in range(DAYS):
-            DirtyBucket.objects.update_or_create(
-                outlet=outlet, hour=datetime.combine(FIRST_DAY + timedelta(days=offset), datetime.min.time(), tzinfo=UTC),
-                defaults={"marked_at": datetime.now(UTC)},
-            )
+    marked_at = datetime.now(UTC)
+    DirtyBucket.objects.bulk_create(
+        [
+            DirtyBucket(outlet=outlet, hour=SPAN_START + timedelta(hours=hour), marked_at=marked_at)
+            for outlet in outlets
+            for hour in range(SPAN_SECONDS // 3600)
+        ],
+        ignore_conflicts=True,
+    )
 
 
-def expected_usage(records, group_by, period, measures):
+def local_period(moment: datetime, zone: ZoneInfo, period: str, *, wall: bool) -> datetime:
+    """What `aggregate` calls a moment's period: its local date at midnight UTC, its local hour's first
+    instant, or over outlets of several zones its wall-clock hour."""
+    if period == "day":
+        return midnight(moment.astimezone(zone).date())
+    if wall:
+        return moment.astimezone(zone).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    return hour_start(moment, zone)
+
+
+def on_local_dates(rows, date_range: DateRange, time_field: str = "occurred_at") -> list:
+    """The rows whose time falls on the range's dates in their outlet's zone."""
+    zones = {outlet.pk: outlet.zone for outlet in Outlet.objects.all()}
+    return [
+        row for row in rows
+        if date_range.start <= getattr(row, time_field).astimezone(zones[row.outlet_id]).date() <= date_range.end
+    ]
+
+
+def expected_usage(records, group_by, period, measures, *, wall=False):
+    zones = {outlet.pk: outlet.zone for outlet in Outlet.objects.all()}
     totals = defaultdict(lambda: dict.fromkeys(measures, 0))
     for record in records:
         key = tuple(getattr(record, name) for name in group_by)
         if period:
-            key += (record.occurred_at.replace(minute=0, second=0, microsecond=0, **({"hour": 0} if period == "day" else {})),)
+            key += (local_period(record.occurred_at, zones[record.outlet_id], period, wall=wall),)
         total = totals[key]
         values = {
             "records": 1, "units": record.count, "credits": record.credits, "cost": record.cost_usd,
@@ -166,7 +192,7 @@ def test_each_question_is_answered_by_the_coarsest_rollup_that_holds_it():
     start=st.integers(0, DAYS - 1),
     length=st.integers(1, DAYS),
     built=st.sampled_from(("none", "part", "all")),
-    scope=st.sampled_from(("outlet", "all")),
+    scope=st.sampled_from((*range(len(ZONES)), "all")),
     rebuild_seed=st.integers(0, 1000),
 )
 def test_usage_sums_equal_the_raw_aggregation_whatever_is_built(dataset, question, start, length, built, scope, rebuild_seed):
@@ -183,7 +209,7 @@ def test_usage_sums_equal_the_raw_aggregation_whatever_is_built(dataset, questio
                 defaults={"marked_at": datetime.now(UTC)},
             )
     date_range = DateRange(FIRST_DAY + timedelta(days=start), FIRST_DAY + timedelta(days=min(start + length, DAYS) - 1))
-    outlet_id = dataset[0].pk if scope == "outlet" else None
+    outlet_id = None if scope == "all" else dataset[scope].pk
     measures = {"records", "units", "credits", "cost", "latency_sum", "latency_count"}
     if pivoted:
         measures = measures - {"units"} | UNIT_TOTALS
@@ -193,11 +219,11 @@ def test_usage_sums_equal_the_raw_aggregation_whatever_is_built(dataset, questio
         USAGE, outlet_id=outlet_id, date_range=date_range, measures=measures, group_by=group_by, period=period,
         filters=filters,
     )
-    raw = UsageRecord.objects.filter(occurred_at__gte=date_range.start_at, occurred_at__lt=date_range.end_before)
+    raw = UsageRecord.objects.filter(**{f"{name}__in": values for name, values in filters.items()})
     if outlet_id:
         raw = raw.filter(outlet_id=outlet_id)
-    raw = raw.filter(**{f"{name}__in": values for name, values in filters.items()})
-    expected = quantized(expected_usage(raw, group_by, period, measures))
+    wall = outlet_id is None  # the outlets are in several zones: hours add up by the wall clock
+    expected = quantized(expected_usage(on_local_dates(raw, date_range), group_by, period, measures, wall=wall))
     assert as_comparable(rows, group_by, period, measures) == expected
 
 
@@ -209,7 +235,7 @@ def test_usage_sums_equal_the_raw_aggregation_whatever_is_built(dataset, questio
     start=st.integers(0, DAYS - 1),
     length=st.integers(1, DAYS),
     built=st.sampled_from(("none", "part", "all")),
-    scope=st.sampled_from(("outlet", "all")),
+    scope=st.sampled_from((*range(len(ZONES)), "all")),
 )
 def test_largest_ranks_the_raw_totals_whatever_is_built(dataset, dimension, pivoted, limit, start, length, built, scope):
     unbuild(dataset)
@@ -219,18 +245,16 @@ def test_largest_ranks_the_raw_totals_whatever_is_built(dataset, dimension, pivo
         middle = datetime.combine(FIRST_DAY + timedelta(days=DAYS // 2), datetime.min.time(), tzinfo=UTC)
         DirtyBucket.objects.create(outlet=dataset[0], hour=middle, marked_at=datetime.now(UTC))
     date_range = DateRange(FIRST_DAY + timedelta(days=start), FIRST_DAY + timedelta(days=min(start + length, DAYS) - 1))
-    outlet_id = dataset[0].pk if scope == "outlet" else None
+    outlet_id = None if scope == "all" else dataset[scope].pk
     measures = UNIT_TOTALS if pivoted else {"credits"}
     ranked, counts = largest(
         USAGE, outlet_id=outlet_id, date_range=date_range, measures=measures, dimension=dimension, limit=limit,
         nonzero=pivoted,
     )
-    raw = UsageRecord.objects.filter(occurred_at__gte=date_range.start_at, occurred_at__lt=date_range.end_before)
-    if outlet_id:
-        raw = raw.filter(outlet_id=outlet_id)
+    raw = UsageRecord.objects.filter(outlet_id=outlet_id) if outlet_id else UsageRecord.objects.all()
     pairs = [
         (value, name, total)
-        for (value,), row in expected_usage(raw, [dimension], None, measures).items()
+        for (value,), row in expected_usage(on_local_dates(raw, date_range), [dimension], None, measures).items()
         for name, total in row.items()
         if total or not pivoted
     ]
@@ -252,7 +276,7 @@ def test_interaction_sums_equal_the_raw_aggregation(dataset, built, group_by):
         for name in measures:
             by_status[row["status"]][name] += row[name]
     for status in ("in_progress", "completed", "failed"):
-        calls = Interaction.objects.filter(status=status)
+        calls = on_local_dates(Interaction.objects.filter(status=status), date_range, "started_at")
         durations = [call.duration_seconds for call in calls]
         assert by_status[status]["calls"] == len(durations)
         assert Decimal(by_status[status]["duration_sum"]).quantize(Decimal("0.001")) == sum(durations, Decimal(0))
@@ -266,7 +290,7 @@ def test_a_build_clears_the_marks_and_fills_every_rollup(dataset):
     assert DirtyBucket.objects.exists()
     run = rollup_dirty_buckets()
     assert not DirtyBucket.objects.exists()
-    assert run.outlets == 2 and run.days == 2 * DAYS and run.finished
+    assert run.outlets == len(ZONES) and run.days >= len(ZONES) * DAYS and run.finished
     assert UsageHourlyRollup.objects.exists()
 
 
@@ -302,10 +326,13 @@ def test_aggregates_of_one_answer_read_the_dirty_queue_once(dataset, django_asse
         calls = aggregate(INTERACTIONS, outlet_id=outlet.pk, date_range=date_range, measures={"calls"})
         return usage[0]["records"], calls[0]["calls"]
 
-    expected = (UsageRecord.objects.filter(outlet=outlet).count(), Interaction.objects.filter(outlet=outlet).count())
-    with django_assert_num_queries(6):  # per aggregate: the queue, the rollup, the stale day's raw rows
+    expected = (
+        len(on_local_dates(UsageRecord.objects.filter(outlet=outlet), date_range)),
+        len(on_local_dates(Interaction.objects.filter(outlet=outlet), date_range, "started_at")),
+    )
+    with django_assert_num_queries(8):  # per aggregate: the zones, the queue, the rollup, the stale day's raw rows
         assert records_and_calls() == expected
-    with django_assert_num_queries(5), one_staleness(), one_staleness():  # nested: still one read
+    with django_assert_num_queries(6), one_staleness(), one_staleness():  # nested: still one read of each
         assert records_and_calls() == expected
 
 
@@ -318,9 +345,10 @@ def test_an_interaction_changed_after_a_build_counts_at_once_and_after_the_next(
         rows = aggregate(INTERACTIONS, outlet_id=outlet.pk, date_range=date_range, measures={"calls"}, group_by=["status"])
         return {row["status"]: row["calls"] for row in rows if row["calls"]}
 
-    moving = Interaction.objects.filter(outlet=outlet, status="in_progress").first()
+    inside = {"started_at__gte": midnight(FIRST_DAY), "started_at__lt": midnight(FIRST_DAY + timedelta(days=DAYS - 1))}
+    moving = Interaction.objects.filter(outlet=outlet, status="in_progress", **inside).first()
     before = calls_by_status()
-    later = moving.started_at + timedelta(days=1) if moving.started_at.date() < FIRST_DAY + timedelta(days=DAYS - 1) else moving.started_at
+    later = moving.started_at + timedelta(days=1)  # still in the range
     upsert_interactions(
         outlet=outlet,
         interactions=[{"interaction_id": moving.interaction_id, "status": "completed", "started_at": later.isoformat()}],
@@ -362,26 +390,29 @@ def test_rollups_summed_from_finer_rollups_equal_rollups_summed_from_raw_rows(da
     with CaptureQueriesContext(connection) as queries:
         rollup_dirty_buckets()
     derived = stored()
-    inserts = [query["sql"].split(" SELECT ", 1) for query in queries if query["sql"].startswith("INSERT INTO")]
+    inserts = [
+        query["sql"].split(" SELECT ", 1) for query in queries
+        if query["sql"].startswith("INSERT INTO") and " SELECT " in query["sql"]
+    ]
     assert any(
         "usageagenttotalsdailyrollup" in target and "usageagentdailyrollup" in select and "usage_usagerecord" not in select
         for target, select in inserts
     )
     unbuild(dataset)
     from_raw = services._insert_rollup
-    monkeypatch.setattr(services, "_insert_rollup", lambda fact, rollup, outlet_id, windows, built: from_raw(fact, rollup, outlet_id, windows, []))
+    monkeypatch.setattr(services, "_insert_rollup", lambda fact, rollup, zone, windows, built: from_raw(fact, rollup, zone, windows, []))
     rollup_dirty_buckets()
     assert stored() == derived
 
 
 def test_day_windows_join_consecutive_days_per_outlet():
     a, b = OutletFactory.build().pk, OutletFactory.build().pk
-    days = [(a, date(2026, 1, 1)), (a, date(2026, 1, 2)), (a, date(2026, 1, 4)), (b, date(2026, 1, 2))]
-    midnight = lambda day: datetime.combine(day, datetime.min.time(), tzinfo=UTC)  # noqa: E731
+    days = [(a, "UTC", date(2026, 1, 1)), (a, "UTC", date(2026, 1, 2)), (a, "UTC", date(2026, 1, 4))]
+    days.append((b, "Asia/Kolkata", date(2026, 1, 2)))
     assert set(day_windows(days)) == {
-        (a, midnight(date(2026, 1, 1)), midnight(date(2026, 1, 3))),
-        (a, midnight(date(2026, 1, 4)), midnight(date(2026, 1, 5))),
-        (b, midnight(date(2026, 1, 2)), midnight(date(2026, 1, 3))),
+        (a, "UTC", date(2026, 1, 1), date(2026, 1, 3)),
+        (a, "UTC", date(2026, 1, 4), date(2026, 1, 5)),
+        (b, "Asia/Kolkata", date(2026, 1, 2), date(2026, 1, 3)),
     }
 
 

@@ -60,7 +60,7 @@ def test_reconcile_fails_and_names_the_rollup_and_row_that_differ(usage):
     assert excinfo.value.returncode == 1
     assert out.getvalue() == ""
     assert err.getvalue().splitlines() == [
-        f"rollups: UsageHourlyRollup outlet {row.outlet_id} {row.bucket:%Y-%m-%d %H}:00 "
+        f"rollups: UsageHourlyRollup outlet {row.outlet_id} {row.bucket:%Y-%m-%d %H}:00 UTC "
         f"model={row.model} type={row.type} unit={row.unit}: "
         f"credits {row.credits + 1} in the rollup, {row.credits} in the raw rows; "
         f"latency_count {row.latency_count + 2} in the rollup, {row.latency_count} in the raw rows."

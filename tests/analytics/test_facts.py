@@ -1,6 +1,7 @@
 """The registry of facts: each dimension, measure and rollup it names is a real column, and what is derived from it agrees."""
 
 import pytest
+from django.db.models import Value
 
 from analytics.facts import (
     BREAKDOWN_DIMENSIONS,
@@ -50,7 +51,7 @@ def test_every_other_column_of_a_rollup_is_a_measure_of_its_fact_that_its_build_
     stored = columns_of(rollup.model).keys() - {"id", "bucket", OUTLET, *rollup.dimensions}
     assert stored <= fact.measures.keys()
     assert set(fact.stored_measures(rollup)) == stored
-    built = rollup_rows(fact, rollup, fact.raw.objects.all()).query.annotations
+    built = rollup_rows(fact, rollup, fact.raw.objects.all(), Value("UTC")).query.annotations
     assert {f"sum_{name}" for name in stored} <= built.keys()
 
 

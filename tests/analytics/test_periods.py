@@ -75,4 +75,4 @@ def test_a_moment_s_period_is_its_utc_day_whatever_its_zone():
 )
 def test_billing_period_runs_from_the_cycle_day_to_the_day_before_the_next(cycle_day, today, start, end):
     outlet = OutletFactory.build(billing_cycle_day=cycle_day)
-    assert billing_period(outlet, today) == DateRange(start, end)
+    assert billing_period(outlet, today) == DateRange(start, end, outlet.zone)

@@ -4,12 +4,12 @@ With no option it does the worker's job at once: every day with a dirty mark is 
 mark first, and one line says what was built. With --since and/or --until (or --outlet alone) every
 day of the range is rebuilt, marked or not, for one outlet or each of them: after a restore, a fix
 to the rollups or a failed `reconcile`. A missing --since is the outlet's first day with usage or
-interactions, a missing --until its last (today for an outlet with neither). Days are UTC days.
+interactions, a missing --until its last (today for an outlet with neither). Days are each outlet's local dates.
 """
 
 import re
 import time
-from datetime import UTC, date
+from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Max, Min
@@ -17,7 +17,8 @@ from tqdm import tqdm
 
 from analytics.facts import FACTS
 from analytics.services import rollup_dirty_buckets, rollups_rebuild_range
-from config.api.dates import today_utc
+from analytics.zones import date_of
+from config.api.dates import today_in
 from config.commands import plural
 from credits import selectors
 from credits.management.options import OUTLET_HELP, outlet_from_option
@@ -38,20 +39,20 @@ def day_from_option(value: str | None, option: str) -> date | None:
 
 
 def usage_span(outlet: Outlet) -> tuple[date | None, date | None]:
-    """The outlet's first and last UTC day with a usage record or an interaction (None, None if it has neither)."""
+    """The outlet's first and last local day with a usage record or an interaction (None, None if it has neither)."""
     moments = []
     for fact in FACTS:
         span = fact.raw.objects.filter(outlet=outlet).aggregate(first=Min(fact.time_field), last=Max(fact.time_field))
         moments.extend(moment for moment in span.values() if moment is not None)
     if not moments:
         return None, None
-    return min(moments).astimezone(UTC).date(), max(moments).astimezone(UTC).date()
+    return date_of(min(moments), outlet.zone), date_of(max(moments), outlet.zone)
 
 
 class Command(BaseCommand):
     help = (
         "Build the rollups of every dirty bucket now (no option), or rebuild every day from --since to --until "
-        "(UTC, inclusive) of one outlet or all of them from raw rows."
+        "(each outlet's local dates, inclusive) of one outlet or all of them from raw rows."
     )
 
     def add_arguments(self, parser):
@@ -96,9 +97,9 @@ class Command(BaseCommand):
         self.stdout.write(f"{summary}.")
 
     def _rebuild(self, target: Outlet | None, since: date | None, until: date | None, started: float, progress: bool):
-        today = today_utc()
         plans = []
         for outlet in [target] if target is not None else selectors.outlet_list().order_by("name", "pk"):
+            today = today_in(outlet.zone)
             first, last = usage_span(outlet) if since is None or until is None else (None, None)
             start, end = since or first or today, until or last or today
             if start <= end:  # else the outlet has no usage in the range asked for
