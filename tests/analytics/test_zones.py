@@ -203,3 +203,22 @@ def test_after_a_zone_change_answers_equal_the_raw_rows_at_once_and_after_the_re
     assert UsageDailyRollup.objects.filter(outlet=agent.outlet).exists()
     answers_equal_the_raw_rows(agent.outlet, date_range)
     call_command("reconcile", stdout=io.StringIO())
+
+
+# --- staff over outlets of several zones ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("built", [False, True], ids=["raw", "rollups"])
+def test_staff_over_several_zones_add_local_dates_by_date_and_hours_by_the_wall_clock(staff, built):
+    kolkata, new_york = (AgentFactory(outlet=OutletFactory(timezone=zone)) for zone in ("Asia/Kolkata", "America/New_York"))
+    ingest(kolkata.outlet, record(kolkata, "k", "2026-03-07T20:00:00Z", credits="7"))  # 01:30 on the 8th
+    ingest(new_york.outlet, record(new_york, "n", "2026-03-08T06:30:00Z", credits="5"))  # 01:30 on the 8th (EST)
+    if built:
+        rollup_dirty_buckets()
+    day = {"from": "2026-03-08", "to": "2026-03-08", "metric": "credits", "breakdown": "type"}
+    (daily,) = staff.get(BREAKDOWN, day).json()["series"]
+    assert daily["points"] == [{"period": "2026-03-08", "value": "12.000000"}]
+    (hourly,) = staff.get(BREAKDOWN, {**day, "interval": "hour"}).json()["series"]
+    assert len(hourly["points"]) == 24 and hourly["points"][0]["period"] == "2026-03-08T00:00:00"
+    assert {point["period"]: point["value"] for point in hourly["points"] if point["value"] != "0.000000"} == {
+        "2026-03-08T01:00:00": "12.000000"
+    }

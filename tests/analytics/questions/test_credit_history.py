@@ -103,3 +103,22 @@ def test_credit_history_shows_ledger_changes_on_the_day_they_took_effect(db):
 
     added = {period["period"]: period["added"] for period in history["periods"] if period["added"]}
     assert added == {paid.date(): Decimal("40"), today: Decimal("2")}
+
+
+def test_credit_history_of_a_kolkata_outlet_puts_changes_and_usage_on_its_local_dates(db, monkeypatch):
+    agent = AgentFactory(outlet=OutletFactory(timezone="Asia/Kolkata"))
+    late = datetime(2026, 3, 7, 20, tzinfo=UTC)  # 01:30 on 8 March in Kolkata
+    credit_services.credits_add(agent=agent, amount=Decimal("40"), actor=ACTOR, reason="late top-up", effective_at=late)
+    credit_services.credits_add(
+        agent=agent, amount=Decimal("2"), actor=ACTOR, reason="morning top-up", effective_at=late - timedelta(hours=10)
+    )
+    ingest(agent.outlet, record(agent, "late", late.isoformat(), credits="3"))
+    monkeypatch.setattr(dates, "today_in", lambda zone: date(2026, 3, 8) if zone == agent.outlet.zone else None)
+
+    history = credit_history(
+        outlet_id=agent.outlet.pk, date_range=DateRange(date(2026, 3, 7), date(2026, 3, 8)), interval="day"
+    )
+    assert [(period["period"], period["added"], period["consumed"]) for period in history["periods"]] == [
+        (date(2026, 3, 7), Decimal("2"), 0), (date(2026, 3, 8), Decimal("40"), Decimal("3")),
+    ]
+    assert history["average_daily_burn"] == Decimal("0.1")  # the last 30 days up to the local 8 March: 3 / 30

@@ -1,8 +1,11 @@
 """The request log's reads, called directly: scope, today's failures, and the figures before rendering."""
 
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
+from analytics.models import RequestLog
 from analytics.requestlog.selectors import failed_request_list, request_analytics, request_log_list
+from analytics.zones import hour_start
 from config.api.dates import DateRange
 from tests.analytics.requestlog.conftest import RECORD, RECORDS, at
 
@@ -39,3 +42,22 @@ def test_request_analytics_per_hour_has_every_hour_of_the_range(traffic):
     periods = answer["periods"]
     assert len(periods) == 24 and periods[0]["period"] == datetime(2026, 3, 2, tzinfo=UTC)
     assert {period["period"].hour: period["count"] for period in periods if period["count"]} == {9: 2, 10: 2}
+
+
+def test_request_analytics_of_a_kolkata_outlet_counts_its_local_days_and_hours(traffic):
+    kolkata = ZoneInfo("Asia/Kolkata")
+    one_day = DateRange(date(2026, 3, 2), date(2026, 3, 2), kolkata)
+    answer = request_analytics(outlet_id=traffic["outlet"].pk, date_range=one_day, interval="hour")
+    periods = answer["periods"]
+    assert len(periods) == 24 and periods[0]["period"].isoformat() == "2026-03-02T00:00:00+05:30"
+    hourly = {period["period"].isoformat(): period["count"] for period in periods if period["count"]}
+    expected = {}
+    for row in RequestLog.objects.filter(outlet=traffic["outlet"]):
+        if row.time.astimezone(kolkata).date() == date(2026, 3, 2):
+            label = hour_start(row.time, kolkata).isoformat()  # on the half hour UTC
+            expected[label] = expected.get(label, 0) + 1
+    assert hourly == expected and all(label.endswith("+05:30") for label in hourly)
+    daily = request_analytics(outlet_id=traffic["outlet"].pk, date_range=one_day, interval="day")
+    assert [(period["period"], period["count"]) for period in daily["periods"]] == [
+        (date(2026, 3, 2), sum(expected.values()))
+    ]
