@@ -3,8 +3,6 @@
 The request log's admin is its own (analytics.requestlog.admin), imported here so that autodiscovery registers it.
 """
 
-from datetime import UTC
-
 from django.contrib import admin, messages
 
 from analytics import services
@@ -26,16 +24,11 @@ from config.admin import EstimatedCountPaginator, ViewOnlyMixin, amount_display
 
 @admin.action(description="Recompute the selected rows' outlet days from raw records")
 def recompute(model_admin, request, queryset):
-    field = "hour" if queryset.model is DirtyBucket else "bucket"
-    outlet_days = {(outlet_id, moment.astimezone(UTC).date()) for outlet_id, moment in queryset.values_list("outlet_id", field)}
-    by_outlet: dict = {}
-    for outlet_id, day in outlet_days:
-        by_outlet.setdefault(outlet_id, set()).add(day)
+    by_outlet = services.local_days_of(queryset)
     for outlet_id, days in by_outlet.items():
         services.rollups_rebuild_days(outlet_id=outlet_id, days=days)
-    model_admin.message_user(
-        request, f"Recomputed {len(outlet_days)} outlet day(s) from raw records.", messages.SUCCESS
-    )
+    outlet_days = sum(len(days) for days in by_outlet.values())
+    model_admin.message_user(request, f"Recomputed {outlet_days} outlet day(s) from raw records.", messages.SUCCESS)
 
 
 class RollupAdmin(ViewOnlyMixin, admin.ModelAdmin):

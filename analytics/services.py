@@ -16,7 +16,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import F, Min, Q, Value
+from django.db.models import F, Min, Q, QuerySet, Value
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
@@ -236,6 +236,20 @@ class RollupRun:
     buckets: int = 0
     busy_outlets: int = 0  # held by another builder: left to it
     finished: bool = True  # False when the time budget ran out first
+
+
+def local_days_of(rows: QuerySet) -> dict[UUID, set[date]]:
+    """The local days, per outlet, that dirty marks or rollup rows cover: a mark one or two, a row its own."""
+    if rows.model is DirtyBucket:
+        days: dict[UUID, set[date]] = defaultdict(set)
+        for outlet_id, zone, hour in rows.values_list("outlet_id", "outlet__timezone", "hour"):
+            days[outlet_id] |= _marked_days([hour], zone)
+        return days
+    hourly = any(rollup.model is rows.model and rollup.grain == "hour" for fact in FACTS for rollup in fact.rollups)
+    days = defaultdict(set)
+    for outlet_id, zone, bucket in rows.values_list("outlet_id", "outlet__timezone", "bucket"):
+        days[outlet_id].add(date_of(bucket, ZoneInfo(zone)) if hourly else bucket.astimezone(UTC).date())
+    return days
 
 
 def rollup_dirty_buckets(*, time_budget: float | None = None) -> RollupRun:

@@ -1,4 +1,5 @@
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from html import unescape
 
@@ -17,6 +18,7 @@ from analytics.models import (
 from analytics.services import rollup_dirty_buckets
 from credits.services import Actor
 from tests.analytics.handbuilt import D1, at, call, ingest, record
+from tests.factories import AgentFactory, OutletFactory
 from usage.services import ingest_records, upsert_interactions
 
 BUILT_ROLLUPS = tuple(rollup.model for fact in FACTS for rollup in fact.rollups)
@@ -83,6 +85,18 @@ def test_recompute_from_the_dirty_queue_builds_the_day_and_clears_its_marks(staf
 
     assert not DirtyBucket.objects.exists()
     assert UsageHourlyRollup.objects.get().records == 1
+
+
+def test_recompute_of_a_kolkata_mark_rebuilds_both_local_days_its_hour_overlaps(staff):
+    agent = AgentFactory(outlet=OutletFactory(timezone="Asia/Kolkata"))
+    ingest(agent.outlet, record(agent, "edge", "2026-11-02T18:10:00Z"))  # 23:40 on the 2nd; its UTC hour ends on the 3rd
+    mark = DirtyBucket.objects.get()
+
+    response = staff.post(changelist(DirtyBucket), {"action": "recompute", "_selected_action": [mark.pk]}, follow=True)
+
+    assert "Recomputed 2 outlet day(s) from raw records." in response.content.decode()
+    assert not DirtyBucket.objects.exists()
+    assert UsageHourlyRollup.objects.get().bucket == datetime(2026, 11, 2, 17, 30, tzinfo=UTC)  # 23:00 in Kolkata
 
 
 # Amounts as people read them.
