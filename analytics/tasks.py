@@ -22,7 +22,7 @@ def rollup_dirty_buckets() -> dict:
 
 @shared_task(name="analytics.tasks.rebuild_rollups", acks_late=True, ignore_result=True)
 def rebuild_rollups(outlet_id: str, start: str, end: str) -> int:
-    """Backfill: rebuilds every day from `start` to `end` (ISO dates, inclusive) of one outlet."""
+    """Backfill: rebuilds every local day from `start` to `end` (ISO dates, inclusive) of one outlet, in its zone."""
     return services.rollups_rebuild_range(
         outlet_id=outlet_id, start=date.fromisoformat(start), end=date.fromisoformat(end)
     )
