@@ -100,8 +100,7 @@ class Outlet(SpendControls):
         ]
 
     @property
-    def zone(self) -> zoneinfo.ZoneInfo:
-        """Its time zone: its days, hours, months and billing periods are local to it."""
+    def zone(self) -> zoneinfo.ZoneInfo:  # its days, hours, months and billing periods are local to it
         return zoneinfo.ZoneInfo(self.timezone)
 
     def __str__(self) -> str:
