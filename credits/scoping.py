@@ -1,6 +1,7 @@
 """Which outlet a request may see: its key's outlet, or for staff every outlet or the one asked for."""
 
 from datetime import UTC, tzinfo
+from functools import cached_property
 from uuid import UUID
 
 from drf_spectacular.types import OpenApiTypes
@@ -84,7 +85,20 @@ class ScopedListView(ApiListView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no caller to scope to
             return self.get_serializer_class().Meta.model.objects.none()
-        return self.scoped_queryset(caller_outlet_id(self.request))
+        return self.scoped_queryset(self.scope_outlet_id)
+
+    @cached_property
+    def scope_outlet_id(self) -> UUID | None:
+        """`caller_outlet_id`, read once a request: the queryset, the date filter and the CSV each ask."""
+        return caller_outlet_id(self.request)
+
+    @cached_property
+    def scope_zone(self) -> tzinfo:
+        return caller_zone(self.request, self.scope_outlet_id)
+
+    def date_zone(self, request) -> tzinfo:
+        """The outlet's zone when the list is one outlet's; UTC for staff over every outlet."""
+        return self.scope_zone
 
     def scoped_queryset(self, outlet_id):
         """The view's rows for one outlet (None: every outlet, staff only); every list is scoped here."""

@@ -4,16 +4,17 @@ import csv
 import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, tzinfo
+from functools import partial
 
 from django.core.exceptions import FieldError
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+from config.api.dates import zone_iso
 from config.api.fields import canonical_choice
 
 FORMATS = ("json", "csv")
@@ -60,22 +61,17 @@ def dict_csv_lines(rows: Iterable[dict], columns: list[str]) -> Iterator[str]:
         yield writer.writerow([_cell(row.get(column)) for column in columns])
 
 
-def _formatter(field: serializers.Field) -> Callable[[object], str]:
-    """How a column reads in the CSV: the JSON item's text, without a serializer call per cell."""
+def _formatter(field: serializers.Field, zone: tzinfo) -> Callable[[object], str]:
+    """How a column reads in the CSV: the JSON item's text (times with `zone`'s offset), without a serializer
+    call per cell."""
     if isinstance(field, serializers.DateTimeField):
-        zone = timezone.get_current_timezone()
-
-        def iso(value: datetime) -> str:
-            text = value.astimezone(zone).isoformat()
-            return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-        return iso
+        return partial(zone_iso, zone=zone)
     if isinstance(field, serializers.DecimalField):
         return f"{{:.{field.decimal_places}f}}".format
     return _cell
 
 
-def _database_lines(queryset: QuerySet, fields: dict[str, serializers.Field]) -> Iterator[str] | None:
+def _database_lines(queryset: QuerySet, fields: dict[str, serializers.Field], zone: tzinfo) -> Iterator[str] | None:
     """Lines read straight from `values_list` rows; None when a column is computed in Python."""
     paths = [field.source.replace(".", "__") for field in fields.values()]
     if "*" in paths:
@@ -86,7 +82,7 @@ def _database_lines(queryset: QuerySet, fields: dict[str, serializers.Field]) ->
     except FieldError:
         return None
     positions = [unique_paths.index(path) for path in paths]
-    formatters = [_formatter(field) for field in fields.values()]
+    formatters = [_formatter(field, zone) for field in fields.values()]
 
     def lines() -> Iterator[str]:
         writer = csv.writer(_Echo())
@@ -98,19 +94,31 @@ def _database_lines(queryset: QuerySet, fields: dict[str, serializers.Field]) ->
     return lines()
 
 
-def queryset_csv_rows(queryset: QuerySet, serializer_for: Callable) -> Iterator[str]:
-    """The header, then one CSV line per row (a cell may hold a newline): from plain database rows when every
-    column is stored, else object by object."""
-    fields = serializer_for().fields
-    lines = _database_lines(queryset, fields)
+def _write_times_in(fields: dict[str, serializers.Field], zone: tzinfo) -> None:
+    """Points every time field, nested ones included, at `zone` (DRF's `default_timezone`, set after the fact)."""
+    for field in fields.values():
+        field = getattr(field, "child", field)  # a list of a serializer or a field: its items
+        if isinstance(field, serializers.DateTimeField):
+            field.timezone = zone
+        elif isinstance(field, serializers.Serializer):
+            _write_times_in(field.fields, zone)
+
+
+def queryset_csv_rows(queryset: QuerySet, serializer_for: Callable, *, zone: tzinfo = UTC) -> Iterator[str]:
+    """The header, then one CSV line per row (a cell may hold a newline), times with `zone`'s offset: from plain
+    database rows when every column is stored, else object by object through one serializer."""
+    serializer = serializer_for()
+    lines = _database_lines(queryset, serializer.fields, zone)
     if lines is None:
-        lines = dict_csv_lines((serializer_for(obj).data for obj in queryset.iterator(chunk_size=CHUNK_SIZE)), list(fields))
+        _write_times_in(serializer.fields, zone)
+        rows = (serializer.to_representation(obj) for obj in queryset.iterator(chunk_size=CHUNK_SIZE))
+        lines = dict_csv_lines(rows, list(serializer.fields))
     return lines
 
 
-def queryset_csv_lines(queryset: QuerySet, serializer_for: Callable) -> Iterator[str]:
+def queryset_csv_lines(queryset: QuerySet, serializer_for: Callable, *, zone: tzinfo = UTC) -> Iterator[str]:
     """`queryset_csv_rows` joined into a few large chunks, for a response."""
-    return _batched(queryset_csv_rows(queryset, serializer_for))
+    return _batched(queryset_csv_rows(queryset, serializer_for, zone=zone))
 
 
 def csv_response(lines: Iterable[str], filename: str) -> StreamingHttpResponse:

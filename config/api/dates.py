@@ -29,9 +29,15 @@ def local_midnight(day: date, zone: tzinfo) -> datetime:
     return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
 
 
+def zone_iso(moment: datetime, zone: tzinfo) -> str:
+    """ISO 8601 with `zone`'s offset at that moment; a zero offset is a `Z`."""
+    text = moment.astimezone(zone).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 def utc_iso(moment: datetime) -> str:
     """ISO 8601 in UTC with a `Z`, as the API writes times."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return zone_iso(moment, UTC)
 
 
 @dataclass(frozen=True)

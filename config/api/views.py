@@ -1,4 +1,5 @@
 import sys
+from datetime import UTC, tzinfo
 
 import redis
 from django.conf import settings
@@ -30,6 +31,12 @@ from config.api.pagination import KeysetPagination, parse_order
 # Staff choose the outlet an answer covers; an API key always gets its own (DESIGN "API").
 STAFF_PARAMETERS = frozenset({"outlet_id"})
 DATE_RANGE_NAMES = frozenset(parameter["name"] for parameter in DATE_RANGE_PARAMETERS)
+# A list over every outlet has no one outlet's calendar: its dates are UTC (an analytics answer adds each outlet's).
+LIST_DATE_RANGE_PARAMETERS = [
+    {**parameter, "description": f"{parameter['description']} Staff without outlet_id: a UTC date."}
+    if parameter["name"] in ("start_date", "end_date") else parameter
+    for parameter in DATE_RANGE_PARAMETERS
+]
 
 
 def refuse_unknown_parameters(params, known: set[str]) -> None:
@@ -56,17 +63,18 @@ class KnownQueryParametersMixin:
 
 
 class DateRangeFilterBackend(BaseFilterBackend):
-    """Filters the view's `date_field` to the requested range (default: the last 30 days)."""
+    """Filters the view's `date_field` to the requested range (default: the last 30 days), read as dates of the
+    view's `date_zone`."""
 
     def filter_queryset(self, request, queryset, view):
         field = getattr(view, "date_field", None)
         if not field:
             return queryset
-        date_range = parse_date_range(request.query_params)
+        date_range = parse_date_range(request.query_params, zone=view.date_zone(request))
         return queryset.filter(**{f"{field}__gte": date_range.start_at, f"{field}__lt": date_range.end_before})
 
     def get_schema_operation_parameters(self, view):
-        return DATE_RANGE_PARAMETERS if getattr(view, "date_field", None) else []
+        return LIST_DATE_RANGE_PARAMETERS if getattr(view, "date_field", None) else []
 
 
 class ApiListView(KnownQueryParametersMixin, ListAPIView):
@@ -87,6 +95,11 @@ class ApiListView(KnownQueryParametersMixin, ListAPIView):
         filterset = getattr(self, "filterset_class", None)
         return {FORMAT_PARAMETER.name, *(parameter["name"] for parameter in declared), *(filterset.base_filters if filterset else ())}
 
+    def date_zone(self, request) -> tzinfo:
+        """Whose dates the date filter reads and whose offset the CSV's times carry: UTC here; a list scoped to
+        one outlet answers in its zone (`credits.scoping`)."""
+        return UTC
+
     def extra_payload(self, queryset) -> dict:
         """Anything the JSON page carries besides `items` and `cursor`, computed over the whole filter."""
         return {}
@@ -105,7 +118,8 @@ class ApiListView(KnownQueryParametersMixin, ListAPIView):
     def csv_export(self, queryset):
         prefix = "-" if parse_order(self.request.query_params) == "desc" else ""
         ordered = queryset.order_by(*(prefix + name for name in self.cursor_fields))
-        return csv_response(queryset_csv_lines(ordered, self.get_serializer), self.csv_filename)
+        lines = queryset_csv_lines(ordered, self.get_serializer, zone=self.date_zone(self.request))
+        return csv_response(lines, self.csv_filename)
 
 
 class SchemaView(KnownQueryParametersMixin, SpectacularAPIView):

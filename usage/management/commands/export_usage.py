@@ -64,8 +64,14 @@ class Command(BaseCommand):
         parser.add_argument("--agent", help="Only this agent's records.")
         parser.add_argument("--type", help="Exact type, e.g. CONVERSATION or TTS.")
         parser.add_argument("--model", help="Exact model, e.g. gpt-4o.")
-        parser.add_argument("--start-date", metavar="YYYY-MM-DD", help="First day (UTC). Default: 30 days before the end.")
-        parser.add_argument("--end-date", metavar="YYYY-MM-DD", help="Last day (UTC, inclusive). Default: today.")
+        parser.add_argument(
+            "--start-date", metavar="YYYY-MM-DD",
+            help="First day: the outlet's local date with --outlet, else UTC. Default: 30 days before the end.",
+        )
+        parser.add_argument(
+            "--end-date", metavar="YYYY-MM-DD",
+            help="Last day (inclusive): the outlet's local date with --outlet, else UTC. Default: today there.",
+        )
         parser.add_argument(
             "--meta", action="append", default=[], metavar="KEY=VALUE",
             help="Records whose meta has this string value at KEY; repeat for several keys (all must match).",
@@ -86,14 +92,14 @@ class Command(BaseCommand):
             name: options[name] for name in ("type", "model", "start_date", "end_date", "order")
         })
         try:
-            export = usage_record_export(outlet_id=target and target.pk, params=params)
+            export = usage_record_export(outlet=target, params=params)
         except ValidationError as error:
             raise CommandError(one_line(error)) from None
         to_stdout = output == "-"
         format = format or ("csv" if to_stdout else EXTENSIONS.get(Path(output).suffix.lower(), "csv"))
         show_bar = not no_progress and self.stderr.isatty() and not (to_stdout and self.stdout.isatty())
         bar = self._progress_bar(export.records.count()) if show_bar else None
-        lines = csv_lines(export.records) if format == "csv" else jsonl_lines(export.records)
+        lines = csv_lines(export) if format == "csv" else jsonl_lines(export.records)
         started = time.monotonic()
         try:
             written = self._write_to(output, lines, header=format == "csv", bar=bar)
