@@ -1,8 +1,18 @@
+import csv
+import io
+from datetime import UTC, datetime
+from decimal import Decimal
 from unittest import mock
 
+import pytest
 from django.db import OperationalError
 
 from config.api.csv import csv_response
+from credits import services
+from tests.factories import AgentFactory, OutletFactory
+from usage.services import ingest_records
+
+ACTOR = services.Actor.system("tests")
 
 
 def failing_lines():
@@ -26,3 +36,36 @@ def test_the_first_chunk_is_streamed_with_the_rest():
 def test_a_blank_format_is_json_like_any_blank_parameter(staff_client):
     response = staff_client.get("/api/v1/usage/records/", {"format": ""})
     assert response.status_code == 200 and response["Content-Type"] == "application/json"
+
+
+# Times in the outlet's zone: plain rows (usage records) and a serializer per row (the ledger) alike.
+
+JANUARY, JULY = datetime(2026, 1, 15, 17, 0, tzinfo=UTC), datetime(2026, 7, 15, 16, 0, tzinfo=UTC)
+
+
+def new_york_records(agent) -> None:
+    records = [
+        {"event_id": name, "agent_id": str(agent.pk), "type": "TTS", "unit": "characters", "count": 1, "credits": "1",
+         "cost_usd": "0.001", "model": "tts-1", "occurred_at": moment.isoformat()}
+        for name, moment in (("winter", JANUARY), ("summer", JULY))
+    ]
+    ingest_records(outlet=agent.outlet, records=records, actor=ACTOR)
+
+
+def new_york_ledger(agent) -> None:
+    for moment in (JANUARY, JULY):
+        services.credits_add(agent=agent, amount=Decimal("1"), actor=ACTOR, reason="paid", effective_at=moment)
+
+
+@pytest.mark.parametrize(
+    ("path", "column", "make"),
+    [("/api/v1/usage/records/", "occurred_at", new_york_records), ("/api/v1/credits/ledger/", "effective_at", new_york_ledger)],
+)
+def test_a_new_york_outlets_csv_writes_its_winter_and_summer_offsets(key_client, path, column, make):
+    agent = AgentFactory(outlet=OutletFactory(timezone="America/New_York"))
+    make(agent)
+    response = key_client("read", for_outlet=agent.outlet).get(
+        path, {"start_date": "2026-01-01", "end_date": "2026-12-31", "order": "asc", "format": "csv"}
+    )
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [row[column] for row in rows] == ["2026-01-15T12:00:00-05:00", "2026-07-15T12:00:00-04:00"]

@@ -1,9 +1,18 @@
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from rest_framework.exceptions import ValidationError
 
-from config.api.dates import DateRange, SpansTooLong, StartsAfterEnd, day_allowed, parse_date_range, valid_range
+from config.api.dates import (
+    DateRange,
+    SpansTooLong,
+    StartsAfterEnd,
+    day_allowed,
+    parse_date_range,
+    valid_range,
+    zone_iso,
+)
 
 
 def test_range_is_end_inclusive_in_utc():
@@ -117,3 +126,15 @@ def test_a_range_over_its_days_says_how_many_it_spans():
     with pytest.raises(SpansTooLong) as raised:
         valid_range(date(2026, 1, 1), date(2026, 4, 1), max_days=90)
     assert (raised.value.days, raised.value.max_days) == (91, 90)
+
+
+@pytest.mark.parametrize(
+    ("zone", "text"),
+    [
+        ("Asia/Kolkata", "2026-03-08T01:30:00+05:30"),
+        ("America/New_York", "2026-03-07T15:00:00-05:00"),
+        ("Europe/London", "2026-03-07T20:00:00Z"),  # a zero offset is a Z, as in the API's times
+    ],
+)
+def test_a_moment_in_a_zone_carries_its_offset(zone, text):
+    assert zone_iso(datetime(2026, 3, 7, 20, 0, tzinfo=UTC), ZoneInfo(zone)) == text

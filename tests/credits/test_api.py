@@ -2,15 +2,16 @@ import csv
 import io
 import os
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from credits import pool, selectors, services, writeoffs
+from credits import pool, scoping, selectors, services, writeoffs
 from credits.grants import GrantTerms
 from credits.models import CreditAccount, CreditGrant, CreditLedgerEntry
 from tests.factories import AgentFactory, OutletFactory
@@ -128,6 +129,27 @@ def test_ledger_date_range_is_end_inclusive(agent, key_client):
     assert len(client.get(LEDGER, {"from": str(today), "to": str(today)}).json()["items"]) == 1
     yesterday = today - timedelta(days=1)
     assert client.get(LEDGER, {"start_date": str(yesterday), "end_date": str(yesterday)}).json()["items"] == []
+
+
+def test_ledger_dates_are_a_kolkata_outlets_local_dates_and_its_csv_carries_its_offset(key_client, staff_client):
+    agent = AgentFactory(outlet=OutletFactory(timezone="Asia/Kolkata"))
+    seventh_evening = datetime(2026, 3, 7, 20, 0, tzinfo=UTC)  # 01:30 on the 8th in Kolkata
+    for moment in (seventh_evening, seventh_evening + timedelta(days=1)):
+        services.credits_add(agent=agent, amount=Decimal("1"), actor=ACTOR, reason=moment.isoformat(), effective_at=moment)
+    the_8th = {"start_date": "2026-03-08", "end_date": "2026-03-08"}
+    client = key_client("read", for_outlet=agent.outlet)
+    assert [item["effective_at"] for item in client.get(LEDGER, the_8th).json()["items"]] == ["2026-03-07T20:00:00Z"]
+    assert [row["effective_at"] for row in csv_rows(client.get(LEDGER, {**the_8th, "format": "csv"}))] == [
+        "2026-03-08T01:30:00+05:30"
+    ]
+    staff = [item["effective_at"] for item in staff_client.get(LEDGER, the_8th).json()["items"]]
+    assert staff == ["2026-03-08T20:00:00Z"]  # staff over every outlet: UTC dates
+
+
+def test_a_list_reads_the_callers_outlet_once_for_its_rows_dates_and_csv(agent, staff_client):
+    with mock.patch("credits.scoping.caller_outlet_id", wraps=scoping.caller_outlet_id) as read:
+        response = staff_client.get(LEDGER, {"outlet_id": str(agent.outlet_id), "format": "csv"})
+    assert response.status_code == 200 and read.call_count == 1
 
 
 @pytest.mark.parametrize(

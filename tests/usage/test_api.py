@@ -348,6 +348,41 @@ def test_records_date_range_defaults_to_30_days_and_is_end_inclusive(agent, key_
     ]
 
 
+# A Kolkata outlet (UTC+05:30): 20:00 UTC on the 7th is 01:30 on the 8th there, 20:00 UTC on the 8th is the 9th.
+SEVENTH_EVENING = datetime(2026, 3, 7, 20, 0, tzinfo=UTC)
+EIGHTH_EVENING = datetime(2026, 3, 8, 20, 0, tzinfo=UTC)
+THE_8TH = {"start_date": "2026-03-08", "end_date": "2026-03-08"}
+
+
+@pytest.fixture
+def kolkata(db):
+    """A Kolkata outlet's two records, one on each side of its local 8 March's end, and ids newest first."""
+    agent = AgentFactory(outlet=OutletFactory(timezone="Asia/Kolkata"))
+    early, late = ingest(agent, usage(agent, "early", at=SEVENTH_EVENING), usage(agent, "late", at=EIGHTH_EVENING))
+    return {"outlet": agent.outlet, "early": early, "late": late}
+
+
+def test_a_kolkata_keys_dates_are_its_outlets_local_dates(kolkata, key_client):
+    client = key_client("read", for_outlet=kolkata["outlet"])
+    assert ids_of(client.get(RECORDS, THE_8TH)) == [kolkata["early"]]
+    assert ids_of(client.get(RECORDS, {"from": "2026-03-09", "to": "2026-03-09"})) == [kolkata["late"]]
+
+
+def test_staff_dates_are_the_named_outlets_local_dates_else_utc_dates(kolkata, staff_client):
+    assert ids_of(staff_client.get(RECORDS, {**THE_8TH, "outlet_id": str(kolkata["outlet"].pk)})) == [kolkata["early"]]
+    assert ids_of(staff_client.get(RECORDS, THE_8TH)) == [kolkata["late"]]
+
+
+def test_interactions_dates_are_the_outlets_local_dates_too(kolkata, key_client):
+    agent = AgentFactory(outlet=kolkata["outlet"])
+    upsert_interactions(outlet=agent.outlet, interactions=[
+        {"interaction_id": "early", "agent_id": str(agent.pk), "started_at": SEVENTH_EVENING.isoformat()},
+        {"interaction_id": "late", "agent_id": str(agent.pk), "started_at": EIGHTH_EVENING.isoformat()},
+    ])
+    items = items_of(key_client("read", for_outlet=agent.outlet).get(INTERACTIONS, THE_8TH))
+    assert [item["interaction_id"] for item in items] == ["early"]
+
+
 def test_a_record_by_id(agent, key_client):
     (record_id,) = ingest(agent, usage(agent, "e1", meta={"k": "v"}))
     client = key_client("read")
@@ -433,6 +468,22 @@ def test_records_csv_reads_plain_rows_not_a_serializer_per_record(agent, key_cli
 
     monkeypatch.setattr(UsageRecordSerializer, "to_representation", refuse)
     assert len(csv_rows(key_client("read").get(RECORDS, {"format": "csv"}))) == 3
+
+
+def test_a_kolkata_keys_csv_writes_times_with_its_offset_while_its_json_stays_utc(kolkata, key_client):
+    client = key_client("read", for_outlet=kolkata["outlet"])
+    (row,) = csv_rows(client.get(RECORDS, {**THE_8TH, "format": "csv"}))
+    assert row["occurred_at"] == "2026-03-08T01:30:00+05:30" and row["created_at"].endswith("+05:30")
+    (item,) = items_of(client.get(RECORDS, THE_8TH))
+    assert item["occurred_at"] == "2026-03-07T20:00:00Z" and item["created_at"].endswith("Z")
+
+
+def test_staff_csv_is_in_the_named_outlets_zone_else_in_utc(kolkata, staff_client):
+    both_days = {"start_date": "2026-03-07", "end_date": "2026-03-09", "format": "csv"}
+    every_outlet = csv_rows(staff_client.get(RECORDS, both_days))
+    assert [row["occurred_at"] for row in every_outlet] == ["2026-03-08T20:00:00Z", "2026-03-07T20:00:00Z"]
+    one_outlet = csv_rows(staff_client.get(RECORDS, {**both_days, "outlet_id": str(kolkata["outlet"].pk)}))
+    assert [row["occurred_at"] for row in one_outlet] == ["2026-03-09T01:30:00+05:30", "2026-03-08T01:30:00+05:30"]
 
 
 # Interactions

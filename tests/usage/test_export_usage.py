@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 from django.db.models.query import QuerySet
 
 from credits.services import Actor
-from tests.factories import AgentFactory
+from tests.factories import AgentFactory, OutletFactory
 from usage.management.commands import export_usage
 from usage.services import ingest_records
 
@@ -129,6 +129,25 @@ def test_outlet_and_agent_narrow_the_export(records, staff_client):
     by_agent = api_items(staff_client, {"agent_id": str(records.pk)})
     assert jsonl_ids("--outlet", outlet, "--agent", str(records.pk)) == [item["id"] for item in by_agent]
     assert len(by_agent) == 4
+
+
+def test_an_outlets_export_reads_its_local_dates_and_writes_its_offset_every_outlets_is_utc(staff_client):
+    agent = AgentFactory(outlet=OutletFactory(timezone="Asia/Kolkata"))
+    seventh_evening = datetime(2026, 3, 7, 20, 0, tzinfo=UTC)  # 01:30 on the 8th in Kolkata
+    early, late = ingest(
+        agent, usage(agent, "early", at=seventh_evening), usage(agent, "late", at=seventh_evening + timedelta(days=1))
+    )
+    the_8th = ("--start-date", "2026-03-08", "--end-date", "2026-03-08")
+    outlet = str(agent.outlet_id)
+    out, _ = export("--outlet", outlet, *the_8th)
+    assert out == api_csv(staff_client, {"outlet_id": outlet, "start_date": "2026-03-08", "end_date": "2026-03-08"})
+    assert [row["occurred_at"] for row in csv.DictReader(io.StringIO(out))] == ["2026-03-08T01:30:00+05:30"]
+    lines, _ = export("--outlet", outlet, "--format", "jsonl", *the_8th)
+    assert [json.loads(line)["occurred_at"] for line in lines.splitlines()] == ["2026-03-07T20:00:00Z"]  # the API's JSON
+    assert jsonl_ids("--outlet", outlet, *the_8th) == [early]
+    every_outlet, _ = export(*the_8th)
+    assert [row["occurred_at"] for row in csv.DictReader(io.StringIO(every_outlet))] == ["2026-03-08T20:00:00Z"]
+    assert jsonl_ids(*the_8th) == [late]
 
 
 def test_a_file_gets_the_data_and_stdout_the_summary(records, tmp_path):

@@ -2,7 +2,9 @@
 
 import pytest
 
+from analytics.models import RequestLog
 from tests.analytics.requestlog.conftest import LOG, RANGE, RECORD, RECORDS, REQUESTS, at, csv_rows, ids, log_row
+from tests.factories import OutletFactory
 
 
 def test_a_key_sees_its_outlets_requests_and_staff_see_every_one(logged, key_client, staff_client):
@@ -153,3 +155,22 @@ def test_request_analytics_refuses_a_bad_question(key_client, params, field, mes
     assert response.status_code == 400
     body = response.json()
     assert body["success"] is False and message in " ".join(body["errors"][field])
+
+
+def test_the_list_reads_a_kolkata_keys_dates_as_its_local_dates_and_staffs_over_every_outlet_in_utc(
+    key_client, staff_client
+):
+    kolkata = OutletFactory(timezone="Asia/Kolkata")
+    early, late = RequestLog.objects.bulk_create([
+        log_row(kolkata, time=at(7, 20)),  # 01:30 on the 8th in Kolkata
+        log_row(kolkata, time=at(8, 20)),  # the 9th there
+    ])
+    the_8th = {"start_date": "2026-03-08", "end_date": "2026-03-08"}
+    client = key_client("read", for_outlet=kolkata)
+    assert ids(client.get(LOG, the_8th)) == [early.pk]
+    assert ids(staff_client.get(LOG, {**the_8th, "outlet_id": str(kolkata.pk)})) == [early.pk]
+    assert ids(staff_client.get(LOG, the_8th)) == [late.pk]
+    header, row = csv_rows(client.get(LOG, {**the_8th, "format": "csv"}))
+    assert row[header.index("time")] == "2026-03-08T01:30:00+05:30"
+    _, utc_row = csv_rows(staff_client.get(LOG, {**the_8th, "format": "csv"}))
+    assert utc_row[header.index("time")] == "2026-03-08T20:00:00Z"
