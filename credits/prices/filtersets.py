@@ -1,4 +1,4 @@
-from datetime import UTC, datetime, time
+from datetime import date, datetime
 
 import django_filters
 from django import forms
@@ -6,13 +6,14 @@ from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from config.api.dates import local_midnight
 from config.api.filters import CaseInsensitiveMultipleChoiceFilter
 from credits.prices.models import Price
 from credits.prices.selectors import prices_in_effect
 
 
 class MomentField(forms.Field):
-    """A date (its first moment, UTC) or an ISO 8601 time with its offset."""
+    """A date, or an ISO 8601 time with its offset."""
 
     def to_python(self, value):
         if value in self.empty_values:
@@ -23,7 +24,7 @@ class MomentField(forms.Field):
         except ValueError:  # well formed, but no such day or time
             day = moment = None
         if day is not None:
-            return datetime.combine(day, time.min, tzinfo=UTC)
+            return day
         if moment is None or moment.tzinfo is None:
             raise forms.ValidationError(f"'{value[:40]}' is not a date (YYYY-MM-DD) or a time with its offset.")
         return moment
@@ -40,12 +41,15 @@ class PriceFilterSet(django_filters.FilterSet):
     unit = CaseInsensitiveMultipleChoiceFilter(choices=Price.Unit.choices)
     effective_at = MomentFilter(
         method="filter_effective_at",
-        help_text="A date (YYYY-MM-DD, its start in UTC) or a time with its offset: only the versions in effect then.",
+        help_text="A date (YYYY-MM-DD: its start in the outlet's zone; staff without outlet_id: UTC) or a time with its "
+        "offset: only the versions in effect then.",
     )
 
     class Meta:
         model = Price
         fields = ["type", "model", "unit", "effective_at"]
 
-    def filter_effective_at(self, queryset, name, value):
+    def filter_effective_at(self, queryset, name, value: date | datetime):
+        if not isinstance(value, datetime):  # a date starts at its midnight in the list's zone (DRF's request knows the view)
+            value = local_midnight(value, self.request.parser_context["view"].date_zone(self.request))
         return prices_in_effect(queryset, value)

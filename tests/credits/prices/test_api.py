@@ -45,6 +45,17 @@ def test_effective_at_keeps_the_versions_in_effect_then(outlet, key_client, at):
     assert ids(key_client("read").get(PRICES, {"effective_at": at})) == {january.pk, own_january.pk}
 
 
+def test_an_effective_at_date_starts_at_the_outlets_local_midnight(key_client, staff_client):
+    kolkata = OutletFactory(timezone="Asia/Kolkata")
+    january = PriceFactory(outlet=kolkata, effective_from=JAN)
+    # 20:00 UTC on 31 January: after Kolkata's midnight of 1 February (18:30 UTC), before UTC's.
+    evening = PriceFactory(outlet=kolkata, effective_from=datetime(2026, 1, 31, 20, 0, tzinfo=UTC))
+    the_1st = {"effective_at": "2026-02-01"}
+    assert ids(key_client("read", for_outlet=kolkata).get(PRICES, the_1st)) == {january.pk}
+    assert ids(staff_client.get(PRICES, {**the_1st, "outlet_id": str(kolkata.pk)})) == {january.pk}
+    assert ids(staff_client.get(PRICES, the_1st)) == {evening.pk}  # every outlet: UTC's midnight
+
+
 @pytest.mark.parametrize("at", ["2026-02-30", "yesterday", "2026-02-01T10:00:00"])
 def test_a_bad_effective_at_is_a_400(key_client, at):
     response = key_client("read").get(PRICES, {"effective_at": at})
