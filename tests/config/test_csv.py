@@ -3,11 +3,12 @@ import io
 from datetime import UTC, datetime
 from decimal import Decimal
 from unittest import mock
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import OperationalError
 
-from config.api.csv import csv_response
+from config.api.csv import csv_response, dict_csv_lines
 from credits import services
 from tests.factories import AgentFactory, OutletFactory
 from usage.services import ingest_records
@@ -69,3 +70,10 @@ def test_a_new_york_outlets_csv_writes_its_winter_and_summer_offsets(key_client,
     )
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [row[column] for row in rows] == ["2026-01-15T12:00:00-05:00", "2026-07-15T12:00:00-04:00"]
+
+
+def test_rows_of_dicts_write_times_as_iso_8601_in_the_zone_given_else_utc():
+    rows = [{"at": datetime(2026, 3, 7, 20, 0, tzinfo=UTC), "n": 1}]
+    assert list(dict_csv_lines(rows, ["at", "n"])) == ["at,n\r\n", "2026-03-07T20:00:00Z,1\r\n"]
+    kolkata = list(dict_csv_lines(rows, ["at", "n"], zone=ZoneInfo("Asia/Kolkata")))
+    assert kolkata[1] == "2026-03-08T01:30:00+05:30,1\r\n"
