@@ -1,12 +1,13 @@
 """The admin kit every app's screens share: view-only screens, and changelists that stay cheap on big tables."""
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, tzinfo
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Max, Min
+from django.template.response import TemplateResponse
 from django.templatetags.static import static
 from django.utils import formats, timezone
 from django.utils.functional import cached_property
@@ -73,12 +74,57 @@ def low_badge(is_low: bool) -> str:
     return format_html('<img src="{}" alt="Low balance" class="low-badge"> low', static("admin/img/icon-alert.svg"))
 
 
-def compact_time(value: datetime) -> str:
-    """A time for list columns, in the current zone: 2025-03-02 14:05:09, wrapping only between date and time."""
-    local = timezone.localtime(value)
+def zone_name(zone: tzinfo) -> str:
+    """A zone's IANA name (Asia/Kolkata), or UTC."""
+    return getattr(zone, "key", None) or zone.tzname(None)
+
+
+def zone_label(local: datetime) -> str:
+    """The zone of a local time as written beside it: its abbreviation then its name, IST (Asia/Kolkata); UTC alone.
+
+    The name too, as abbreviations are ambiguous (IST is also Israel's and Ireland's) or only an offset (+04).
+    """
+    abbreviation, name = local.tzname(), zone_name(local.tzinfo)
+    return abbreviation if name == abbreviation else f"{abbreviation} ({name})"
+
+
+def zoned_text(value: datetime, zone: tzinfo, *, seconds: bool = True) -> str:
+    """A time in a zone, named, as plain text: 2026-03-08 01:30:00 IST (Asia/Kolkata)."""
+    local = value.astimezone(zone)
+    clock = f"{local:%H:%M:%S}" if seconds else f"{local:%H:%M}"
+    return f"{local:%Y-%m-%d} {clock} {zone_label(local)}"
+
+
+def compact_time(value: datetime, zone: tzinfo) -> str:
+    """A time in a zone, named, for list columns: 2026-03-08 01:30:00 IST (Asia/Kolkata), wrapping only between
+    the date, the time and the zone."""
+    local = value.astimezone(zone)
     return format_html(
-        '<span class="nowrap">{}</span> <span class="nowrap">{}</span>', f"{local:%Y-%m-%d}", f"{local:%H:%M:%S}"
+        '<span class="nowrap">{}</span> <span class="nowrap">{}</span> <span class="nowrap">{}</span>',
+        f"{local:%Y-%m-%d}", f"{local:%H:%M:%S}", zone_label(local),
     )
+
+
+def time_display(attname: str, *, description: str | None = None):
+    """A column or detail field showing a time in the zone of its row (the ModelAdmin's `row_zone(obj)`), named."""
+
+    @admin.display(description=description or attname.replace("_", " "), ordering=attname)
+    def show(model_admin, obj):
+        value = getattr(obj, attname)
+        if value is None:
+            return model_admin.get_empty_value_display()
+        return compact_time(value, model_admin.row_zone(obj))
+
+    return show
+
+
+def rendered_in_zone(zone: tzinfo, view, *args, **kwargs):
+    """Runs a view in `zone` and renders it there: every time typed, shown or filtered on it is that zone's."""
+    with timezone.override(zone):
+        response = view(*args, **kwargs)
+        if isinstance(response, TemplateResponse):
+            response.render()
+    return response
 
 
 def clock_duration(seconds) -> str:

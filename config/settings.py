@@ -120,7 +120,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
-            "libraries": {"amounts": "config.templatetags.amounts"},  # config is no app: named here
+            # config is no app: its libraries are named here
+            "libraries": {"amounts": "config.templatetags.amounts", "times": "config.templatetags.times"},
         },
     },
 ]

@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from config.admin import ViewOnlyMixin, amount_display, low_badge
+from config.admin import ViewOnlyMixin, amount_display, low_badge, time_display
 from config.errors import DomainError
 from config.money import display_amount
 from credits import selectors, services, webhooks
@@ -27,6 +27,8 @@ from credits.admin_buttons import (
     in_outlet_zone,
     render_page,
 )
+from credits.admin_webhooks import WebhookDeliveryAdmin, WebhookDeliveryInline
+from credits.admin_zones import OutletTimes
 from credits.controls import TOP_UP_FIELDS
 from credits.forms import (
     AddCreditsForm,
@@ -251,20 +253,21 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(CreditAccount)
-class CreditAccountAdmin(VoidButton, ReleaseButton, ViewOnlyMixin, admin.ModelAdmin):
+class CreditAccountAdmin(OutletTimes, VoidButton, ReleaseButton, ViewOnlyMixin, admin.ModelAdmin):
     # The balance is a cache of the ledger: no form edits it, only the buttons and the action below.
-    list_display = ("agent", "outlet", "balance_column", "threshold", "low", "updated_at")
+    list_display = ("agent", "outlet", "balance_column", "threshold", "low", "updated_at_in_zone")
     list_filter = ("outlet",)
     search_fields = ("agent__name", "agent__external_id")
     list_select_related = ("agent", "outlet")
     fields = readonly_fields = (
-        "agent", "outlet", "balance_in_full", "threshold_in_full", "low", "created_at", "updated_at",
+        "agent", "outlet", "balance_in_full", "threshold_in_full", "low", "created_at_in_zone", "updated_at_in_zone",
     )
     actions = ("clear_balances",)
     balance_column = amount_display("balance", "credits")
     balance_in_full = amount_display("balance", "credits", full=True)
     threshold = amount_display("threshold", "credits", description="effective threshold")
     threshold_in_full = amount_display("threshold", "credits", full=True, description="effective threshold")
+    created_at_in_zone, updated_at_in_zone = time_display("created_at"), time_display("updated_at")
 
     def get_queryset(self, request):
         # The changelist skips list_select_related for a queryset that already selects related rows.
@@ -279,12 +282,6 @@ class CreditAccountAdmin(VoidButton, ReleaseButton, ViewOnlyMixin, admin.ModelAd
             path("<path:object_id>/holds/<uuid:hold_id>/release/", release, name="credits_creditaccount_release"),
             *super().get_urls(),
         ]
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        account = self.get_object(request, unquote(object_id))
-        if account is None:
-            return super().change_view(request, object_id, form_url, extra_context)
-        return in_outlet_zone(account.outlet, super().change_view, request, object_id, form_url, extra_context)
 
     def has_change_balance_permission(self, request):
         # Django's own change permission, which ViewOnlyMixin hides from the form.
@@ -376,24 +373,25 @@ class CreditAccountAdmin(VoidButton, ReleaseButton, ViewOnlyMixin, admin.ModelAd
 
 
 @admin.register(CreditLedgerEntry)
-class CreditLedgerEntryAdmin(ViewOnlyMixin, admin.ModelAdmin):
+class CreditLedgerEntryAdmin(OutletTimes, ViewOnlyMixin, admin.ModelAdmin):
     # Append-only for everyone: corrections are new entries written by the services.
     # Listed and drilled down by when each change took effect; `created_at` is when it was posted.
     list_display = (
-        "effective_at", "agent", "outlet", "kind", "amount_column", "balance_after_column", "actor_label", "reason",
+        "effective_at_in_zone", "agent", "outlet", "kind", "amount_column", "balance_after_column", "actor_label", "reason",
     )
     list_filter = ("kind", "outlet")
     search_fields = ("reason", "actor_label", "idempotency_key", "account__agent__name")
     date_hierarchy = "effective_at"
     list_select_related = ("account__agent", "outlet")
     fields = readonly_fields = (
-        "effective_at", "created_at", "outlet", "account", "kind", "amount_in_full", "balance_after_in_full", "actor_label",
-        "actor_user", "actor_api_key", "reason", "idempotency_key", "ingest_batch_id",
+        "effective_at_in_zone", "created_at_in_zone", "outlet", "account", "kind", "amount_in_full", "balance_after_in_full",
+        "actor_label", "actor_user", "actor_api_key", "reason", "idempotency_key", "ingest_batch_id",
     )
     amount_column = amount_display("amount", "credits")
     amount_in_full = amount_display("amount", "credits", full=True)
     balance_after_column = amount_display("balance_after", "credits")
     balance_after_in_full = amount_display("balance_after", "credits", full=True)
+    effective_at_in_zone, created_at_in_zone = time_display("effective_at"), time_display("created_at")
 
     def lookup_allowed(self, lookup, value, request=None):
         # The account page links here filtered to its entries.
@@ -405,23 +403,25 @@ class CreditLedgerEntryAdmin(ViewOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(CreditGrant)
-class CreditGrantAdmin(ViewOnlyMixin, admin.ModelAdmin):
+class CreditGrantAdmin(OutletTimes, ViewOnlyMixin, admin.ModelAdmin):
     # Opened, drawn down, expired and voided by the services only; Void is on the account page.
     list_display = (
-        "id", "agent", "outlet", "source", "amount_column", "remaining_column", "priority", "expires_at", "status",
-        "created_at",
+        "id", "agent", "outlet", "source", "amount_column", "remaining_column", "priority", "expires_at_in_zone", "status",
+        "created_at_in_zone",
     )
     list_filter = ("status", "source", "outlet")
     search_fields = ("=id", "account__agent__name")
     list_select_related = ("account__agent", "account__outlet", "outlet")
     fields = readonly_fields = (
-        "outlet", "account", "entry", "source", "amount_in_full", "remaining_in_full", "priority", "effective_at",
-        "expires_at", "status", "reason", "actor_label", "metadata", "created_at",
+        "outlet", "account", "entry", "source", "amount_in_full", "remaining_in_full", "priority", "effective_at_in_zone",
+        "expires_at_in_zone", "status", "reason", "actor_label", "metadata", "created_at_in_zone",
     )
     amount_column = amount_display("amount", "credits")
     amount_in_full = amount_display("amount", "credits", full=True)
     remaining_column = amount_display("remaining", "credits")
     remaining_in_full = amount_display("remaining", "credits", full=True)
+    effective_at_in_zone, expires_at_in_zone = time_display("effective_at"), time_display("expires_at")
+    created_at_in_zone = time_display("created_at")
 
     def lookup_allowed(self, lookup, value, request=None):
         # The account page links here filtered to its grants.
@@ -432,28 +432,20 @@ class CreditGrantAdmin(ViewOnlyMixin, admin.ModelAdmin):
         return grant.account.owner_label
 
 
-class WebhookDeliveryInline(ViewOnlyMixin, admin.TabularInline):
-    model = WebhookDelivery
-    fields = readonly_fields = ("created_at", "event", "attempt", "status", "response_code", "duration_ms", "error")
-    extra = 0
-    ordering = ("created_at", "id")
-    show_change_link = True
-
-
 @admin.register(CreditAlert)
-class CreditAlertAdmin(ViewOnlyMixin, admin.ModelAdmin):
+class CreditAlertAdmin(OutletTimes, ViewOnlyMixin, admin.ModelAdmin):
     # Opened and resolved by the ledger services and the check_low_balances task, never by hand.
     list_display = (
-        "opened_at", "agent", "outlet", "kind", "status", "threshold_column", "opening_balance_column",
-        "current_balance", "resolved_at",
+        "opened_at_in_zone", "agent", "outlet", "kind", "status", "threshold_column", "opening_balance_column",
+        "current_balance", "resolved_at_in_zone",
     )
     list_filter = ("status", "kind", "outlet")
     search_fields = ("account__agent__name", "account__agent__external_id")
     date_hierarchy = "opened_at"
     list_select_related = ("account__agent", "outlet")
     fields = readonly_fields = (
-        "outlet", "account", "kind", "status", "threshold_in_full", "opening_balance_in_full", "opened_at",
-        "depleted_at", "resolved_at", "resolution_balance_in_full", "current_balance_in_full",
+        "outlet", "account", "kind", "status", "threshold_in_full", "opening_balance_in_full", "opened_at_in_zone",
+        "depleted_at_in_zone", "resolved_at_in_zone", "resolution_balance_in_full", "current_balance_in_full",
     )
     inlines = (WebhookDeliveryInline,)
     threshold_column = amount_display("threshold", "credits")
@@ -461,6 +453,8 @@ class CreditAlertAdmin(ViewOnlyMixin, admin.ModelAdmin):
     opening_balance_column = amount_display("opening_balance", "credits")
     opening_balance_in_full = amount_display("opening_balance", "credits", full=True)
     resolution_balance_in_full = amount_display("resolution_balance", "credits", full=True)
+    opened_at_in_zone, depleted_at_in_zone = time_display("opened_at"), time_display("depleted_at")
+    resolved_at_in_zone = time_display("resolved_at")
 
     @admin.display(ordering="account__agent__name")
     def agent(self, alert):
@@ -475,21 +469,7 @@ class CreditAlertAdmin(ViewOnlyMixin, admin.ModelAdmin):
         return display_amount(alert.account.balance, "credits", full=True)
 
 
-@admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ViewOnlyMixin, admin.ModelAdmin):
-    list_display = ("created_at", "event", "event_id", "attempt", "outlet", "url", "status", "response_code", "duration_ms")
-    list_filter = ("status", "event", "alert__outlet")
-    search_fields = ("event_id", "url")
-    date_hierarchy = "created_at"
-    list_select_related = ("alert__outlet", "top_up__outlet")
-    fields = readonly_fields = (
-        "created_at", "alert", "top_up", "event", "event_id", "attempt", "url", "status", "response_code", "duration_ms",
-        "error",
-    )
-
-    @admin.display(ordering="alert__outlet__name")
-    def outlet(self, delivery):
-        return (delivery.alert or delivery.top_up).outlet  # an event is an alert's or an auto top-up's
+admin.site.register(WebhookDelivery, WebhookDeliveryAdmin)  # after the alerts, in the sidebar too
 
 from credits.holds import admin as holds_admin  # noqa: E402, F401 - the holds' and top-ups' screens register themselves
 from credits.prices import admin as prices_admin  # noqa: E402, F401 - the price book's screens register themselves

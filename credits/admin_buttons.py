@@ -4,7 +4,6 @@ Every time typed or shown on these pages is in the outlet's zone. The ModelAdmin
 """
 
 from uuid import uuid4
-from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib import messages
@@ -16,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from config.admin import rendered_in_zone, zoned_text
 from config.errors import DomainError
 from config.money import display_amount
 from credits import selectors, services, writeoffs
@@ -41,11 +41,7 @@ def render_page(model_admin, request, template, *, title, form=None, **context):
 
 def in_outlet_zone(outlet: Outlet, view, *args, **kwargs):
     """Runs a view in the outlet's time zone and renders it there: every time typed or shown on it is the outlet's."""
-    with timezone.override(ZoneInfo(outlet.timezone)):
-        response = view(*args, **kwargs)
-        if isinstance(response, TemplateResponse):
-            response.render()
-    return response
+    return rendered_in_zone(outlet.zone, view, *args, **kwargs)
 
 
 def can_move_credits(request) -> bool:
@@ -199,7 +195,7 @@ class VoidButton:
         form = ReasonForm(request.POST or None)
 
         def confirm():
-            expires = f"{timezone.localtime(grant.expires_at):%Y-%m-%d %H:%M %Z}" if grant.expires_at else "Never"
+            expires = zoned_text(grant.expires_at, account.outlet.zone, seconds=False) if grant.expires_at else "Never"
             return {"rows": [
                 ("Agent", str(account.agent)), ("Grant", str(grant)), ("Expires", expires),
                 ("Remaining, voided", credits_in_full(grant.remaining)), ("Reason", form.cleaned_data["reason"]),
@@ -248,7 +244,7 @@ class ReleaseButton:
             return {"note": "It ends the hold and gives back what it reserves; no ledger entry is written.", "rows": [
                 ("Agent", str(account.agent)), ("Hold", str(hold.pk)), ("Reference", hold.reference or "-"),
                 ("Amount", credits_in_full(hold.amount)), ("Captured", credits_in_full(hold.captured)),
-                ("Expires", f"{timezone.localtime(hold.expires_at):%Y-%m-%d %H:%M:%S %Z}"),
+                ("Expires", zoned_text(hold.expires_at, account.outlet.zone)),
                 ("Given back", credits_in_full(hold.uncaptured), True),
             ]}
 

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.utils import timezone
 
+from config.admin import zoned_text
 from config.errors import DomainError
 from config.money import display_amount
 from credits import services
@@ -71,7 +72,7 @@ class GrantTermsMixin(forms.Form):
     def terms_display(self) -> list[tuple[str, str]]:
         """The grant's terms as the confirmation page lists them, the expiry in the current zone."""
         terms = self.cleaned_data["terms"]
-        expires = f"{timezone.localtime(terms.expires_at):%Y-%m-%d %H:%M %Z}" if terms.expires_at else "Never"
+        expires = zoned_text(terms.expires_at, timezone.get_current_timezone(), seconds=False) if terms.expires_at else "Never"
         return [
             ("Source", CreditGrant.Source(terms.source).label), ("Priority", str(terms.priority)), ("Expires", expires),
         ]

@@ -11,9 +11,10 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html
 
-from config.admin import BigTableMixin, DateRangeFilter, ViewOnlyMixin, amount_display, clock_duration, compact_time
+from config.admin import BigTableMixin, DateRangeFilter, ViewOnlyMixin, amount_display, clock_duration, time_display
 from config.api.csv import csv_response, dict_csv_lines
 from config.money import display_amount
+from credits.admin_zones import OutletTimes
 from credits.models import Agent
 from usage import selectors
 from usage.models import RELATION_IDS, Interaction, UsageRecord
@@ -100,7 +101,7 @@ class AgentFilter(admin.SimpleListFilter):
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
+class UsageRecordAdmin(OutletTimes, ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
     # Immutable for everyone, superusers included; only ingestion writes records.
     # Eight narrow columns that fit 1440 px; the ids and the outlet are on the record's page and in the filters.
     list_display = ("time", "agent", "type", "model", "count_with_unit", "credits_column", "cost_column", "latency")
@@ -116,7 +117,7 @@ class UsageRecordAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
     actions = ("export_csv",)
     fieldsets = (
         (None, {"fields": (
-            "event_id", "occurred_at", "created_at", "outlet", "agent", "interaction", "ingest_batch_id",
+            "event_id", "occurred_at_in_zone", "created_at_in_zone", "outlet", "agent", "interaction", "ingest_batch_id",
         )}),
         ("What", {"fields": ("type", "model", "provider", "product", "voice", "api_key_label", "end_user_id")}),
         ("Amounts", {"fields": ("count_in_full", "unit", "credits_in_full", "cost_in_full", "price", "hold", "latency")}),
@@ -131,10 +132,8 @@ class UsageRecordAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
     credits_in_full = amount_display("credits", "credits", full=True)
     cost_in_full = amount_display("cost_usd", "cost", full=True, description="cost")
     latency = amount_display("latency_ms", "units", unit="ms", description="latency")
-
-    @admin.display(description="time", ordering="occurred_at")
-    def time(self, record):
-        return compact_time(record.occurred_at)
+    time = time_display("occurred_at", description="time")
+    occurred_at_in_zone, created_at_in_zone = time_display("occurred_at"), time_display("created_at")
 
     @admin.display(description="count")
     def count_with_unit(self, record):
@@ -162,19 +161,23 @@ class UsageRecordAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
 
 
 @admin.register(Interaction)
-class InteractionAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
+class InteractionAdmin(OutletTimes, ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
     # Interactions change only through the API's upsert, which keeps their status moving forward.
     list_display = (
-        "interaction_id", "outlet", "agent", "status", "sentiment", "channel", "started_at", "duration", "message_count",
+        "interaction_id", "outlet", "agent", "status", "sentiment", "channel", "started_at_in_zone", "duration",
+        "message_count",
     )
     list_filter = (("started_at", DateRangeFilter), "outlet", "status", "sentiment", ChannelFilter)
     search_fields = ("interaction_id__exact", "end_user_id__exact")
     date_hierarchy = "started_at"
     list_select_related = ("outlet", "agent")
     fields = readonly_fields = (
-        "interaction_id", "outlet", "agent", "channel", "status", "started_at", "ended_at", "duration_seconds",
-        "sentiment", "end_user_id", "message_count", "metadata_json", "created_at", "updated_at",
+        "interaction_id", "outlet", "agent", "channel", "status", "started_at_in_zone", "ended_at_in_zone",
+        "duration_seconds", "sentiment", "end_user_id", "message_count", "metadata_json", "created_at_in_zone",
+        "updated_at_in_zone",
     )
+    started_at_in_zone, ended_at_in_zone = time_display("started_at"), time_display("ended_at")
+    created_at_in_zone, updated_at_in_zone = time_display("created_at"), time_display("updated_at")
 
     @admin.display(description="duration", ordering="duration_seconds")
     def duration(self, interaction):

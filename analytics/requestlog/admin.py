@@ -5,7 +5,8 @@ from django.contrib import admin
 
 from analytics.models import RequestLog
 from analytics.requestlog.filtersets import ERROR_CODES, HTTP_METHODS, status_class
-from config.admin import BigTableMixin, ViewOnlyMixin, amount_display
+from config.admin import BigTableMixin, ViewOnlyMixin, amount_display, time_display
+from credits.admin_zones import OutletTimes
 
 
 class StatusClassFilter(admin.SimpleListFilter):
@@ -47,9 +48,9 @@ class ErrorCodeFilter(admin.SimpleListFilter):
 
 
 @admin.register(RequestLog)
-class RequestLogAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
+class RequestLogAdmin(OutletTimes, ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
     list_display = (
-        "time", "method", "route", "status", "code", "latency", "in_flight_count", "outlet", "key_prefix", "user",
+        "time_in_zone", "method", "route", "status", "code", "latency", "in_flight_count", "outlet", "key_prefix", "user",
         "request_id",
     )
     list_filter = (StatusClassFilter, ErrorCodeFilter, MethodFilter, "outlet")
@@ -57,13 +58,14 @@ class RequestLogAdmin(ViewOnlyMixin, BigTableMixin, admin.ModelAdmin):
     search_fields = ("key_prefix__exact", "request_id__exact", "route__contains")
     search_help_text = "An API key prefix, a request id, or part of a route pattern such as usage/records."
     date_hierarchy = "time"
-    sortable_by = ("time",)  # the only order an index serves
+    sortable_by = ("time_in_zone",)  # the only order an index serves
     ordering = ("-time", "-id")
     list_select_related = ("outlet", "user")
     fields = readonly_fields = (
-        "time", "method", "route", "status", "code", "message", "query", "request_id", "latency", "in_flight_count",
-        "outlet", "api_key", "key_prefix", "user",
+        "time_in_zone", "method", "route", "status", "code", "message", "query", "request_id", "latency",
+        "in_flight_count", "outlet", "api_key", "key_prefix", "user",
     )
+    time_in_zone = time_display("time")  # a staff request without an outlet: UTC
 
     latency = amount_display("latency_ms", "units", unit="ms", description="latency")
     in_flight_count = amount_display("in_flight", "units", description="in flight")

@@ -4,7 +4,8 @@ Registered by the import at the end of credits.admin, so that they follow the cr
 
 from django.contrib import admin
 
-from config.admin import ViewOnlyMixin, amount_display
+from config.admin import ViewOnlyMixin, amount_display, time_display
+from credits.admin_zones import OutletTimes
 from credits.holds import selectors
 from credits.holds.models import CreditHold, CreditTopUp
 
@@ -18,22 +19,25 @@ class AgentColumn:
 
 
 @admin.register(CreditHold)
-class CreditHoldAdmin(AgentColumn, ViewOnlyMixin, admin.ModelAdmin):
+class CreditHoldAdmin(OutletTimes, AgentColumn, ViewOnlyMixin, admin.ModelAdmin):
     # Placed, extended and captured over the API and by ingest; released there or with the account page's Release.
     list_display = (
-        "created_at", "id", "agent", "outlet", "amount_column", "captured_column", "reference", "status", "expires_at",
+        "created_at_in_zone", "id", "agent", "outlet", "amount_column", "captured_column", "reference", "status",
+        "expires_at_in_zone",
     )
     list_filter = ("status", "outlet")
     search_fields = ("=id", "reference")
     date_hierarchy = "created_at"
     fields = readonly_fields = (
         "id", "outlet", "account", "amount_in_full", "captured_in_full", "reference", "status", "ttl_seconds",
-        "expires_at", "ended_at", "actor_label", "created_at", "updated_at",
+        "expires_at_in_zone", "ended_at_in_zone", "actor_label", "created_at_in_zone", "updated_at_in_zone",
     )
     amount_column = amount_display("amount", "credits")
     amount_in_full = amount_display("amount", "credits", full=True)
     captured_column = amount_display("captured", "credits")
     captured_in_full = amount_display("captured", "credits", full=True)
+    created_at_in_zone, updated_at_in_zone = time_display("created_at"), time_display("updated_at")
+    expires_at_in_zone, ended_at_in_zone = time_display("expires_at"), time_display("ended_at")
 
     def get_queryset(self, request):
         return selectors.hold_list()
@@ -44,18 +48,18 @@ class CreditHoldAdmin(AgentColumn, ViewOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(CreditTopUp)
-class CreditTopUpAdmin(AgentColumn, ViewOnlyMixin, admin.ModelAdmin):
+class CreditTopUpAdmin(OutletTimes, AgentColumn, ViewOnlyMixin, admin.ModelAdmin):
     # Written by the postings that cross an agent's threshold, never by hand.
     list_display = (
-        "created_at", "agent", "outlet", "source", "status", "amount_column", "threshold_column", "balance_column",
-        "local_date", "event_id",
+        "created_at_in_zone", "agent", "outlet", "source", "status", "amount_column", "threshold_column",
+        "balance_column", "local_date", "event_id",
     )
     list_filter = ("status", "source", "outlet")
     search_fields = ("=event_id", "account__agent__name")
     date_hierarchy = "created_at"
     fields = readonly_fields = (
         "id", "event_id", "outlet", "account", "source", "status", "amount_in_full", "threshold_in_full",
-        "balance_in_full", "local_date", "transfer_id", "created_at",
+        "balance_in_full", "local_date", "transfer_id", "created_at_in_zone",
     )
     amount_column = amount_display("amount", "credits")
     amount_in_full = amount_display("amount", "credits", full=True)
@@ -63,6 +67,7 @@ class CreditTopUpAdmin(AgentColumn, ViewOnlyMixin, admin.ModelAdmin):
     threshold_in_full = amount_display("threshold", "credits", full=True)
     balance_column = amount_display("balance", "credits")
     balance_in_full = amount_display("balance", "credits", full=True)
+    created_at_in_zone = time_display("created_at")
 
     def get_queryset(self, request):
         return selectors.top_up_list()

@@ -501,7 +501,7 @@ def test_add_credits_takes_expiry_in_the_outlets_zone_priority_and_source_and_co
     confirmation = staff.post(balance_url(agent, "add"), data)
 
     rows = confirmation_rows(confirmation)
-    assert (rows["Source"], rows["Priority"], rows["Expires"]) == ("Promotion", "10", "2099-01-31 12:00 CET")
+    assert (rows["Source"], rows["Priority"], rows["Expires"]) == ("Promotion", "10", "2099-01-31 12:00 CET (Europe/Paris)")
     assert not CreditGrant.objects.exists()
     response = staff.post(balance_url(agent, "add"), hidden_inputs(confirmation))
 
@@ -554,7 +554,7 @@ def test_account_page_lists_grants_in_the_outlets_zone_with_void_only_on_active_
 
     content = page.content.decode()
     assert list(page.context["grants"]) == [promotion, purchase]
-    assert "2099-06-01 12:00 EDT" in content
+    assert "2099-06-01 12:00:00 EDT (America/New_York)" in content
     assert void_url(agent, purchase) in content and void_url(agent, promotion) not in content  # depleted
     (movement,) = page.context["movements"]
     assert (movement.grant, movement.amount, movement.entry.kind) == (promotion, Decimal("5"), Kind.SET)

@@ -160,10 +160,11 @@ def test_usage_record_page_shows_every_field_and_meta_as_indented_json(staff, ag
     content = unescape(page.content.decode())
     shown = {field for fieldset in page.context["adminform"] for line in fieldset for field in line}
     concrete = {field.name for field in UsageRecord._meta.concrete_fields} - {"id", "interaction_id", "meta"}
-    amounts_in_full = {
+    shown_as = {  # an amount in full, a time in its zone
         "count": "count_in_full", "credits": "credits_in_full", "cost_usd": "cost_in_full", "latency_ms": "latency",
+        "occurred_at": "occurred_at_in_zone", "created_at": "created_at_in_zone",
     }
-    assert {amounts_in_full.get(name, name) for name in concrete} <= {field.field["name"] for field in shown}
+    assert {shown_as.get(name, name) for name in concrete} <= {field.field["name"] for field in shown}
     assert '<pre>{\n  "language": "en",\n  "turn": 3\n}</pre>' in content
     assert "openai" in content and "alloy" in content and "msg-7" in content
     assert f'href="{reverse("admin:usage_interaction_change", args=[interaction.pk])}"' in content
@@ -219,7 +220,7 @@ def test_usage_records_list_time_agent_type_model_count_with_unit_credits_cost_a
     (row,) = response.context["results"]
     cells = [unescape(re.sub(r"<[^>]+>", "", cell)) for cell in row[1:]]
     assert cells == [
-        "2025-03-01 10:05:09", agent.name, "CONVERSATION", "gpt-4o", "12,345 tokens", "1,234.50", "<$0.01", "1,250 ms"
+        "2025-03-01 10:05:09 UTC", agent.name, "CONVERSATION", "gpt-4o", "12,345 tokens", "1,234.50", "<$0.01", "1,250 ms"
     ]
     assert "ledgerline/admin_lists.css" in response.content.decode()  # narrow cells: no scrolling at 1440 px
 
