@@ -1,5 +1,6 @@
 """The dashboard's ten tables, built from its numbers: the rows the page formats and the CSV downloads stream."""
 
+from datetime import UTC, tzinfo
 from decimal import Decimal
 
 from analytics.dashboard import links
@@ -9,6 +10,7 @@ from analytics.dashboard.table import Column, Table
 from analytics.facts import BREAKDOWNS
 from analytics.models import DURATION_FLOORS_S
 from analytics.periods import period_starts
+from config.admin import zone_name
 from usage.models import Interaction
 
 SHOWN = 10  # rows of a ranked table on the page; its CSV has them all
@@ -22,9 +24,11 @@ PERIOD_COLUMNS_SHOWN = 12  # a breakdown's points as columns on the page up to t
 def build_tables(numbers: dict, outlet_names: dict, filters: Filters) -> dict[str, Table]:
     """Every table by name, in the page's order: usage, calls, balances, failed API calls.
 
-    A row's links lead to the rows behind it, in the filters' outlet and range.
+    A row's links lead to the rows behind it, in the filters' outlet and range. Times are in the outlet's zone when
+    the filters choose one, else in UTC; each time column names its zone.
     """
     spend, history = numbers["spend"], numbers["history"]
+    zone = filters.outlet.zone if filters.outlet else UTC
     tables = [
         daily_table(spend, history, filters),
         by_type_table(numbers["by_type"], filters),
@@ -35,9 +39,9 @@ def build_tables(numbers: dict, outlet_names: dict, filters: Filters) -> dict[st
         sentiment_table(spend, filters),
         drop_off_table(spend, filters),
         runway_table(history, numbers["balances"], outlet_names),
-        alerts_table(numbers["alerts"]),
-        expiring_table(numbers["expiring"]),
-        failed_requests_table(numbers["failed"]),
+        alerts_table(numbers["alerts"], zone),
+        expiring_table(numbers["expiring"], zone),
+        failed_requests_table(numbers["failed"], zone),
     ]
     return {table.name: table for table in tables}
 
@@ -45,7 +49,10 @@ def build_tables(numbers: dict, outlet_names: dict, filters: Filters) -> dict[st
 # --- usage ---------------------------------------------------------------------------------------
 
 def daily_table(spend: dict, history: dict, filters: Filters) -> Table:
-    """One row a day: the spend overview's cost and calls beside the credit history's consumed and added."""
+    """One row a day: the spend overview's cost and calls beside the credit history's consumed and added.
+
+    The days are the outlet's local dates; over all outlets, each outlet's own (DESIGN.md, "Time").
+    """
     credits_by_day = {period["period"]: period for period in history["periods"]}
     daily = [
         {
@@ -57,7 +64,8 @@ def daily_table(spend: dict, history: dict, filters: Filters) -> Table:
         for day in spend["time_series"]
     ]
     return Table("daily", "Credits and spend per day", [
-        Column("date", "Day (UTC)", "date", link="url"), Column("credits", "Credits consumed", "credits"),
+        Column("date", f"Day ({filters.outlet.timezone})" if filters.outlet else "Day (each outlet's)", "date", link="url"),
+        Column("credits", "Credits consumed", "credits"),
         Column("cost", "Spend (USD)", "usd"), Column("calls", "Calls", "int"),
         Column("added", "Credits added", "credits"),
     ], daily)
@@ -220,10 +228,10 @@ def _alert_owner(alert) -> str:
     return f"Pool of {alert.outlet.name}" if alert.account.is_pool else alert.account.agent.name
 
 
-def alerts_table(open_alerts: list) -> Table:
+def alerts_table(open_alerts: list, zone: tzinfo) -> Table:
     alerts = [
         {
-            "opened_at": alert.opened_at, "agent": _alert_owner(alert), "outlet": alert.outlet.name,
+            "opened_at": alert.opened_at.astimezone(zone), "agent": _alert_owner(alert), "outlet": alert.outlet.name,
             "kind": alert.get_kind_display(), "threshold": alert.threshold, "opening_balance": alert.opening_balance,
             "balance": alert.account.balance, "agent_id": alert.account_id,
             # A pool's alert (pool_low, auto top-up) leads to its outlet's page, which shows the pool.
@@ -235,35 +243,35 @@ def alerts_table(open_alerts: list) -> Table:
     return Table("alerts", "Open low-balance alerts", [
         Column("agent", "Agent", link="url"), Column("outlet", "Outlet", csv_only=True), Column("kind", "Kind"),
         Column("balance", "Balance now", "credits"), Column("threshold", "Threshold", "credits", csv_only=True),
-        Column("opened_at", "Opened (UTC)", "datetime"), Column("sent_to", "Sent to"),
+        Column("opened_at", f"Opened ({zone_name(zone)})", "datetime"), Column("sent_to", "Sent to"),
         Column("opening_balance", "Opening balance", "credits", csv_only=True),
         Column("agent_id", "Agent id", csv_only=True),
     ], alerts, shown=ALERTS_SHOWN, empty="No open alerts: every balance is above its threshold.")
 
 
-def expiring_table(grants: list) -> Table:
+def expiring_table(grants: list, zone: tzinfo) -> Table:
     """Grants that stop counting within a week, soonest first: what an agent is about to lose unused."""
     rows = [
         {
             "agent": grant.account.agent.name, "outlet": grant.outlet.name, "source": grant.get_source_display(),
-            "remaining": grant.remaining, "expires_at": grant.expires_at, "grant_id": grant.pk,
+            "remaining": grant.remaining, "expires_at": grant.expires_at.astimezone(zone), "grant_id": grant.pk,
             "agent_id": grant.account_id, "url": account_url(grant.account_id),
         }
         for grant in grants
     ]
     return Table("expiring", "Grants expiring within 7 days", [
         Column("agent", "Agent", link="url"), Column("outlet", "Outlet", csv_only=True), Column("source", "Source"),
-        Column("remaining", "Remaining", "credits"), Column("expires_at", "Expires (UTC)", "datetime"),
+        Column("remaining", "Remaining", "credits"), Column("expires_at", f"Expires ({zone_name(zone)})", "datetime"),
         Column("grant_id", "Grant id", csv_only=True), Column("agent_id", "Agent id", csv_only=True),
     ], rows, empty="No grant expires within 7 days.")
 
 
 # --- failed API calls ----------------------------------------------------------------------------
 
-def failed_requests_table(failed: list) -> Table:
+def failed_requests_table(failed: list, zone: tzinfo) -> Table:
     rows = [
         {
-            "time": row.time, "method": row.method, "route": row.route, "status": row.status,
+            "time": row.time.astimezone(zone), "method": row.method, "route": row.route, "status": row.status,
             "key_prefix": row.key_prefix or None, "outlet": row.outlet.name if row.outlet else None,
             "latency_ms": row.latency_ms,
             "url": links.failed_call_url(row.status, row.route, row.time, row.outlet_id),
@@ -271,7 +279,7 @@ def failed_requests_table(failed: list) -> Table:
         for row in failed
     ]
     return Table("failed_requests", "API calls that failed today", [
-        Column("time", "Time (UTC)", "time"), Column("method", "Method"), Column("route", "Route"),
+        Column("time", f"Time ({zone_name(zone)})", "time"), Column("method", "Method"), Column("route", "Route"),
         Column("status", "Status", link="url"), Column("key_prefix", "Key prefix"), Column("outlet", "Outlet"),
         Column("latency_ms", "Latency", "ms", csv_only=True),
     ], rows, empty="No failed API calls today.")
