@@ -1,14 +1,24 @@
 """The admin kit: view-only screens and changelists that stay cheap on big tables."""
 
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib import admin
 from django.test import RequestFactory
 from django.urls import reverse
 
-from config.admin import BigTableMixin, EstimatedCountPaginator, ViewOnlyMixin, clock_duration, table_row_estimate
+from config.admin import (
+    BigTableMixin,
+    EstimatedCountPaginator,
+    ViewOnlyMixin,
+    clock_duration,
+    compact_time,
+    table_row_estimate,
+    zoned_text,
+)
 from credits.models import CreditAccount, Outlet
 from tests.conftest import ON_POSTGRES
 from tests.factories import AgentFactory, OutletFactory
@@ -110,3 +120,20 @@ def test_admin_times_read_sortable_and_24_hour(admin_client):
 )
 def test_a_call_length_reads_as_a_clock(seconds, shown):
     assert clock_duration(seconds) == shown
+
+
+@pytest.mark.parametrize(
+    ("zone", "shown"),
+    [
+        (UTC, "2026-03-07 20:00:00 UTC"),
+        (ZoneInfo("UTC"), "2026-03-07 20:00:00 UTC"),
+        (ZoneInfo("Asia/Kolkata"), "2026-03-08 01:30:00 IST (Asia/Kolkata)"),
+        (ZoneInfo("America/New_York"), "2026-03-07 15:00:00 EST (America/New_York)"),
+        (ZoneInfo("Asia/Dubai"), "2026-03-08 00:00:00 +04 (Asia/Dubai)"),  # no abbreviation: the offset, and the name
+    ],
+)
+def test_a_time_names_its_zone_by_abbreviation_and_name_and_utc_once(zone, shown):
+    moment = datetime(2026, 3, 7, 20, tzinfo=UTC)
+
+    assert zoned_text(moment, zone) == shown
+    assert re.sub(r"<[^>]+>", "", compact_time(moment, zone)) == shown  # a list column: wraps only between the parts

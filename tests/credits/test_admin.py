@@ -2,6 +2,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from html import unescape
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib import admin
@@ -12,9 +13,10 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework_api_key.models import APIKey
 
+from config.admin import zoned_text
 from credits import pool, selectors, services
 from credits.grants import GrantTerms
-from credits.models import ApiKey, CreditAccount, CreditGrant, CreditLedgerEntry
+from credits.models import ApiKey, CreditAccount, CreditAlert, CreditGrant, CreditLedgerEntry
 from tests.clock import Clock
 from tests.factories import AgentFactory, OutletFactory, StaffFactory, create_api_key
 
@@ -479,6 +481,95 @@ def test_ledger_list_drills_down_by_the_day_an_entry_took_effect(staff, agent):
     assert [row[-1] for row in cell_texts(october)] == ["paid in October"]
     assert [row[-1] for row in cell_texts(everything)] == ["opening balance", "paid in October"]  # newest effect first
     assert "October 2026" in everything.content.decode()  # the date hierarchy offers the month it took effect
+
+
+# Times in the outlet's zone, named.
+
+NEW_YORK = ZoneInfo("America/New_York")
+ZONES = ("UTC", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham")
+
+
+def column(response, header: str) -> list[str]:
+    """One column of a changelist, as text."""
+    headers = [entry["text"] for entry in response.context["result_headers"]]
+    return [unescape(re.sub(r"<[^>]+>", "", row[headers.index(header)])).strip() for row in response.context["results"]]
+
+
+def detail_fields(page) -> dict[str, str]:
+    return {field.field["name"]: unescape(re.sub(r"<[^>]+>", "", str(field.contents())))
+            for fieldset in page.context["adminform"] for line in fieldset for field in line}
+
+
+def test_a_new_york_ledger_entry_reads_in_new_york_time_on_either_side_of_the_clock_change(staff):
+    agent = AgentFactory(outlet=OutletFactory(timezone="America/New_York"))
+    for day in (7, 9):  # the clocks went forward on 8 March 2026
+        services.credits_add(agent=agent, amount=Decimal("1"), actor=ACTOR, reason=f"on the {day}th",
+                             effective_at=datetime(2026, 3, day, 12, tzinfo=UTC))
+    newest = CreditLedgerEntry.objects.order_by("-effective_at").first()
+    ledger = reverse("admin:credits_creditledgerentry_changelist")
+
+    listing = staff.get(ledger)
+    page = staff.get(reverse("admin:credits_creditledgerentry_change", args=[newest.pk]))
+    account_page = staff.get(account_url(agent)).content.decode()
+
+    shown = ["2026-03-09 08:00:00 EDT (America/New_York)", "2026-03-07 07:00:00 EST (America/New_York)"]
+    assert column(listing, "effective at") == shown
+    fields = detail_fields(page)
+    assert fields["effective_at_in_zone"] == shown[0]
+    assert fields["created_at_in_zone"] == zoned_text(newest.created_at, NEW_YORK)
+    assert all(time in account_page for time in shown)  # its recent entries
+
+
+def test_the_account_pages_ledger_link_drills_down_by_the_outlets_local_days(staff):
+    agent = AgentFactory(outlet=OutletFactory(timezone="America/New_York"))
+    services.credits_add(agent=agent, amount=Decimal("1"), actor=ACTOR, reason="late on the 7th, local",
+                         effective_at=datetime(2026, 3, 8, 3, tzinfo=UTC))
+    ledger_url = staff.get(account_url(agent)).context["ledger_url"]
+
+    ledger = staff.get(ledger_url)
+    seventh = staff.get(f"{ledger_url}&effective_at__year=2026&effective_at__month=3&effective_at__day=7")
+
+    assert "Dates in America/New_York, the outlet&#x27;s zone." in ledger.content.decode()
+    assert seventh.context["cl"].result_count == 1
+
+
+def test_alerts_and_grants_read_in_their_outlets_zone_in_the_list_and_on_their_page(staff):
+    agent = AgentFactory(outlet=OutletFactory(timezone="America/New_York"))
+    services.credits_add(agent=agent, amount=Decimal("5"), actor=ACTOR, reason="promo",
+                         terms=GrantTerms(expires_at=datetime(2099, 6, 1, 16, tzinfo=UTC)))
+    alert, grant = CreditAlert.objects.get(), CreditGrant.objects.get()  # 5 is below the threshold of 10
+
+    alerts = staff.get(reverse("admin:credits_creditalert_changelist"))
+    alert_page = staff.get(reverse("admin:credits_creditalert_change", args=[alert.pk]))
+    grants = staff.get(reverse("admin:credits_creditgrant_changelist"))
+    grant_page = staff.get(reverse("admin:credits_creditgrant_change", args=[grant.pk]))
+
+    assert column(alerts, "opened at") == [zoned_text(alert.opened_at, NEW_YORK)]
+    assert detail_fields(alert_page)["opened_at_in_zone"] == zoned_text(alert.opened_at, NEW_YORK)
+    assert column(grants, "expires at") == ["2099-06-01 12:00:00 EDT (America/New_York)"]
+    assert detail_fields(grant_page)["expires_at_in_zone"] == "2099-06-01 12:00:00 EDT (America/New_York)"
+
+
+@pytest.mark.parametrize(
+    ("model", "header", "when"),
+    [("creditledgerentry", "effective at", "effective_at"), ("creditgrant", "created at", "created_at"),
+     ("creditalert", "opened at", "opened_at"), ("creditaccount", "updated at", "updated_at")],
+)
+def test_a_page_of_100_rows_in_five_zones_reads_each_outlets_zone_without_a_query_per_row(
+    staff, model, header, when, django_assert_max_num_queries
+):
+    for zone in ZONES:
+        outlet = OutletFactory(timezone=zone)
+        for _ in range(20):
+            fund(AgentFactory(outlet=outlet), "3")  # below the threshold: an alert each
+
+    with django_assert_max_num_queries(8):  # as for a page of 5 rows
+        response = staff.get(reverse(f"admin:credits_{model}_changelist"))
+
+    rows = response.context["cl"].result_list
+    assert len(rows) == 100
+    assert column(response, header) == [zoned_text(getattr(row, when), row.outlet.zone) for row in rows]
+    assert {row.outlet.timezone for row in rows} == set(ZONES)
 
 
 # Grants: Add credits with terms, the grants on the account page, Void.

@@ -3,18 +3,20 @@
 import re
 from datetime import date
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
+from config.admin import zoned_text
 from config.errors import InsufficientCreditsError
 from credits import services
 from credits.holds.models import CreditHold, CreditHoldEvent, CreditTopUp
 from credits.holds.services import hold_place, hold_release
 from credits.models import CreditAccount
-from tests.credits.test_admin import account_url, fund, hidden_inputs, messages_of
+from tests.credits.test_admin import ZONES, account_url, column, detail_fields, fund, hidden_inputs, messages_of
 from tests.factories import AgentFactory, OutletFactory, StaffFactory
 
 ACTOR = services.Actor.system("tests")
@@ -35,6 +37,13 @@ def staff(client, staff_user):
 
 def hold(agent, amount="5", reference="") -> CreditHold:
     return hold_place(agent=agent, amount=Decimal(amount), actor=ACTOR, reference=reference).hold
+
+
+def top_up(agent, event_id="evt_top_up_1") -> CreditTopUp:
+    return CreditTopUp.objects.create(
+        event_id=event_id, outlet=agent.outlet, account=agent.account, source="external", status="requested",
+        amount=Decimal("100"), threshold=Decimal("20"), balance=Decimal("19"), local_date=date(2026, 12, 1),
+    )
 
 
 def release_url(agent, hold_id) -> str:
@@ -158,15 +167,12 @@ def test_hold_list_filters_by_status_and_outlet_searches_reference_and_id_and_is
 
 
 def test_top_up_list_shows_top_ups_read_only(staff, agent):
-    top_up = CreditTopUp.objects.create(
-        event_id="evt_top_up_1", outlet=agent.outlet, account=agent.account, source="external", status="requested",
-        amount=Decimal("100"), threshold=Decimal("20"), balance=Decimal("19"), local_date=date(2026, 12, 1),
-    )
+    requested = top_up(agent)
     changelist = reverse("admin:credits_credittopup_changelist")
 
     response = staff.get(changelist, {"q": "evt_top_up_1"})
 
-    assert list(response.context["cl"].result_list) == [top_up]
+    assert list(response.context["cl"].result_list) == [requested]
     assert staff.get(changelist, {"status__exact": "pool_low"}).context["cl"].result_count == 0
     assert staff.get(reverse("admin:credits_credittopup_add")).status_code == 403
 
@@ -253,19 +259,37 @@ def test_block_set_in_the_admin_refuses_a_hold_past_the_limit(staff, agent):
 
 
 @pytest.mark.parametrize("model", ["credithold", "credittopup"])
-def test_hold_and_top_up_lists_render_without_a_query_per_row(staff, model, django_assert_max_num_queries):
-    for n in range(5):
-        agent = AgentFactory(outlet=OutletFactory())
-        CreditTopUp.objects.create(
-            event_id=f"evt_{n}", outlet=agent.outlet, account=agent.account, source="external", status="requested",
-            amount=Decimal("100"), threshold=Decimal("20"), balance=Decimal("19"), local_date=date(2026, 12, 1),
-        )
+def test_hold_and_top_up_lists_of_100_rows_in_five_zones_cost_no_query_per_row(
+    staff, model, django_assert_max_num_queries
+):
+    for n in range(100):
+        agent = AgentFactory(outlet=OutletFactory(timezone=ZONES[n % len(ZONES)]))
+        top_up(agent, event_id=f"evt_{n}")
         hold(agent)
 
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(8):  # as for a page of 5 rows
         response = staff.get(reverse(f"admin:credits_{model}_changelist"))
 
-    assert response.context["cl"].result_count == 5
+    rows = response.context["cl"].result_list
+    assert len(rows) == 100
+    assert column(response, "created at") == [zoned_text(row.created_at, row.outlet.zone) for row in rows]
+
+
+def test_a_kolkata_hold_and_top_up_read_in_its_zone_in_the_lists_and_on_their_pages(staff):
+    agent = AgentFactory(outlet=OutletFactory(timezone="Asia/Kolkata"))
+    placed, requested = hold(agent), top_up(agent)
+    kolkata = ZoneInfo("Asia/Kolkata")
+
+    holds = staff.get(reverse("admin:credits_credithold_changelist"))
+    hold_page = staff.get(reverse("admin:credits_credithold_change", args=[placed.pk]))
+    top_ups = staff.get(reverse("admin:credits_credittopup_changelist"))
+    top_up_page = staff.get(reverse("admin:credits_credittopup_change", args=[requested.pk]))
+
+    assert column(holds, "expires at") == [zoned_text(placed.expires_at, kolkata)]
+    assert detail_fields(hold_page)["expires_at_in_zone"] == zoned_text(placed.expires_at, kolkata)
+    assert column(top_ups, "created at") == [zoned_text(requested.created_at, kolkata)]
+    assert detail_fields(top_up_page)["created_at_in_zone"] == zoned_text(requested.created_at, kolkata)
+    assert "IST (Asia/Kolkata)" in detail_fields(top_up_page)["created_at_in_zone"]
 
 
 def test_agent_add_page_offers_the_controls_and_says_what_is_in_effect_only_once_saved(staff, outlet):

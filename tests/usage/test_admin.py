@@ -362,6 +362,94 @@ def test_date_hierarchy_starts_at_the_only_month_with_rows(staff, agent):
     assert [choice["title"] for choice in hierarchy["choices"]] == ["March 2", "March 3", "March 4"]
 
 
+# Times in the outlet's zone, named.
+
+KOLKATA_EVENING = "2026-03-07T20:00:00Z"  # 01:30 on 8 March in Kolkata (UTC+5:30)
+KOLKATA_TIME = "2026-03-08 01:30:00 IST (Asia/Kolkata)"
+ZONES = ("UTC", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham")
+
+
+def text(html: str) -> str:
+    return unescape(re.sub(r"<[^>]+>", "", html))
+
+
+def detail_fields(page) -> dict[str, str]:
+    return {field.field["name"]: text(str(field.contents()))
+            for fieldset in page.context["adminform"] for line in fieldset for field in line}
+
+
+def test_a_kolkata_record_at_20_utc_reads_0130_the_next_day_with_its_zone_in_the_list_and_on_its_page(staff):
+    agent = AgentFactory(outlet=OutletFactory(timezone="Asia/Kolkata"))
+    (record,) = ingest(agent, {"occurred_at": KOLKATA_EVENING})
+
+    (row,) = staff.get(RECORDS).context["results"]
+    page = staff.get(reverse("admin:usage_usagerecord_change", args=[record.pk]))
+
+    assert text(row[1]) == KOLKATA_TIME
+    assert detail_fields(page)["occurred_at_in_zone"] == KOLKATA_TIME
+    assert KOLKATA_TIME in text(page.content.decode())
+
+
+def test_a_kolkata_call_reads_in_its_zone_in_the_list_on_its_page_and_in_its_records_table(staff):
+    agent = AgentFactory(outlet=OutletFactory(timezone="Asia/Kolkata"))
+    call = start_call(agent, "call-1", started_at=KOLKATA_EVENING)
+    ingest(agent, {"interaction_id": "call-1", "occurred_at": KOLKATA_EVENING})
+
+    listing = staff.get(INTERACTIONS)
+    page = staff.get(reverse("admin:usage_interaction_change", args=[call.pk]))
+
+    headers = [header["text"] for header in listing.context["result_headers"]]
+    (row,) = listing.context["results"]
+    assert text(row[headers.index("started at")]) == KOLKATA_TIME
+    assert detail_fields(page)["started_at_in_zone"] == KOLKATA_TIME
+    records_table = page.content.decode().split("<h2>Usage records")[1]
+    assert KOLKATA_TIME in text(records_table)
+
+
+def test_a_page_of_100_records_in_five_zones_reads_each_outlets_zone_without_a_query_per_row(
+    staff, django_assert_max_num_queries
+):
+    for zone in ZONES:
+        ingest(AgentFactory(outlet=OutletFactory(timezone=zone)), *({"occurred_at": KOLKATA_EVENING} for _ in range(20)))
+
+    with django_assert_max_num_queries(9):  # as for a page of 8 rows
+        response = staff.get(RECORDS)
+
+    shown = {text(row[1]) for row in response.context["results"]}
+    assert len(response.context["cl"].result_list) == 100
+    assert shown == {
+        "2026-03-07 20:00:00 UTC", "2026-03-07 15:00:00 EST (America/New_York)", KOLKATA_TIME,
+        "2026-03-08 07:00:00 +11 (Australia/Lord_Howe)", "2026-03-08 09:45:00 +1345 (Pacific/Chatham)",
+    }
+
+
+@pytest.mark.parametrize("one_outlet", ["outlet", "agent"])
+def test_filtered_to_one_outlet_the_date_drill_down_and_range_are_its_local_dates(staff, one_outlet):
+    agent = AgentFactory(outlet=OutletFactory(timezone="Asia/Kolkata"))
+    ingest(agent, {"occurred_at": KOLKATA_EVENING})
+    only = {"outlet__id__exact": agent.outlet_id} if one_outlet == "outlet" else {"agent__id__exact": agent.pk}
+    eighth = {"occurred_at__year": 2026, "occurred_at__month": 3, "occurred_at__day": 8}
+
+    page = staff.get(RECORDS, only)
+
+    assert [choice["title"] for choice in page.context["date_hierarchy"]["choices"]] == ["March 8"]
+    assert "Dates in Asia/Kolkata, the outlet&#x27;s zone." in page.content.decode()
+    assert staff.get(RECORDS, {**only, **eighth}).context["cl"].result_count == 1
+    assert staff.get(RECORDS, {**only, "occurred_at__gte": "2026-03-08"}).context["cl"].result_count == 1
+    assert staff.get(RECORDS, {**only, "occurred_at__lt": "2026-03-08"}).context["cl"].result_count == 0
+
+
+def test_over_every_outlet_the_date_drill_down_is_utc_and_says_so(staff):
+    ingest(AgentFactory(outlet=OutletFactory(timezone="Asia/Kolkata")), {"occurred_at": KOLKATA_EVENING})
+
+    page = staff.get(RECORDS)
+
+    assert [choice["title"] for choice in page.context["date_hierarchy"]["choices"]] == ["March 7"]
+    assert "Dates in UTC; filtered to one outlet" in page.content.decode()
+    eighth = {"occurred_at__year": 2026, "occurred_at__month": 3, "occurred_at__day": 8}
+    assert staff.get(RECORDS, eighth).context["cl"].result_count == 0
+
+
 # CSV export.
 
 

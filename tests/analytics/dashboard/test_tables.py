@@ -1,16 +1,22 @@
 """The dashboard's tables: their rows are the selectors' values, with links on the page and exact values in CSV."""
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 
+import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from analytics.questions.summary import usage_summary
 from config.api import dates
 from config.api.dates import DateRange
 from credits import services as credit_services
+from credits.grants import GrantTerms
+from credits.models import CreditAlert, CreditGrant
 from tests.analytics.dashboard.pages import INDEX, SPEND_RANGE, csv_rows
 from tests.analytics.handbuilt import ACTOR, D1, D3, at, ingest, record
+from tests.analytics.requestlog.conftest import log_row
+from tests.factories import AgentFactory, OutletFactory
 
 
 def test_the_runway_table_links_each_agent_to_its_account_and_its_add_credits_button(staff, agent):
@@ -89,3 +95,38 @@ def test_a_long_breakdown_keeps_its_periods_for_the_csv(staff, today):
     table = page.context["dashboard"]["tables"]["breakdown"]
     assert [column.key for column in table.page_columns] == ["value", "credits", "share"]
     assert len(table.columns) == 3 + 30
+
+
+# Times: in the chosen outlet's zone, each time column naming it; over all outlets, UTC.
+
+
+def column_of(table, key: str) -> tuple[str, list[str]]:
+    """A time column's label and its cells as the page shows them."""
+    index = [column.key for column in table.page_columns].index(key)
+    return table.page_columns[index].label, [row["cells"][index].text for row in table.display_rows()]
+
+
+@pytest.mark.parametrize("one_outlet", [True, False])
+def test_alerts_expiring_grants_and_failed_calls_read_in_the_chosen_outlets_zone_named_in_the_column(
+    staff, one_outlet
+):
+    agent = AgentFactory(outlet=OutletFactory(timezone="Asia/Kolkata"))
+    credit_services.credits_add(  # 5 is below the threshold of 10: an open alert
+        agent=agent, amount=Decimal("5"), actor=ACTOR, reason="promo",
+        terms=GrantTerms(expires_at=timezone.now() + timedelta(days=2)),
+    )
+    failed = log_row(agent.outlet, time=timezone.now(), status=500)
+    failed.save()
+    alert, grant = CreditAlert.objects.get(), CreditGrant.objects.get()
+    zone, name = (agent.outlet.zone, "Asia/Kolkata") if one_outlet else (UTC, "UTC")
+
+    page = staff.get(INDEX, {"outlet": agent.outlet.pk} if one_outlet else {})
+    tables = page.context["dashboard"]["tables"]
+
+    assert column_of(tables["alerts"], "opened_at") == (f"Opened ({name})", [f"{alert.opened_at.astimezone(zone):%d %b %H:%M}"])
+    assert column_of(tables["expiring"], "expires_at") == (
+        f"Expires ({name})", [f"{grant.expires_at.astimezone(zone):%d %b %H:%M}"]
+    )
+    assert column_of(tables["failed_requests"], "time") == (f"Time ({name})", [f"{failed.time.astimezone(zone):%H:%M:%S}"])
+    (alert_row,) = csv_rows(staff.get(INDEX, {"format": "csv", "table": "alerts", "outlet": agent.outlet.pk}))
+    assert alert_row["opened_at"] == alert.opened_at.astimezone(agent.outlet.zone).isoformat()  # ISO 8601, +05:30
