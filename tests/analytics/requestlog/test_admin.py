@@ -109,7 +109,7 @@ def test_a_page_of_100_requests_in_five_zones_costs_no_query_per_row(client, sta
     outlets = [OutletFactory(timezone=zone) if zone else None for zone in zones]
     RequestLog.objects.bulk_create([log_row(outlets[n % 5], time=at(2, n // 5)) for n in range(100)])
 
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(7):  # 6, and on PostgreSQL the row estimate before the count
         response = client.get(reverse("admin:analytics_requestlog_changelist"))
 
     assert len(response.context["cl"].result_list) == 100
