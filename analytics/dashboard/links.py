@@ -2,7 +2,8 @@
 
 Every filtered link is `changelist_url` with the changelist's own filter parameters (its list
 filters, its date hierarchy, or a lookup on one of its model's fields), so it lands on a page
-listing exactly the rows a bar or a table row counted. Days are UTC, as the dashboard's are.
+listing exactly the rows a bar or a table row counted. Days are the dashboard's: filtered to one outlet, a
+changelist reads them in that outlet's zone (credits.admin_zones), as the dashboard does; over every outlet, UTC.
 """
 
 from datetime import date, datetime, timedelta
@@ -84,9 +85,9 @@ def interactions_url(outlet_id: UUID | None, date_range: DateRange, **lookups) -
     return changelist_url(INTERACTIONS, {**_outlet(outlet_id), **_days("started_at", date_range), **lookups})
 
 
-def failures_url(day: date) -> str:
-    """The request log's failures (4xx and 5xx) of one day."""
-    return changelist_url(REQUEST_LOG, {"status__gte": FAILED_STATUS, **_day("time", day)})
+def failures_url(day: date, outlet_id: UUID | None) -> str:
+    """The request log's failures (4xx and 5xx) of one day (and outlet: its local day)."""
+    return changelist_url(REQUEST_LOG, {"status__gte": FAILED_STATUS, **_outlet(outlet_id), **_day("time", day)})
 
 
 def failed_call_url(status: int, route: str, moment: datetime, outlet_id: UUID | None) -> str:

@@ -84,7 +84,7 @@ def page_context(form: DashboardFilters, filters: Filters, numbers: dict, tables
         "unnotified_alert_count": sum(1 for alert in numbers["alerts"] if not alert.outlet.alert_recipients),
         "outlets_url": outlets_url(),
         "today": today,
-        "links": {"alerts": open_alerts_url(), "accounts": accounts_url(), "request_log": failures_url(today)},
+        "links": {"alerts": open_alerts_url(), "accounts": accounts_url(), "request_log": failures_url(today, filters.outlet_id)},
     }
 
 

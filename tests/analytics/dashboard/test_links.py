@@ -10,6 +10,7 @@ import pytest
 from analytics.models import RequestLog
 from tests.analytics.dashboard.pages import INDEX, SPEND_RANGE, svg
 from tests.analytics.handbuilt import D1, D3, TODAY, at, ingest, record
+from tests.factories import OutletFactory
 from usage.models import Interaction, UsageRecord
 
 
@@ -151,3 +152,15 @@ def test_a_failed_call_row_lists_its_request_log_row_and_the_request_log_link_op
     request_log = page.context["dashboard"]["links"]["request_log"]
     assert listed(staff, request_log) == {failed.pk, other_route.pk, not_found.pk}
     assert f'href="{html.escape(request_log)}"' in page.content.decode()
+
+
+def test_for_one_outlet_the_request_log_link_opens_its_local_days_failures(staff, today):
+    kolkata = OutletFactory(timezone="Asia/Kolkata")
+    just_after_midnight = datetime.combine(TODAY, time(0, 30), tzinfo=kolkata.zone)  # 19:00 UTC the day before
+    failed = logged(500, just_after_midnight, outlet=kolkata)
+    logged(500, just_after_midnight, outlet=OutletFactory())  # another outlet's
+
+    page = staff.get(INDEX, {"outlet": kolkata.pk})
+
+    assert listed(staff, page.context["dashboard"]["links"]["request_log"]) == {failed.pk}
+    assert "since midnight in Asia/Kolkata" in page.content.decode()
