@@ -28,7 +28,7 @@ from credits.admin_buttons import (
     render_page,
 )
 from credits.admin_webhooks import WebhookDeliveryAdmin, WebhookDeliveryInline
-from credits.admin_zones import OutletTimes
+from credits.admin_zones import OutletTimes, PageZoneTimes
 from credits.controls import TOP_UP_FIELDS
 from credits.forms import (
     AddCreditsForm,
@@ -91,12 +91,13 @@ class AgentInline(admin.TabularInline):
         return super().get_queryset(request).select_related("account")
 
 
-class ApiKeyInline(ViewOnlyMixin, admin.TabularInline):
+class ApiKeyInline(PageZoneTimes, ViewOnlyMixin, admin.TabularInline):
     model = ApiKey
-    fields = readonly_fields = ("prefix", "name", "scope_list", "revoked", "expiry_date", "last_used_at")
+    fields = readonly_fields = ("prefix", "name", "scope_list", "revoked", "expiry_date_in_zone", "last_used_at_in_zone")
     extra = 0
     show_change_link = True
     scope_list = scope_list
+    expiry_date_in_zone, last_used_at_in_zone = time_display("expiry_date"), time_display("last_used_at")
 
 
 @admin.register(Outlet)
@@ -199,16 +200,20 @@ class AgentAdmin(EffectiveControls, admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "outlet", "scope_list", "revoked", "expiry_date", "last_used_at", "created")
+class ApiKeyAdmin(OutletTimes, admin.ModelAdmin):
+    list_display = (
+        "name", "prefix", "outlet", "scope_list", "revoked", "expiry_date_in_zone", "last_used_at_in_zone", "created_in_zone",
+    )
     list_filter = ("outlet", "revoked")
     search_fields = ("name", "prefix")
     list_select_related = ("outlet",)
     fields = readonly_fields = (
-        "outlet", "name", "prefix", "scope_list", "revoked", "expiry_date", "last_used_at", "created"
+        "outlet", "name", "prefix", "scope_list", "revoked", "expiry_date_in_zone", "last_used_at_in_zone", "created_in_zone"
     )
     actions = ("revoke_keys",)
     scope_list = scope_list
+    expiry_date_in_zone, last_used_at_in_zone = time_display("expiry_date"), time_display("last_used_at")
+    created_in_zone = time_display("created")
 
     def has_change_permission(self, request, obj=None):
         return False  # a key never changes; it can only be revoked

@@ -4,14 +4,13 @@ credits.admin registers WebhookDeliveryAdmin after the alerts (the sidebar's ord
 """
 
 from django.contrib import admin
-from django.utils import timezone
 
 from config.admin import ViewOnlyMixin, time_display
-from credits.admin_zones import OutletTimes
+from credits.admin_zones import OutletTimes, PageZoneTimes
 from credits.models import WebhookDelivery
 
 
-class WebhookDeliveryInline(ViewOnlyMixin, admin.TabularInline):
+class WebhookDeliveryInline(PageZoneTimes, ViewOnlyMixin, admin.TabularInline):
     model = WebhookDelivery
     fields = readonly_fields = (
         "created_at_in_zone", "event", "attempt", "status", "response_code", "duration_ms", "error",
@@ -20,9 +19,6 @@ class WebhookDeliveryInline(ViewOnlyMixin, admin.TabularInline):
     ordering = ("created_at", "id")
     show_change_link = True
     created_at_in_zone = time_display("created_at")
-
-    def row_zone(self, delivery):
-        return timezone.get_current_timezone()  # the alert page's, which is its outlet's
 
 
 class WebhookDeliveryAdmin(OutletTimes, ViewOnlyMixin, admin.ModelAdmin):

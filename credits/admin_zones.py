@@ -34,6 +34,13 @@ def filtered_outlet_zone(request) -> tzinfo | None:
     return None
 
 
+class PageZoneTimes:
+    """An inline's times in its page's zone: the page of one outlet's row is rendered in that outlet's zone."""
+
+    def row_zone(self, obj) -> tzinfo:
+        return timezone.get_current_timezone()
+
+
 class OutletTimes:
     """A row's page in its outlet's zone; a list filtered to one outlet in that outlet's zone, else in UTC.
 

@@ -550,6 +550,20 @@ def test_alerts_and_grants_read_in_their_outlets_zone_in_the_list_and_on_their_p
     assert detail_fields(grant_page)["expires_at_in_zone"] == "2099-06-01 12:00:00 EDT (America/New_York)"
 
 
+def test_an_api_keys_expiry_reads_in_its_outlets_zone_in_the_list_on_its_page_and_on_the_outlet_page(staff):
+    outlet = OutletFactory(timezone="America/New_York")
+    key, _ = create_api_key(outlet=outlet, expiry_date=datetime(2099, 6, 1, 16, tzinfo=UTC))
+    expiry = "2099-06-01 12:00:00 EDT (America/New_York)"
+
+    listing = staff.get(reverse("admin:credits_apikey_changelist"))
+    page = staff.get(reverse("admin:credits_apikey_change", args=[key.pk]))
+    outlet_page = staff.get(reverse("admin:credits_outlet_change", args=[outlet.pk]))
+
+    assert column(listing, "expiry date") == [expiry]
+    assert detail_fields(page)["expiry_date_in_zone"] == expiry
+    assert expiry in unescape(re.sub(r"<[^>]+>", "", outlet_page.content.decode()))  # its keys, inline
+
+
 @pytest.mark.parametrize(
     ("model", "header", "when"),
     [("creditledgerentry", "effective at", "effective_at"), ("creditgrant", "created at", "created_at"),
