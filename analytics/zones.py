@@ -149,11 +149,6 @@ def wall_hours(date_range: DateRange) -> list[datetime]:
     return [datetime.combine(day, datetime.min.time()) + timedelta(hours=hour) for day in days for hour in range(24)]
 
 
-def zone_name(zone: tzinfo) -> str:
-    """The IANA name of a zone: ZoneInfo's key, or UTC for `datetime.UTC`."""
-    return getattr(zone, "key", "UTC")
-
-
 def date_of(moment: datetime, zone: tzinfo) -> date:
     return moment.astimezone(zone).date()
 

@@ -14,6 +14,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
+from config.api.dates import zone_name
 from config.money import display_amount
 
 DOMAIN_APPS = ("credits", "usage", "analytics")  # the sidebar's order: what staff come for
@@ -72,11 +73,6 @@ def low_badge(is_low: bool) -> str:
     if not is_low:
         return ""
     return format_html('<img src="{}" alt="Low balance" class="low-badge"> low', static("admin/img/icon-alert.svg"))
-
-
-def zone_name(zone: tzinfo) -> str:
-    """A zone's IANA name (Asia/Kolkata), or UTC."""
-    return getattr(zone, "key", None) or zone.tzname(None)
 
 
 def zone_label(local: datetime) -> str:

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from config.admin import rendered_in_zone, zone_name
+from config.admin import rendered_in_zone
+from config.api.dates import zone_name
 from credits.models import Outlet
 
 # A changelist filtered by one of these lists one outlet's rows: the lookup that finds that outlet.

@@ -50,9 +50,8 @@ from analytics.questions.series import usage_series
 from analytics.questions.snapshot import usage_snapshot
 from analytics.questions.spend import spend_overview
 from analytics.questions.summary import model_usage, usage_summary
-from analytics.zones import zone_name
 from config.api.csv import FORMAT_PARAMETER, FORMATS, csv_response, dict_csv_lines, parse_format
-from config.api.dates import DATE_RANGE_PARAMETERS, DateRange, parse_date_range
+from config.api.dates import DATE_RANGE_PARAMETERS, DateRange, parse_date_range, zone_name
 from config.api.views import DATE_RANGE_NAMES, KnownQueryParametersMixin
 from config.money import COUNT_PLACES, fixed
 from credits.scoping import OUTLET_PARAMETER, caller_outlet, caller_outlet_id, caller_zone

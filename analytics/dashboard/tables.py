@@ -10,7 +10,7 @@ from analytics.dashboard.table import Column, Table
 from analytics.facts import BREAKDOWNS
 from analytics.models import DURATION_FLOORS_S
 from analytics.periods import period_starts
-from config.admin import zone_name
+from config.api.dates import zone_name
 from usage.models import Interaction
 
 SHOWN = 10  # rows of a ranked table on the page; its CSV has them all

@@ -10,8 +10,8 @@ from analytics.histograms import histogram_measures, latency_quantile
 from analytics.models import LATENCY_COLUMNS, LATENCY_FLOORS_MS, RequestLog
 from analytics.periods import period_start, period_starts
 from analytics.requestlog.filtersets import status_class
-from analytics.zones import LocalDate, LocalHourStart, zone_name
-from config.api.dates import DateRange
+from analytics.zones import LocalDate, LocalHourStart
+from config.api.dates import DateRange, zone_name
 from config.db import for_outlet
 
 REQUEST_INTERVALS = ("hour", "day", "month")

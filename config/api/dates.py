@@ -24,6 +24,11 @@ def today_utc() -> date:
     return today_in(UTC)
 
 
+def zone_name(zone: tzinfo) -> str:
+    """A zone's IANA name (Asia/Kolkata), or UTC."""
+    return getattr(zone, "key", None) or zone.tzname(None)
+
+
 def local_midnight(day: date, zone: tzinfo) -> datetime:
     """The first instant of `day` in `zone`: where midnight is skipped (a DST change at 00:00), the change itself."""
     return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
