@@ -25,67 +25,68 @@ Window = tuple[UUID, str, date, date]
 OFFSET_STEP = timedelta(minutes=15)
 
 
-class LocalTrunc(Func):
+class _InZone(Func):
+    """An expression of an instant and a zone (a name's Value, or a column), in PostgreSQL's or SQLite's SQL."""
+
+    output_field = DateTimeField()
+
+    def compiled(self, compiler) -> tuple[str, tuple, str, tuple]:
+        """The instant's SQL (parenthesised: AT TIME ZONE binds tighter than +) and params, the zone's and params."""
+        (moment, moment_params), (zone, zone_params) = (compiler.compile(part) for part in self.get_source_expressions())
+        return f"({moment})", tuple(moment_params), zone, tuple(zone_params)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        raise NotImplementedError(f"{type(self).__name__} has no SQL for {connection.vendor}")
+
+
+class LocalTrunc(_InZone):
     """The start of the local `period` holding an instant in `zone`, as wall-clock time without a zone.
 
     Read back as UTC, a local day is its date's midnight UTC: the daily rollups' key.
     """
 
-    output_field = DateTimeField()
-
     def __init__(self, expression, period: str, zone):
         self.period = period
         super().__init__(expression, zone)
 
-    def as_sql(self, compiler, connection, **extra_context):
-        raise NotImplementedError(f"LocalTrunc has no SQL for {connection.vendor}")
-
     def as_postgresql(self, compiler, connection, **extra_context):
-        (moment, moment_params), (zone, zone_params) = (compiler.compile(part) for part in self.get_source_expressions())
+        moment, moment_params, zone, zone_params = self.compiled(compiler)
         return f"DATE_TRUNC(%s, {moment} AT TIME ZONE {zone})", (self.period, *moment_params, *zone_params)
 
     def as_sqlite(self, compiler, connection, **extra_context):
-        (moment, moment_params), (zone, zone_params) = (compiler.compile(part) for part in self.get_source_expressions())
+        moment, moment_params, zone, zone_params = self.compiled(compiler)
         return f"django_datetime_trunc(%s, {moment}, {zone}, 'UTC')", (self.period, *moment_params, *zone_params)
 
 
-class LocalHourStart(Func):
+class LocalHourStart(_InZone):
     """The instant the local hour holding an instant began in `zone`, as UTC wall-clock time without a zone.
 
     It is the instant less the local minutes and seconds past the hour: the offset in force at the
     instant decides, so the two hours DST's end repeats stay two.
     """
 
-    output_field = DateTimeField()
-
-    def as_sql(self, compiler, connection, **extra_context):
-        raise NotImplementedError(f"LocalHourStart has no SQL for {connection.vendor}")
-
     def as_postgresql(self, compiler, connection, **extra_context):
-        (moment, moment_params), (zone, zone_params) = (compiler.compile(part) for part in self.get_source_expressions())
+        moment, moment_params, zone, zone_params = self.compiled(compiler)
         local = f"({moment} AT TIME ZONE {zone})"
-        sql = f"(({moment}) - ({local} - DATE_TRUNC('hour', {local}))) AT TIME ZONE 'UTC'"
+        sql = f"({moment} - ({local} - DATE_TRUNC('hour', {local}))) AT TIME ZONE 'UTC'"
         return sql, (*moment_params, *moment_params, *zone_params, *moment_params, *zone_params)
 
     def as_sqlite(self, compiler, connection, **extra_context):
-        (moment, moment_params), (zone, zone_params) = (compiler.compile(part) for part in self.get_source_expressions())
+        moment, moment_params, zone, zone_params = self.compiled(compiler)
         return f"ledgerline_local_hour_start({moment}, {zone})", (*moment_params, *zone_params)
 
 
-class LocalDate(Func):
+class LocalDate(_InZone):
     """The local date of an instant in `zone`."""
 
     output_field = DateField()
 
-    def as_sql(self, compiler, connection, **extra_context):
-        raise NotImplementedError(f"LocalDate has no SQL for {connection.vendor}")
-
     def as_postgresql(self, compiler, connection, **extra_context):
-        (moment, moment_params), (zone, zone_params) = (compiler.compile(part) for part in self.get_source_expressions())
-        return f"(({moment}) AT TIME ZONE {zone})::date", (*moment_params, *zone_params)
+        moment, moment_params, zone, zone_params = self.compiled(compiler)
+        return f"({moment} AT TIME ZONE {zone})::date", (*moment_params, *zone_params)
 
     def as_sqlite(self, compiler, connection, **extra_context):
-        (moment, moment_params), (zone, zone_params) = (compiler.compile(part) for part in self.get_source_expressions())
+        moment, moment_params, zone, zone_params = self.compiled(compiler)
         return f"django_datetime_cast_date({moment}, {zone}, 'UTC')", (*moment_params, *zone_params)
 
 
