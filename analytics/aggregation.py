@@ -171,10 +171,9 @@ def _stale_windows(
 
 def _stale_days(outlet_id: UUID | None, date_range: DateRange, zones: tuple[str, ...]) -> set[tuple[UUID, str, date]]:
     """(outlet, zone, day) of each local day in the range that a dirty hour overlaps."""
-    dirty = DirtyBucket.objects.filter(
-        hour__gte=midnight(date_range.start) - ZONE_MARGIN - REST_OF_HOUR,
-        hour__lt=midnight(date_range.end + timedelta(days=1)) + ZONE_MARGIN,
-    )
+    dirty = DirtyBucket.objects.filter(hour__gte=midnight(date_range.start) - ZONE_MARGIN - REST_OF_HOUR)
+    if date_range.end < date.max - ZONE_MARGIN - ZONE_MARGIN:  # the last days a range may name have no bound after
+        dirty = dirty.filter(hour__lt=midnight(date_range.end + timedelta(days=1)) + ZONE_MARGIN)
     if outlet_id is not None:
         dirty = dirty.filter(outlet_id=outlet_id)
     zone = Value(zones[0]) if len(zones) == 1 else F("outlet__timezone")

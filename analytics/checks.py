@@ -24,7 +24,7 @@ from analytics.aggregation import REST_OF_HOUR
 from analytics.facts import FACTS, Fact, Rollup, rollup_rows
 from analytics.models import DirtyBucket, RollupZone
 from analytics.services import BUILD_WORK_MEM
-from analytics.zones import LocalDate, date_of
+from analytics.zones import LocalDate, as_utc, date_of
 from config.checks import CheckResult
 from config.commands import plural
 from config.money import quantum
@@ -56,10 +56,6 @@ def _dirty_days() -> set[tuple[UUID, date]]:
     marks = DirtyBucket.objects.annotate(first=LocalDate("hour", zone), last=LocalDate(F("hour") + REST_OF_HOUR, zone))
     days = marks.values_list("outlet_id", "first", "last").distinct().order_by()
     return {(outlet_id, day) for outlet_id, first, last in days for day in (first, last)}
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # PostgreSQL's local buckets come without a zone
 
 
 def _exact(value, places: int | None):
@@ -121,7 +117,7 @@ def _compare(fact: Fact, rollup: Rollup, skipped: _Skipped) -> tuple[int, list[s
     raw_rows = rollup_rows(fact, rollup, fact.raw.objects.all(), F("outlet__timezone"))
     expected: dict[Key, tuple] = {}
     for row in raw_rows.iterator(chunk_size=5000):
-        bucket = _aware(row["rollup_bucket"])
+        bucket = as_utc(row["rollup_bucket"])
         if (rollup, row["outlet_id"], bucket) not in skipped:
             key = (row["outlet_id"], bucket, *(row[name] for name in dimensions))
             expected[key] = tuple(_exact(row[f"sum_{name}"], places[name]) for name in measures)

@@ -5,23 +5,12 @@ Days are an outlet's local dates; weeks start on Monday (ISO 8601, and what Post
 
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from analytics.zones import local_hours, wall_hours
+from analytics.zones import local_hours, period_start, wall_hours
 from config.api.dates import DateRange
 from credits.models import Outlet
 
 INTERVALS = ("hour", "day", "week", "month", "year", "cumulative")  # a usage breakdown's point widths
 HISTORY_INTERVALS = ("day", "week", "month")  # the credit history's period widths
-
-
-def period_start(day: date, interval: str) -> date:
-    """The first day of the week (Monday), month or year holding `day`; the day itself otherwise."""
-    if interval == "week":
-        return day - timedelta(days=day.weekday())
-    if interval == "month":
-        return day.replace(day=1)
-    if interval == "year":
-        return day.replace(month=1, day=1)
-    return day
 
 
 def period_starts(date_range: DateRange, interval: str, zone: tzinfo | None = UTC) -> list:

@@ -55,7 +55,7 @@ class LocalTrunc(_InZone):
 
     def as_sqlite(self, compiler, connection, **extra_context):
         moment, moment_params, zone, zone_params = self.compiled(compiler)
-        return f"django_datetime_trunc(%s, {moment}, {zone}, 'UTC')", (self.period, *moment_params, *zone_params)
+        return f"ledgerline_local_trunc(%s, {moment}, {zone})", (self.period, *moment_params, *zone_params)
 
 
 class LocalHourStart(_InZone):
@@ -87,40 +87,75 @@ class LocalDate(_InZone):
 
     def as_sqlite(self, compiler, connection, **extra_context):
         moment, moment_params, zone, zone_params = self.compiled(compiler)
-        return f"django_datetime_cast_date({moment}, {zone}, 'UTC')", (*moment_params, *zone_params)
+        return f"ledgerline_local_date({moment}, {zone})", (*moment_params, *zone_params)
 
 
-def hour_start(moment: datetime, zone: tzinfo) -> datetime:
+def local_hour_start(moment: datetime, zone: tzinfo) -> datetime:
     """The local hour holding `moment`, as the instant it began with its offset (what LocalHourStart computes)."""
     local = moment.astimezone(zone)
     offset = timezone(local.utcoffset())
     return local.replace(minute=0, second=0, microsecond=0, tzinfo=offset)
 
 
+def _sqlite_local(moment: str, zone: str) -> datetime:
+    """A stored time (naive UTC text) in `zone`: ZoneInfo's reading of the name (Django's own functions take
+    Etc/GMT+10 for UTC+10; it is UTC-10)."""
+    return datetime.fromisoformat(moment).replace(tzinfo=UTC).astimezone(ZoneInfo(zone))
+
+
+def _sqlite_local_trunc(period: str, moment: str | None, zone: str | None) -> str | None:
+    if moment is None or zone is None:
+        return None
+    local = _sqlite_local(moment, zone).replace(tzinfo=None)
+    if period == "hour":
+        return local.replace(minute=0, second=0, microsecond=0).isoformat(" ")
+    day = period_start(local.date(), period)
+    return datetime.combine(day, time.min).isoformat(" ")
+
+
+def _sqlite_local_date(moment: str | None, zone: str | None) -> str | None:
+    return None if moment is None or zone is None else _sqlite_local(moment, zone).date().isoformat()
+
+
 def _sqlite_local_hour_start(moment: str | None, zone: str | None) -> str | None:
     if moment is None or zone is None:
         return None
-    start = hour_start(datetime.fromisoformat(moment).replace(tzinfo=UTC), ZoneInfo(zone))
+    start = local_hour_start(datetime.fromisoformat(moment).replace(tzinfo=UTC), ZoneInfo(zone))
     return start.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
 
 
 def register_sqlite_functions(sender, connection, **kwargs) -> None:
-    """`connection_created`: SQLite has no time zones; Python computes the local hour (the other functions are Django's)."""
+    """`connection_created`: SQLite has no time zones, so Python computes the local times."""
     if connection.vendor == "sqlite":
-        connection.connection.create_function(
-            "ledgerline_local_hour_start", 2, _sqlite_local_hour_start, deterministic=True
+        functions = (
+            ("ledgerline_local_trunc", 3, _sqlite_local_trunc),
+            ("ledgerline_local_date", 2, _sqlite_local_date),
+            ("ledgerline_local_hour_start", 2, _sqlite_local_hour_start),
         )
+        for name, arguments, function in functions:
+            connection.connection.create_function(name, arguments, function, deterministic=True)
+
+
+def period_start(day: date, interval: str) -> date:
+    """The first day of the week (Monday), month or year holding `day`; the day itself otherwise."""
+    if interval == "week":
+        return day - timedelta(days=day.weekday())
+    if interval == "month":
+        return day.replace(day=1)
+    if interval == "year":
+        return day.replace(month=1, day=1)
+    return day
 
 
 @functools.lru_cache(maxsize=64)  # the answers of a range ask for its hours again
 def local_hours(date_range: DateRange, zone: tzinfo) -> tuple[datetime, ...]:
-    """Every local hour of the range's dates in `zone`, in order, each as `hour_start` gives it: 23 on the day
+    """Every local hour of the range's dates in `zone`, in order, each as `local_hour_start` gives it: 23 on the day
     DST starts, 25 on the day it ends, and a 30-minute shift's short hour too."""
     hours: list[datetime] = []
     day_start = local_midnight(date_range.start, zone)
     for offset in range(date_range.days):
         day_end = local_midnight(date_range.start + timedelta(days=offset + 1), zone)
-        first = hour_start(day_start, zone)
+        first = local_hour_start(day_start, zone)
         if first.utcoffset() == (day_end - TICK).astimezone(zone).utcoffset():  # one offset all day: no transition
             hours.extend(first + HOUR * hour for hour in range(round((day_end - day_start) / HOUR)))
         else:
@@ -132,13 +167,13 @@ def local_hours(date_range: DateRange, zone: tzinfo) -> tuple[datetime, ...]:
 def _hours_across_a_transition(moment: datetime, end: datetime, zone: tzinfo) -> list[datetime]:
     hours = []
     while moment < end:
-        start = hour_start(moment, zone)
+        start = local_hour_start(moment, zone)
         hours.append(start)
         after = start + HOUR
         if moment.astimezone(zone).utcoffset() != (after - TICK).astimezone(zone).utcoffset():
             # The offset changes inside this hour: the next local hour begins where it does.
             after = moment + OFFSET_STEP
-            while hour_start(after, zone) == start:
+            while local_hour_start(after, zone) == start:
                 after += OFFSET_STEP
         moment = after
     return hours
@@ -148,6 +183,11 @@ def wall_hours(date_range: DateRange) -> list[datetime]:
     """Every wall-clock hour of the range's dates, without a zone: outlets of several zones add their hours by them."""
     days = (date_range.start + timedelta(days=offset) for offset in range(date_range.days))
     return [datetime.combine(day, datetime.min.time()) + timedelta(hours=hour) for day in days for hour in range(24)]
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A time these expressions computed: PostgreSQL's comes as UTC wall-clock time without a zone, SQLite's with UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def date_of(moment: datetime, zone: tzinfo) -> date:

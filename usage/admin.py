@@ -9,6 +9,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from config.admin import BigTableMixin, DateRangeFilter, ViewOnlyMixin, amount_display, clock_duration, time_display
@@ -157,7 +158,8 @@ class UsageRecordAdmin(OutletTimes, ViewOnlyMixin, BigTableMixin, admin.ModelAdm
 
     @admin.action(description="Export selected as CSV")
     def export_csv(self, request, queryset):
-        return csv_response(dict_csv_lines(queryset.values(*CSV_COLUMNS).iterator(), CSV_COLUMNS), "usage-records")
+        rows = queryset.values(*CSV_COLUMNS).iterator()
+        return csv_response(dict_csv_lines(rows, CSV_COLUMNS, zone=timezone.get_current_timezone()), "usage-records")
 
 
 @admin.register(Interaction)

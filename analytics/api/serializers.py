@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from analytics.questions.spend import DROP_OFF_BUCKETS
+from config.api.dates import zone_iso
 from config.api.fields import amount, cost, credits, units
 from config.money import PLACES, fixed
 from usage.models import UsageRecord
@@ -79,8 +80,7 @@ def period_text(value: date) -> str:
 
 @functools.lru_cache(maxsize=4096)  # every series of an answer has the same periods
 def _period_text(value: date, zone) -> str:
-    text = value.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+    return zone_iso(value, zone) if zone else value.isoformat()
 
 
 @extend_schema_field(PERIOD_SCHEMA)

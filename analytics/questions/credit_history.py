@@ -41,7 +41,8 @@ def credit_history(
     today = dates.today_in(answer_zone(outlet_id) or UTC)
     burn_range = DateRange(today - timedelta(days=BURN_DAYS - 1), today)
     # The last 30 days: often the range.
-    burned = consumed_per_agent if burn_range == date_range else _credits_per_agent(outlet_id, burn_range, agent_filter)
+    same_days = (burn_range.start, burn_range.end) == (date_range.start, date_range.end)
+    burned = consumed_per_agent if same_days else _credits_per_agent(outlet_id, burn_range, agent_filter)
     periods, per_agent = _changes_per_period_and_agent(
         consumed_per_day, consumed_per_agent, _ledger_changes(outlet_id, date_range, agent_id), interval
     )

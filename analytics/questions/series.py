@@ -31,9 +31,9 @@ def _daily_tokens_and_calls(outlet_id: UUID | None, date_range: DateRange) -> tu
 def usage_series(*, outlet_id: UUID | None, days: int) -> dict:
     """The last `days` local days, today included: `[unix ms of the date's midnight UTC, total]` per day, zero-filled.
 
-    Today is the outlet's (over outlets of several zones, UTC's).
+    Today is the outlet's (over every outlet, UTC's, as for every staff date).
     """
-    end = dates.today_in(answer_zone(outlet_id) or UTC)
+    end = dates.today_in(answer_zone(outlet_id) if outlet_id else UTC)
     date_range = DateRange(end - timedelta(days=days - 1), end)
     tokens, conversations, messages = _daily_tokens_and_calls(outlet_id, date_range)
     points = {"tokens": [], "conversations": [], "messages": []}

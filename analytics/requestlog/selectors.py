@@ -1,7 +1,7 @@
 """The API request log's reads: an outlet's log or everyone's, its figures per period and route, the failures."""
 
 from collections import defaultdict
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from uuid import UUID
 
 from django.db.models import Count, Max, Q, QuerySet, Sum, Value
@@ -10,7 +10,7 @@ from analytics.histograms import histogram_measures, latency_quantile
 from analytics.models import LATENCY_COLUMNS, LATENCY_FLOORS_MS, RequestLog
 from analytics.periods import period_start, period_starts
 from analytics.requestlog.filtersets import status_class
-from analytics.zones import LocalDate, LocalHourStart
+from analytics.zones import LocalDate, LocalHourStart, as_utc
 from config.api.dates import DateRange, zone_name
 from config.db import for_outlet
 
@@ -83,8 +83,11 @@ def request_analytics(*, outlet_id: UUID | None, date_range: DateRange, interval
     periods: dict = defaultdict(_RequestTotals)
     routes: dict[str, _RequestTotals] = defaultdict(_RequestTotals)
     route_periods: dict[str, dict] = defaultdict(lambda: defaultdict(_RequestTotals))
+    starts = period_starts(date_range, interval, date_range.zone)
+    listed = {start: start for start in starts}  # a row's hour as listed: with its local offset
     for row in rows:
         period = _period_of(row["period"], interval)
+        period = listed.get(period, period)
         for totals in (total, periods[period], routes[row["route"]], route_periods[row["route"]][period]):
             totals.add(row)
     route_items = [
@@ -102,19 +105,14 @@ def request_analytics(*, outlet_id: UUID | None, date_range: DateRange, interval
         "to": date_range.end,
         "interval": interval,
         **total.figures(),
-        "periods": [
-            {"period": period, **periods[period].figures()}
-            for period in period_starts(date_range, interval, date_range.zone)
-        ],
+        "periods": [{"period": period, **periods[period].figures()} for period in starts],
         "routes": sorted(route_items, key=lambda item: (-item["count"], item["route"])),
     }
 
 
 def _period_of(start: datetime | date, interval: str) -> datetime | date:
-    """A row's local hour (PostgreSQL's comes as UTC without a zone), or its local date's period."""
-    if interval != "hour":
-        return period_start(start, interval)
-    return start if start.tzinfo else start.replace(tzinfo=UTC)
+    """A row's local hour, or its local date's period."""
+    return as_utc(start) if interval == "hour" else period_start(start, interval)
 
 
 def failed_request_list(*, outlet_id: UUID | None, since: datetime) -> QuerySet[RequestLog]:

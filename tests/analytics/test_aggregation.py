@@ -16,7 +16,7 @@ from analytics.aggregation import aggregate, day_windows, largest, midnight, one
 from analytics.facts import INTERACTIONS, USAGE
 from analytics.models import LATENCY_COLUMNS, LATENCY_FLOORS_MS, DirtyBucket, UsageHourlyRollup
 from analytics.services import rollup_dirty_buckets
-from analytics.zones import hour_start
+from analytics.zones import local_hour_start
 from config.api.dates import DateRange
 from credits.models import Outlet
 from credits.services import Actor
@@ -100,7 +100,7 @@ def local_period(moment: datetime, zone: ZoneInfo, period: str, *, wall: bool) -
         return midnight(moment.astimezone(zone).date())
     if wall:
         return moment.astimezone(zone).replace(minute=0, second=0, microsecond=0, tzinfo=None)
-    return hour_start(moment, zone)
+    return local_hour_start(moment, zone)
 
 
 def on_local_dates(rows, date_range: DateRange, time_field: str = "occurred_at") -> list:

@@ -5,7 +5,7 @@ import time
 from datetime import UTC, datetime
 
 from analytics import services
-from analytics.models import DirtyBucket, UsageHourlyRollup
+from analytics.models import DirtyBucket, RollupZone, UsageHourlyRollup
 from analytics.services import buckets_mark_dirty, rollup_dirty_buckets
 from config.cache import OncePerInterval
 from tests.outages import broker_at, free_port
@@ -31,3 +31,14 @@ def test_with_the_broker_down_a_commit_stands_and_the_next_run_builds_the_marks(
     run = rollup_dirty_buckets()
     assert (run.buckets, DirtyBucket.objects.filter(outlet=outlet).exists()) == (1, False)
     assert UsageHourlyRollup.objects.filter(outlet=outlet).count() == 0  # no records: an empty hour, built
+
+
+def test_rezoning_outlets_stops_at_the_time_budget_and_the_next_run_goes_on(outlet):
+    RollupZone.objects.create(outlet=outlet, timezone="UTC")  # its rollups were built in UTC
+    outlet.timezone = "Asia/Kolkata"
+    outlet.save()
+
+    stopped = rollup_dirty_buckets(time_budget=-1)
+
+    assert not stopped.finished and RollupZone.objects.get(outlet=outlet).timezone == "UTC"
+    assert rollup_dirty_buckets().finished and RollupZone.objects.get(outlet=outlet).timezone == "Asia/Kolkata"

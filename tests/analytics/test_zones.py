@@ -13,7 +13,7 @@ from analytics.aggregation import aggregate
 from analytics.facts import INTERACTIONS, USAGE, USAGE_SUMS
 from analytics.models import DirtyBucket, RollupZone, UsageDailyRollup
 from analytics.services import rollup_dirty_buckets
-from analytics.zones import LocalDate, LocalHourStart, LocalTrunc, hour_start, local_hours
+from analytics.zones import LocalDate, LocalHourStart, LocalTrunc, local_hour_start, local_hours
 from config.api.dates import DateRange
 from tests.analytics.api.conftest import SERIES, SNAPSHOT, SPEND, SUMMARY
 from tests.analytics.api.conftest import USAGE as BREAKDOWN
@@ -48,18 +48,18 @@ def test_a_local_day_has_the_hours_its_clocks_show(zone, day, hours):
 
 
 def test_a_kolkata_hour_starts_at_half_past_utc():
-    start = hour_start(datetime(2026, 3, 7, 20, 10, tzinfo=UTC), KOLKATA)
+    start = local_hour_start(datetime(2026, 3, 7, 20, 10, tzinfo=UTC), KOLKATA)
     assert start.isoformat() == "2026-03-08T01:00:00+05:30"
     assert start.astimezone(UTC) == datetime(2026, 3, 7, 19, 30, tzinfo=UTC)
 
 
 def test_the_hour_new_york_repeats_is_two_hours():
     first, second = datetime(2026, 11, 1, 5, 30, tzinfo=UTC), datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
-    assert hour_start(first, NEW_YORK).isoformat() == "2026-11-01T01:00:00-04:00"
-    assert hour_start(second, NEW_YORK).isoformat() == "2026-11-01T01:00:00-05:00"
+    assert local_hour_start(first, NEW_YORK).isoformat() == "2026-11-01T01:00:00-04:00"
+    assert local_hour_start(second, NEW_YORK).isoformat() == "2026-11-01T01:00:00-05:00"
 
 
-@pytest.mark.parametrize("zone", [KOLKATA, NEW_YORK, LORD_HOWE, ZoneInfo("Asia/Kathmandu")])
+@pytest.mark.parametrize("zone", [KOLKATA, NEW_YORK, LORD_HOWE, ZoneInfo("Asia/Kathmandu"), ZoneInfo("Etc/GMT+10")])
 def test_the_database_buckets_each_record_as_python_does(agent, zone):
     moments = [datetime(2026, 4, 4, 12, tzinfo=UTC) + timedelta(minutes=17 * step) for step in range(200)]
     moments += [datetime(2026, 11, 1, 4, tzinfo=UTC) + timedelta(minutes=10 * step) for step in range(30)]
@@ -70,7 +70,7 @@ def test_the_database_buckets_each_record_as_python_does(agent, zone):
         local_date=LocalDate("occurred_at", name),
     ).values_list("occurred_at", "hour", "day", "local_date")
     for moment, hour, day, local_date in rows:
-        assert hour.replace(tzinfo=UTC) == hour_start(moment, zone)
+        assert hour.replace(tzinfo=UTC) == local_hour_start(moment, zone)
         assert local_date == moment.astimezone(zone).date()
         assert day.replace(tzinfo=None) == datetime.combine(local_date, datetime.min.time())
 
@@ -143,7 +143,7 @@ def test_a_new_york_hourly_breakdown_has_the_days_hours_each_exact(key_client, d
     expected: dict[str, Decimal] = {}
     for index, moment in enumerate(moments):
         if moment.astimezone(NEW_YORK).date() == day:
-            label = hour_start(moment, NEW_YORK).isoformat()
+            label = local_hour_start(moment, NEW_YORK).isoformat()
             expected[label] = expected.get(label, Decimal(0)) + index + 1
     assert len(series["points"]) == hours
     assert {point["period"]: Decimal(point["value"]) for point in series["points"]} == {
@@ -222,3 +222,13 @@ def test_staff_over_several_zones_add_local_dates_by_date_and_hours_by_the_wall_
     assert {point["period"]: point["value"] for point in hourly["points"] if point["value"] != "0.000000"} == {
         "2026-03-08T01:00:00": "12.000000"
     }
+
+
+def test_the_last_days_a_range_may_name_are_answered_in_any_zone(key_client):
+    agent = AgentFactory(outlet=OutletFactory(timezone="Pacific/Kiritimati"))  # UTC+14
+    client = key_client("read", for_outlet=agent.outlet)
+    for params in ({"from": "9999-12-01", "to": "9999-12-30"}, {"from": "2000-01-01", "to": "2000-01-02"}):
+        response = client.get(SUMMARY, params)
+        assert response.status_code == 200, response.content
+        hourly = client.get(BREAKDOWN, {**params, "from": params["to"], "interval": "hour", "breakdown": "type"})
+        assert hourly.status_code == 200, hourly.content

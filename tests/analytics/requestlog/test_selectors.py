@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 from analytics.models import RequestLog
 from analytics.requestlog.selectors import failed_request_list, request_analytics, request_log_list
-from analytics.zones import hour_start
+from analytics.zones import local_hour_start
 from config.api.dates import DateRange
 from tests.analytics.requestlog.conftest import RECORD, RECORDS, at
 
@@ -54,7 +54,7 @@ def test_request_analytics_of_a_kolkata_outlet_counts_its_local_days_and_hours(t
     expected = {}
     for row in RequestLog.objects.filter(outlet=traffic["outlet"]):
         if row.time.astimezone(kolkata).date() == date(2026, 3, 2):
-            label = hour_start(row.time, kolkata).isoformat()  # on the half hour UTC
+            label = local_hour_start(row.time, kolkata).isoformat()  # on the half hour UTC
             expected[label] = expected.get(label, 0) + 1
     assert hourly == expected and all(label.endswith("+05:30") for label in hourly)
     daily = request_analytics(outlet_id=traffic["outlet"].pk, date_range=one_day, interval="day")
