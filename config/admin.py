@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 from django.templatetags.static import static
 from django.utils import formats, timezone
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 
 from config.api.dates import zone_name
@@ -93,12 +93,10 @@ def zoned_text(value: datetime, zone: tzinfo, *, seconds: bool = True) -> str:
 
 def compact_time(value: datetime, zone: tzinfo) -> str:
     """A time in a zone, named, for list columns: 2026-03-08 01:30:00 IST (Asia/Kolkata), wrapping only between
-    the date, the time and the zone."""
+    the date, the time, the zone's abbreviation and its name."""
     local = value.astimezone(zone)
-    return format_html(
-        '<span class="nowrap">{}</span> <span class="nowrap">{}</span> <span class="nowrap">{}</span>',
-        f"{local:%Y-%m-%d}", f"{local:%H:%M:%S}", zone_label(local),
-    )
+    parts = [f"{local:%Y-%m-%d}", f"{local:%H:%M:%S}", *zone_label(local).split(" ", 1)]
+    return format_html_join(" ", '<span class="nowrap">{}</span>', ((part,) for part in parts))
 
 
 def time_display(attname: str, *, description: str | None = None):
