@@ -2,10 +2,14 @@
 
     make bench-analytics                                # 10,000,000 records, 50 outlets, 2,000 agents
     make bench-analytics BENCH_ARGS="--records 1000000 --reuse"
+    make bench-analytics BENCH_ARGS="--reuse --rebuild"         # the full build again on the loaded records
 
 It loads a scratch database (kept for `--reuse`: loading 10M records takes minutes) with
 usage records over 90 days and one interaction per 12 records, straight in SQL: this measures
-reads, and the ingest path has its own benchmark (bench/run.py). Then, on the same machine:
+reads, and the ingest path has its own benchmark (bench/run.py). The outlets take the zones of
+`--zones` in turn (by default UTC and four zones with DST changes, half and quarter hours), and
+the one-outlet questions ask as an outlet of `--outlet-zone`. Then, on the same machine:
+
 1. a full rollup build of every (outlet, hour), and the rollup of 1,000,000 freshly ingested
    records (the last 24 hours of every outlet), with each rollup's compression;
 2. each endpoint over real HTTP (gunicorn, 2 workers, the answer cache off): p50/p95 of a
@@ -35,6 +39,11 @@ sys.path.insert(0, str(ROOT))
 from bench.records import LOAD_USAGE, create_kinds  # noqa: E402
 from bench.run import PG, log, manage, start_gunicorn  # noqa: E402
 
+# Outlets take these in turn: whole hours with and without DST, half (Kolkata), 45 minutes (Kathmandu),
+# and Lord Howe's 30-minute DST shift.
+ZONES = ("UTC", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "Asia/Kathmandu")
+FRESH_BATCH = "00000000-0000-0000-0000-000000000002"
+
 LOAD_INTERACTIONS = """
 INSERT INTO usage_interaction (
     outlet_id, agent_id, interaction_id, channel, status, started_at, ended_at, duration_seconds, sentiment,
@@ -55,11 +64,13 @@ def connect(url: str) -> psycopg.Connection:
     return psycopg.connect(url, autocommit=True)
 
 
-def load(url: str, *, records: int, outlets: int, agents_per_outlet: int, days: int) -> None:
-    """Outlets and agents (through the models, which open their accounts), then usage and interactions in SQL."""
+def load(url: str, *, records: int, outlets: int, agents_per_outlet: int, days: int, zones: list[str]) -> None:
+    """Outlets (in `zones` in turn) and agents through the models, which open their accounts; usage and interactions in SQL."""
     from credits.models import Agent, Outlet
 
-    outlet_objects = [Outlet.objects.create(name=f"Bench outlet {n}") for n in range(outlets)]  # each opens its pool
+    outlet_objects = [  # each opens its pool
+        Outlet.objects.create(name=f"Bench outlet {n}", timezone=zones[n % len(zones)]) for n in range(outlets)
+    ]
     agents = []
     for index in range(outlets * agents_per_outlet):
         agent = Agent(outlet=outlet_objects[index % outlets], name=f"Agent {index}", external_id=f"agent-{index}")
@@ -85,18 +96,34 @@ def load(url: str, *, records: int, outlets: int, agents_per_outlet: int, days: 
         conn.execute("VACUUM ANALYZE")
 
 
-def mark_everything_dirty(url: str) -> None:
+def mark_dirty(url: str, hours_sql: str) -> None:
+    """Marks each (outlet, hour) that `hours_sql` yields dirty, as ingestion marks them (`buckets_mark_dirty`)."""
+    from analytics.services import buckets_mark_dirty
+
     with connect(url) as conn:
-        conn.execute(
-            "INSERT INTO analytics_dirtybucket (outlet_id, hour, marked_at) "
-            "SELECT DISTINCT outlet_id, date_trunc('hour', occurred_at), now() FROM usage_usagerecord "
-            "ON CONFLICT DO NOTHING"
-        )
-        conn.execute(
-            "INSERT INTO analytics_dirtybucket (outlet_id, hour, marked_at) "
-            "SELECT DISTINCT outlet_id, date_trunc('hour', started_at), now() FROM usage_interaction "
-            "ON CONFLICT DO NOTHING"
-        )
+        rows = conn.execute(
+            f"SELECT outlet_id, array_agg(DISTINCT hour) FROM ({hours_sql}) AS hours GROUP BY outlet_id"
+        ).fetchall()
+    for outlet_id, hours in rows:
+        buckets_mark_dirty(outlet_id=outlet_id, hours=hours)
+
+
+def mark_everything_dirty(url: str) -> None:
+    mark_dirty(
+        url,
+        "SELECT outlet_id, date_trunc('hour', occurred_at) AS hour FROM usage_usagerecord "
+        "UNION SELECT outlet_id, date_trunc('hour', started_at) FROM usage_interaction",
+    )
+
+
+def forget_rollups(url: str) -> None:
+    """No rollup and no dirty mark, so the next full build starts as on the first load (earlier fresh batches stay)."""
+    from analytics.facts import FACTS
+
+    tables = [rollup.model._meta.db_table for fact in FACTS for rollup in fact.rollups]
+    with connect(url) as conn:
+        conn.execute(f"TRUNCATE analytics_dirtybucket, {', '.join(tables)}")
+        conn.execute("VACUUM ANALYZE")
 
 
 def timed_build() -> float:
@@ -129,15 +156,13 @@ def fresh_ingest(url: str, count: int) -> None:
         end = conn.execute("SELECT now()").fetchone()[0]
         conn.execute(
             LOAD_USAGE,
-            {"agents": agents, "span": 86400, "end": end, "batch": "00000000-0000-0000-0000-000000000002",
-             "first": first, "last": first + count - 1},
+            {"agents": agents, "span": 86400, "end": end, "batch": FRESH_BATCH, "first": first, "last": first + count - 1},
         )
-        conn.execute(
-            "INSERT INTO analytics_dirtybucket (outlet_id, hour, marked_at) "
-            "SELECT DISTINCT outlet_id, date_trunc('hour', occurred_at), now() FROM usage_usagerecord "
-            "WHERE ingest_batch_id = '00000000-0000-0000-0000-000000000002' "
-            "ON CONFLICT (outlet_id, hour) DO UPDATE SET marked_at = EXCLUDED.marked_at"
-        )
+    mark_dirty(
+        url,
+        "SELECT outlet_id, date_trunc('hour', occurred_at) AS hour FROM usage_usagerecord "
+        f"WHERE ingest_batch_id = '{FRESH_BATCH}'",
+    )
 
 
 def compression() -> dict:
@@ -308,6 +333,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=20, help="requests per endpoint and scope")
     parser.add_argument("--database", default="ledgerline_bench_analytics")
     parser.add_argument("--reuse", action="store_true", help="reuse a database loaded by an earlier run")
+    parser.add_argument(
+        "--rebuild", action="store_true",
+        help="with --reuse: drop every rollup and time the full build again (of the records loaded and fresh so far)",
+    )
+    parser.add_argument(
+        "--zones", type=lambda text: text.split(","), default=list(ZONES),
+        help="comma-separated IANA zones the outlets take in turn when loaded (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--outlet-zone", default="Asia/Kolkata",
+        help="the one-outlet questions ask as the first outlet (by name) in this zone, else the first outlet",
+    )
     parser.add_argument("--port", type=int, default=8766)
     return parser.parse_args()
 
@@ -340,11 +377,17 @@ def build_rollups(args: argparse.Namespace, url: str, kept: bool) -> dict:
     from credits.models import Outlet
 
     results = {}
-    if not (kept and Outlet.objects.exists()):
-        log(f"loading {args.records:,} records over 90 days, {args.outlets} outlets, {args.agents:,} agents")
+    loaded = kept and Outlet.objects.exists()
+    if not loaded:
+        log(f"loading {args.records:,} records over 90 days, {args.outlets} outlets in {len(args.zones)} zones, "
+            f"{args.agents:,} agents")
         started = time.perf_counter()
-        load(url, records=args.records, outlets=args.outlets, agents_per_outlet=args.agents // args.outlets, days=90)
+        load(url, records=args.records, outlets=args.outlets, agents_per_outlet=args.agents // args.outlets, days=90,
+             zones=args.zones)
         log(f"  loaded in {time.perf_counter() - started:.0f} s")
+    elif args.rebuild:
+        forget_rollups(url)
+    if not loaded or args.rebuild:
         mark_everything_dirty(url)
         log("full rollup build")
         results["full_build_s"] = timed_build()
@@ -362,14 +405,21 @@ def build_rollups(args: argparse.Namespace, url: str, kept: bool) -> dict:
     return results
 
 
+def asking_outlet(zone: str):
+    """The outlet whose key asks the one-outlet questions: the first by name in `zone`, else the first."""
+    from credits.models import Outlet
+
+    outlets = Outlet.objects.order_by("name")
+    return outlets.filter(timezone=zone).first() or outlets.first()
+
+
 def measure_endpoints(args: argparse.Namespace, env: dict) -> dict:
     """p50/p95 of every question over HTTP, for one outlet's key and for staff, with each one's raw/rollup ratio."""
     from django.utils import timezone
 
-    from credits.models import Outlet
     from credits.services import api_key_create
 
-    outlet = Outlet.objects.order_by("name").first()
+    outlet = asking_outlet(args.outlet_zone)
     _, key = api_key_create(outlet=outlet, name=f"bench {timezone.now():%H%M%S}", scopes=["read"])
     outlet_auth, staff_auth = {"Authorization": f"Bearer {key}"}, {"Cookie": staff_session_cookie()}
     today = timezone.now().date()
@@ -396,6 +446,7 @@ def measure_endpoints(args: argparse.Namespace, env: dict) -> dict:
 
 def report(results: dict, fresh: int) -> None:
     print()
+    print(f"one outlet: {results['one_outlet']['name']} ({results['one_outlet']['zone']})")
     print(f"full rollup build: {results.get('full_build_s', float('nan')):.1f} s; "
           f"{fresh:,} fresh records rolled up in {results['fresh_build_s']:.1f} s")
     for name, figures in results["compression"].items():
@@ -416,6 +467,8 @@ def main() -> None:
     url, env, kept = prepare(args.database, args.reuse)
     results: dict = {"records": args.records, "outlets": args.outlets, "agents": args.agents, "cpus": os.cpu_count()}
     results |= build_rollups(args, url, kept)
+    outlet = asking_outlet(args.outlet_zone)
+    results["one_outlet"] = {"name": outlet.name, "zone": outlet.timezone}
     results["endpoints"] = measure_endpoints(args, env)
     (OUT / "analytics.json").write_text(json.dumps(results, indent=2, default=str))
     report(results, args.fresh)
