@@ -27,7 +27,7 @@ import statistics
 import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import psycopg
@@ -117,10 +117,12 @@ def mark_everything_dirty(url: str) -> None:
 
 
 def forget_rollups(url: str) -> None:
-    """No rollup and no dirty mark, so the next full build starts as on the first load (earlier fresh batches stay)."""
+    """No rollup, no dirty mark and no zone built in, so the next full build starts as on the first load (earlier fresh
+    batches stay)."""
     from analytics.facts import FACTS
+    from analytics.models import RollupZone
 
-    tables = [rollup.model._meta.db_table for fact in FACTS for rollup in fact.rollups]
+    tables = [rollup.model._meta.db_table for fact in FACTS for rollup in fact.rollups] + [RollupZone._meta.db_table]
     with connect(url) as conn:
         conn.execute(f"TRUNCATE analytics_dirtybucket, {', '.join(tables)}")
         conn.execute("VACUUM ANALYZE")
@@ -270,7 +272,7 @@ def selector_calls(outlet, outlet_id, date_range, dates: dict, staff: bool) -> d
             outlet_id=outlet_id, date_range=date_range, interval="week" if staff else "day"
         ),
         "usage by type, hourly": lambda: usage_breakdown(
-            outlet_id=outlet.pk, date_range=DateRange(dates["start30"], dates["end"]),
+            outlet_id=outlet.pk, date_range=DateRange(dates["start30"], dates["end"], outlet.zone),
             question=Breakdown("units", "type", "hour", {}, 10),
         ),
         "summary by agent": lambda: usage_summary(outlet_id=outlet_id, date_range=date_range, group_by="AGENT"),
@@ -299,7 +301,8 @@ def raw_ratio(name: str, outlet, staff: bool, dates: dict) -> dict:
     from config.api.dates import DateRange
 
     outlet_id = None if staff else outlet.pk
-    date_range = DateRange(dates["start90" if staff else "start30"], dates["end"])
+    # As the endpoints read them: an outlet's dates in its zone, every outlet's in UTC.
+    date_range = DateRange(dates["start90" if staff else "start30"], dates["end"], UTC if staff else outlet.zone)
     calls = selector_calls(outlet, outlet_id, date_range, dates, staff)
     if name not in calls:
         return {}
