@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from django.db import NotSupportedError
 from django.db.models import DateField, DateTimeField, Func, Q
 
 from config.api.dates import DateRange, local_midnight
@@ -36,7 +37,7 @@ class _InZone(Func):
         return f"({moment})", tuple(moment_params), zone, tuple(zone_params)
 
     def as_sql(self, compiler, connection, **extra_context):
-        raise NotImplementedError(f"{type(self).__name__} has no SQL for {connection.vendor}")
+        raise NotSupportedError(f"{type(self).__name__}: Ledgerline runs on PostgreSQL and SQLite, not {connection.vendor}")
 
 
 class LocalTrunc(_InZone):
