@@ -52,6 +52,7 @@ from analytics.questions.spend import spend_overview
 from analytics.questions.summary import model_usage, usage_summary
 from config.api.csv import FORMAT_PARAMETER, FORMATS, csv_response, dict_csv_lines, parse_format
 from config.api.dates import DATE_RANGE_PARAMETERS, DateRange, parse_date_range, zone_name
+from config.api.representation import represented
 from config.api.views import DATE_RANGE_NAMES, KnownQueryParametersMixin
 from config.money import COUNT_PLACES, fixed
 from credits.scoping import OUTLET_PARAMETER, caller_outlet, caller_outlet_id, caller_zone
@@ -142,7 +143,7 @@ class AnalyticsView(KnownQueryParametersMixin, APIView):
         raise TypeError(f"{type(self).__name__} must define answer()")
 
     def render(self, outlet_id: UUID | None, question: dict) -> dict:
-        return self.serializer_class(self.answer(outlet_id, question), context=question).data
+        return represented(self.serializer_class, self.answer(outlet_id, question), context=question)
 
     def csv_table(self, data: dict) -> tuple[list[str], Iterable[dict]]:
         raise TypeError(f"{type(self).__name__} must define csv_table()")

@@ -2,18 +2,38 @@
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from uuid import UUID
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from analytics.api.serializers import (
     BreakdownSeriesSerializer,
     CountField,
+    ModelUsageSerializer,
     RangeAnswerSerializer,
     RatioField,
+    SpendOverviewSerializer,
+    UsageBreakdownSerializer,
     UsageSeriesSerializer,
+    UsageSummarySerializer,
     json_number,
     metric_formatter,
 )
+from config.api.representation import represented
+
+amounts = st.one_of(
+    st.decimals(allow_nan=False, allow_infinity=False, places=9, min_value=-(10**12), max_value=10**12),
+    st.integers(min_value=-(10**15), max_value=10**15),
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9, max_value=1e9),
+)
+uuids = st.uuids()
+units = st.dictionaries(st.sampled_from(["tokens", "seconds", "characters"]), amounts, max_size=3)
+
+
+def as_drf(serializer_class, instance, context):
+    return serializer_class(instance, context=context).data
 
 
 @pytest.mark.parametrize(
@@ -63,3 +83,60 @@ def test_daily_points_are_pairs_of_numbers():
 def test_a_ranged_answer_carries_from_and_to():
     answer = RangeAnswerSerializer({"from": date(2026, 3, 2), "to": date(2026, 3, 4)}).data
     assert answer == {"success": True, "from": "2026-03-02", "to": "2026-03-04"}
+
+
+# The answers as the views render them (config.api.representation), field for field DRF's own.
+@given(
+    groups=st.lists(
+        st.fixed_dictionaries({
+            "outlet_id": uuids, "agent_id": uuids, "agent_name": st.text(max_size=4), "external_id": st.text(max_size=4),
+            "records": st.integers(min_value=0), "units": units, "credits": amounts, "cost": amounts,
+        }),
+        max_size=4,
+    )
+)
+def test_represented_summary_equals_drf_data(groups):
+    answer = {"from": "2026-01-01", "to": "2026-01-31", "group_by": "AGENT", "items": groups}
+
+    assert represented(UsageSummarySerializer, answer, context={}) == as_drf(UsageSummarySerializer, answer, {})
+
+
+@given(
+    metric=st.sampled_from(["credits", "units", "cost", "records"]),
+    series=st.lists(
+        st.fixed_dictionaries(
+            {"key": st.one_of(st.none(), st.text(max_size=4)), "total": st.integers(min_value=0),
+             "points": st.lists(st.tuples(st.dates(), st.integers(min_value=0)), max_size=4)},
+            optional={"unit": st.sampled_from(["tokens", "seconds"]), "other": st.integers(min_value=1)},
+        ),
+        max_size=3,
+    ),
+)
+def test_represented_breakdown_equals_drf_data(metric, series):
+    answer = {"from": "2026-01-01", "to": "2026-01-31", "metric": metric, "breakdown": "type", "interval": "day",
+              "series": series}
+    context = {"metric": metric}
+
+    assert represented(UsageBreakdownSerializer, answer, context=context) == as_drf(UsageBreakdownSerializer, answer, context)
+
+
+def test_represented_models_and_spend_equal_drf_data():
+    latency = {"avg_ms": 12.5, "p50_ms": 10, "p95_ms": None, "p99_ms": 40}
+    models = {"from": "2026-01-01", "to": "2026-01-02", "model_type": None, "items": [
+        {"type": "LLM", "model": "m", "unit": "tokens", "calls": 3, "units": Decimal("10"), "credits": Decimal("0.1234567"),
+         "cost": 0.25, "latency": latency},
+    ]}
+    agent = UUID(int=7)
+    spend = {
+        "total_calls": 2, "completed_calls": 1, "in_progress_calls": 0, "average_duration_seconds": 30,
+        "success_rate": 0.5, "telecom_costs": {"total_minutes": Decimal(61) / 60, "cost_usd": Decimal("1.5")},
+        "total_spent": Decimal("2"), "time_series": [{"date": "2026-01-01", "calls": 2, "minutes": Decimal(1), "cost": 0}],
+        "status_distribution": {"in_progress": 0, "completed": 1, "failed": 1},
+        "sentiment_distribution": {"positive": 1, "neutral": 0, "negative": 0, "unknown": 1},
+        "agent_performance": [{"agent_id": agent, "calls": 2, "minutes": Decimal(1), "cost": Decimal("2")}],
+        "drop_off_points": [{"bucket": "<30s", "count": 1}],
+        "filters": {"from": "2026-01-01", "to": "2026-01-01", "agent_id": None, "status": None},
+    }
+
+    assert represented(ModelUsageSerializer, models, context={}) == as_drf(ModelUsageSerializer, models, {})
+    assert represented(SpendOverviewSerializer, spend, context={}) == as_drf(SpendOverviewSerializer, spend, {})
