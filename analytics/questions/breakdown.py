@@ -2,10 +2,11 @@
 
 import functools
 import heapq
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import accumulate
 from uuid import UUID
 
 from analytics.aggregation import aggregate, answer_zone, largest, number, one_staleness
@@ -38,7 +39,7 @@ class _Reading:
     filters: dict[str, list]  # dimension -> values
     period: str  # the points' grain in the database
     bucket_interval: str  # the points' width: the interval, or days for a running total
-    series_of: Callable[[Iterable[dict], list[str]], dict[tuple, dict]]
+    series_of: Callable[[Iterable[dict], list[str], dict], dict[tuple, list]]
 
     def unit_of(self, key: tuple):
         return key[-1] if self.by_unit else None
@@ -49,9 +50,9 @@ class _Kept:
     """The series kept, largest first, with their points and totals; per unit, the others' points and count."""
 
     keys: list[tuple]
-    series: dict[tuple, dict]
+    series: dict[tuple, list]  # key -> a value per period
     totals: dict[tuple, Decimal | int]
-    other: dict  # unit -> period -> value
+    other: dict  # unit -> a value per period
     merged_counts: Counter
 
 
@@ -63,11 +64,12 @@ def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: 
     """
     reading = _reading_of(question)
     scope = dict(outlet_id=outlet_id, date_range=date_range, measures=reading.measures)
-    if question.breakdown in MANY_VALUED_BREAKDOWNS:
-        kept = _kept_by_ranking_in_the_database(reading, scope, question.limit)
-    else:
-        kept = _kept_by_ranking_every_series(reading, scope, question.limit)
     periods = period_starts(date_range, reading.bucket_interval, answer_zone(outlet_id))
+    positions = {period: position for position, period in enumerate(periods)}
+    if question.breakdown in MANY_VALUED_BREAKDOWNS:
+        kept = _kept_by_ranking_in_the_database(reading, scope, question.limit, positions)
+    else:
+        kept = _kept_by_ranking_every_series(reading, scope, question.limit, positions)
     return {
         "metric": question.metric, "breakdown": question.breakdown, "interval": question.interval,
         "from": date_range.start, "to": date_range.end,
@@ -96,7 +98,7 @@ def _reading_of(question: Breakdown) -> _Reading:
 
 
 def _series_reader(metric: str, by_unit: bool, pivoted: bool, bucket_interval: str) -> Callable:
-    """Rows into series: per key (the rows' `keys`, then the unit for units), the sum per period."""
+    """Rows into series: per key (the rows' `keys`, then the unit for units), a value per period, in the periods' order."""
 
     def values_of(row: dict, keys: list[str]) -> list[tuple[tuple, Decimal | int]]:
         """(key, value) for each series a row adds to: the row's `keys`, then the unit for units.
@@ -108,19 +110,23 @@ def _series_reader(metric: str, by_unit: bool, pivoted: bool, bucket_interval: s
             return [((*prefix, unit), number(row[name])) for unit, name in UNIT_MEASURES.items() if row[name]]
         return [(prefix, number(row[metric]))] if row[metric] or not by_unit else []
 
-    def series_of(rows, keys) -> dict[tuple, dict]:
-        series: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
-        period_of = functools.cache(lambda moment: period_key(moment, bucket_interval))  # rows share their periods
+    def series_of(rows, keys, positions: dict) -> dict[tuple, list]:
+        series: dict[tuple, list] = {}
+        # A list per series, indexed by period: an hourly month is thousands of points, each found once here.
+        position_of = functools.cache(lambda moment: positions[period_key(moment, bucket_interval)])
         for row in rows:
-            period = period_of(row["period"])
+            position = position_of(row["period"])
             for key, value in values_of(row, keys):
-                series[key][period] += value
+                values = series.get(key)
+                if values is None:
+                    values = series[key] = [0] * len(positions)
+                values[position] += value
         return series
 
     return series_of
 
 
-def _kept_by_ranking_in_the_database(reading: _Reading, scope: dict, limit: int) -> _Kept:
+def _kept_by_ranking_in_the_database(reading: _Reading, scope: dict, limit: int, positions: dict) -> _Kept:
     """Rank in the database, then ask for the points of the kept values only: a breakdown by agent
     or user has thousands of values, each with a point per period.
     """
@@ -132,55 +138,59 @@ def _kept_by_ranking_in_the_database(reading: _Reading, scope: dict, limit: int)
     merged_counts.subtract(reading.unit_of(key) for key in kept)
     kept_filters = {**reading.filters, reading.dimension: sorted({key[0] for key in kept}, key=str)}
     rows = aggregate(USAGE, **scope, group_by=reading.group_by, period=reading.period, filters=kept_filters)
-    series = reading.series_of(rows, reading.group_by)
-    totals = {key: sum(series[key].values()) for key in kept}
-    other: dict = defaultdict(lambda: defaultdict(int))  # per unit: units of different kinds never add up
+    series = reading.series_of(rows, reading.group_by, positions)
+    none = [0] * len(positions)
+    totals = {key: sum(series.get(key, none)) for key in kept}
+    other: dict = {}  # per unit: units of different kinds never add up
     if any(merged_counts.values()):
-        _add_everything_but_the_kept(other, reading, scope, kept, series)
+        _add_everything_but_the_kept(other, reading, scope, kept, series, positions)
     return _Kept(kept, series, totals, other, merged_counts)
 
 
-def _add_everything_but_the_kept(other: dict, reading: _Reading, scope: dict, kept: list[tuple], series: dict) -> None:
+def _add_everything_but_the_kept(
+    other: dict, reading: _Reading, scope: dict, kept: list[tuple], series: dict, positions: dict
+) -> None:
     """`other` per unit: the points of every value, less the kept values' points."""
     everything = aggregate(USAGE, **scope, period=reading.period, filters=reading.filters)
-    for unit_key, points in reading.series_of(everything, []).items():
-        remaining = other[reading.unit_of(unit_key)]
-        remaining.update(points)
+    for unit_key, values in reading.series_of(everything, [], positions).items():
+        unit = reading.unit_of(unit_key)
         for key in kept:
-            if reading.unit_of(key) == reading.unit_of(unit_key):
-                for moment, value in series[key].items():
-                    remaining[moment] -= value
+            if reading.unit_of(key) == unit and key in series:
+                values = [value - kept_value for value, kept_value in zip(values, series[key])]
+        _add_values(other, unit, values)
 
 
-def _kept_by_ranking_every_series(reading: _Reading, scope: dict, limit: int) -> _Kept:
+def _kept_by_ranking_every_series(reading: _Reading, scope: dict, limit: int, positions: dict) -> _Kept:
     """Read every value's points, keep the largest totals, and add the rest up as `other`."""
     rows = aggregate(USAGE, **scope, group_by=reading.group_by, period=reading.period, filters=reading.filters)
-    series = reading.series_of(rows, reading.group_by)
-    totals = {key: sum(points.values()) for key, points in series.items()}
+    series = reading.series_of(rows, reading.group_by, positions)
+    totals = {key: sum(values) for key, values in series.items()}
     kept = heapq.nsmallest(limit, totals, key=lambda key: (-totals[key], [str(part) for part in key]))
     kept_keys = set(kept)
     merged_counts = Counter(reading.unit_of(key) for key in totals if key not in kept_keys)
-    other: dict = defaultdict(lambda: defaultdict(int))  # per unit: units of different kinds never add up
+    other: dict = {}  # per unit: units of different kinds never add up
     for key in totals:
         if key not in kept_keys:
-            for moment, value in series[key].items():
-                other[reading.unit_of(key)][moment] += value
+            _add_values(other, reading.unit_of(key), series[key])
     return _Kept(kept, series, totals, other, merged_counts)
+
+
+def _add_values(other: dict, unit, values: list) -> None:
+    """Adds a series' values, period by period, into the unit's `other`."""
+    merged = other.get(unit)
+    other[unit] = values if merged is None else [total + value for total, value in zip(merged, values)]
 
 
 def _series_items(reading: _Reading, kept: _Kept, periods: list, *, cumulative: bool) -> list[dict]:
     """The kept series, then an `other` series per unit that merges any, each with a point per period."""
+    none = [0] * len(periods)
 
-    def points_of(merged: dict) -> list:
-        values, running = [], 0
-        for period in periods:
-            running = running + merged.get(period, 0) if cumulative else merged.get(period, 0)
-            values.append([period, running])
-        return values
+    def points_of(values: list) -> list:
+        return [[period, value] for period, value in zip(periods, accumulate(values) if cumulative else values)]
 
     items = []
     for key in kept.keys:
-        item = {"key": key[0], "total": kept.totals[key], "points": points_of(kept.series[key])}
+        item = {"key": key[0], "total": kept.totals[key], "points": points_of(kept.series.get(key, none))}
         if reading.by_unit:
             item["unit"] = reading.unit_of(key)
         items.append(item)
@@ -188,7 +198,7 @@ def _series_items(reading: _Reading, kept: _Kept, periods: list, *, cumulative: 
         merged_count = kept.merged_counts[unit]
         if not merged_count:  # every value of this unit kept its own series
             continue
-        item = {"key": None, "other": merged_count, "total": sum(merged.values()), "points": points_of(merged)}
+        item = {"key": None, "other": merged_count, "total": sum(merged), "points": points_of(merged)}
         if unit is not None:
             item["unit"] = unit
         items.append(item)
