@@ -20,14 +20,12 @@ Results are printed and written to bench/out/analytics.json.
 """
 
 import argparse
-import http.client
 import json
 import os
 import statistics
 import sys
-import threading
 import time
-from datetime import UTC, timedelta
+from datetime import UTC
 from pathlib import Path
 
 import psycopg
@@ -36,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
+from bench.asking import asking_headers, asking_outlet, http_times, p95, question_dates, warm_up  # noqa: E402
 from bench.records import LOAD_USAGE, create_kinds  # noqa: E402
 from bench.run import PG, log, manage, start_gunicorn  # noqa: E402
 
@@ -210,49 +209,8 @@ def questions(outlet_id: str) -> list[tuple[str, str, str]]:
     return paths
 
 
-def http_times(port: int, headers: dict, path: str, repeat: int) -> list[float]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    samples = []
-    for attempt in range(repeat + 1):
-        started = time.perf_counter()
-        connection.request("GET", path, headers=headers)
-        response = connection.getresponse()
-        body = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"GET {path} answered {response.status}: {body[:300]!r}")
-        if attempt:  # the first is a warm-up
-            samples.append((time.perf_counter() - started) * 1000)
-    return samples
 
 
-def warm_up(port: int, headers: dict, path: str, workers: int = 2) -> None:
-    """Concurrent requests, so every gunicorn worker has served one (its first pays for lazy imports and a connection)."""
-    threads = [
-        threading.Thread(target=http_times, args=(port, headers, path, 1)) for _ in range(workers * 2)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-
-def p95(samples: list[float]) -> float:
-    return sorted(samples)[max(0, round(0.95 * len(samples)) - 1)]
-
-
-def staff_session_cookie() -> str:
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-    from django.contrib.sessions.backends.db import SessionStore
-
-    user = get_user_model().objects.filter(username="bench-staff").first() or get_user_model().objects.create_superuser(
-        "bench-staff", "bench@example.com", "bench-password"
-    )
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.save()
-    return f"sessionid={session.session_key}"
 
 
 def selector_calls(outlet, outlet_id, date_range, dates: dict, staff: bool) -> dict:
@@ -412,25 +370,12 @@ def build_rollups(args: argparse.Namespace, url: str, kept: bool) -> dict:
     return results
 
 
-def asking_outlet(zone: str):
-    """The outlet whose key asks the one-outlet questions: the first by name in `zone`, else the first."""
-    from credits.models import Outlet
-
-    outlets = Outlet.objects.order_by("name")
-    return outlets.filter(timezone=zone).first() or outlets.first()
-
 
 def measure_endpoints(args: argparse.Namespace, env: dict) -> dict:
     """p50/p95 of every question over HTTP, for one outlet's key and for staff, with each one's raw/rollup ratio."""
-    from django.utils import timezone
-
-    from credits.services import api_key_create
-
     outlet = asking_outlet(args.outlet_zone)
-    _, key = api_key_create(outlet=outlet, name=f"bench {timezone.now():%H%M%S}", scopes=["read"])
-    outlet_auth, staff_auth = {"Authorization": f"Bearer {key}"}, {"Cookie": staff_session_cookie()}
-    today = timezone.now().date()
-    dates = {"end": today, "start30": today - timedelta(days=29), "start90": today - timedelta(days=89)}
+    outlet_auth, staff_auth = asking_headers(outlet)
+    dates = question_dates()
     server = start_gunicorn(env, args.port)
     endpoints = {}
     try:
