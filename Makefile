@@ -49,5 +49,10 @@ beat: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-bench-analytics: $(INSTALLED)
+# The engines its --peers mode compares with (requirements-bench.txt), resolved with requirements.txt; once per change.
+$(VENV)/.installed-requirements-bench: requirements-bench.txt $(INSTALLED)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-bench.txt
+	touch $@
+
+bench-analytics: $(VENV)/.installed-requirements-bench
 	$(BIN)/python bench/analytics.py $(BENCH_ARGS)

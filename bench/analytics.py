@@ -290,7 +290,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--records", type=int, default=10_000_000)
     parser.add_argument("--outlets", type=int, default=50)
     parser.add_argument("--agents", type=int, default=2000, help="agents in all (spread evenly over the outlets)")
-    parser.add_argument("--fresh", type=int, default=1_000_000, help="freshly ingested records to roll up")
+    parser.add_argument(
+        "--fresh", type=int, default=1_000_000, help="freshly ingested records to roll up (0: none, nothing built)"
+    )
     parser.add_argument("--repeat", type=int, default=20, help="requests per endpoint and scope")
     parser.add_argument("--database", default="ledgerline_bench_analytics")
     parser.add_argument("--reuse", action="store_true", help="reuse a database loaded by an earlier run")
@@ -311,6 +313,10 @@ def parse_args() -> argparse.Namespace:
         help="no raw/rollup ratios: at 10M records on a loaded machine they are most of the endpoints' time",
     )
     parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument(
+        "--peers", action="store_true",
+        help="instead of every endpoint: seven questions asked of Ledgerline and of DuckDB (and chDB), see bench/peers.py",
+    )
     return parser.parse_args()
 
 
@@ -359,13 +365,14 @@ def build_rollups(args: argparse.Namespace, url: str, kept: bool) -> dict:
         log(f"  {results['full_build_s']:.1f} s")
         settle(url)
         results["compression"] = compression()
-    log(f"rolling up {args.fresh:,} freshly ingested records (the last 24 hours)")
-    fresh_ingest(url, args.fresh)
-    results["fresh_records"] = args.fresh
-    results["fresh_build_s"] = timed_build()
-    log(f"  {results['fresh_build_s']:.1f} s")
-    settle(url)
-    if "compression" not in results:
+    if args.fresh:
+        log(f"rolling up {args.fresh:,} freshly ingested records (the last 24 hours)")
+        fresh_ingest(url, args.fresh)
+        results["fresh_records"] = args.fresh
+        results["fresh_build_s"] = timed_build()
+        log(f"  {results['fresh_build_s']:.1f} s")
+        settle(url)
+    if "compression" not in results and not args.peers:
         results["compression"] = compression()
     return results
 
@@ -401,7 +408,7 @@ def report(results: dict, fresh: int) -> None:
     print()
     print(f"one outlet: {results['one_outlet']['name']} ({results['one_outlet']['zone']})")
     print(f"full rollup build: {results.get('full_build_s', float('nan')):.1f} s; "
-          f"{fresh:,} fresh records rolled up in {results['fresh_build_s']:.1f} s")
+          f"{fresh:,} fresh records rolled up in {results.get('fresh_build_s', float('nan')):.1f} s")
     for name, figures in results["compression"].items():
         print(f"  {name:28} {figures['rollup_rows']:>12,} rows  {figures['ratio'] or 0:6.1f}x fewer than raw")
     print(f"{'endpoint':28} {'30d outlet p95':>15} {'90d all p95':>12} {'raw/rollup 30d':>15} {'raw/rollup 90d':>15}")
@@ -421,6 +428,11 @@ def main() -> None:
     results: dict = {"records": args.records, "outlets": args.outlets, "agents": args.agents, "cpus": os.cpu_count()}
     results |= build_rollups(args, url, kept)
     outlet = asking_outlet(args.outlet_zone)
+    if args.peers:
+        from bench.peers import measure_peers  # reads Django's modules: after setup
+
+        measure_peers(args, env, outlet, url, OUT)
+        return
     results["one_outlet"] = {"name": outlet.name, "zone": outlet.timezone}
     results["endpoints"] = measure_endpoints(args, env)
     (OUT / "analytics.json").write_text(json.dumps(results, indent=2, default=str))
