@@ -22,7 +22,11 @@ ONE_OUTLET = (
     "WHERE outlet_id = {{outlet:UUID}} AND {time} >= toDateTime64({{first:Date}}, 6, {{zone:String}}) "
     "AND {time} < toDateTime64({{last:Date}} + 1, 6, {{zone:String}})"
 )
-EVERY_OUTLET = "JOIN outlets ON outlets.id = outlet_id WHERE {local_day} BETWEEN {{first:Date}} AND {{last:Date}}"
+# Every outlet's rows over its own local dates: between its zone's first and last local midnights, found once an outlet.
+EVERY_OUTLET = (
+    "JOIN (SELECT id, timezone, {since} AS since, {until} AS until FROM outlets) AS outlets ON outlets.id = outlet_id "
+    "WHERE occurred_at >= since AND occurred_at < until"
+)
 DAYS = "SELECT {first:Date} + number AS period FROM numbers(dateDiff('day', {first:Date}, {last:Date}) + 1)"
 
 
@@ -129,11 +133,20 @@ def plain(kind: str) -> str:
     return kind.removeprefix("LowCardinality(").removesuffix(")") if kind.startswith("LowCardinality(") else kind
 
 
+def in_zones(zones: list[str], column: str, template: str) -> str:
+    """`template` with the zone `column` names as a constant: a multiIf over `zones`, the last one the else."""
+    *firsts, last = zones
+    branches = "".join(f"{column} = '{zone}', {template.format(zone=zone)}, " for zone in firsts)
+    return f"multiIf({branches}{template.format(zone=last)})"
+
+
 def every_outlet_sql(zones: list[str]) -> dict[str, str]:
     """The questions over every outlet, each row's local date taken in its outlet's zone."""
-    *branches, last = [f"toDate(occurred_at, '{zone}')" for zone in zones]
-    local_day = f"multiIf({', '.join(f'outlets.timezone = {zone!r}, {branch}' for zone, branch in zip(zones, branches))}, {last})"
-    rows = EVERY_OUTLET.format(local_day=local_day)
+    local_day = in_zones(zones, "outlets.timezone", "toDate(occurred_at, '{zone}')")
+    rows = EVERY_OUTLET.format(
+        since=in_zones(zones, "timezone", "toDateTime64({{first:Date}}, 6, '{zone}')"),
+        until=in_zones(zones, "timezone", "toDateTime64({{last:Date}} + 1, 6, '{zone}')"),
+    )
     return {
         "top users per day, every outlet": BREAKDOWN.format(
             periods=DAYS, key="end_user_id", unit="''", period=local_day, value="credits", rows=rows, having=""

@@ -25,9 +25,13 @@ MACROS = (
     "moment - (timezone(zone, moment) - date_trunc('hour', timezone(zone, moment)))",
 )
 
-# One outlet's rows over its local dates $first..$last, and every outlet's, each over its own local dates.
+# One outlet's rows over its local dates $first..$last; every outlet's, each over its own local dates: between its
+# zone's first and last local midnights, found once an outlet, so that no row is put in its zone to be filtered.
 ONE_OUTLET = "WHERE outlet_id = $outlet AND {time} >= day_start($first, $zone) AND {time} < day_start($last + 1, $zone)"
-EVERY_OUTLET = "JOIN outlets ON outlets.id = outlet_id WHERE local_day({time}, outlets.timezone) BETWEEN $first AND $last"
+EVERY_OUTLET = (
+    "JOIN (SELECT id, timezone, day_start($first, timezone) AS since, day_start($last + 1, timezone) AS until "
+    "FROM outlets) AS outlets ON outlets.id = outlet_id WHERE {time} >= since AND {time} < until"
+)
 DAYS = "SELECT day::DATE AS period FROM generate_series($first::DATE, $last::DATE, INTERVAL 1 DAY) AS days(day)"
 # Every local hour, as the instant it began: those of a moment every 15 minutes (every offset is a multiple of it).
 HOURS = (

@@ -1,5 +1,5 @@
-"""The seven questions the peers are asked: each one's HTTP path, the selector behind it, and its answer as the API
-writes it, from the selector's result or from a peer's rows; and the check that two answers are the same.
+"""The seven questions the peers are asked: each one's HTTP path and what a peer's SQL takes, a peer's rows written
+as the API writes the answer, and the check that two answers are the same.
 
 One outlet: an outlet's key, over its last 30 local days; every outlet: staff, over 90 days, each outlet's local days
 added up by date. Sums must be equal to the last place, rankings identical; a percentile, which Ledgerline names
@@ -8,22 +8,21 @@ as the middle of a latency histogram bucket, must be exact in a peer and lie in 
 
 import bisect
 import itertools
-import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from analytics.api.serializers import UNITS, json_number
+from analytics.models import LATENCY_FLOORS_MS
+from analytics.questions.spend import DROP_OFF_BUCKETS
 from config.api.dates import zone_iso
 from config.money import COST_PLACES, COUNT_PLACES, CREDIT_PLACES, fixed
+from usage.models import Interaction
 
 PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
-DROP_OFF_BUCKETS = ("<30s", "30-60s", "1-3m", "3-5m", ">5m")
-UNITS = ("tokens", "characters", "seconds", "requests")
-STATUSES = ("in_progress", "completed", "failed")
-SENTIMENTS = ("positive", "neutral", "negative", "unknown")
 LIMIT = 10  # the usage API's default: the largest series kept
 # GROUPING(day, agent_id, status, sentiment) of the spend query's grouping sets: a bit per column not grouped by.
 BY_DAY, BY_AGENT, BY_STATUS, BY_SENTIMENT, IN_ALL = 0b0111, 0b1011, 0b1101, 0b1110, 0b1111
@@ -39,12 +38,6 @@ class Question:
 
 def minutes(seconds) -> str:
     return fixed(Decimal(seconds) / 60, 2)
-
-
-def json_number(value) -> int | float:
-    """A count as the series writes it: whole counts as integers."""
-    value = Decimal(value)
-    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def period_text(period, zone: str | None) -> str:
@@ -106,12 +99,12 @@ def shape_spend(rows: list[tuple], parameters: dict) -> dict:
         "success": True, "total_calls": total, "completed_calls": completed,
         "in_progress_calls": statuses.get("in_progress", 0),
         "average_duration_seconds": int(duration / total) if total else 0,
-        "success_rate": round(completed / total, 4) if total else 0,
+        "success_rate": round(completed / total, 4) if total else 0.0,
         "telecom_costs": {"total_minutes": minutes(every[13]), "cost_usd": fixed(every[14], COST_PLACES)},
         "total_spent": fixed(every[7], COST_PLACES),
         "time_series": time_series,
-        "status_distribution": {status: statuses.get(status, 0) for status in STATUSES},
-        "sentiment_distribution": {sentiment: sentiments.get(sentiment, 0) for sentiment in SENTIMENTS},
+        "status_distribution": {status: statuses.get(status, 0) for status in Interaction.Status.values},
+        "sentiment_distribution": {sentiment: sentiments.get(sentiment, 0) for sentiment in Interaction.Sentiment.values},
         "agent_performance": [
             {"agent_id": str(row[2]), "calls": row[5], "minutes": minutes(row[6]), "cost": fixed(row[7], COST_PLACES)}
             for row in parts[BY_AGENT]
@@ -215,16 +208,5 @@ def first_difference(expected, actual, where: str = "") -> str | None:
 
 def latency_bucket(named: int) -> tuple[int, float]:
     """The latency histogram bucket holding the value Ledgerline names: its floor, and the next floor."""
-    from analytics.models import LATENCY_FLOORS_MS
-
     index = bisect.bisect_right(LATENCY_FLOORS_MS, named) - 1
     return LATENCY_FLOORS_MS[index], LATENCY_FLOORS_MS[index + 1] if index + 1 < len(LATENCY_FLOORS_MS) else float("inf")
-
-
-def as_json(data) -> dict:
-    """An answer as a client reads it."""
-    return json.loads(data) if isinstance(data, bytes | str) else data
-
-
-def days_of(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
