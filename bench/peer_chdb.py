@@ -87,16 +87,14 @@ GROUP BY GROUPING SETS ((day), (agent_id), (status), (sentiment), ())
 ORDER BY part, calls DESC, cost DESC, toString(agent_id)
 """
 
-# As DuckDB's: the kept series, then an `other` line per unit, each with a zero-filled point per period.
+# As DuckDB's answer, the kept series then an `other` line per unit, each with a zero-filled point per period; but
+# ranked first, then summed per line and period (some thousand groups), not per key and period first as DuckDB's:
+# ClickHouse took 2.7 s for that at 11M records (a million (user, day) groups), 1.5 s for this.
 BREAKDOWN = """
-WITH points AS (
-    SELECT {key} AS key, {unit} AS unit, {period} AS period, sum({value}) AS value
+WITH ranked AS (
+    SELECT {key} AS key, {unit} AS unit, row_number() OVER (ORDER BY sum({value}) DESC, key, unit) AS rank
     FROM usage {rows}
-    GROUP BY key, unit, period
-),
-ranked AS (
-    SELECT key, unit, row_number() OVER (ORDER BY sum(value) DESC, key, unit) AS rank
-    FROM points GROUP BY key, unit {having}
+    GROUP BY key, unit {having}
 ),
 lines AS (
     SELECT rank <= {{limit:UInt32}} AS kept, if(kept, key, '') AS line, unit, if(kept, rank, {{limit:UInt32}} + 1) AS place,
@@ -104,13 +102,22 @@ lines AS (
     FROM ranked GROUP BY kept, line, unit, place
 ),
 sums AS (
-    SELECT rank <= {{limit:UInt32}} AS kept, if(kept, key, '') AS line, unit, period, sum(value) AS value
-    FROM points JOIN ranked USING (key, unit) GROUP BY kept, line, unit, period
+    SELECT rank <= {{limit:UInt32}} AS kept, if(kept, ranked.key, '') AS line, ranked.unit AS unit, {period} AS period,
+           sum({value}) AS value
+    FROM usage {rows_of_ranked}
+    GROUP BY kept, line, unit, period
 )
 SELECT kept, line, unit, merged, period, value, sum(value) OVER (PARTITION BY kept, line, unit)
 FROM lines CROSS JOIN ({periods}) AS periods LEFT JOIN sums USING (kept, line, unit, period)
 ORDER BY place, unit, period
 """
+
+
+def breakdown(*, rows: str, key: str, unit: str, **parts) -> str:
+    """BREAKDOWN over `rows` (a join and a WHERE clause), the second pass joined to the ranked keys."""
+    ranked = f"JOIN ranked ON ranked.key = {key} AND ranked.unit = {unit} WHERE"
+    return BREAKDOWN.format(rows=rows, rows_of_ranked=rows.replace("WHERE", ranked, 1), key=key, unit=unit, **parts)
+
 
 SUMMARY_BY_AGENT = """
 WITH totals AS (
@@ -148,7 +155,7 @@ def every_outlet_sql(zones: list[str]) -> dict[str, str]:
         until=in_zones(zones, "timezone", "toDateTime64({{last:Date}} + 1, 6, '{zone}')"),
     )
     return {
-        "top users per day, every outlet": BREAKDOWN.format(
+        "top users per day, every outlet": breakdown(
             periods=DAYS, key="end_user_id", unit="''", period=local_day, value="credits", rows=rows, having=""
         ),
         "summary by agent, every outlet": SUMMARY_BY_AGENT.format(rows=rows),
@@ -157,14 +164,14 @@ def every_outlet_sql(zones: list[str]) -> dict[str, str]:
 
 ONE_OUTLET_SQL = {
     "series": SERIES, "models": MODELS, "spend": SPEND,
-    "top users per day": BREAKDOWN.format(
+    "top users per day": breakdown(
         periods=DAYS, key="end_user_id", unit="''", period="toDate(occurred_at, {zone:String})", value="credits",
         rows=ONE_OUTLET.format(time="occurred_at"), having="",
     ),
     # A unit's series exists where it has units.
-    "hourly by type": BREAKDOWN.format(
-        periods=HOURS, key="type", unit="unit", period=hour_start("occurred_at"), value="count",
-        rows=ONE_OUTLET.format(time="occurred_at"), having="HAVING sum(value) <> 0",
+    "hourly by type": breakdown(
+        periods=HOURS, key="type", unit="usage.unit", period=hour_start("occurred_at"), value="count",
+        rows=ONE_OUTLET.format(time="occurred_at"), having="HAVING sum(count) <> 0",
     ),
 }
 
