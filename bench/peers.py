@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.asking import asking_headers, get, p95, question_dates, warm_up
 from bench.peer_data import Export
-from bench.peer_questions import QUESTIONS, Question, first_difference, parameters_of
+from bench.peer_questions import LIMIT, QUESTIONS, Question, first_difference, parameters_of
 from bench.run import log, start_gunicorn
 
 HTTP = "ledgerline http"
@@ -28,13 +28,13 @@ SELECTOR = "ledgerline selector"
 
 
 class LedgerlineHttp:
-    """Ledgerline over HTTP: a kept-alive connection per caller, an outlet's key and a staff session."""
+    """Ledgerline over HTTP, as an outlet's key or a staff session: one connection each, reused as http_times's is
+    (http.client reopens it where the server closed it: SERVER_KEEPALIVE_SECONDS is 0 by default)."""
 
     name = HTTP
 
     def __init__(self, port: int, outlet_headers: dict, staff_headers: dict):
-        self.connections = {False: http.client.HTTPConnection("127.0.0.1", port, timeout=300),
-                            True: http.client.HTTPConnection("127.0.0.1", port, timeout=300)}
+        self.connections = {every: http.client.HTTPConnection("127.0.0.1", port, timeout=300) for every in (False, True)}
         self.headers = {False: outlet_headers, True: staff_headers}
 
     def ask(self, question: Question, parameters: dict) -> bytes:
@@ -59,7 +59,7 @@ class LedgerlineSelector:
 
         one = {"outlet_id": outlet.pk, "date_range": DateRange(dates["start30"], dates["end"], outlet.zone)}
         every = {"outlet_id": None, "date_range": DateRange(dates["start90"], dates["end"], UTC)}
-        users, hourly = Breakdown("credits", "user", "day", {}, 10), Breakdown("units", "type", "hour", {}, 10)
+        users, hourly = Breakdown("credits", "user", "day", {}, LIMIT), Breakdown("units", "type", "hour", {}, LIMIT)
         self.calls = {
             "series": lambda: usage_series(outlet_id=outlet.pk, days=30),
             "models": lambda: model_usage(**one),
