@@ -2,7 +2,8 @@
 question in ClickHouse's SQL over the raw rows.
 
 ClickHouse's time functions take a constant zone: one outlet's zone is a query parameter; over every outlet, each
-row's local date is a multiIf over the zones the outlets have, each branch with its zone as a constant.
+outlet's local midnights and each row's local date are a multiIf over the zones the outlets have (read once, when
+the peer starts), each branch with its zone as a constant.
 """
 
 from pathlib import Path
@@ -59,6 +60,8 @@ FROM ({DAYS}) AS days LEFT JOIN tokens USING (period) LEFT JOIN calls USING (per
 ORDER BY period
 """
 
+# quantilesExactLow: the nearest rank, as Ledgerline's histogram counts it, but one rank later where q * n is whole
+# (its float arithmetic); the check needs a percentile only inside the bucket Ledgerline names.
 MODELS = f"""
 SELECT type, model, unit, count() AS calls, sum(count), sum(credits), sum(cost_usd) AS cost, avg(latency_ms),
        quantilesExactLow(0.5, 0.95, 0.99)(latency_ms)

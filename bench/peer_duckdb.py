@@ -56,6 +56,7 @@ FROM days LEFT JOIN tokens USING (period) LEFT JOIN calls USING (period)
 ORDER BY period
 """
 
+# quantile_disc: the nearest rank (the ceil(q * n)-th value), as Ledgerline's histogram counts it.
 MODELS = f"""
 SELECT type, model, unit, count(*) AS calls, sum(count), sum(credits), sum(cost_usd) AS cost, avg(latency_ms),
        quantile_disc(latency_ms, [0.5, 0.95, 0.99])
@@ -176,4 +177,5 @@ class DuckDBPeer:
 
     def ask(self, question: str, parameters: dict) -> list[tuple]:
         sql = SQL[question]
-        return self.connection.execute(sql, {name: value for name, value in parameters.items() if f"${name}" in sql}).fetchall()
+        named = {name: value for name, value in parameters.items() if f"${name}" in sql}  # DuckDB refuses any other
+        return self.connection.execute(sql, named).fetchall()
