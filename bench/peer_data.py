@@ -82,15 +82,16 @@ class Export:
         return {**manifest, "reused": False}
 
 
-def loaded_once(export: Export, marker: Path, load: Callable[[], None]) -> dict:
-    """Runs `load` unless `marker` says it loaded this export already: the load's seconds, and whether reused."""
-    wanted = export.read()["stamp"]
+def loaded_once(export: Export, marker: Path, load: Callable[[], None], loaded_as: str = "") -> dict:
+    """Runs `load` unless `marker` says it loaded this export already, `loaded_as` (what the engine's tables are:
+    a change of types or order reloads them): the load's seconds, and whether reused."""
+    wanted = {"stamp": export.read()["stamp"], "loaded_as": loaded_as}
     if marker.exists():
         done = json.loads(marker.read_text())
-        if done["stamp"] == wanted:
+        if done["stamp"] == wanted["stamp"] and done.get("loaded_as", "") == loaded_as:
             return {"loaded_s": done["loaded_s"], "reused": True}
     started = time.perf_counter()
     load()
     loaded_s = round(time.perf_counter() - started, 1)
-    marker.write_text(json.dumps({"stamp": wanted, "loaded_s": loaded_s}))
+    marker.write_text(json.dumps({**wanted, "loaded_s": loaded_s}))
     return {"loaded_s": loaded_s, "reused": False}
