@@ -43,7 +43,7 @@ def minutes(seconds) -> str:
 def period_text(period, zone: str | None) -> str:
     """A day as its date; an hour as its first instant, with the offset of the moments it holds (the one in force at
     its end: where a 30-minute shift begins it, that is not the one at its start), UTC's as Z."""
-    if isinstance(period, int):  # ClickHouse's DateTime: seconds since the epoch
+    if isinstance(period, int):  # seconds since the epoch (ClickHouse's DateTime, DuckDB's hour_start)
         period = datetime.fromtimestamp(period, UTC)
     if isinstance(period, datetime):
         offset = (period + timedelta(hours=1) - timedelta(microseconds=1)).astimezone(ZoneInfo(zone)).utcoffset()
