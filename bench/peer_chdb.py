@@ -1,32 +1,30 @@
 """chDB (ClickHouse in process) as a peer: the exported rows in MergeTree tables ordered by (outlet, time), and each
 question in ClickHouse's SQL over the raw rows.
 
-ClickHouse's time functions take a constant zone: one outlet's zone is a query parameter; over every outlet, each
-outlet's local midnights and each row's local date are a multiIf over the zones the outlets have (read once, when
-the peer starts), each branch with its zone as a constant.
+ClickHouse's time functions take a constant zone: one outlet's zone is a query parameter; every outlet's rows are
+read a zone at a time (the zones the outlets have, read once when the peer starts), each zone's outlets between its
+own local midnights, with the zone a constant.
 """
 
 from pathlib import Path
 
 from bench.peer_data import SORTED_BY, TABLES, Export, loaded_once
 
+# A record's amounts in 18 digits, 64-bit decimals (as DuckDB's); every column stored uncompressed: undoing LZ4 was
+# most of a scan's time here, and the tables fit in memory many times over.
 TYPES = {
     "id": "UUID", "outlet_id": "UUID", "agent_id": "UUID", "type": "LowCardinality(String)",
     "model": "LowCardinality(String)", "unit": "LowCardinality(String)", "end_user_id": "String",
-    "count": "Decimal(20, 3)", "credits": "Decimal(20, 6)", "cost_usd": "Decimal(20, 8)",
+    "count": "Decimal(18, 3)", "credits": "Decimal(18, 6)", "cost_usd": "Decimal(18, 8)",
     "latency_ms": "Nullable(Int32)", "occurred_at": "DateTime64(6, 'UTC')", "status": "LowCardinality(String)",
     "sentiment": "LowCardinality(String)", "duration_seconds": "Decimal(12, 3)", "message_count": "Int32",
     "started_at": "DateTime64(6, 'UTC')", "timezone": "String", "name": "String", "external_id": "String",
 }
+LOADED_AS = "decimal(18) amounts, uncompressed"  # a change of TYPES, codecs or order reloads the tables
 
 ONE_OUTLET = (
     "WHERE outlet_id = {{outlet:UUID}} AND {time} >= toDateTime64({{first:Date}}, 6, {{zone:String}}) "
     "AND {time} < toDateTime64({{last:Date}} + 1, 6, {{zone:String}})"
-)
-# Every outlet's rows over its own local dates: between its zone's first and last local midnights, found once an outlet.
-EVERY_OUTLET = (
-    "JOIN (SELECT id, timezone, {since} AS since, {until} AS until FROM outlets) AS outlets ON outlets.id = outlet_id "
-    "WHERE occurred_at >= since AND occurred_at < until"
 )
 DAYS = "SELECT {first:Date} + number AS period FROM numbers(dateDiff('day', {first:Date}, {last:Date}) + 1)"
 
@@ -90,37 +88,44 @@ GROUP BY GROUPING SETS ((day), (agent_id), (status), (sentiment), ())
 ORDER BY part, calls DESC, cost DESC, toString(agent_id)
 """
 
-# As DuckDB's answer, the kept series then an `other` line per unit, each with a zero-filled point per period; but
-# ranked first, then summed per line and period (some thousand groups), not per key and period first as DuckDB's:
-# ClickHouse took 2.7 s for that at 11M records (a million (user, day) groups), 1.5 s for this.
-BREAKDOWN = """
-WITH ranked AS (
-    SELECT {key} AS key, {unit} AS unit, row_number() OVER (ORDER BY sum({value}) DESC, key, unit) AS rank
-    FROM usage {rows}
-    GROUP BY key, unit {having}
-),
+# As DuckDB's answer: the kept series then an `other` line per unit, each with a zero-filled point per period, from
+# `rows` (key, unit, period, value), ranked by total (once: MATERIALIZED, for its two readers). One outlet's keys are summed per
+# period first, as DuckDB's, then ranked from those points (40 ms, not 55, for the hours by type). Every outlet's are
+# ranked from the rows, then each row summed per line and period, its line its key where kept (its users' lines have
+# no unit), else the other one: a few thousand groups, where summing per key and period makes a million (a fifth to a
+# third slower). A key left unranked (its units add up to nothing) adds nothing to the other line.
+LINES_AND_POINTS = """
 lines AS (
     SELECT rank <= {{limit:UInt32}} AS kept, if(kept, key, '') AS line, unit, if(kept, rank, {{limit:UInt32}} + 1) AS place,
            count() AS merged
     FROM ranked GROUP BY kept, line, unit, place
-),
-sums AS (
-    SELECT rank <= {{limit:UInt32}} AS kept, if(kept, ranked.key, '') AS line, ranked.unit AS unit, {period} AS period,
-           sum({value}) AS value
-    FROM usage {rows_of_ranked}
-    GROUP BY kept, line, unit, period
 )
 SELECT kept, line, unit, merged, period, value, sum(value) OVER (PARTITION BY kept, line, unit)
 FROM lines CROSS JOIN ({periods}) AS periods LEFT JOIN sums USING (kept, line, unit, period)
 ORDER BY place, unit, period
 """
-
-
-def breakdown(*, rows: str, key: str, unit: str, **parts) -> str:
-    """BREAKDOWN over `rows` (a join and a WHERE clause), the second pass joined to the ranked keys."""
-    ranked = f"JOIN ranked ON ranked.key = {key} AND ranked.unit = {unit} WHERE"
-    return BREAKDOWN.format(rows=rows, rows_of_ranked=rows.replace("WHERE", ranked, 1), key=key, unit=unit, **parts)
-
+SUMMED_FIRST = """
+WITH points AS MATERIALIZED (SELECT key, unit, period, sum(value) AS value FROM ({rows}) GROUP BY key, unit, period),
+ranked AS MATERIALIZED (
+    SELECT key, unit, row_number() OVER (ORDER BY sum(value) DESC, key, unit) AS rank
+    FROM points GROUP BY key, unit {having}
+),
+sums AS (
+    SELECT rank <= {{limit:UInt32}} AS kept, if(kept, key, '') AS line, unit, period, sum(value) AS value
+    FROM points JOIN ranked USING (key, unit) GROUP BY kept, line, unit, period
+),""" + LINES_AND_POINTS
+RANKED_FIRST = """
+WITH rows AS ({rows}),
+ranked AS MATERIALIZED (
+    SELECT key, unit, row_number() OVER (ORDER BY sum(value) DESC, key, unit) AS rank
+    FROM rows GROUP BY key, unit {having}
+),
+sums AS (
+    SELECT key IN (SELECT key FROM ranked WHERE rank <= {{limit:UInt32}}) AS kept, if(kept, key, '') AS line,
+           unit, period, sum(value) AS value
+    FROM rows GROUP BY kept, line, unit, period
+),""" + LINES_AND_POINTS
+ONE_OUTLET_ROWS = f"SELECT {{key}} AS key, {{unit}} AS unit, {{period}} AS period, {{value}} AS value FROM usage {ONE_OUTLET}"
 
 SUMMARY_BY_AGENT = """
 WITH totals AS (
@@ -128,7 +133,7 @@ WITH totals AS (
            sumIf(count, unit = 'tokens') AS tokens, sumIf(count, unit = 'characters') AS characters,
            sumIf(count, unit = 'seconds') AS seconds, sumIf(count, unit = 'requests') AS requests,
            sum(credits) AS credits, sum(cost_usd) AS cost
-    FROM usage {rows}
+    FROM ({rows})
     GROUP BY agent_id
 )
 SELECT agents.outlet_id, agent_id, agents.name, agents.external_id, records, tokens, characters, seconds, requests,
@@ -143,38 +148,46 @@ def plain(kind: str) -> str:
     return kind.removeprefix("LowCardinality(").removesuffix(")") if kind.startswith("LowCardinality(") else kind
 
 
-def in_zones(zones: list[str], column: str, template: str) -> str:
-    """`template` with the zone `column` names as a constant: a multiIf over `zones`, the last one the else."""
-    *firsts, last = zones
-    branches = "".join(f"{column} = '{zone}', {template.format(zone=zone)}, " for zone in firsts)
-    return f"multiIf({branches}{template.format(zone=last)})"
+def every_outlet_rows(zones: list[str], columns: str) -> str:
+    """`columns` (with `{zone}` for the zone as a constant) of every outlet's usage rows over its own local dates, a
+    zone at a time: its outlets' rows between its first and last local midnights."""
+    return " UNION ALL ".join(
+        f"SELECT {columns.format(zone=zone)} FROM usage "
+        f"WHERE outlet_id IN (SELECT id FROM outlets WHERE timezone = '{zone}') "
+        f"AND occurred_at >= toDateTime64({{first:Date}}, 6, '{zone}') "
+        f"AND occurred_at < toDateTime64({{last:Date}} + 1, 6, '{zone}')"
+        for zone in zones
+    )
 
 
 def every_outlet_sql(zones: list[str]) -> dict[str, str]:
     """The questions over every outlet, each row's local date taken in its outlet's zone."""
-    local_day = in_zones(zones, "outlets.timezone", "toDate(occurred_at, '{zone}')")
-    rows = EVERY_OUTLET.format(
-        since=in_zones(zones, "timezone", "toDateTime64({{first:Date}}, 6, '{zone}')"),
-        until=in_zones(zones, "timezone", "toDateTime64({{last:Date}} + 1, 6, '{zone}')"),
-    )
+    users = "end_user_id AS key, '' AS unit, toDate(occurred_at, '{zone}') AS period, credits AS value"
     return {
-        "top users per day, every outlet": breakdown(
-            periods=DAYS, key="end_user_id", unit="''", period=local_day, value="credits", rows=rows, having=""
+        "top users per day, every outlet": RANKED_FIRST.format(
+            rows=every_outlet_rows(zones, users), periods=DAYS, having=""
         ),
-        "summary by agent, every outlet": SUMMARY_BY_AGENT.format(rows=rows),
+        "summary by agent, every outlet": SUMMARY_BY_AGENT.format(
+            rows=every_outlet_rows(zones, "agent_id, unit, count, credits, cost_usd")
+        ),
     }
 
 
 ONE_OUTLET_SQL = {
     "series": SERIES, "models": MODELS, "spend": SPEND,
-    "top users per day": breakdown(
-        periods=DAYS, key="end_user_id", unit="''", period="toDate(occurred_at, {zone:String})", value="credits",
-        rows=ONE_OUTLET.format(time="occurred_at"), having="",
+    "top users per day": SUMMED_FIRST.format(
+        rows=ONE_OUTLET_ROWS.format(
+            key="end_user_id", unit="''", period="toDate(occurred_at, {zone:String})", value="credits",
+            time="occurred_at",
+        ),
+        periods=DAYS, having="",
     ),
     # A unit's series exists where it has units.
-    "hourly by type": breakdown(
-        periods=HOURS, key="type", unit="usage.unit", period=hour_start("occurred_at"), value="count",
-        rows=ONE_OUTLET.format(time="occurred_at"), having="HAVING sum(count) <> 0",
+    "hourly by type": SUMMED_FIRST.format(
+        rows=ONE_OUTLET_ROWS.format(
+            key="type", unit="unit", period=hour_start("occurred_at"), value="count", time="occurred_at"
+        ),
+        periods=HOURS, having="HAVING sum(value) <> 0",
     ),
 }
 
@@ -188,7 +201,8 @@ class ChdbPeer:
 
         self.path = export.folder / "chdb"
         self.session = session.Session(str(self.path))
-        self.load = loaded_once(export, export.folder / "chdb.json", lambda: self._load(export))
+        self.load = loaded_once(export, export.folder / "chdb.json", lambda: self._load(export), LOADED_AS)
+        self.session.query("SET enable_materialized_cte = 1")  # a breakdown's ranking (or points), read twice, made once
         zones = [row[0] for row in self._rows("SELECT DISTINCT timezone FROM outlets ORDER BY timezone", {})]
         self.sql = {**ONE_OUTLET_SQL, **every_outlet_sql(zones)}
         self.version = chdb.__version__
@@ -196,7 +210,7 @@ class ChdbPeer:
     def _load(self, export: Export) -> None:
         for table, (_, columns) in TABLES.items():
             self.session.query(f"DROP TABLE IF EXISTS {table}")
-            types = ", ".join(f"{column} {TYPES[column]}" for column in columns)
+            types = ", ".join(f"{column} {TYPES[column]} CODEC(NONE)" for column in columns)
             order = f"({', '.join(SORTED_BY[table])})" if table in SORTED_BY else "tuple()"
             self.session.query(f"CREATE TABLE {table} ({types}) ENGINE = MergeTree ORDER BY {order}")
             structure = ", ".join(f"{column} {plain(TYPES[column])}" for column in columns).replace("'", "\\'")
