@@ -20,7 +20,7 @@ TYPES = {
     "sentiment": "LowCardinality(String)", "duration_seconds": "Decimal(12, 3)", "message_count": "Int32",
     "started_at": "DateTime64(6, 'UTC')", "timezone": "String", "name": "String", "external_id": "String",
 }
-LOADED_AS = "decimal(18) amounts, uncompressed"  # a change of TYPES, codecs or order reloads the tables
+LOADED_AS = "decimal(18) amounts, uncompressed"  # changed with TYPES, the codecs or the order: the tables loaded again
 
 ONE_OUTLET = (
     "WHERE outlet_id = {{outlet:UUID}} AND {time} >= toDateTime64({{first:Date}}, 6, {{zone:String}}) "

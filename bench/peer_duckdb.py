@@ -166,9 +166,10 @@ TYPES_HOURLY = BREAKDOWN.format(
     rows=ONE_OUTLET_LOCAL.format(time="occurred_at"), having="HAVING sum(value) <> 0",
 )
 
-# Every outlet's rows over its own local dates, most of them without a join: those from the latest first local
-# midnight to the earliest last one ($core_since, $core_until: in every outlet's range) as they are, the others (a day
-# or so at either end) each checked against its outlet's midnights.
+# Every outlet's rows over its own local dates, most of them without a join (a join for every row took a quarter
+# longer): those from the latest first local midnight to the earliest last one ($core_since and $core_until, asked of
+# CORE first: in every outlet's range) as they are, the others (a day or so at either end) each checked against its
+# outlet's midnights.
 CORE = "SELECT max(day_start($first, timezone)), min(day_start($last + 1, timezone)) FROM outlets"
 EVERY_OUTLET_CORE = f"""(
     SELECT {{columns}} FROM usage WHERE occurred_at >= $core_since AND occurred_at < $core_until
@@ -197,7 +198,7 @@ SQL = {
     "top users per day, every outlet": EVERY_USERS_DAILY, "hourly by type": TYPES_HOURLY,
     "summary by agent, every outlet": SUMMARY_BY_AGENT,
 }
-LOADED_AS = "decimal(18) amounts"  # a change of TYPES or of the sort order reloads the file
+LOADED_AS = "decimal(18) amounts"  # changed with TYPES or the sort order, so that the file is loaded again
 
 
 def offset_pieces(zone: str, since: datetime, until: datetime) -> list[tuple[datetime, datetime, int]]:
@@ -246,8 +247,8 @@ class DuckDBPeer:
                 )
 
     def _zone_offsets(self) -> None:
-        """`zone_offsets` over the years of the rows, to the year after today's: each outlet zone's time cut where
-        its offset changes."""
+        """`zone_offsets`: each outlet zone's time cut where its offset changes, from the year before the rows' first
+        to the year after today's (or the rows' last)."""
         first, last = self.connection.execute("SELECT min(occurred_at), max(occurred_at) FROM usage").fetchone()
         since = datetime(first.year - 1, 1, 1, tzinfo=UTC)
         until = datetime(max(last.year, datetime.now(UTC).year) + 2, 1, 1, tzinfo=UTC)
