@@ -17,6 +17,8 @@ from rest_framework import serializers
 from rest_framework.fields import SkipField
 from rest_framework.relations import ManyRelatedField, RelatedField
 
+from config.money import fixed
+
 Represent = Callable[[Any], Any]
 
 
@@ -89,9 +91,8 @@ def _plain_decimal(field: serializers.DecimalField) -> bool:
 
 def _decimal_text(places: int) -> Represent:
     def text(value) -> str:
-        if not isinstance(value, Decimal):
-            value = Decimal(str(value).strip())  # as DRF reads a float: by its shortest repr
-        return f"{value:.{places}f}"
+        # As DRF reads a float: by its shortest repr, not its binary expansion as `fixed` would.
+        return fixed(value if isinstance(value, Decimal) else Decimal(str(value).strip()), places)
 
     return text
 
