@@ -7,16 +7,7 @@ from rest_framework import serializers
 
 from config.api.representation import represented
 from tests.factories import OutletFactory
-
-amounts = st.one_of(
-    st.decimals(allow_nan=False, allow_infinity=False, places=9, min_value=-(10**12), max_value=10**12),
-    st.integers(min_value=-(10**15), max_value=10**15),
-    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9, max_value=1e9),
-)
-
-
-def as_drf(serializer_class, instance, context):
-    return serializer_class(instance, context=context).data
+from tests.representations import amounts, as_drf
 
 
 class Item(serializers.Serializer):

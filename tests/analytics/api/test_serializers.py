@@ -22,18 +22,10 @@ from analytics.api.serializers import (
     metric_formatter,
 )
 from config.api.representation import represented
+from tests.representations import amounts, as_drf
 
-amounts = st.one_of(
-    st.decimals(allow_nan=False, allow_infinity=False, places=9, min_value=-(10**12), max_value=10**12),
-    st.integers(min_value=-(10**15), max_value=10**15),
-    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9, max_value=1e9),
-)
 uuids = st.uuids()
 units = st.dictionaries(st.sampled_from(["tokens", "seconds", "characters"]), amounts, max_size=3)
-
-
-def as_drf(serializer_class, instance, context):
-    return serializer_class(instance, context=context).data
 
 
 @pytest.mark.parametrize(
