@@ -24,17 +24,17 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import Case, DateTimeField, F, Field, Func, Q, QuerySet, Value, When
+from django.db.models import DateField, DateTimeField, F, Field, Func, Q, QuerySet, Value
 from django.db.models.functions import Trunc
 
 from analytics.facts import Fact, Rollup
-from analytics.models import DirtyBucket
-from analytics.zones import LocalDate, LocalHourStart, LocalTrunc, Window, day_windows, midnight, windows_filter
+from analytics.models import DirtyBucket, RollupZone
+from analytics.zones import LocalHourStart, LocalTrunc, Window, day_windows, local_date_sql, midnight, windows_filter
 from config.api.dates import DateRange, local_midnight
 from config.money import PLACES
 from credits.models import Outlet
 
-# Inside `one_staleness`: the scopes read so far, per (outlet id, first day, last day).
+# Inside `one_staleness`: the scope reads made so far, per outlet id (None: every outlet).
 _staleness: ContextVar[dict | None] = ContextVar("staleness", default=None)
 # Every measure's sums are exact at the most places any kind keeps: rounding there drops only SQLite's float error.
 SUM_PLACES = max(PLACES.values())
@@ -112,8 +112,9 @@ class Scope:
 
 @contextmanager
 def one_staleness():
-    """Every `aggregate` inside reads the zones and the dirty queue once per outlet and range: the parts of one
-    answer see one state of the queue, and an answer of several aggregates saves the queries after the first.
+    """Every `aggregate` inside reads the zones and the dirty queue once per outlet and range (a range inside one
+    read before is served by that read): the parts of one answer see one state of the queue, and an answer of
+    several aggregates saves the reads after the first.
     """
     if _staleness.get() is not None:  # inside another: share its reads
         yield
@@ -125,73 +126,132 @@ def one_staleness():
         _staleness.reset(token)
 
 
-def _once(key: tuple, read):
-    """`read()`, once per `key` inside `one_staleness`."""
+@dataclass(frozen=True)
+class _ScopeRead:
+    """The zones of an answer's outlets, those whose rollups were built in another zone (id -> its zone), and
+    (outlet, zone, local day) of each day that a dirty hour overlaps within `covered`'s dates (None: none read)."""
+
+    zones: tuple[str, ...]
+    rezoned: dict[UUID, str]
+    marked: frozenset[tuple[UUID, str, date]]
+    covered: DateRange | None
+
+    def covers(self, date_range: DateRange | None) -> bool:
+        return date_range is None or (
+            self.covered is not None and self.covered.start <= date_range.start and date_range.end <= self.covered.end
+        )
+
+
+def _scope_read(outlet_id: UUID | None, covering: DateRange | None) -> _ScopeRead:
+    """A read of `outlet_id`'s scope whose dirty days cover `covering`'s: inside `one_staleness`, one made before."""
     reads = _staleness.get()
     if reads is None:
-        return read()
-    if key not in reads:
-        reads[key] = read()
-    return reads[key]
+        return _read_scope(outlet_id, covering)
+    done = reads.setdefault(outlet_id, [])
+    read = next((read for read in done if read.covers(covering)), None)
+    if read is None:
+        read = _read_scope(outlet_id, covering)
+        done.append(read)
+    return read
 
 
 def scope_of(outlet_id: UUID | None, date_range: DateRange) -> Scope:
-    """The scope of an answer over `outlet_id` (None: every outlet) and the range's dates."""
-    zones, rezoned = _once(("zones", outlet_id), lambda: _zones(outlet_id))
-    stale = _once(
-        ("stale", outlet_id, date_range.start, date_range.end),
-        lambda: _stale_windows(outlet_id, date_range, zones, rezoned),
-    )
-    return Scope(outlet_id, zones, stale)
+    """The scope of an answer over `outlet_id` (None: every outlet) and the range's dates: every day of a rezoned
+    outlet is stale, and every other outlet's days that a dirty hour overlaps."""
+    read = _scope_read(outlet_id, date_range)
+    days = {(pk, zone, day) for pk, zone, day in read.marked if date_range.start <= day <= date_range.end}
+    every_day = [date_range.start + timedelta(days=offset) for offset in range(date_range.days)]
+    days.update((pk, zone, day) for pk, zone in read.rezoned.items() for day in every_day)
+    return Scope(outlet_id, read.zones, day_windows(days))
 
 
-def answer_zone(outlet_id: UUID | None) -> tzinfo | None:
-    """The zone an answer's days and hours are in: its outlets' one zone, or None over several (wall-clock hours)."""
-    zones, _ = _once(("zones", outlet_id), lambda: _zones(outlet_id))
+def answer_zone(outlet_id: UUID | None, around: DateRange | None = None) -> tzinfo | None:
+    """The zone an answer's days and hours are in: its outlets' one zone, or None over several (wall-clock hours).
+
+    `around`: dates the answer will read, whose dirty days are then read in the same statement.
+    """
+    zones = _scope_read(outlet_id, around).zones
     return ZoneInfo(zones[0]) if len(zones) == 1 else None
 
 
-def _zones(outlet_id: UUID | None) -> tuple[tuple[str, ...], dict[UUID, str]]:
-    """The zones of the outlet (None: of every outlet), and the outlets whose rollups were built in another zone."""
-    # The outlet's id where its rollups were built in another zone; NULL where they were not (or none was built).
-    rezoned_id = Case(When(Q(rollup_zone__isnull=False) & ~Q(rollup_zone__timezone=F("timezone")), then=F("pk")))
-    outlets = Outlet.objects.annotate(rezoned=rezoned_id).values_list("timezone", "rezoned").distinct().order_by()
-    if outlet_id is not None:
-        outlets = outlets.filter(pk=outlet_id)
-    rows = list(outlets)
-    return tuple(sorted({zone for zone, _ in rows})) or ("UTC",), {pk: zone for zone, pk in rows if pk is not None}
+def _read_scope(outlet_id: UUID | None, covered: DateRange | None) -> _ScopeRead:
+    """The outlet's (None: every outlet's) zones and rezoned outlets, and the dirty days of `covered`: one statement.
+
+    Written as SQL: through the ORM, these reads cost more Python than the rest of a one-outlet answer.
+    """
+    sql, params = _zones_sql(outlet_id)
+    if covered is not None:
+        marks_sql, marks_params = _dirty_days_sql(outlet_id, covered)
+        sql, params = f"{sql} UNION ALL {marks_sql}", [*params, *marks_params]
+    rows = _fetch(sql, params)
+    zones, rezoned = set(), {}
+    for is_mark, zone, pk, _, _ in rows:
+        if not is_mark:
+            zones.add(zone)
+            if pk is not None:
+                rezoned[Outlet._meta.pk.to_python(pk)] = zone
+    marked = _marked_days(row for row in rows if row[0])
+    return _ScopeRead(tuple(sorted(zones)) or ("UTC",), rezoned, frozenset(marked), covered)
 
 
-def _stale_windows(
-    outlet_id: UUID | None, date_range: DateRange, zones: tuple[str, ...], rezoned: dict[UUID, str]
-) -> list[Window]:
-    """Each outlet's runs of stale local days in the range: dirty, or every day of a rezoned outlet."""
-    days = set() if outlet_id in rezoned else _stale_days(outlet_id, date_range, zones)
-    every_day = [date_range.start + timedelta(days=offset) for offset in range(date_range.days)]
-    days.update((pk, zone, day) for pk, zone in rezoned.items() for day in every_day)
-    return day_windows(days)
+def dirty_days() -> set[tuple[UUID, str, date]]:
+    """(outlet, zone, local day) of each day that a dirty hour overlaps, of every outlet, in its zone."""
+    return _marked_days(_fetch(*_dirty_days_sql(None, None)))
 
 
-def _stale_days(outlet_id: UUID | None, date_range: DateRange, zones: tuple[str, ...]) -> set[tuple[UUID, str, date]]:
-    """(outlet, zone, day) of each local day in the range that a dirty hour overlaps."""
-    dirty = DirtyBucket.objects.filter(hour__gte=midnight(date_range.start) - ZONE_MARGIN - REST_OF_HOUR)
-    if date_range.end < date.max - ZONE_MARGIN - ZONE_MARGIN:  # the last days a range may name have no bound after
-        dirty = dirty.filter(hour__lt=midnight(date_range.end + timedelta(days=1)) + ZONE_MARGIN)
-    if outlet_id is not None:
-        dirty = dirty.filter(outlet_id=outlet_id)
-    zone = Value(zones[0]) if len(zones) == 1 else F("outlet__timezone")
-    marked = (
-        dirty.annotate(zone=zone, first=LocalDate("hour", zone), last=LocalDate(F("hour") + REST_OF_HOUR, zone))
-        .values_list("outlet_id", "zone", "first", "last")
-        .distinct()
-        .order_by()
+def _fetch(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _marked_days(rows: Iterable[tuple]) -> set[tuple[UUID, str, date]]:
+    """The days of `_dirty_days_sql`'s rows."""
+    to_id, to_date = Outlet._meta.pk.to_python, DateField().to_python
+    return {(to_id(pk), zone, to_date(day)) for _, zone, pk, first, last in rows for day in (first, last)}
+
+
+def _zones_sql(outlet_id: UUID | None) -> tuple[str, list]:
+    """(0, zone, the outlet's id where its rollups were built in another zone) of the outlet, or of every outlet."""
+    quote = connection.ops.quote_name
+    outlets, rollup_zones = quote(Outlet._meta.db_table), quote(RollupZone._meta.db_table)
+    sql = (
+        "SELECT DISTINCT 0, o.timezone, CASE WHEN z.timezone <> o.timezone THEN o.id END, "
+        "CAST(NULL AS date), CAST(NULL AS date) "  # typed: a union's first branch decides its columns' types
+        f"FROM {outlets} o LEFT JOIN {rollup_zones} z ON z.outlet_id = o.id"
     )
-    return {
-        (pk, name, day)
-        for pk, name, first, last in marked
-        for day in {first, last}
-        if date_range.start <= day <= date_range.end
-    }
+    if outlet_id is None:
+        return sql, []
+    return f"{sql} WHERE o.id = %s", [Outlet._meta.pk.get_db_prep_value(outlet_id, connection)]
+
+
+def _dirty_days_sql(outlet_id: UUID | None, covered: DateRange | None) -> tuple[str, list]:
+    """(1, zone, outlet id, first local day, last local day) of each dirty hour of the outlet (None: of every
+    outlet) that may overlap `covered`'s dates (None: of every dirty hour), each in its outlet's zone."""
+    quote = connection.ops.quote_name
+    outlets, marks = quote(Outlet._meta.db_table), quote(DirtyBucket._meta.db_table)
+    if connection.vendor == "postgresql":
+        last_instant = "(b.hour + INTERVAL '1 hour' - INTERVAL '1 microsecond')"
+    else:  # a millisecond short: a mark is a whole hour, and local days begin at whole minutes
+        last_instant = "strftime('%%Y-%%m-%%d %%H:%%M:%%f', b.hour, '+3599.999 seconds')"
+    first, last = (local_date_sql(connection.vendor, moment, "o.timezone") for moment in ("(b.hour)", last_instant))
+    conditions, params = [], []
+    if covered is not None:
+        conditions.append("b.hour >= %s")
+        params.append(midnight(covered.start) - ZONE_MARGIN - REST_OF_HOUR)
+        if covered.end < date.max - ZONE_MARGIN - ZONE_MARGIN:  # the last days a range may name have no bound after
+            conditions.append("b.hour < %s")
+            params.append(midnight(covered.end + timedelta(days=1)) + ZONE_MARGIN)
+    params = [connection.ops.adapt_datetimefield_value(moment) for moment in params]
+    if outlet_id is not None:
+        conditions.append("b.outlet_id = %s")
+        params.append(Outlet._meta.pk.get_db_prep_value(outlet_id, connection))
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    sql = (
+        f"SELECT DISTINCT 1, o.timezone, b.outlet_id, {first}, {last} "
+        f"FROM {marks} b JOIN {outlets} o ON o.id = b.outlet_id{where}"
+    )
+    return sql, params
 
 
 def aggregate(

@@ -20,11 +20,11 @@ from zoneinfo import ZoneInfo
 from django.db import connection, models, transaction
 from django.db.models import F
 
-from analytics.aggregation import REST_OF_HOUR
+from analytics.aggregation import dirty_days
 from analytics.facts import FACTS, Fact, Rollup, rollup_rows
-from analytics.models import DirtyBucket, RollupZone
+from analytics.models import RollupZone
 from analytics.services import BUILD_WORK_MEM
-from analytics.zones import LocalDate, as_utc, date_of
+from analytics.zones import as_utc, date_of
 from config.checks import CheckResult
 from config.commands import plural
 from config.money import quantum
@@ -52,10 +52,7 @@ def _snapshot() -> Iterator[None]:
 
 def _dirty_days() -> set[tuple[UUID, date]]:
     """(outlet, local day) of each day a dirty hour overlaps."""
-    zone = F("outlet__timezone")
-    marks = DirtyBucket.objects.annotate(first=LocalDate("hour", zone), last=LocalDate(F("hour") + REST_OF_HOUR, zone))
-    days = marks.values_list("outlet_id", "first", "last").distinct().order_by()
-    return {(outlet_id, day) for outlet_id, first, last in days for day in (first, last)}
+    return {(outlet_id, day) for outlet_id, _, day in dirty_days()}
 
 
 def _exact(value, places: int | None):

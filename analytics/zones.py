@@ -77,18 +77,23 @@ class LocalHourStart(_InZone):
         return f"ledgerline_local_hour_start({moment}, {zone})", (*moment_params, *zone_params)
 
 
+def local_date_sql(vendor: str, moment: str, zone: str) -> str:
+    """SQL of the local date of an instant (its SQL, parenthesised) in a zone (a name's SQL or a column)."""
+    if vendor == "postgresql":
+        return f"({moment} AT TIME ZONE {zone})::date"
+    if vendor == "sqlite":
+        return f"ledgerline_local_date({moment}, {zone})"
+    raise NotSupportedError(f"Ledgerline runs on PostgreSQL and SQLite, not {vendor}")
+
+
 class LocalDate(_InZone):
     """The local date of an instant in `zone`."""
 
     output_field = DateField()
 
-    def as_postgresql(self, compiler, connection, **extra_context):
+    def as_sql(self, compiler, connection, **extra_context):
         moment, moment_params, zone, zone_params = self.compiled(compiler)
-        return f"({moment} AT TIME ZONE {zone})::date", (*moment_params, *zone_params)
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        moment, moment_params, zone, zone_params = self.compiled(compiler)
-        return f"ledgerline_local_date({moment}, {zone})", (*moment_params, *zone_params)
+        return local_date_sql(connection.vendor, moment, zone), (*moment_params, *zone_params)
 
 
 def local_hour_start(moment: datetime, zone: tzinfo) -> datetime:

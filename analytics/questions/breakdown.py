@@ -64,7 +64,7 @@ def usage_breakdown(*, outlet_id: UUID | None, date_range: DateRange, question: 
     """
     reading = _reading_of(question)
     scope = dict(outlet_id=outlet_id, date_range=date_range, measures=reading.measures)
-    periods = period_starts(date_range, reading.bucket_interval, answer_zone(outlet_id))
+    periods = period_starts(date_range, reading.bucket_interval, answer_zone(outlet_id, date_range))
     positions = {period: position for position, period in enumerate(periods)}
     if question.breakdown in MANY_VALUED_BREAKDOWNS:
         kept = _kept_by_ranking_in_the_database(reading, scope, question.limit, positions)

@@ -33,7 +33,10 @@ def usage_series(*, outlet_id: UUID | None, days: int) -> dict:
 
     Today is the outlet's (over every outlet, UTC's, as for every staff date).
     """
-    end = dates.today_in(answer_zone(outlet_id) if outlet_id else UTC)
+    utc_today = dates.today_in(UTC)
+    # Today in any zone is within a day of UTC's: the dates around are read with the zone, in one statement.
+    around = DateRange(utc_today - timedelta(days=days), utc_today + timedelta(days=1))
+    end = dates.today_in(answer_zone(outlet_id, around) if outlet_id else UTC)
     date_range = DateRange(end - timedelta(days=days - 1), end)
     tokens, conversations, messages = _daily_tokens_and_calls(outlet_id, date_range)
     points = {"tokens": [], "conversations": [], "messages": []}

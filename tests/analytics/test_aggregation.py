@@ -330,9 +330,9 @@ def test_aggregates_of_one_answer_read_the_dirty_queue_once(dataset, django_asse
         len(on_local_dates(UsageRecord.objects.filter(outlet=outlet), date_range)),
         len(on_local_dates(Interaction.objects.filter(outlet=outlet), date_range, "started_at")),
     )
-    with django_assert_num_queries(8):  # per aggregate: the zones, the queue, the rollup, the stale day's raw rows
+    with django_assert_num_queries(6):  # per aggregate: the zones with the queue, the rollup, the stale day's raw rows
         assert records_and_calls() == expected
-    with django_assert_num_queries(6), one_staleness(), one_staleness():  # nested: still one read of each
+    with django_assert_num_queries(5), one_staleness(), one_staleness():  # nested: still one read of the queue
         assert records_and_calls() == expected
 
 

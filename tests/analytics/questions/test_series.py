@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, time, timedelta
 
 from analytics.questions.series import usage_series
+from analytics.services import rollup_dirty_buckets
 from tests.analytics.handbuilt import TODAY, at, call, ingest, record
 from tests.factories import OutletFactory
 from usage.services import upsert_interactions
@@ -31,3 +32,12 @@ def test_series_has_exactly_days_points_zero_filled(agent, today):
     assert [total for _, total in series["messages"]] == [0, 7, 0, 0, 0, 0, 0]
     assert len(usage_series(outlet_id=agent.outlet_id, days=90)["tokens"]) == 90
     assert [total for _, total in usage_series(outlet_id=OutletFactory().pk, days=7)["tokens"]] == [0] * 7
+
+
+def test_one_outlets_series_reads_its_zone_and_dirty_days_in_one_statement(agent, today, django_assert_num_queries):
+    ingest(agent.outlet, record(agent, "built", at(TODAY - timedelta(days=2)), count=10))
+    rollup_dirty_buckets()
+    ingest(agent.outlet, record(agent, "fresh", at(TODAY), count=5))  # today is stale: read raw
+    with django_assert_num_queries(5):  # the zone with the dirty days; per fact, the rollup and the stale day's rows
+        series = usage_series(outlet_id=agent.outlet_id, days=7)
+    assert [total for _, total in series["tokens"]] == [0, 0, 0, 0, 10, 0, 5]
