@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.test import override_settings
 
 from config.celery import app
@@ -106,3 +107,18 @@ class RedisServer:
                 self.process.kill()
                 self.process.wait(timeout=TIMEOUT)
         self.process = None
+
+
+def end_backend(pid: int) -> None:
+    """Ends PostgreSQL's backend `pid` as a restart would (the server closes its socket), and waits until it is gone."""
+    killer = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with killer.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+            for _ in range(100):
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+                if not cursor.fetchone()[0]:
+                    return
+                time.sleep(0.05)
+    finally:
+        killer.close()

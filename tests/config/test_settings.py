@@ -2,18 +2,18 @@ import io
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.management import call_command
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import connection
 from django.test import RequestFactory
 
 from config.settings import env_bool, env_int, env_list, read_env_file
 from tests.factories import create_api_key
+from tests.outages import end_backend
 
 
 def test_models_and_migrations_agree(db):
@@ -64,17 +64,7 @@ def test_the_first_request_after_a_postgresql_restart_succeeds_on_a_new_connecti
     assert connection.settings_dict["CONN_MAX_AGE"] > 0 and connection.connection is not None  # pooled, kept
     pid = connection.connection.info.backend_pid
 
-    killer = connections.create_connection(DEFAULT_DB_ALIAS)  # as a restart would: the server ends our backend
-    try:
-        with killer.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-            for _ in range(100):
-                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
-                if not cursor.fetchone()[0]:
-                    break
-                time.sleep(0.05)
-    finally:
-        killer.close()
+    end_backend(pid)
 
     status, body = wsgi_get("/api/v1/outlets/", **auth)
     assert status == "200 OK", body

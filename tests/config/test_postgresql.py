@@ -1,0 +1,45 @@
+"""The PostgreSQL backend's health check: a pooled connection the server ended is replaced, a live one costs nothing."""
+
+import pytest
+from django.db import connection
+
+from tests.outages import end_backend
+
+pytestmark = [pytest.mark.postgres]
+
+
+def checked() -> None:
+    """The check Django runs before a request's first query."""
+    connection.health_check_done = False
+    connection.close_if_health_check_failed()
+
+
+def refuse_round_trips(monkeypatch):
+    monkeypatch.setattr(connection, "is_usable", lambda: pytest.fail("a SELECT 1 was sent"))
+
+
+def test_a_live_idle_connection_is_kept_without_a_round_trip(transactional_db, monkeypatch):
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+    refuse_round_trips(monkeypatch)
+    checked()
+    assert connection.connection is not None and connection.connection.info.backend_pid == pid
+
+
+def test_a_connection_the_server_ended_is_closed_and_the_next_query_opens_another(transactional_db, monkeypatch):
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+    end_backend(pid)
+    refuse_round_trips(monkeypatch)
+    checked()
+    assert connection.connection is None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        assert cursor.fetchone()[0] != pid
+
+
+def test_a_connection_left_inside_a_transaction_is_closed(transactional_db):
+    connection.ensure_connection()
+    connection.connection.execute("BEGIN")
+    checked()
+    assert connection.connection is None
