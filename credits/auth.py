@@ -42,10 +42,15 @@ class ApiPrincipal:
 
 def authenticate_api_key(raw_key: str) -> ApiKey:
     prefix, _, _ = raw_key.partition(".")
-    api_key = ApiKey.objects.select_related("outlet").filter(prefix=prefix).first()
+    api_key = _key_of(prefix)
     if api_key is None or not api_key.is_valid(raw_key):
         raise AuthenticationFailed("Invalid API key.")
     return _usable(api_key)
+
+
+def _key_of(prefix: str) -> ApiKey | None:
+    """The key with its outlet; prefixes are unique, so unsorted (the model sorts by `-created` otherwise)."""
+    return next(iter(ApiKey.objects.select_related("outlet").filter(prefix=prefix).order_by()[:1]), None)
 
 
 def _usable(api_key: ApiKey) -> ApiKey:
@@ -75,7 +80,7 @@ def authenticate_access_token(raw_token: str) -> ApiKey:
         token = AccessToken(raw_token)
     except TokenError as exc:
         raise AuthenticationFailed(f"Invalid token: {exc}.") from None
-    api_key = ApiKey.objects.select_related("outlet").filter(prefix=token.get("sub")).first()
+    api_key = _key_of(token.get("sub"))
     if api_key is None or str(api_key.outlet_id) != token.get("outlet_id"):
         raise AuthenticationFailed("Invalid token: its API key no longer exists.")
     return _usable(api_key)

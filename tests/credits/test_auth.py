@@ -8,6 +8,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from credits import services
+from credits.auth import authenticate_api_key
 from credits.models import ApiKey, CreditLedgerEntry
 from tests.factories import AgentFactory, OutletFactory, UserFactory, create_api_key
 
@@ -225,3 +226,13 @@ def test_api_key_scopes_are_validated_on_the_model(outlet):
     key = ApiKey(outlet=outlet, name="x", scopes=["read", "root"])
     with pytest.raises(Exception, match="root"):
         key.clean()
+
+
+def test_a_key_and_its_outlet_are_read_in_one_unsorted_query(db, django_assert_num_queries):
+    outlet = OutletFactory()
+    key, raw_key = create_api_key(outlet=outlet, scopes=["read"])
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())  # no last_used_at write this time
+    with django_assert_num_queries(1) as queries:
+        found = authenticate_api_key(raw_key)
+    assert found.pk == key.pk and found.outlet.timezone == outlet.timezone
+    assert "ORDER BY" not in queries.captured_queries[0]["sql"]  # the prefix is unique: a sort is work for nothing
