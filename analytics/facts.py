@@ -13,6 +13,7 @@ entries. A rollup that holds a dimension names it and has its column.
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import ClassVar
 
 from django.db import models
@@ -75,7 +76,7 @@ class Rollup:
     ranked_in_order: str | None = None
     time_field: ClassVar[str] = "bucket"
 
-    @property
+    @cached_property  # asked of every measure of every part of an answer: dozens of times a request
     def measures(self) -> frozenset[str]:
         """The measures it stores, one column each."""
         return frozenset(model_field.name for model_field in self.model._meta.concrete_fields)

@@ -56,6 +56,11 @@ def test_every_other_column_of_a_rollup_is_a_measure_of_its_fact_that_its_build_
 
 
 @pytest.mark.parametrize(("fact", "rollup"), ROLLUPS)
+def test_a_rollups_measures_are_read_off_its_model_once(fact, rollup):
+    assert rollup.measures is rollup.measures  # asked per measure of every part of an answer
+
+
+@pytest.mark.parametrize(("fact", "rollup"), ROLLUPS)
 def test_a_rollup_ranked_in_a_dimension_s_order_has_an_index_in_that_order(fact, rollup):
     if rollup.ranked_in_order is None:
         return
