@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from functools import reduce
-from operator import or_
+from operator import add, or_
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -27,7 +27,8 @@ from django.db import connection
 from django.db.models import DateField, DateTimeField, F, Field, Func, Q, QuerySet, Value
 from django.db.models.functions import Trunc
 
-from analytics.facts import Fact, Rollup
+from analytics.facts import HISTOGRAMS, Fact, Rollup
+from analytics.histograms import histogram_counts
 from analytics.models import DirtyBucket, RollupZone
 from analytics.zones import LocalHourStart, LocalTrunc, Window, day_windows, local_date_sql, midnight, windows_filter
 from config.api.dates import DateRange, local_midnight
@@ -439,7 +440,8 @@ def _parts(
 
 def _add(totals: dict[tuple, dict], rows: list[dict], keys: list[str], measures: set[str], *, wall_hours: bool):
     """Adds `rows` into `totals` by `keys`; periods become UTC datetimes (wall-clock hours: without a zone)."""
-    sums = [(name, f"sum_{name}") for name in measures]
+    sums = [(name, f"sum_{name}") for name in measures if name not in HISTOGRAMS]
+    histograms = [(name, f"sum_{name}", len(HISTOGRAMS[name])) for name in measures if name in HISTOGRAMS]
     zone = None if wall_hours else UTC
     periods: dict[datetime, datetime] = {}  # each period made once: the rows of a few series share them
     for row in rows:
@@ -452,6 +454,10 @@ def _add(totals: dict[tuple, dict], rows: list[dict], keys: list[str], measures:
             total = totals[key] = {name: row[name] for name in keys}
             for name, column in sums:
                 total[name] = row[column] or 0
+            for name, column, buckets in histograms:
+                total[name] = histogram_counts(row[column], buckets)
         else:
             for name, column in sums:
                 total[name] += row[column] or 0
+            for name, column, buckets in histograms:
+                total[name] = [*map(add, total[name], histogram_counts(row[column], buckets))]

@@ -20,7 +20,7 @@ from django.db import models
 from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
-from analytics.histograms import histogram_measures
+from analytics.histograms import ColumnSums, Counts, histogram_measures
 from analytics.models import (
     DURATION_COLUMNS,
     DURATION_FLOORS_S,
@@ -41,6 +41,8 @@ from usage.models import Interaction, UsageRecord
 
 # Every rollup row belongs to one outlet, so every question may group or filter by it.
 OUTLET = "outlet_id"
+# A histogram as one measure: its buckets' counts (each a measure of its own, which rollups store) in a list.
+HISTOGRAMS = {"latency_histogram": LATENCY_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -83,11 +85,17 @@ class Rollup:
 
     def can_sum(self, name: str, slices: dict[str, Slice]) -> bool:
         piece = slices.get(name)
-        return name in self.measures or (piece is not None and piece.measure in self.measures and piece.dimension in self.dimensions)
+        return (
+            name in self.measures
+            or (name in HISTOGRAMS and set(HISTOGRAMS[name]) <= self.measures)
+            or (piece is not None and piece.measure in self.measures and piece.dimension in self.dimensions)
+        )
 
-    def sum_of(self, name: str, slices: dict[str, Slice]) -> models.Aggregate:
+    def sum_of(self, name: str, slices: dict[str, Slice]) -> models.Expression:
         if name in self.measures:
             return Sum(name)
+        if name in HISTOGRAMS:
+            return ColumnSums(HISTOGRAMS[name])
         piece = slices[name]
         return Sum(piece.measure, filter=Q(**{piece.dimension: piece.value}))
 
@@ -169,6 +177,7 @@ def _units_of(unit: str) -> Callable[[], models.Aggregate]:
     return lambda: Coalesce(Sum("count", filter=Q(unit=unit)), Value(0), output_field=models.DecimalField())
 
 
+LATENCY_MEASURES = histogram_measures("latency_ms", LATENCY_FLOORS_MS, LATENCY_COLUMNS)
 UNIT_SLICES = {f"units_{unit}": Slice("units", "unit", unit) for unit in UsageRecord.Unit.values}
 UNIT_MEASURES = {piece.value: name for name, piece in UNIT_SLICES.items()}  # unit -> its units measure
 
@@ -201,7 +210,8 @@ USAGE = Fact(
         "latency_count": lambda: Count("latency_ms"),
         # Units per unit as separate measures, for rollups that do not keep the unit in their key.
         **{name: _units_of(piece.value) for name, piece in UNIT_SLICES.items()},
-        **histogram_measures("latency_ms", LATENCY_FLOORS_MS, LATENCY_COLUMNS),
+        **LATENCY_MEASURES,
+        "latency_histogram": lambda: Counts(*(count() for count in LATENCY_MEASURES.values())),
     },
     rollups=(
         Rollup(UsageDailyRollup, "day", frozenset({"type", "model", "unit"})),

@@ -4,7 +4,7 @@ from uuid import UUID
 
 from analytics.aggregation import aggregate, number, one_staleness
 from analytics.facts import OUTLET, UNIT_MEASURES, USAGE, USAGE_SUMS
-from analytics.histograms import latency_quantile
+from analytics.histograms import histogram_counts, latency_quantile
 from analytics.models import LATENCY_COLUMNS
 from config.api.dates import DateRange
 from credits.models import Agent, Outlet
@@ -42,7 +42,7 @@ def usage_summary(*, outlet_id: UUID | None, date_range: DateRange, group_by: st
 
 
 def latency_summary(row: dict) -> dict:
-    histogram = [row[name] for name in LATENCY_COLUMNS]
+    histogram = histogram_counts(row["latency_histogram"], len(LATENCY_COLUMNS))
     average = row["latency_sum"] / row["latency_count"] if row["latency_count"] else None
     return {
         "avg_ms": None if average is None else round(float(average), 1),
@@ -56,7 +56,7 @@ def model_usage(*, outlet_id: UUID | None, date_range: DateRange, model_type: st
     """Per (type, model, unit): calls, units, credits, cost and latency average and percentiles."""
     rows = aggregate(
         USAGE, outlet_id=outlet_id, date_range=date_range,
-        measures=USAGE_SUMS | {"latency_sum", "latency_count", *LATENCY_COLUMNS},
+        measures=USAGE_SUMS | {"latency_sum", "latency_count", "latency_histogram"},
         group_by=["type", "model", "unit"], filters={"type": [model_type]} if model_type else None,
     )
     items = [
@@ -74,7 +74,7 @@ def model_usage(*, outlet_id: UUID | None, date_range: DateRange, model_type: st
 @one_staleness()
 def usage_totals(*, outlet_id: UUID | None, date_range: DateRange) -> dict:
     """Records, credits and cost over the range, and the average and p95 latency of the records that have one."""
-    measures = {"records", "credits", "cost", "latency_sum", "latency_count", *LATENCY_COLUMNS}
+    measures = {"records", "credits", "cost", "latency_sum", "latency_count", "latency_histogram"}
     rows = aggregate(USAGE, outlet_id=outlet_id, date_range=date_range, measures=measures)
     row = rows[0] if rows else dict.fromkeys(measures, 0)
     latency = latency_summary(row)

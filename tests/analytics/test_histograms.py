@@ -1,12 +1,17 @@
 """Histograms: a count per bucket as measures, and quantiles read back from the counts."""
 
 import math
+from datetime import timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from analytics.aggregation import aggregate
+from analytics.facts import USAGE
 from analytics.histograms import histogram_measures, latency_quantile
 from analytics.models import LATENCY_COLUMNS, LATENCY_FLOORS_MS
+from analytics.services import rollup_dirty_buckets
+from config.api.dates import DateRange
 from tests.analytics.handbuilt import D1, at, ingest, record
 from usage.models import UsageRecord
 
@@ -52,3 +57,18 @@ def test_a_histogram_quantile_lies_in_the_bucket_of_the_exact_one(latencies, qua
     assert bucket(estimate) == bucket(exact)
     if exact < LATENCY_FLOORS_MS[-1]:
         assert abs(estimate - exact) <= max(1, 0.13 * exact)
+
+
+def test_the_histogram_measure_is_its_bucket_counts_in_one_list_zero_where_no_row_falls(agent):
+    ingest(agent.outlet, record(agent, "fast", at(D1), latency_ms=3), record(agent, "slow", at(D1), latency_ms=5000))
+
+    def histogram(day):
+        (row,) = aggregate(USAGE, outlet_id=agent.outlet_id, date_range=DateRange(day, day), measures={"latency_histogram"})
+        return row["latency_histogram"]
+
+    expected = [0] * len(LATENCY_COLUMNS)
+    expected[3] = expected[max(i for i, floor in enumerate(LATENCY_FLOORS_MS) if floor <= 5000)] = 1
+    assert histogram(D1) == expected  # from the raw rows
+    rollup_dirty_buckets()
+    assert histogram(D1) == expected  # from the rollup's columns
+    assert histogram(D1 + timedelta(days=1)) == [0] * len(LATENCY_COLUMNS)  # no rollup row: NULL sums count 0
