@@ -5,12 +5,13 @@
 The bench database's records are exported once with COPY (bench/out/peers/<database>/, reused while every table's
 row count and newest id are unchanged) and loaded into each engine sorted by (outlet, time). Then, round after
 round (the first a warm-up, not timed), each question is asked once of each system in turn: Ledgerline over HTTP
-(gunicorn, a keep-alive connection), Ledgerline's selector in process, and each engine, whose time is its query and
+(gunicorn as `make serve` runs it: keep-alive off, a connection per request), Ledgerline's selector in process, and each engine, whose time is its query and
 the fetch of its rows into Python (not the rendering of the answer). Every answer is checked against Ledgerline's
 HTTP answer of the same round; the first difference stops the run. p50/p95 per question and system, and the ratio
 of Ledgerline's HTTP p50 to each engine's, are printed and written to bench/out/peers.json.
 """
 
+import gc
 import http.client
 import json
 import statistics
@@ -129,9 +130,14 @@ def asked_in_rounds(systems: list, outlet, dates: dict, repeat: int) -> dict:
             parameters = parameters_of(question, outlet, dates)
             expected = None
             for system in systems:
-                started = time.perf_counter()
-                raw = system.ask(question, parameters)
-                elapsed = (time.perf_counter() - started) * 1000
+                # As timeit does: a collection of this process's heap, which the engines fill, is no system's cost.
+                gc.disable()
+                try:
+                    started = time.perf_counter()
+                    raw = system.ask(question, parameters)
+                    elapsed = (time.perf_counter() - started) * 1000
+                finally:
+                    gc.enable()
                 answer = system.answer(question, raw, parameters)
                 if expected is None:
                     expected = answer
