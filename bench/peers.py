@@ -5,8 +5,8 @@
 The bench database's records are exported once with COPY (bench/out/peers/<database>/, reused while every table's
 row count and newest id are unchanged) and loaded into each engine sorted by (outlet, time). Then, round after
 round (the first a warm-up, not timed), each question is asked once of each system in turn: Ledgerline over HTTP
-(gunicorn as `make serve` runs it: keep-alive off, a connection per request), Ledgerline's selector in process, and each engine, whose time is its query and
-the fetch of its rows into Python (not the rendering of the answer). Every answer is checked against Ledgerline's
+(gunicorn as `make serve` runs it: keep-alive off, a connection per request), Ledgerline's selector in process,
+and each engine, whose time is its query and the fetch of its rows into Python (not the rendering of the answer). Every answer is checked against Ledgerline's
 HTTP answer of the same round; the first difference stops the run. p50/p95 per question and system, and the ratio
 of Ledgerline's HTTP p50 to each engine's, are printed and written to bench/out/peers.json.
 """
