@@ -274,17 +274,18 @@ def aggregate(
     measures, group_by = set(measures), list(group_by)
     scope = scope_of(outlet_id, date_range)
     fields = [*group_by, "period"] if period else group_by
-    totals: dict[tuple, dict] = {}
+    wall_hours = period == "hour" and scope.zone is None
+    parts = []
     for source, rows in _parts(fact, scope, date_range, set(group_by), period, measures, filters or {}):
         sums = fact.sums(source, measures)
-        if period == "hour" and scope.zone is None and source.grain == "hour" and connection.vendor == "postgresql":
+        if wall_hours and source.grain == "hour" and connection.vendor == "postgresql":
             grouped = _wall_hours_of_keys(rows, group_by, sums)
         else:
             if period:
                 rows = rows.annotate(period=_period_start(source, period, scope))
             grouped = list(rows.order_by().values(*fields).annotate(**sums)) if fields else [rows.aggregate(**sums)]
-        _add(totals, grouped, fields, measures, wall_hours=period == "hour" and scope.zone is None)
-    return list(totals.values())
+        parts.append(_named(grouped, measures, wall_hours=wall_hours))
+    return parts[0] if len(parts) == 1 else _added(parts, fields, measures)
 
 
 def _wall_hours_of_keys(rows: QuerySet, group_by: list[str], sums: dict) -> list[dict]:
@@ -438,8 +439,9 @@ def _parts(
     return parts
 
 
-def _add(totals: dict[tuple, dict], rows: list[dict], keys: list[str], measures: set[str], *, wall_hours: bool):
-    """Adds `rows` into `totals` by `keys`; periods become UTC datetimes (wall-clock hours: without a zone)."""
+def _named(rows: list[dict], measures: set[str], *, wall_hours: bool) -> list[dict]:
+    """`rows` with each sum under its measure's name (none: 0) and periods as UTC datetimes (wall-clock hours:
+    without a zone); in place, as a part is most often the whole answer."""
     sums = [(name, f"sum_{name}") for name in measures if name not in HISTOGRAMS]
     histograms = [(name, f"sum_{name}", len(HISTOGRAMS[name])) for name in measures if name in HISTOGRAMS]
     zone = None if wall_hours else UTC
@@ -448,16 +450,23 @@ def _add(totals: dict[tuple, dict], rows: list[dict], keys: list[str], measures:
         period = row.get("period")
         if period is not None and period.tzinfo is not zone:
             row["period"] = periods.get(period) or periods.setdefault(period, period.replace(tzinfo=zone))
-        key = tuple([row[name] for name in keys])
-        total = totals.get(key)
-        if total is None:
-            total = totals[key] = {name: row[name] for name in keys}
-            for name, column in sums:
-                total[name] = row[column] or 0
-            for name, column, buckets in histograms:
-                total[name] = histogram_counts(row[column], buckets)
-        else:
-            for name, column in sums:
-                total[name] += row[column] or 0
-            for name, column, buckets in histograms:
-                total[name] = [*map(add, total[name], histogram_counts(row[column], buckets))]
+        for name, column in sums:
+            row[name] = row.pop(column) or 0
+        for name, column, buckets in histograms:
+            row[name] = histogram_counts(row.pop(column), buckets)
+    return rows
+
+
+def _added(parts: list[list[dict]], keys: list[str], measures: set[str]) -> list[dict]:
+    """The parts' named rows added up by `keys`: histograms bucket by bucket."""
+    totals: dict[tuple, dict] = {}
+    for rows in parts:
+        for row in rows:
+            key = tuple([row[name] for name in keys])
+            total = totals.get(key)
+            if total is None:
+                totals[key] = row
+                continue
+            for name in measures:
+                total[name] = [*map(add, total[name], row[name])] if name in HISTOGRAMS else total[name] + row[name]
+    return list(totals.values())
