@@ -1,6 +1,5 @@
 """Usage by breakdown: a series of a metric per value of a dimension, the largest kept, the rest as `other`."""
 
-import functools
 import heapq
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -105,7 +104,7 @@ def _series_reader(metric: str, by_unit: bool, pivoted: bool, bucket_interval: s
 
         A unit's series exists where it has units, pivoted or not.
         """
-        prefix = tuple(row[name] for name in keys)
+        prefix = tuple([row[name] for name in keys])
         if pivoted:
             return [((*prefix, unit), number(row[name])) for unit, name in UNIT_MEASURES.items() if row[name]]
         return [(prefix, number(row[metric]))] if row[metric] or not by_unit else []
@@ -113,9 +112,12 @@ def _series_reader(metric: str, by_unit: bool, pivoted: bool, bucket_interval: s
     def series_of(rows, keys, positions: dict) -> dict[tuple, list]:
         series: dict[tuple, list] = {}
         # A list per series, indexed by period: an hourly month is thousands of points, each found once here.
-        position_of = functools.cache(lambda moment: positions[period_key(moment, bucket_interval)])
+        found: dict = {}  # each period's position, found once: the series share their periods
         for row in rows:
-            position = position_of(row["period"])
+            moment = row["period"]
+            position = found.get(moment)
+            if position is None:
+                position = found[moment] = positions[period_key(moment, bucket_interval)]
             for key, value in values_of(row, keys):
                 values = series.get(key)
                 if values is None:
