@@ -3,6 +3,7 @@
 import pytest
 from django.db import connection
 
+from config.postgresql import base
 from tests.outages import end_backend
 
 pytestmark = [pytest.mark.postgres]
@@ -18,8 +19,9 @@ def refuse_round_trips(monkeypatch):
     monkeypatch.setattr(connection, "is_usable", lambda: pytest.fail("a SELECT 1 was sent"))
 
 
-def test_a_live_idle_connection_is_kept_without_a_round_trip(transactional_db, monkeypatch):
+def test_a_live_idle_connection_checked_moments_ago_is_kept_without_a_round_trip(transactional_db, monkeypatch):
     connection.ensure_connection()
+    checked()  # the previous request's check
     pid = connection.connection.info.backend_pid
     refuse_round_trips(monkeypatch)
     checked()
@@ -27,6 +29,7 @@ def test_a_live_idle_connection_is_kept_without_a_round_trip(transactional_db, m
 
 
 def test_a_connection_the_server_ended_is_closed_and_the_next_query_opens_another(transactional_db, monkeypatch):
+    monkeypatch.setattr(base, "QUIET_CHECK_SECONDS", 3600)  # however long the server takes to end it
     connection.ensure_connection()
     pid = connection.connection.info.backend_pid
     end_backend(pid)
@@ -38,8 +41,18 @@ def test_a_connection_the_server_ended_is_closed_and_the_next_query_opens_anothe
         assert cursor.fetchone()[0] != pid
 
 
-def test_a_connection_left_inside_a_transaction_is_closed(transactional_db):
+def test_a_connection_left_inside_a_transaction_is_closed(transactional_db, monkeypatch):
+    monkeypatch.setattr(base, "QUIET_CHECK_SECONDS", 3600)
     connection.ensure_connection()
     connection.connection.execute("BEGIN")
     checked()
     assert connection.connection is None
+
+
+def test_a_connection_quiet_for_longer_gets_a_round_trip(transactional_db, monkeypatch):
+    connection.ensure_connection()
+    monkeypatch.setattr(base, "QUIET_CHECK_SECONDS", 0)
+    sent = []
+    monkeypatch.setattr(connection, "is_usable", lambda: sent.append("SELECT 1") or True)
+    checked()
+    assert sent == ["SELECT 1"] and connection.connection is not None
