@@ -14,7 +14,7 @@ days add up by date, and its hours by wall-clock hour.
 from collections.abc import Iterable
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from functools import reduce
@@ -152,6 +152,8 @@ def _scope_read(outlet_id: UUID | None, covering: DateRange | None) -> _ScopeRea
     read = next((read for read in done if read.covers(covering)), None)
     if read is None:
         read = _read_scope(outlet_id, covering)
+        if done:  # one answer, one view of the zones: the first read's
+            read = replace(read, zones=done[0].zones, rezoned=done[0].rezoned)
         done.append(read)
     return read
 
@@ -212,45 +214,51 @@ def _marked_days(rows: Iterable[tuple]) -> set[tuple[UUID, str, date]]:
     return {(to_id(pk), zone, to_date(day)) for _, zone, pk, first, last in rows for day in (first, last)}
 
 
+def _names(model, *fields: str) -> list[str]:
+    """The model's table, then each field's column, quoted."""
+    quote = connection.ops.quote_name
+    return [quote(model._meta.db_table), *(quote(model._meta.get_field(name).column) for name in fields)]
+
+
 def _zones_sql(outlet_id: UUID | None) -> tuple[str, list]:
     """(0, zone, the outlet's id where its rollups were built in another zone) of the outlet, or of every outlet."""
-    quote = connection.ops.quote_name
-    outlets, rollup_zones = quote(Outlet._meta.db_table), quote(RollupZone._meta.db_table)
+    outlets, pk, zone = _names(Outlet, "id", "timezone")
+    rollup_zones, rollup_outlet, built_in = _names(RollupZone, "outlet", "timezone")
     sql = (
-        "SELECT DISTINCT 0, o.timezone, CASE WHEN z.timezone <> o.timezone THEN o.id END, "
+        f"SELECT DISTINCT 0, o.{zone}, CASE WHEN z.{built_in} <> o.{zone} THEN o.{pk} END, "
         "CAST(NULL AS date), CAST(NULL AS date) "  # typed: a union's first branch decides its columns' types
-        f"FROM {outlets} o LEFT JOIN {rollup_zones} z ON z.outlet_id = o.id"
+        f"FROM {outlets} o LEFT JOIN {rollup_zones} z ON z.{rollup_outlet} = o.{pk}"
     )
     if outlet_id is None:
         return sql, []
-    return f"{sql} WHERE o.id = %s", [Outlet._meta.pk.get_db_prep_value(outlet_id, connection)]
+    return f"{sql} WHERE o.{pk} = %s", [Outlet._meta.pk.get_db_prep_value(outlet_id, connection)]
 
 
 def _dirty_days_sql(outlet_id: UUID | None, covered: DateRange | None) -> tuple[str, list]:
     """(1, zone, outlet id, first local day, last local day) of each dirty hour of the outlet (None: of every
     outlet) that may overlap `covered`'s dates (None: of every dirty hour), each in its outlet's zone."""
-    quote = connection.ops.quote_name
-    outlets, marks = quote(Outlet._meta.db_table), quote(DirtyBucket._meta.db_table)
+    outlets, pk, zone = _names(Outlet, "id", "timezone")
+    marks, marked_outlet, hour = _names(DirtyBucket, "outlet", "hour")
     if connection.vendor == "postgresql":
-        last_instant = "(b.hour + INTERVAL '1 hour' - INTERVAL '1 microsecond')"
+        last_instant = f"(b.{hour} + INTERVAL '1 hour' - INTERVAL '1 microsecond')"
     else:  # a millisecond short: a mark is a whole hour, and local days begin at whole minutes
-        last_instant = "strftime('%%Y-%%m-%%d %%H:%%M:%%f', b.hour, '+3599.999 seconds')"
-    first, last = (local_date_sql(connection.vendor, moment, "o.timezone") for moment in ("(b.hour)", last_instant))
+        last_instant = f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', b.{hour}, '+3599.999 seconds')"
+    first, last = (local_date_sql(connection.vendor, moment, f"o.{zone}") for moment in (f"(b.{hour})", last_instant))
     conditions, params = [], []
     if covered is not None:
-        conditions.append("b.hour >= %s")
+        conditions.append(f"b.{hour} >= %s")
         params.append(midnight(covered.start) - ZONE_MARGIN - REST_OF_HOUR)
         if covered.end < date.max - ZONE_MARGIN - ZONE_MARGIN:  # the last days a range may name have no bound after
-            conditions.append("b.hour < %s")
+            conditions.append(f"b.{hour} < %s")
             params.append(midnight(covered.end + timedelta(days=1)) + ZONE_MARGIN)
     params = [connection.ops.adapt_datetimefield_value(moment) for moment in params]
     if outlet_id is not None:
-        conditions.append("b.outlet_id = %s")
+        conditions.append(f"b.{marked_outlet} = %s")
         params.append(Outlet._meta.pk.get_db_prep_value(outlet_id, connection))
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     sql = (
-        f"SELECT DISTINCT 1, o.timezone, b.outlet_id, {first}, {last} "
-        f"FROM {marks} b JOIN {outlets} o ON o.id = b.outlet_id{where}"
+        f"SELECT DISTINCT 1, o.{zone}, b.{marked_outlet}, {first}, {last} "
+        f"FROM {marks} b JOIN {outlets} o ON o.{pk} = b.{marked_outlet}{where}"
     )
     return sql, params
 
