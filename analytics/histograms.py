@@ -36,22 +36,24 @@ class Counts(Func):
 
 
 class ColumnSums(Expression):
-    """The sum of each of a rollup's histogram `columns` as one JSON array.
+    """The sum of each of a rollup's histogram `fields` as one JSON array.
 
     One expression with its SQL written out: fifty `Sum`s cost fifty resolutions and compilations through
-    the ORM, more than the query itself takes.
+    the ORM, more than the query itself takes. It reads the queried table's own columns, as `aggregate`'s
+    queries of a rollup do; it has no source expressions, so it is not for a subquery Django would relabel.
     """
 
     contains_aggregate = True
 
-    def __init__(self, columns: tuple[str, ...]):
+    def __init__(self, fields: tuple[str, ...]):
         super().__init__(output_field=JSONField())
-        self.columns = columns
-        self.table = None
+        self.fields = fields
+        self.table, self.columns = None, ()
 
     def resolve_expression(self, query=None, allow_joins=True, reuse=None, summarize=False, for_save=False):
         resolved = self.copy()
-        resolved.table = query.get_initial_alias()  # the rollup's table: the columns are its own
+        resolved.table = query.get_initial_alias()
+        resolved.columns = tuple(query.model._meta.get_field(name).column for name in self.fields)
         return resolved
 
     def as_sql(self, compiler, connection, **extra_context):

@@ -7,6 +7,7 @@ from analytics.facts import (
     BREAKDOWN_DIMENSIONS,
     BREAKDOWNS,
     FACTS,
+    HISTOGRAMS,
     MANY_VALUED_BREAKDOWNS,
     OUTLET,
     UNIT_MEASURES,
@@ -102,3 +103,7 @@ def test_a_breakdown_is_answered_from_a_rollup(dimension):
         assert USAGE.rollup_for({dimension.column}, None, {"credits", *UNIT_MEASURES.values()}) is not None
     else:
         assert USAGE.rollup_for({dimension.column, "unit"}, "day", USAGE_SUMS) is not None
+
+
+def test_a_histogram_fits_one_json_array_call():
+    assert all(len(columns) <= 100 for columns in HISTOGRAMS.values())  # PostgreSQL's functions take 100 arguments
