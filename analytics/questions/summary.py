@@ -4,8 +4,7 @@ from uuid import UUID
 
 from analytics.aggregation import aggregate, number, one_staleness
 from analytics.facts import OUTLET, UNIT_MEASURES, USAGE, USAGE_SUMS
-from analytics.histograms import histogram_counts, latency_quantile
-from analytics.models import LATENCY_COLUMNS
+from analytics.histograms import latency_quantile
 from config.api.dates import DateRange
 from credits.models import Agent, Outlet
 
@@ -42,7 +41,7 @@ def usage_summary(*, outlet_id: UUID | None, date_range: DateRange, group_by: st
 
 
 def latency_summary(row: dict) -> dict:
-    histogram = histogram_counts(row["latency_histogram"], len(LATENCY_COLUMNS))
+    histogram = row["latency_histogram"]  # counts, NULL sums already 0 (`aggregate`)
     average = row["latency_sum"] / row["latency_count"] if row["latency_count"] else None
     return {
         "avg_ms": None if average is None else round(float(average), 1),
@@ -75,8 +74,7 @@ def model_usage(*, outlet_id: UUID | None, date_range: DateRange, model_type: st
 def usage_totals(*, outlet_id: UUID | None, date_range: DateRange) -> dict:
     """Records, credits and cost over the range, and the average and p95 latency of the records that have one."""
     measures = {"records", "credits", "cost", "latency_sum", "latency_count", "latency_histogram"}
-    rows = aggregate(USAGE, outlet_id=outlet_id, date_range=date_range, measures=measures)
-    row = rows[0] if rows else dict.fromkeys(measures, 0)
+    (row,) = aggregate(USAGE, outlet_id=outlet_id, date_range=date_range, measures=measures)  # no group: one row
     latency = latency_summary(row)
     return {
         "records": row["records"],
