@@ -30,8 +30,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         """
         if self.pool or self.connection is None or not self.health_check_enabled or self.health_check_done:
             return super().close_if_health_check_failed()
-        now, checked_at, self.checked_at = time.monotonic(), self.checked_at, time.monotonic()
-        if now - checked_at > QUIET_CHECK_SECONDS:
+        now = time.monotonic()
+        quiet_for, self.checked_at = now - self.checked_at, now
+        if quiet_for > QUIET_CHECK_SECONDS:
             return super().close_if_health_check_failed()
         if not _idle_and_quiet(self.connection.pgconn):
             self.close()
