@@ -123,7 +123,15 @@ class UsageHourlyRollup(UsageMeasures):
                 fields=("outlet", "bucket", "type", "model", "unit"), name="usage_hourly_rollup_unique"
             )
         ]
-        indexes = [models.Index(fields=("bucket",), name="usage_hourly_rollup_bucket")]
+        indexes = [
+            models.Index(fields=("bucket",), name="usage_hourly_rollup_bucket"),
+            # An outlet's hours read from the index alone: its rows lie on as many heap pages as there are rows.
+            models.Index(
+                fields=("outlet", "bucket"),
+                include=("type", "model", "unit", "records", "units", "credits", "cost", "latency_sum", "latency_count"),
+                name="usage_hourly_rollup_outlet",
+            ),
+        ]
 
 
 class UsageAgentDailyRollup(UsageMeasures):
@@ -187,6 +195,15 @@ class UsageEndUserDailyRollup(PivotedUsageMeasures):
         ]
         indexes = [
             models.Index(fields=("bucket",), name="usage_end_user_rollup_bucket"),
+            # One outlet's callers ranked and their points read from the index alone, as usage_hourly_rollup_outlet.
+            models.Index(
+                fields=("outlet", "bucket"),
+                include=(
+                    "end_user_id", "records", "credits", "cost",
+                    "units_tokens", "units_characters", "units_seconds", "units_requests",
+                ),
+                name="usage_end_user_rollup_outlet",
+            ),
             # A breakdown by user sums every user's rows in user order (no hash table of 50,000 groups), then
             # reads the points of the few users it keeps: both from the index alone.
             models.Index(

@@ -451,8 +451,26 @@ def insert_caller_rollup_rows(outlet, *, callers: int, days: int) -> None:
         cursor.execute("VACUUM ANALYZE analytics_usageenduserdailyrollup")
 
 
+def insert_hourly_rollup_rows(outlet, *, days: int) -> None:
+    """A rollup row an hour for each of four (type, model, unit) keys, each of one unit."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO analytics_usagehourlyrollup (outlet_id, bucket, type, model, unit, records, units, credits, "
+            "cost, latency_sum, latency_count) "
+            "SELECT %s, %s::timestamptz + make_interval(hours => n / 4), (ARRAY['CONVERSATION', 'TTS'])[n %% 2 + 1], "
+            "'model-' || n %% 4, 'tokens', 1, 1, 0, 0, 0, 0 FROM generate_series(0, %s) AS n",
+            [outlet.pk, midnight(FIRST_DAY), days * 24 * 4 - 1],
+        )
+        cursor.execute("VACUUM ANALYZE analytics_usagehourlyrollup")
+
+
 def ranking_plan(queries) -> str:
-    (statement,) = [query["sql"] for query in queries if query["sql"].startswith("WITH grouped")]
+    return statement_plan(queries, "WITH grouped")
+
+
+def statement_plan(queries, beginning: str) -> str:
+    """The plan of the one statement of `queries` that begins with `beginning`."""
+    (statement,) = [query["sql"] for query in queries if query["sql"].startswith(beginning)]
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN {statement}")
         return "\n".join(row[0] for row in cursor.fetchall())
@@ -484,3 +502,32 @@ def test_ranking_a_range_with_no_stale_day_groups_the_rollup_rows_once(transacti
         )
     assert counts == {"credits": 299} and [value for value, _ in ranked] == ["user-299", "user-298"]
     assert ranking_plan(queries).count("Aggregate") == 1  # the part's GROUP BY; nothing regroups its rows
+
+
+@pytest.mark.postgres
+def test_one_outlets_callers_are_ranked_from_its_covering_index(transactional_db):
+    outlets = [OutletFactory() for _ in range(4)]
+    for outlet in outlets:
+        insert_caller_rollup_rows(outlet, callers=500, days=20)
+    with CaptureQueriesContext(connection) as queries:
+        ranked, counts = largest(
+            USAGE, outlet_id=outlets[0].pk, date_range=DateRange(FIRST_DAY, FIRST_DAY + timedelta(days=9)),
+            measures={"credits"}, dimension="end_user_id", limit=2, nonzero=True,
+        )
+    assert counts == {"credits": 499} and [value for value, _ in ranked] == ["user-499", "user-498"]
+    assert "Index Only Scan using usage_end_user_rollup_outlet" in ranking_plan(queries)
+
+
+@pytest.mark.postgres
+def test_one_outlets_hours_are_summed_from_its_covering_index(transactional_db):
+    outlets = [OutletFactory(timezone="UTC") for _ in range(4)]
+    for outlet in outlets:
+        insert_hourly_rollup_rows(outlet, days=20)
+    date_range = DateRange(FIRST_DAY, FIRST_DAY + timedelta(days=9), UTC)
+    with CaptureQueriesContext(connection) as queries:
+        rows = aggregate(
+            USAGE, outlet_id=outlets[0].pk, date_range=date_range, measures={"units"}, group_by=["type"], period="hour",
+        )
+    assert len(rows) == 10 * 24 * 2 and {row["units"] for row in rows} == {2}  # two models of each type an hour
+    plan = statement_plan(queries, 'SELECT "analytics_usagehourlyrollup"')
+    assert "Index Only Scan using usage_hourly_rollup_outlet" in plan
