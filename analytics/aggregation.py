@@ -279,24 +279,27 @@ def aggregate(
     a UTC datetime: a local date's midnight UTC, or for hours the local hour's first instant (over outlets
     of several zones, its wall-clock time without a zone).
     """
-    measures, group_by = set(measures), list(group_by)
+    measures, group_by = list(measures), list(group_by)
     scope = scope_of(outlet_id, date_range)
     fields = [*group_by, "period"] if period else group_by
     wall_hours = period == "hour" and scope.zone is None
     parts = []
-    for source, rows in _parts(fact, scope, date_range, set(group_by), period, measures, filters or {}):
+    for source, rows in _parts(fact, scope, date_range, set(group_by), period, set(measures), filters or {}):
         sums = fact.sums(source, measures)
         if wall_hours and source.grain == "hour" and connection.vendor == "postgresql":
             grouped = _wall_hours_of_keys(rows, group_by, sums)
-        else:
+        elif fields:
             if period:
                 rows = rows.annotate(period=_period_start(source, period, scope))
-            grouped = list(rows.order_by().values(*fields).annotate(**sums)) if fields else [rows.aggregate(**sums)]
-        parts.append(_named(grouped, measures, wall_hours=wall_hours))
-    return parts[0] if len(parts) == 1 else _added(parts, fields, measures)
+            grouped = rows.order_by().values(*fields).annotate(**sums).values_list(*fields, *sums)
+        else:
+            totals = rows.aggregate(**sums)
+            grouped = [tuple(totals[name] for name in sums)]
+        parts.append(_named(grouped, fields, measures, wall_hours=wall_hours))
+    return parts[0] if len(parts) == 1 else _added(parts, fields, set(measures))
 
 
-def _wall_hours_of_keys(rows: QuerySet, group_by: list[str], sums: dict) -> list[dict]:
+def _wall_hours_of_keys(rows: QuerySet, group_by: list[str], sums: dict) -> list[tuple]:
     """An hourly rollup's sums over outlets of several zones, per wall-clock hour, on PostgreSQL: summed per key
     and zone first, so that only those few thousand sums are put in their zone, not every row."""
     keyed = rows.annotate(zone=F("outlet__timezone")).order_by().values(*group_by, "bucket", "zone").annotate(**sums)
@@ -307,7 +310,7 @@ def _wall_hours_of_keys(rows: QuerySet, group_by: list[str], sums: dict) -> list
     totals = ", ".join(f"SUM({quote(name)}) AS {quote(name)}" for name in sums)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {keys}{wall}, {totals} FROM ({inner}) AS keyed GROUP BY {keys}{wall}", params)
-        return [dict(zip([*group_by, "period", *sums], row)) for row in cursor.fetchall()]
+        return cursor.fetchall()
 
 
 def _period_start(source: Fact | Rollup, period: str, scope: Scope) -> Func:
@@ -447,22 +450,30 @@ def _parts(
     return parts
 
 
-def _named(rows: list[dict], measures: set[str], *, wall_hours: bool) -> list[dict]:
-    """`rows` with each sum under its measure's name (none: 0) and periods as UTC datetimes (wall-clock hours:
-    without a zone); in place, as a part is most often the whole answer."""
-    sums = [(name, f"sum_{name}") for name in measures if name not in HISTOGRAMS]
-    histograms = [(name, f"sum_{name}", len(HISTOGRAMS[name])) for name in measures if name in HISTOGRAMS]
+def _named(rows: Iterable[tuple], fields: list[str], measures: list[str], *, wall_hours: bool) -> list[dict]:
+    """Each row of `fields` then a sum per measure as a dict of them by name (a zero or NULL sum: 0), its period a UTC
+    datetime (wall-clock hours: without a zone) and its histograms bucket counts.
+
+    Rows are read as tuples and named here once: a dict per row from the ORM, renamed, cost more than the SQL.
+    """
+    names = [*fields, *measures]
+    sums = [name for name in measures if name not in HISTOGRAMS]
+    histograms = [(name, len(HISTOGRAMS[name])) for name in measures if name in HISTOGRAMS]
     zone = None if wall_hours else UTC
     periods: dict[datetime, datetime] = {}  # each period made once: the rows of a few series share them
-    for row in rows:
+    named = []
+    for values in rows:
+        row = dict(zip(names, values))
         period = row.get("period")
         if period is not None and period.tzinfo is not zone:
             row["period"] = periods.get(period) or periods.setdefault(period, period.replace(tzinfo=zone))
-        for name, column in sums:
-            row[name] = row.pop(column) or 0
-        for name, column, buckets in histograms:
-            row[name] = histogram_counts(row.pop(column), buckets)
-    return rows
+        for name in sums:
+            if not row[name]:  # NULL where no row was summed; any zero reads as the int 0, as it always has
+                row[name] = 0
+        for name, buckets in histograms:
+            row[name] = histogram_counts(row[name], buckets)
+        named.append(row)
+    return named
 
 
 def _added(parts: list[list[dict]], keys: list[str], measures: set[str]) -> list[dict]:
