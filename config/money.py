@@ -23,7 +23,15 @@ CREDIT_QUANTUM = quantum(CREDIT_PLACES)
 
 
 def fixed(value, places: int) -> str:
-    """An exact amount as the API, CSV and commands write it: always `places` places, never an exponent."""
+    """An exact amount as the API, CSV and commands write it: always `places` places, never an exponent.
+
+    A decimal that has those places already (a column's value, or a sum of one) is written as it is: formatting
+    costs several times as much, and an hourly answer writes thousands.
+    """
+    if type(value) is Decimal:
+        text = str(value)
+        if text[-places - 1 : -places] == "." and "E" not in text:
+            return text
     return f"{Decimal(value):.{places}f}"
 
 

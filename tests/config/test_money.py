@@ -1,6 +1,8 @@
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from config.money import CREDIT_PLACES, PLACES, display_amount, fixed, format_credits
 from credits.models import CreditAccount
@@ -15,10 +17,23 @@ from usage.models import UsageRecord
         (Decimal("0.123456789"), 8, "0.12345679"),
         (7, 3, "7.000"),
         (Decimal("-0.0000001"), 6, "-0.000000"),
+        (Decimal("0.00000001"), 8, "0.00000001"),  # its own text would be 1E-8
+        (Decimal("-0.000"), 3, "-0.000"),
     ],
 )
 def test_an_amount_is_written_with_exactly_its_places(value, places, text):
     assert fixed(value, places) == text
+
+
+@given(
+    digits=st.integers(min_value=-(10**30), max_value=10**30),
+    exponent=st.integers(min_value=-12, max_value=4),
+    places=st.integers(min_value=0, max_value=10),
+)
+def test_an_amount_with_its_places_already_is_written_as_formatting_writes_it(digits, exponent, places):
+    value = Decimal(digits).scaleb(exponent)
+    assert fixed(value, places) == f"{value:.{places}f}"
+    assert fixed(Decimal(digits).scaleb(-places), places) == f"{Decimal(digits).scaleb(-places):.{places}f}"
 
 
 def test_credits_are_written_with_the_ledgers_six_places():
