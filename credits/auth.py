@@ -1,9 +1,11 @@
 """API authentication: outlet API keys and outlet JWTs as Bearer credentials, and the principal they give."""
 
+import functools
 from dataclasses import dataclass, field
 from datetime import timedelta
 from uuid import UUID
 
+from django.db import connection
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -11,7 +13,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
-from credits.models import ApiKey
+from credits.models import ApiKey, Outlet
 from credits.services import Actor
 
 # Writing last_used_at on every request would turn every read into a write.
@@ -49,8 +51,49 @@ def authenticate_api_key(raw_key: str) -> ApiKey:
 
 
 def _key_of(prefix: str) -> ApiKey | None:
-    """The key with its outlet; prefixes are unique, so unsorted (the model sorts by `-created` otherwise)."""
-    return next(iter(ApiKey.objects.select_related("outlet").filter(prefix=prefix).order_by()[:1]), None)
+    """The key with its outlet, in one statement; prefixes are unique, so unsorted.
+
+    Every authenticated request makes it: written as SQL once, where the ORM compiled its join of both models'
+    columns on each request at twice the statement's own cost (docs/benchmarks.md, issue 19). The values pass
+    each field's converters and make the instances as the ORM would.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_key_sql(connection.vendor), [prefix])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for position, (model_field, column) in enumerate(_KEY_AND_OUTLET_FIELDS):
+        for converter in (*connection.ops.get_db_converters(column), *model_field.get_db_converters(connection)):
+            values[position] = converter(values[position], column, connection)
+    key_width = len(ApiKey._meta.concrete_fields)
+    api_key = ApiKey.from_db(connection.alias, None, values[:key_width])
+    ApiKey.outlet.field.set_cached_value(api_key, Outlet.from_db(connection.alias, None, values[key_width:]))
+    return api_key
+
+
+# Each concrete field of a key then of its outlet, in the order `_key_sql` selects them, with its column expression.
+_KEY_AND_OUTLET_FIELDS = [
+    (model_field, model_field.get_col(model._meta.db_table))
+    for model in (ApiKey, Outlet)
+    for model_field in model._meta.concrete_fields
+]
+
+
+@functools.cache
+def _key_sql(vendor: str) -> str:
+    """The lookup's statement on `vendor`'s database: the key's columns, then its outlet's."""
+    quote = connection.ops.quote_name
+
+    def name(model, column: str) -> str:
+        return f"{quote(model._meta.db_table)}.{quote(column)}"
+
+    columns = ", ".join(name(model_field.model, model_field.column) for model_field, _ in _KEY_AND_OUTLET_FIELDS)
+    on = f"{name(ApiKey, ApiKey._meta.get_field('outlet').column)} = {name(Outlet, Outlet._meta.pk.column)}"
+    return (
+        f"SELECT {columns} FROM {quote(ApiKey._meta.db_table)} INNER JOIN {quote(Outlet._meta.db_table)} ON {on} "
+        f"WHERE {name(ApiKey, ApiKey._meta.get_field('prefix').column)} = %s LIMIT 1"
+    )
 
 
 def _usable(api_key: ApiKey) -> ApiKey:

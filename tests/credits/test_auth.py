@@ -8,7 +8,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from credits import services
-from credits.auth import authenticate_api_key
+from credits.auth import _key_of, authenticate_api_key
 from credits.models import ApiKey, CreditLedgerEntry
 from tests.factories import AgentFactory, OutletFactory, UserFactory, create_api_key
 
@@ -236,3 +236,22 @@ def test_a_key_and_its_outlet_are_read_in_one_unsorted_query(db, django_assert_n
         found = authenticate_api_key(raw_key)
     assert found.pk == key.pk and found.outlet.timezone == outlet.timezone
     assert "ORDER BY" not in queries.captured_queries[0]["sql"]  # the prefix is unique: a sort is work for nothing
+
+
+def test_a_key_is_read_with_its_outlet_as_the_orm_reads_them(db, django_assert_num_queries):
+    outlet = OutletFactory(overdraft_limit=Decimal("12.500000"), billing_contacts="ops@example.com", timezone="Asia/Kolkata")
+    key, _ = create_api_key(outlet=outlet, scopes=["read", "write"])
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now(), expiry_date=timezone.now() + timedelta(days=3))
+    expected = ApiKey.objects.select_related("outlet").get(pk=key.pk)
+    with django_assert_num_queries(1):
+        found = _key_of(key.prefix)
+        found_outlet = found.outlet  # read with the key, not a second query
+    for instance, wanted in ((found, expected), (found_outlet, expected.outlet)):
+        for model_field in type(wanted)._meta.concrete_fields:
+            value, wanted_value = getattr(instance, model_field.attname), getattr(wanted, model_field.attname)
+            assert (value, type(value)) == (wanted_value, type(wanted_value)), model_field.name
+        assert (instance._state.adding, instance._state.db) == (False, "default")
+
+
+def test_an_unknown_prefix_reads_no_key(db):
+    assert _key_of("nosuchkey") is None
