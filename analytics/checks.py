@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 from django.db import connection, models, transaction
 from django.db.models import F
 
-from analytics.aggregation import dirty_days
 from analytics.facts import FACTS, Fact, Rollup, rollup_rows
 from analytics.models import RollupZone
+from analytics.scope import dirty_days
 from analytics.services import BUILD_WORK_MEM
 from analytics.zones import as_utc, date_of
 from config.checks import CheckResult

@@ -5,7 +5,6 @@ from uuid import UUID
 
 from django.utils import timezone
 
-from analytics.aggregation import one_staleness
 from analytics.cache import cached_answer
 from analytics.dashboard.filters import Filters
 from analytics.questions.alerts import open_alert_list
@@ -14,6 +13,7 @@ from analytics.questions.credit_history import credit_history
 from analytics.questions.spend import spend_overview
 from analytics.questions.summary import model_usage, usage_summary, usage_totals
 from analytics.requestlog.selectors import failed_request_list
+from analytics.scope import one_staleness
 from config.api import dates  # read as dates.today_in(): the tests fix "today" there
 from config.api.dates import DateRange, local_midnight
 from credits.holds.selectors import held_total, refused_agent_count

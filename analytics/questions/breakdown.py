@@ -9,9 +9,10 @@ from itertools import accumulate
 from operator import itemgetter
 from uuid import UUID
 
-from analytics.aggregation import aggregate, answer_zone, largest, one_staleness
+from analytics.aggregation import aggregate, largest
 from analytics.facts import BREAKDOWNS, MANY_VALUED_BREAKDOWNS, UNIT_MEASURES, USAGE
 from analytics.periods import period_key, period_starts
+from analytics.scope import answer_zone, one_staleness
 from config.api.dates import DateRange
 
 METRICS = {"credits": "credits", "units": "units", "cost": "cost", "records": "records"}

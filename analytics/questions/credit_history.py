@@ -8,9 +8,10 @@ from uuid import UUID
 
 from django.db.models import Q, QuerySet, Sum
 
-from analytics.aggregation import aggregate, answer_zone, number, one_staleness, scope_of
+from analytics.aggregation import aggregate, number
 from analytics.facts import USAGE
 from analytics.periods import period_key, period_start, period_starts
+from analytics.scope import answer_zone, one_staleness, scope_of
 from analytics.zones import LocalDate
 from config.api import dates  # read as dates.today_in(): the tests fix "today" there
 from config.api.dates import DateRange

@@ -4,8 +4,9 @@ from collections import defaultdict
 from datetime import UTC, timedelta
 from uuid import UUID
 
-from analytics.aggregation import aggregate, answer_zone, number, one_staleness
+from analytics.aggregation import aggregate, number
 from analytics.facts import INTERACTIONS, USAGE
+from analytics.scope import answer_zone, one_staleness
 from analytics.zones import midnight
 from config.api import dates  # read as dates.today_in(): the tests fix "today" there
 from config.api.dates import DateRange

@@ -2,9 +2,10 @@
 
 from decimal import Decimal
 
-from analytics.aggregation import aggregate, number, one_staleness
+from analytics.aggregation import aggregate, number
 from analytics.facts import INTERACTIONS, USAGE, USAGE_SUMS
 from analytics.periods import billing_period
+from analytics.scope import one_staleness
 from config.api import dates  # read as dates.today_in(): the tests fix "today" there
 from credits.models import Outlet
 from usage.models import UsageRecord

@@ -4,9 +4,10 @@ from datetime import timedelta
 from decimal import Decimal
 from uuid import UUID
 
-from analytics.aggregation import aggregate, number, one_staleness
+from analytics.aggregation import aggregate, number
 from analytics.facts import INTERACTIONS, USAGE
 from analytics.models import DURATION_COLUMNS
+from analytics.scope import one_staleness
 from config.api.dates import DateRange
 from usage.models import Interaction
 

@@ -2,9 +2,10 @@
 
 from uuid import UUID
 
-from analytics.aggregation import aggregate, number, one_staleness
+from analytics.aggregation import aggregate, number
 from analytics.facts import OUTLET, UNIT_MEASURES, USAGE, USAGE_SUMS
 from analytics.histograms import latency_quantile
+from analytics.scope import one_staleness
 from config.api.dates import DateRange
 from credits.models import Agent, Outlet
 

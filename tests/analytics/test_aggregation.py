@@ -12,11 +12,12 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.aggregation import aggregate, answer_zone, day_windows, largest, midnight, one_staleness, scope_of
+from analytics.aggregation import aggregate, largest
 from analytics.facts import INTERACTIONS, USAGE
 from analytics.models import LATENCY_COLUMNS, LATENCY_FLOORS_MS, DirtyBucket, UsageHourlyRollup
+from analytics.scope import one_staleness
 from analytics.services import rollup_dirty_buckets
-from analytics.zones import local_hour_start
+from analytics.zones import day_windows, local_hour_start, midnight
 from config.api.dates import DateRange
 from credits.models import Outlet
 from credits.services import Actor
@@ -338,24 +339,6 @@ def test_aggregates_of_one_answer_read_the_dirty_queue_once(dataset, django_asse
         assert records_and_calls() == expected
     with django_assert_num_queries(5), one_staleness(), one_staleness():  # nested: still one read of the queue
         assert records_and_calls() == expected
-
-
-def test_a_scope_read_serves_the_ranges_inside_it_with_only_their_dirty_days(dataset, django_assert_num_queries):
-    rollup_dirty_buckets()
-    outlet = dataset[0]
-    marked_day = FIRST_DAY + timedelta(days=2)
-    local_noon = datetime.combine(marked_day, datetime.min.time(), tzinfo=outlet.zone).replace(hour=12)
-    hour = local_noon.astimezone(UTC).replace(minute=0)  # marks are whole UTC hours
-    DirtyBucket.objects.create(outlet=outlet, hour=hour, marked_at=datetime.now(UTC))
-    wide = DateRange(FIRST_DAY, FIRST_DAY + timedelta(days=DAYS - 1))
-    inside = DateRange(FIRST_DAY + timedelta(days=5), FIRST_DAY + timedelta(days=9))
-    with django_assert_num_queries(1), one_staleness():
-        assert answer_zone(outlet.pk, wide) == outlet.zone
-        assert scope_of(outlet.pk, wide).stale == [(outlet.pk, outlet.timezone, marked_day, marked_day + timedelta(days=1))]
-        assert scope_of(outlet.pk, inside).stale == []
-    with django_assert_num_queries(2), one_staleness():  # a range the first read does not cover is read again
-        assert scope_of(outlet.pk, inside).stale == []
-        assert len(scope_of(outlet.pk, wide).stale) == 1
 
 
 def test_an_interaction_changed_after_a_build_counts_at_once_and_after_the_next(dataset):

@@ -7,8 +7,8 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from analytics.aggregation import midnight
 from analytics.dashboard.numbers import start_of_today
+from analytics.zones import midnight
 from config.api import dates
 from config.errors import InsufficientCreditsError
 from credits import services as credit_services
