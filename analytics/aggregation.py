@@ -8,7 +8,7 @@ An answer over outlets of one zone is in that zone. Over outlets of several zone
 days add up by date, and its hours by wall-clock hour.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from operator import add
@@ -82,21 +82,77 @@ def aggregate(
     measures, group_by = list(measures), list(group_by)
     scope = scope_of(outlet_id, date_range)
     fields = [*group_by, "period"] if period else group_by
-    wall_hours = period == "hour" and scope.zone is None
-    parts = []
-    for source, rows in _parts(fact, scope, date_range, set(group_by), period, set(measures), filters or {}):
+    zone = _period_zone(period, scope)
+    parts = [
+        _named(rows, fields, measures, zone=zone)
+        for rows in _grouped_parts(fact, scope, date_range, measures, group_by, period, filters or {})
+    ]
+    return parts[0] if len(parts) == 1 else _added(parts, fields, set(measures))
+
+
+def aggregate_series(
+    fact: Fact,
+    *,
+    outlet_id: UUID | None,
+    date_range: DateRange,
+    measures: Iterable[str],
+    group_by: Iterable[str] = (),
+    period: str,
+    slot_of: Callable[[datetime], int],
+    width: int,
+    filters: dict[str, list] | None = None,
+) -> dict[tuple, dict[str, list]]:
+    """`aggregate`'s sums as series: per group (its values of `group_by`, a tuple), per measure, `width` sums, each
+    period's (a period as `aggregate` gives it) at `slot_of(period)` and 0 where no row is. No histograms.
+
+    Each row is added into its series as it is read: an hourly month is thousands of rows, and a dict per row cost
+    more than the query. The parts of an answer add up in the same lists.
+    """
+    measures, group_by = list(measures), list(group_by)
+    if HISTOGRAMS.keys() & set(measures):
+        raise ValueError("aggregate_series sums no histogram")
+    scope = scope_of(outlet_id, date_range)
+    zone, keys = _period_zone(period, scope), len(group_by)
+    slots: dict[datetime, int] = {}  # each period's slot found once: the series share their periods
+    series: dict[tuple, list[list]] = {}
+    for rows in _grouped_parts(fact, scope, date_range, measures, group_by, period, filters or {}):
+        for row in rows:
+            moment = row[keys]
+            slot = slots.get(moment)
+            if slot is None:
+                slot = slots[moment] = slot_of(moment if moment.tzinfo is zone else moment.replace(tzinfo=zone))
+            sums = series.get(key := row[:keys])
+            if sums is None:
+                sums = series[key] = [[0] * width for _ in measures]
+            for values, value in zip(sums, row[keys + 1 :]):
+                if value:  # NULL where no row was summed
+                    values[slot] += value
+    return {key: dict(zip(measures, sums)) for key, sums in series.items()}
+
+
+def _period_zone(period: str | None, scope: Scope):
+    """The zone of an answer's periods: UTC, or none for wall-clock hours over outlets of several zones."""
+    return None if period == "hour" and scope.zone is None else UTC
+
+
+def _grouped_parts(
+    fact: Fact, scope: Scope, date_range: DateRange, measures: list[str], group_by: list[str], period: str | None,
+    filters: dict[str, list],
+) -> Iterator[Iterable[tuple]]:
+    """Each part's rows of sums as tuples: the values of `group_by`, the period's start (if `period`), each measure's
+    sum; its histograms' as `ColumnSums` reads them, a period as the database gives it."""
+    fields = [*group_by, "period"] if period else group_by
+    for source, rows in _parts(fact, scope, date_range, set(group_by), period, set(measures), filters):
         sums = fact.sums(source, measures)
-        if wall_hours and source.grain == "hour" and connection.vendor == "postgresql":
-            grouped = _wall_hours_of_keys(rows, group_by, sums)
+        if period == "hour" and scope.zone is None and source.grain == "hour" and connection.vendor == "postgresql":
+            yield _wall_hours_of_keys(rows, group_by, sums)
         elif fields:
             if period:
                 rows = rows.annotate(period=_period_start(source, period, scope))
-            grouped = rows.order_by().values(*fields).annotate(**sums).values_list(*fields, *sums)
+            yield rows.order_by().values(*fields).annotate(**sums).values_list(*fields, *sums)
         else:
             totals = rows.aggregate(**sums)
-            grouped = [tuple(totals[name] for name in sums)]
-        parts.append(_named(grouped, fields, measures, wall_hours=wall_hours))
-    return parts[0] if len(parts) == 1 else _added(parts, fields, set(measures))
+            yield [tuple(totals[name] for name in sums)]
 
 
 def _wall_hours_of_keys(rows: QuerySet, group_by: list[str], sums: dict) -> list[tuple]:
@@ -250,16 +306,15 @@ def _parts(
     return parts
 
 
-def _named(rows: Iterable[tuple], fields: list[str], measures: list[str], *, wall_hours: bool) -> list[dict]:
-    """Each row of `fields` then a sum per measure as a dict of them by name (a zero or NULL sum: 0), its period a UTC
-    datetime (wall-clock hours: without a zone) and its histograms bucket counts.
+def _named(rows: Iterable[tuple], fields: list[str], measures: list[str], *, zone) -> list[dict]:
+    """Each row of `fields` then a sum per measure as a dict of them by name (a zero or NULL sum: 0), its period in
+    `zone` (`_period_zone`) and its histograms bucket counts.
 
     Rows are read as tuples and named here once: a dict per row from the ORM, renamed, cost more than the SQL.
     """
     names = [*fields, *measures]
     sums = [name for name in measures if name not in HISTOGRAMS]
     histograms = [(name, len(HISTOGRAMS[name])) for name in measures if name in HISTOGRAMS]
-    zone = None if wall_hours else UTC
     periods: dict[datetime, datetime] = {}  # each period made once: the rows of a few series share them
     named = []
     for values in rows:

@@ -2,14 +2,12 @@
 
 import heapq
 from collections import Counter
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import accumulate
-from operator import itemgetter
 from uuid import UUID
 
-from analytics.aggregation import aggregate, largest
+from analytics.aggregation import aggregate_series, largest
 from analytics.facts import BREAKDOWNS, MANY_VALUED_BREAKDOWNS, UNIT_MEASURES, USAGE
 from analytics.periods import period_key, period_starts
 from analytics.scope import answer_zone, one_staleness
@@ -33,6 +31,7 @@ class _Reading:
     """What a breakdown asks `aggregate` for, and how the rows it gets back become series."""
 
     dimension: str
+    metric: str  # the measure each series sums (but pivoted units: a measure per unit)
     by_unit: bool  # units: a series per value and unit, as units of different kinds never add up
     pivoted: bool  # units come as a measure per unit
     measures: set[str]
@@ -40,7 +39,6 @@ class _Reading:
     filters: dict[str, list]  # dimension -> values
     period: str  # the points' grain in the database
     bucket_interval: str  # the points' width: the interval, or days for a running total
-    series_of: Callable[[Iterable[dict], list[str], dict], dict[tuple, list]]
 
     def unit_of(self, key: tuple):
         return key[-1] if self.by_unit else None
@@ -87,6 +85,7 @@ def _reading_of(question: Breakdown) -> _Reading:
     bucket_interval = "day" if question.interval == "cumulative" else question.interval
     return _Reading(
         dimension=dimension,
+        metric=metric,
         by_unit=by_unit,
         pivoted=pivoted,
         measures=set(UNIT_MEASURES.values()) if pivoted else {metric},
@@ -94,49 +93,26 @@ def _reading_of(question: Breakdown) -> _Reading:
         filters={BREAKDOWNS[name]: values for name, values in question.filters.items()},
         period="hour" if question.interval == "hour" else "day",
         bucket_interval=bucket_interval,
-        series_of=_series_reader(metric, by_unit, pivoted, bucket_interval),
     )
 
 
-def _series_reader(metric: str, by_unit: bool, pivoted: bool, bucket_interval: str) -> Callable:
-    """Rows into series: per key (the rows' `keys`, then the unit for units), a value per period, in the periods' order.
+def _series(reading: _Reading, scope: dict, positions: dict, group_by: list[str], filters: dict) -> dict[tuple, list]:
+    """Per key (the values of `group_by`, then the unit for units), the metric per period, in the periods' order.
 
-    A unit's series exists where it has units, pivoted or not. An hourly month is thousands of rows: each is
-    added in place, into a list per series indexed by period, with no Python call of its own.
+    A unit's series exists where it has units, pivoted or not.
     """
-
-    def series_of(rows, keys, positions: dict) -> dict[tuple, list]:
-        series: dict[tuple, list] = {}
-        found: dict = {}  # each period's position, found once: the series share their periods
-        width = len(positions)
-        key_of = _key_reader(keys)
-        for row in rows:
-            moment = row["period"]
-            position = found.get(moment)
-            if position is None:
-                position = found[moment] = positions[period_key(moment, bucket_interval)]
-            prefix = key_of(row)
-            if pivoted:
-                pairs = [((*prefix, unit), value) for unit, name in UNIT_MEASURES.items() if (value := row[name])]
-            elif (value := row[metric]) or not by_unit:
-                pairs = ((prefix, value),)
-            else:
-                continue
-            for key, value in pairs:
-                values = series.get(key)
-                if values is None:
-                    values = series[key] = [0] * width
-                values[position] += value
-        return series
-
-    return series_of
-
-
-def _key_reader(keys: list[str]) -> Callable[[dict], tuple]:
-    """A row's values of `keys` as a tuple: itemgetter's, a C call, where there are several."""
-    if len(keys) > 1:
-        return itemgetter(*keys)
-    return lambda row: tuple([row[name] for name in keys])
+    interval = reading.bucket_interval
+    groups = aggregate_series(
+        USAGE, **scope, group_by=group_by, period=reading.period, filters=filters, width=len(positions),
+        slot_of=lambda moment: positions[period_key(moment, interval)],
+    )
+    if reading.pivoted:
+        return {
+            (*key, unit): values
+            for key, sums in groups.items() for unit, name in UNIT_MEASURES.items() if any(values := sums[name])
+        }
+    metric = reading.metric
+    return {key: sums[metric] for key, sums in groups.items() if not reading.by_unit or any(sums[metric])}
 
 
 def _kept_by_ranking_in_the_database(reading: _Reading, scope: dict, limit: int, positions: dict) -> _Kept:
@@ -150,8 +126,7 @@ def _kept_by_ranking_in_the_database(reading: _Reading, scope: dict, limit: int,
     merged_counts = Counter({UNIT_OF_MEASURE.get(measure): count for measure, count in counts.items()})
     merged_counts.subtract(reading.unit_of(key) for key in kept)
     kept_filters = {**reading.filters, reading.dimension: sorted({key[0] for key in kept}, key=str)}
-    rows = aggregate(USAGE, **scope, group_by=reading.group_by, period=reading.period, filters=kept_filters)
-    series = reading.series_of(rows, reading.group_by, positions)
+    series = _series(reading, scope, positions, reading.group_by, kept_filters)
     none = [0] * len(positions)
     totals = {key: sum(series.get(key, none)) for key in kept}
     other: dict = {}  # per unit: units of different kinds never add up
@@ -164,8 +139,7 @@ def _add_everything_but_the_kept(
     other: dict, reading: _Reading, scope: dict, kept: list[tuple], series: dict, positions: dict
 ) -> None:
     """`other` per unit: the points of every value, less the kept values' points."""
-    everything = aggregate(USAGE, **scope, period=reading.period, filters=reading.filters)
-    for unit_key, values in reading.series_of(everything, [], positions).items():
+    for unit_key, values in _series(reading, scope, positions, [], reading.filters).items():
         unit = reading.unit_of(unit_key)
         for key in kept:
             if reading.unit_of(key) == unit and key in series:
@@ -175,8 +149,7 @@ def _add_everything_but_the_kept(
 
 def _kept_by_ranking_every_series(reading: _Reading, scope: dict, limit: int, positions: dict) -> _Kept:
     """Read every value's points, keep the largest totals, and add the rest up as `other`."""
-    rows = aggregate(USAGE, **scope, group_by=reading.group_by, period=reading.period, filters=reading.filters)
-    series = reading.series_of(rows, reading.group_by, positions)
+    series = _series(reading, scope, positions, reading.group_by, reading.filters)
     totals = {key: sum(values) for key, values in series.items()}
     kept = heapq.nsmallest(limit, totals, key=lambda key: (-totals[key], [str(part) for part in key]))
     kept_keys = set(kept)

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.aggregation import aggregate, largest
+from analytics.aggregation import aggregate, aggregate_series, largest
 from analytics.facts import INTERACTIONS, USAGE
 from analytics.models import LATENCY_COLUMNS, LATENCY_FLOORS_MS, DirtyBucket, UsageHourlyRollup
 from analytics.scope import one_staleness
@@ -230,6 +230,25 @@ def test_usage_sums_equal_the_raw_aggregation_whatever_is_built(dataset, questio
     wall = outlet_id is None  # the outlets are in several zones: hours add up by the wall clock
     expected = quantized(expected_usage(on_local_dates(raw, date_range), group_by, period, measures, wall=wall))
     assert as_comparable(rows, group_by, period, measures) == expected
+    if period:  # the same sums as series, each period's at its slot
+        periods = sorted({row["period"] for row in rows})
+        series = aggregate_series(
+            USAGE, outlet_id=outlet_id, date_range=date_range, measures=measures, group_by=group_by, period=period,
+            filters=filters, slot_of={moment: slot for slot, moment in enumerate(periods)}.__getitem__, width=len(periods),
+        )
+        placed = [
+            {**dict(zip(group_by, key)), "period": moment, **{name: sums[name][slot] for name in measures}}
+            for key, sums in series.items() for slot, moment in enumerate(periods)
+        ]
+        assert as_comparable(placed, group_by, period, measures) == expected
+
+
+def test_series_sum_no_histogram():
+    with pytest.raises(ValueError, match="no histogram"):
+        aggregate_series(
+            USAGE, outlet_id=None, date_range=DateRange(FIRST_DAY, FIRST_DAY), measures={"latency_histogram"},
+            period="day", slot_of=lambda moment: 0, width=1,
+        )
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
