@@ -4,6 +4,7 @@ Every column, serializer, CSV cell and command line that carries credits, US dol
 takes its places from here, so that the API, the admin and the exports never disagree.
 """
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 CREDIT_DIGITS = 20
@@ -33,6 +34,15 @@ def fixed(value, places: int) -> str:
         if text[-places - 1 : -places] == "." and "E" not in text:
             return text
     return f"{Decimal(value):.{places}f}"
+
+
+def fixed_texts(values: Iterable, places: int) -> list[str]:
+    """`fixed` of each value, in one call: a series of an hourly month has hundreds, a Python call each doubled their cost."""
+    return [
+        text if type(value) is Decimal and (text := str(value))[-places - 1 : -places] == "." and "E" not in text
+        else fixed(value, places)
+        for value in values
+    ]
 
 
 def format_credits(value) -> str:

@@ -7,6 +7,7 @@ import functools
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
+from operator import is_
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -15,7 +16,7 @@ from rest_framework import serializers
 from analytics.questions.spend import DROP_OFF_BUCKETS
 from config.api.dates import zone_iso
 from config.api.fields import amount, cost, credits, units
-from config.money import PLACES, fixed
+from config.money import PLACES, fixed, fixed_texts
 from usage.models import UsageRecord
 
 MINUTES_PLACES = 2
@@ -103,6 +104,11 @@ def metric_formatter(metric: str) -> Callable[[Decimal | int], str | int]:
     return lambda value: fixed(value, places)
 
 
+def metric_texts(metric: str, values: list) -> list[str | int]:
+    """`metric_formatter`'s of each value, in one call."""
+    return list(map(int, values)) if metric == "records" else fixed_texts(values, PLACES[metric])
+
+
 @extend_schema_field(METRIC_VALUE_SCHEMA)
 class MetricValueField(serializers.Field):
     """A value of the question's metric (`context["metric"]`)."""
@@ -126,11 +132,21 @@ class MetricValueField(serializers.Field):
     }
 )
 class PointsField(serializers.Field):
-    """A series' points as {period, value}: a hand-written loop, since an hourly month of a few series has thousands."""
+    """A series' points as {period, value}, written a series at a time: an hourly month of a few series has thousands.
+
+    The series of an answer share their periods, the same objects: their texts are written for the first series and
+    kept while the next ones' periods are the same.
+    """
+
+    _periods: list | tuple = ()
+    _texts: list[str] | tuple = ()
 
     def to_representation(self, points):
-        value_text = metric_formatter(self.context["metric"])
-        return [{"period": period_text(period), "value": value_text(value)} for period, value in points]
+        periods = [period for period, _ in points]
+        if len(periods) != len(self._periods) or not all(map(is_, periods, self._periods)):
+            self._periods, self._texts = periods, [period_text(period) for period in periods]
+        values = metric_texts(self.context["metric"], [value for _, value in points])
+        return [{"period": text, "value": value} for text, value in zip(self._texts, values)]
 
 
 class AnswerSerializer(serializers.Serializer):

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from config.money import CREDIT_PLACES, PLACES, display_amount, fixed, format_credits
+from config.money import CREDIT_PLACES, PLACES, display_amount, fixed, fixed_texts, format_credits
 from credits.models import CreditAccount
 from usage.models import UsageRecord
 
@@ -34,6 +34,20 @@ def test_an_amount_with_its_places_already_is_written_as_formatting_writes_it(di
     value = Decimal(digits).scaleb(exponent)
     assert fixed(value, places) == f"{value:.{places}f}"
     assert fixed(Decimal(digits).scaleb(-places), places) == f"{Decimal(digits).scaleb(-places):.{places}f}"
+
+
+@given(
+    values=st.lists(
+        st.one_of(
+            st.integers(min_value=-(10**12), max_value=10**12),
+            st.builds(lambda digits, exponent: Decimal(digits).scaleb(exponent), st.integers(-(10**20), 10**20), st.integers(-10, 4)),
+        ),
+        max_size=8,
+    ),
+    places=st.integers(min_value=0, max_value=8),
+)
+def test_the_texts_of_many_amounts_are_each_ones_fixed_text(values, places):
+    assert fixed_texts(values, places) == [fixed(value, places) for value in values]
 
 
 def test_credits_are_written_with_the_ledgers_six_places():

@@ -112,6 +112,25 @@ def test_represented_breakdown_equals_drf_data(metric, series):
     assert represented(UsageBreakdownSerializer, answer, context=context) == as_drf(UsageBreakdownSerializer, answer, context)
 
 
+def test_series_sharing_their_periods_and_series_of_other_periods_each_get_their_own_texts():
+    hours = [datetime(2026, 3, 1, hour, tzinfo=UTC) for hour in range(3)]
+    later = [datetime(2026, 3, 2, hour, tzinfo=UTC) for hour in range(3)]  # as many periods, other ones
+    series = [
+        {"key": "a", "total": 3, "points": [[hour, 1] for hour in hours]},
+        {"key": "b", "total": Decimal("1.5"), "points": [[hour, Decimal("0.5")] for hour in hours]},
+        {"key": "c", "total": 0, "points": [[hour, 0] for hour in later]},
+        {"key": "d", "total": 0, "points": [[hour, 0] for hour in hours]},
+    ]
+    answer = {"from": "2026-03-01", "to": "2026-03-02", "metric": "units", "breakdown": "type", "interval": "hour",
+              "series": series}
+
+    data = represented(UsageBreakdownSerializer, answer, context={"metric": "units"})
+
+    assert data == as_drf(UsageBreakdownSerializer, answer, {"metric": "units"})
+    assert [point["period"] for point in data["series"][2]["points"]][0] == "2026-03-02T00:00:00Z"
+    assert [point["value"] for point in data["series"][1]["points"]] == ["0.500"] * 3
+
+
 def test_represented_models_and_spend_equal_drf_data():
     latency = {"avg_ms": 12.5, "p50_ms": 10, "p95_ms": None, "p99_ms": 40}
     models = {"from": "2026-01-01", "to": "2026-01-02", "model_type": None, "items": [
