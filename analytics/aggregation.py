@@ -35,7 +35,7 @@ class PeriodStart(Func):
 
     A daily rollup keys a local date by its midnight UTC, so its week, month or year is UTC's truncation.
     Django reads a timestamp with a zone through a Python loader, a few microseconds a row; psycopg's C
-    loader reads one without, so an hourly month of points loads in half the time. `_add` puts UTC back.
+    loader reads one without, so an hourly month of points loads in half the time. Its readers put UTC back.
     """
 
     output_field = DateTimeField()
@@ -144,7 +144,7 @@ def _grouped_parts(
     fields = [*group_by, "period"] if period else group_by
     for source, rows in _parts(fact, scope, date_range, set(group_by), period, set(measures), filters):
         sums = fact.sums(source, measures)
-        if period == "hour" and scope.zone is None and source.grain == "hour" and connection.vendor == "postgresql":
+        if _period_zone(period, scope) is None and source.grain == "hour" and connection.vendor == "postgresql":
             yield _wall_hours_of_keys(rows, group_by, sums)
         elif fields:
             if period:
