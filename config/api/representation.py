@@ -8,6 +8,7 @@ reading, defaults, skipped optional fields and None follow DRF's rules (a missin
 field itself), and any field or serializer this does not know is represented by DRF.
 """
 
+from collections import defaultdict
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -21,10 +22,25 @@ from config.money import fixed
 
 Represent = Callable[[Any], Any]
 
+# Bound serializers with their representers, idle between answers: binding one deep-copies each declared field,
+# which cost more than representing a small answer. One per answer in progress, so no two threads share one.
+_IDLE: defaultdict[type, list[tuple[serializers.BaseSerializer, Represent]]] = defaultdict(list)
+
 
 def represented(serializer_class: type[serializers.BaseSerializer], instance, *, context: dict) -> Any:
     """What `serializer_class(instance, context=context).data` holds, as plain dicts and lists."""
-    return representer(serializer_class(context=context))(instance)
+    idle = _IDLE[serializer_class]
+    try:
+        serializer, represent = idle.pop()
+    except IndexError:
+        serializer = serializer_class(context=context)
+        represent = representer(serializer)
+    serializer._context = context  # what every field of it reads as `self.context`
+    try:
+        return represent(instance)
+    finally:
+        serializer._context = {}
+        idle.append((serializer, represent))
 
 
 def representer(field: serializers.Field) -> Represent:

@@ -86,3 +86,23 @@ def test_represented_leaves_an_overridden_to_representation_to_the_serializer():
             return {"name": instance["name"].upper()}
 
     assert represented(Upper, {"name": "a"}, context={}) == {"name": "A"}
+
+
+class Tagged(serializers.Serializer):
+    """A field that reads the answer's context, as an analytics metric value does."""
+
+    value = serializers.SerializerMethodField()
+
+    def get_value(self, item):
+        if item.get("inner"):  # an answer represented while this one is in progress
+            return [self.context["tag"], represented(Tagged, {}, context={"tag": "inner"})["value"], self.context["tag"]]
+        return self.context["tag"]
+
+
+def test_represented_reads_each_answers_own_context_though_its_serializer_is_kept():
+    assert represented(Tagged, {}, context={"tag": "a"}) == {"value": "a"}
+    assert represented(Tagged, {}, context={"tag": "b"}) == {"value": "b"}
+
+
+def test_represented_gives_an_answer_in_progress_a_serializer_of_its_own():
+    assert represented(Tagged, {"inner": True}, context={"tag": "outer"}) == {"value": ["outer", "inner", "outer"]}
