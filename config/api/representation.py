@@ -1,9 +1,9 @@
-"""A serializer's output, computed by plain functions read off its fields once per answer.
+"""A serializer's output, computed by plain functions read off its fields once, kept for the next answers.
 
 DRF represents each item by walking its fields anew (reading each through `get_attribute`, quantizing
 each decimal in a copied context); over an answer of thousands of items that walk costs more than the
-query (2,000 agents' summary: ~150 ms). Here the walk happens once per answer: each field becomes one
-function, and each item is a loop over them. The output is the serializer's own, field for field:
+query (2,000 agents' summary: ~150 ms). Here the walk happens once per bound serializer: each field becomes
+one function, and each item is a loop over them. The output is the serializer's own, field for field:
 reading, defaults, skipped optional fields and None follow DRF's rules (a missing key is read by the
 field itself), and any field or serializer this does not know is represented by DRF.
 """
