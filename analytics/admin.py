@@ -17,6 +17,7 @@ from analytics.models import (
     UsageDimensionDailyRollup,
     UsageEndUserDailyRollup,
     UsageHourlyRollup,
+    UsageHourlyTypeRollup,
 )
 from analytics.requestlog import admin as requestlog_admin  # noqa: F401 - registers the request log's admin
 from config.admin import EstimatedCountPaginator, ViewOnlyMixin, amount_display
@@ -73,6 +74,11 @@ class UsageDailyRollupAdmin(RollupAdmin):
 @admin.register(UsageHourlyRollup)
 class UsageHourlyRollupAdmin(RollupAdmin):
     pass
+
+
+@admin.register(UsageHourlyTypeRollup)
+class UsageHourlyTypeRollupAdmin(RollupAdmin):
+    list_display = ("bucket", "outlet", "type", "unit", "records_column", "units_column", "credits_column", "cost_column")
 
 
 @admin.register(UsageAgentDailyRollup)

@@ -35,6 +35,7 @@ from analytics.models import (
     UsageDimensionDailyRollup,
     UsageEndUserDailyRollup,
     UsageHourlyRollup,
+    UsageHourlyTypeRollup,
 )
 from analytics.zones import LocalHourStart, LocalTrunc
 from usage.models import Interaction, UsageRecord
@@ -239,6 +240,7 @@ USAGE = Fact(
         ),
         Rollup(UsageAgentTotalsDailyRollup, "day", frozenset({"agent_id"})),
         Rollup(UsageEndUserDailyRollup, "day", frozenset({"end_user_id"}), ranked_in_order="end_user_id"),
+        Rollup(UsageHourlyTypeRollup, "hour", frozenset({"type", "unit"})),
         Rollup(UsageHourlyRollup, "hour", frozenset({"type", "model", "unit"})),
         Rollup(UsageAgentDailyRollup, "day", frozenset({"agent_id", "type", "model", "unit"})),
     ),

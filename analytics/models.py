@@ -134,6 +134,28 @@ class UsageHourlyRollup(UsageMeasures):
         ]
 
 
+class UsageHourlyTypeRollup(UsageMeasures):
+    """Per outlet, hour, type and unit: an hourly breakdown by type, its rows already the answer's groups.
+
+    Grouping one outlet's month of hourly rows per model into its (type, unit, hour) sums was most of that
+    answer's SQL; read from here, one outlet's rows need no grouping at all.
+    """
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("outlet", "bucket", "type", "unit"), name="usage_hourly_type_rollup_unique")
+        ]
+        indexes = [
+            models.Index(fields=("bucket",), name="usage_hourly_type_bucket"),
+            # One outlet's hours read from the index alone, as usage_hourly_rollup_outlet.
+            models.Index(
+                fields=("outlet", "bucket"),
+                include=("type", "unit", "records", "units", "credits", "cost", "latency_sum", "latency_count"),
+                name="usage_hourly_type_outlet",
+            ),
+        ]
+
+
 class UsageAgentDailyRollup(UsageMeasures):
     """Per outlet, day, agent, type, model and unit: summaries and breakdowns by agent."""
 

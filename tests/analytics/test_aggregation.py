@@ -163,6 +163,7 @@ QUESTIONS = [
     (("outlet_id",), None, {}, True),
     (("type",), "day", {}, False),
     (("model", "unit"), "hour", {}, False),
+    (("type", "unit"), "hour", {}, False),  # one outlet's rows of the hourly type rollup are the groups
     (("type",), "hour", {}, True),  # units per unit sliced from a rollup keyed by unit
     (("agent_id",), None, {"type": ["TTS", "CONVERSATION"]}, False),
     (("voice",), "day", {"product": ["a"]}, False),
@@ -180,7 +181,8 @@ def test_each_question_is_answered_by_the_coarsest_rollup_that_holds_it():
     assert answering({"end_user_id"}, "day", {"credits", *UNIT_TOTALS}) == "UsageEndUserDailyRollup"
     assert answering({"end_user_id"}, "day", {"units"}) is None
     assert answering({"voice"}, "day", UNIT_TOTALS) == "UsageDimensionDailyRollup"
-    assert answering({"type"}, "hour", UNIT_TOTALS) == "UsageHourlyRollup"
+    assert answering({"type"}, "hour", UNIT_TOTALS) == "UsageHourlyTypeRollup"
+    assert answering({"model"}, "hour", {"credits"}) == "UsageHourlyRollup"
     assert answering({"agent_id"}, "day", UNIT_TOTALS) == "UsageAgentTotalsDailyRollup"
     assert answering({"agent_id", "type"}, "day", UNIT_TOTALS) == "UsageAgentDailyRollup"
     assert answering({"type"}, "day", {"units_tokens", "latency_h07"}) == "UsageDailyRollup"
@@ -249,6 +251,21 @@ def test_series_sum_no_histogram():
             USAGE, outlet_id=None, date_range=DateRange(FIRST_DAY, FIRST_DAY), measures={"latency_histogram"},
             period="day", slot_of=lambda moment: 0, width=1,
         )
+
+
+def test_one_outlets_rows_keyed_by_the_questions_groups_are_read_without_grouping_and_sum_to_the_raw_rows(dataset):
+    rollup_dirty_buckets()
+    date_range = DateRange(FIRST_DAY, FIRST_DAY + timedelta(days=DAYS - 1))
+    question = dict(measures={"records", "units", "credits"}, group_by=["type", "unit"], period="hour")
+    with CaptureQueriesContext(connection) as queries:
+        rows = aggregate(USAGE, outlet_id=dataset[0].pk, date_range=date_range, **question)
+        aggregate(USAGE, outlet_id=None, date_range=date_range, **question)
+
+    one, every = [query["sql"] for query in queries if "analytics_usagehourlytyperollup" in query["sql"]]
+    assert "GROUP BY" not in one and "GROUP BY" in every  # every outlet's hours add up by wall-clock hour
+    raw = on_local_dates(UsageRecord.objects.filter(outlet=dataset[0]), date_range)
+    expected = quantized(expected_usage(raw, ["type", "unit"], "hour", question["measures"], wall=False))
+    assert as_comparable(rows, ["type", "unit"], "hour", question["measures"]) == expected != {}
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -454,7 +471,7 @@ def insert_caller_rollup_rows(outlet, *, callers: int, days: int) -> None:
 
 
 def insert_hourly_rollup_rows(outlet, *, days: int) -> None:
-    """A rollup row an hour for each of four (type, model, unit) keys, each of one unit."""
+    """A row an hour for each of four (type, model, unit) keys, each of one unit, and their sums per (type, unit)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO analytics_usagehourlyrollup (outlet_id, bucket, type, model, unit, records, units, credits, "
@@ -463,7 +480,15 @@ def insert_hourly_rollup_rows(outlet, *, days: int) -> None:
             "'model-' || n %% 4, 'tokens', 1, 1, 0, 0, 0, 0 FROM generate_series(0, %s) AS n",
             [outlet.pk, midnight(FIRST_DAY), days * 24 * 4 - 1],
         )
+        cursor.execute(
+            "INSERT INTO analytics_usagehourlytyperollup (outlet_id, bucket, type, unit, records, units, credits, cost, "
+            "latency_sum, latency_count) "
+            "SELECT outlet_id, bucket, type, unit, SUM(records), SUM(units), 0, 0, 0, 0 FROM analytics_usagehourlyrollup "
+            "WHERE outlet_id = %s GROUP BY outlet_id, bucket, type, unit",
+            [outlet.pk],
+        )
         cursor.execute("VACUUM ANALYZE analytics_usagehourlyrollup")
+        cursor.execute("VACUUM ANALYZE analytics_usagehourlytyperollup")
 
 
 def ranking_plan(queries) -> str:
@@ -528,8 +553,24 @@ def test_one_outlets_hours_are_summed_from_its_covering_index(transactional_db):
     date_range = DateRange(FIRST_DAY, FIRST_DAY + timedelta(days=9), UTC)
     with CaptureQueriesContext(connection) as queries:
         rows = aggregate(
-            USAGE, outlet_id=outlets[0].pk, date_range=date_range, measures={"units"}, group_by=["type"], period="hour",
+            USAGE, outlet_id=outlets[0].pk, date_range=date_range, measures={"units"}, group_by=["model"], period="hour",
         )
-    assert len(rows) == 10 * 24 * 2 and {row["units"] for row in rows} == {2}  # two models of each type an hour
+    assert len(rows) == 10 * 24 * 4 and {row["units"] for row in rows} == {1}
     plan = statement_plan(queries, 'SELECT "analytics_usagehourlyrollup"')
     assert "Index Only Scan using usage_hourly_rollup_outlet" in plan
+
+
+@pytest.mark.postgres
+def test_one_outlets_hours_by_type_are_read_from_its_covering_index_without_grouping(transactional_db):
+    outlets = [OutletFactory(timezone="UTC") for _ in range(4)]
+    for outlet in outlets:
+        insert_hourly_rollup_rows(outlet, days=20)
+    date_range = DateRange(FIRST_DAY, FIRST_DAY + timedelta(days=9), UTC)
+    with CaptureQueriesContext(connection) as queries:
+        rows = aggregate(
+            USAGE, outlet_id=outlets[0].pk, date_range=date_range, measures={"units"}, group_by=["type", "unit"],
+            period="hour",
+        )
+    assert len(rows) == 10 * 24 * 2 and {row["units"] for row in rows} == {2}  # two models of each type an hour
+    plan = statement_plan(queries, 'SELECT "analytics_usagehourlytyperollup"')
+    assert "Index Only Scan using usage_hourly_type_outlet" in plan and "Aggregate" not in plan
