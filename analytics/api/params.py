@@ -3,6 +3,7 @@
 Each `*Query` serializer is also the question's OpenAPI parameter list.
 """
 
+import functools
 from collections.abc import Iterable
 from uuid import UUID
 
@@ -34,9 +35,14 @@ def read_query(serializer_class: type[serializers.Serializer], params: QueryDict
         kept = [value for value in values if value != ""]
         if kept:
             data.setlist(name, kept)
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
+    return dict(query_serializer(serializer_class).run_validation(data))
+
+
+@functools.cache  # binding a serializer deep-copies its fields (UsageQuery's builds a filter per dimension first)
+def query_serializer(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+    """One instance per query serializer, read for its fields and run on every query: validating keeps no state on
+    it, as DRF's nested serializers validate item after item."""
+    return serializer_class()
 
 
 def choice(values: Iterable[str], *, default=None, help_text: str = "") -> serializers.ChoiceField:

@@ -30,6 +30,7 @@ from analytics.api.params import (
     SpendQuery,
     SummaryQuery,
     UsageQuery,
+    query_serializer,
     read_query,
 )
 from analytics.api.serializers import (
@@ -118,7 +119,7 @@ class AnalyticsView(KnownQueryParametersMixin, APIView):
 
     def query_parameters(self) -> set[str]:
         """The query serializer's fields, the date range if the question has one, and `format`."""
-        query = set(self.query_serializer_class().fields) if self.query_serializer_class else set()
+        query = query_serializer(self.query_serializer_class).fields if self.query_serializer_class else ()
         return {FORMAT_PARAMETER.name, *query, *(DATE_RANGE_NAMES if self.dated else ())}
 
     def scope(self, request) -> UUID | None:

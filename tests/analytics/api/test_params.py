@@ -129,5 +129,16 @@ def test_an_absent_parameter_takes_its_default():
     assert read_query(SpendQuery, QueryDict()) == {"agent_id": None, "status": None}
 
 
+def test_each_query_is_read_afresh_though_its_serializer_is_kept():
+    with pytest.raises(ValidationError):
+        read_query(UsageQuery, QueryDict("limit=0&voice=a"))
+    first = read_query(UsageQuery, QueryDict("voice=a"))
+    first["model"].append("leaked")
+
+    second = read_query(UsageQuery, QueryDict("limit=5"))
+
+    assert (second["limit"], second["voice"], second["model"]) == (5, [], [])
+
+
 def test_the_range_caps_are_told_in_the_help_text():
     assert range_caps(("hour", "day")) == "The range spans at most 31 days for hour, 366 days for day."
