@@ -78,7 +78,7 @@ def test_the_sidebar_lists_the_domain_first_and_the_rollup_internals_last_under_
     ]
     heading, internals = apps[-1]
     rollups = [model.__name__ for model in admin.site._registry if model.__name__.endswith("Rollup")]
-    assert heading == "Analytics internals" and internals == [*rollups, "DirtyBucket"] and len(rollups) == 9
+    assert heading == "Analytics internals" and internals == [*rollups, "DirtyBucket"] and len(rollups) == 10
 
 
 def test_a_screen_marked_internal_joins_the_internals_heading_wherever_it_is_registered(admin_client):
