@@ -545,16 +545,22 @@ def test_one_outlets_callers_are_ranked_from_its_covering_index(transactional_db
     assert "Index Only Scan using usage_end_user_rollup_outlet" in ranking_plan(queries)
 
 
-@pytest.mark.postgres
-def test_one_outlets_hours_are_summed_from_its_covering_index(transactional_db):
+def one_outlets_hours_among_four(group_by: list[str]) -> tuple[list[dict], list]:
+    """Ten days of `group_by`'s hourly units of the first of four outlets with hourly rollup rows, and its queries."""
     outlets = [OutletFactory(timezone="UTC") for _ in range(4)]
     for outlet in outlets:
         insert_hourly_rollup_rows(outlet, days=20)
     date_range = DateRange(FIRST_DAY, FIRST_DAY + timedelta(days=9), UTC)
     with CaptureQueriesContext(connection) as queries:
         rows = aggregate(
-            USAGE, outlet_id=outlets[0].pk, date_range=date_range, measures={"units"}, group_by=["model"], period="hour",
+            USAGE, outlet_id=outlets[0].pk, date_range=date_range, measures={"units"}, group_by=group_by, period="hour",
         )
+    return rows, queries
+
+
+@pytest.mark.postgres
+def test_one_outlets_hours_are_summed_from_its_covering_index(transactional_db):
+    rows, queries = one_outlets_hours_among_four(["model"])
     assert len(rows) == 10 * 24 * 4 and {row["units"] for row in rows} == {1}
     plan = statement_plan(queries, 'SELECT "analytics_usagehourlyrollup"')
     assert "Index Only Scan using usage_hourly_rollup_outlet" in plan
@@ -562,15 +568,7 @@ def test_one_outlets_hours_are_summed_from_its_covering_index(transactional_db):
 
 @pytest.mark.postgres
 def test_one_outlets_hours_by_type_are_read_from_its_covering_index_without_grouping(transactional_db):
-    outlets = [OutletFactory(timezone="UTC") for _ in range(4)]
-    for outlet in outlets:
-        insert_hourly_rollup_rows(outlet, days=20)
-    date_range = DateRange(FIRST_DAY, FIRST_DAY + timedelta(days=9), UTC)
-    with CaptureQueriesContext(connection) as queries:
-        rows = aggregate(
-            USAGE, outlet_id=outlets[0].pk, date_range=date_range, measures={"units"}, group_by=["type", "unit"],
-            period="hour",
-        )
+    rows, queries = one_outlets_hours_among_four(["type", "unit"])
     assert len(rows) == 10 * 24 * 2 and {row["units"] for row in rows} == {2}  # two models of each type an hour
     plan = statement_plan(queries, 'SELECT "analytics_usagehourlytyperollup"')
     assert "Index Only Scan using usage_hourly_type_outlet" in plan and "Aggregate" not in plan
