@@ -78,7 +78,7 @@ class UsageHourlyRollupAdmin(RollupAdmin):
 
 @admin.register(UsageHourlyTypeRollup)
 class UsageHourlyTypeRollupAdmin(RollupAdmin):
-    list_display = ("bucket", "outlet", "type", "unit", "records_column", "units_column", "credits_column", "cost_column")
+    list_display = tuple(name for name in RollupAdmin.list_display if name != "model")  # it keys no model
 
 
 @admin.register(UsageAgentDailyRollup)

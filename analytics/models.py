@@ -66,6 +66,10 @@ class RollupZone(models.Model):
         return f"{self.outlet_id} {self.timezone}"
 
 
+# The columns of UsageMeasures that it sums, which a covering index of a usage rollup includes.
+USAGE_MEASURE_COLUMNS = ("records", "units", "credits", "cost", "latency_sum", "latency_count")
+
+
 class UsageMeasures(models.Model):
     """What every usage rollup row sums; `units` only ever adds up one unit (unit is in every key)."""
 
@@ -128,7 +132,7 @@ class UsageHourlyRollup(UsageMeasures):
             # An outlet's hours read from the index alone: its rows lie on as many heap pages as there are rows.
             models.Index(
                 fields=("outlet", "bucket"),
-                include=("type", "model", "unit", "records", "units", "credits", "cost", "latency_sum", "latency_count"),
+                include=("type", "model", "unit", *USAGE_MEASURE_COLUMNS),
                 name="usage_hourly_rollup_outlet",
             ),
         ]
@@ -150,7 +154,7 @@ class UsageHourlyTypeRollup(UsageMeasures):
             # One outlet's hours read from the index alone, as usage_hourly_rollup_outlet.
             models.Index(
                 fields=("outlet", "bucket"),
-                include=("type", "unit", "records", "units", "credits", "cost", "latency_sum", "latency_count"),
+                include=("type", "unit", *USAGE_MEASURE_COLUMNS),
                 name="usage_hourly_type_outlet",
             ),
         ]
